@@ -1,0 +1,54 @@
+# Hop — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/hop
+APT_PACKAGES := ffmpeg chromium iproute2 nftables
+export GOTOOLCHAIN := local
+
+.PHONY: run build webclient test deps test-deps vet bench clean
+
+run: build
+	./$(BIN) serve --dev
+
+build: webclient
+	$(GO) build -o $(BIN) ./cmd/hop
+
+# The web client is built into webclient/dist and embedded into the binary.
+webclient: webclient/node_modules/.installed
+	cd webclient && npm run build
+
+webclient/node_modules/.installed: webclient/package-lock.json
+	cd webclient && npm ci --no-audit --no-fund
+	touch $@
+
+test/browser/node_modules/.installed: test/browser/package-lock.json
+	cd test/browser && npm ci --no-audit --no-fund
+	touch $@
+
+# System packages the tests use: ffmpeg makes media, chromium runs browser tests, iproute2 and
+# nftables shape networks in namespaces. Installed only when missing (needs root, as in CI).
+deps:
+	@missing=""; \
+	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v nft >/dev/null || missing="$$missing nftables"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test-deps: deps webclient test/browser/node_modules/.installed
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+test: test-deps vet
+	$(GO) test -count=1 -timeout 25m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./sfu/...
+
+clean:
+	rm -rf bin webclient/node_modules test/browser/node_modules

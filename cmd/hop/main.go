@@ -1,0 +1,45 @@
+// Command hop is Hop's single binary: `hop serve` runs a node, `hop token` mints join tokens.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `hop — self-hosted video meetings
+
+Usage:
+  hop serve [flags]     run a node (signalling + SFU)
+  hop token [flags]     print a join token
+  hop version           print the version
+
+Run "hop <command> -h" for a command's flags.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = runServe(os.Args[2:])
+	case "token":
+		err = runToken(os.Args[2:], os.Stdout)
+	case "version", "--version", "-v":
+		fmt.Println("hop", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "hop: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hop:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/hop-meet/hop/internal/config"
+	"github.com/hop-meet/hop/internal/node"
+)
+
+func runServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "YAML configuration file")
+	dev := fs.Bool("dev", false, "development mode: 127.0.0.1, dev keys (devkey/secret), loopback ICE candidates")
+	bind := fs.String("bind", "", "address HTTP and websockets listen on")
+	port := fs.Int("port", -1, "HTTP/websocket port")
+	udp := fs.Int("rtc-udp-port", -1, "muxed RTC UDP port")
+	tcp := fs.Int("rtc-tcp-port", -1, "ICE-TCP port (0 disables)")
+	rtcBind := fs.String("rtc-bind", "", "address the RTC sockets listen on (default: all)")
+	nodeIP := fs.String("node-ip", "", "IP address advertised in ICE candidates")
+	keys := fs.String("keys", "", `API keys as "key: secret" pairs, comma separated (or HOP_KEYS)`)
+	logLevel := fs.String("log-level", "", "debug, info, warn or error")
+	maxParticipants := fs.Int("max-participants", -1, "per-room participant cap (0: none)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	cfg := config.Default()
+	if *cfgPath != "" {
+		if err := cfg.LoadFile(*cfgPath); err != nil {
+			return err
+		}
+	}
+	if *dev {
+		cfg.ApplyDev()
+	}
+	if env := os.Getenv("HOP_KEYS"); env != "" && *keys == "" {
+		*keys = env
+	}
+	if *keys != "" {
+		k, err := config.ParseKeys(*keys)
+		if err != nil {
+			return err
+		}
+		cfg.Keys = k
+	}
+	if *bind != "" {
+		cfg.BindAddress = *bind
+	}
+	if *port >= 0 {
+		cfg.Port = *port
+	}
+	if *udp >= 0 {
+		cfg.RTC.UDPPort = *udp
+	}
+	if *tcp >= 0 {
+		cfg.RTC.TCPPort = *tcp
+	}
+	if *rtcBind != "" {
+		cfg.RTC.BindAddress = *rtcBind
+	}
+	if *nodeIP != "" {
+		cfg.RTC.NodeIP = *nodeIP
+	}
+	if *logLevel != "" {
+		cfg.LogLevel = *logLevel
+	}
+	if *maxParticipants >= 0 {
+		cfg.Room.MaxParticipants = *maxParticipants
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
+	slog.SetDefault(log)
+	fmt.Fprintf(os.Stderr, "hop %s — effective configuration:\n%s\n", version, cfg.Redacted())
+
+	n, err := node.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if cfg.Development {
+		fmt.Fprintf(os.Stderr, "\n  Open http://localhost:%d in two browser tabs to try a meeting.\n\n", cfg.Port)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return n.Serve(ctx)
+}
+
+func parseLevel(s string) slog.Level {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

@@ -1,0 +1,229 @@
+// Package config holds a node's configuration: defaults, the YAML file, flags, and validation.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Dev keys match LiveKit's dev mode so that LiveKit tools' dev settings work against Hop.
+const (
+	DevAPIKey    = "devkey"
+	DevAPISecret = "secret"
+)
+
+// Config is everything a node needs to start.
+type Config struct {
+	// BindAddress is where HTTP and websocket signalling listen.
+	BindAddress string `yaml:"bind_address"`
+	Port        int    `yaml:"port"`
+	LogLevel    string `yaml:"log_level"`
+	// Keys maps API keys to their secrets; tokens must be signed by one of them.
+	Keys map[string]string `yaml:"keys"`
+	// Development enables dev defaults (dev keys, loopback candidates).
+	Development bool `yaml:"development"`
+
+	RTC  RTCConfig  `yaml:"rtc"`
+	TURN TURNConfig `yaml:"turn"`
+	Room RoomConfig `yaml:"room"`
+	// Limits bounds what one client may send.
+	Limits LimitsConfig `yaml:"limits"`
+}
+
+// RTCConfig configures media transport.
+type RTCConfig struct {
+	// UDPPort is the single muxed UDP socket all peer connections share.
+	UDPPort int `yaml:"udp_port"`
+	// TCPPort is the ICE-TCP listener (0 disables ICE-TCP).
+	TCPPort int `yaml:"tcp_port"`
+	// BindAddress is where the RTC sockets listen; empty means all interfaces.
+	BindAddress string `yaml:"bind_address"`
+	// NodeIP, when set, is advertised as the host candidate address (1:1 NAT).
+	NodeIP string `yaml:"node_ip"`
+	// IncludeLoopback offers 127.0.0.1 candidates: needed when clients run on the same machine.
+	IncludeLoopback bool `yaml:"include_loopback"`
+	// STUNServers and TURNServers are handed to clients in the JoinResponse.
+	STUNServers []string     `yaml:"stun_servers"`
+	TURNServers []TURNServer `yaml:"turn_servers"`
+	// PLIThrottle is the minimum interval between keyframe requests to one publisher layer.
+	PLIThrottle time.Duration `yaml:"pli_throttle"`
+}
+
+// TURNServer is an external TURN server offered to clients.
+type TURNServer struct {
+	URLs       []string `yaml:"urls"`
+	Username   string   `yaml:"username"`
+	Credential string   `yaml:"credential"`
+}
+
+// TURNConfig configures the embedded TURN server (relays media for clients that cannot send UDP to
+// the node directly; it relays only to the node itself).
+type TURNConfig struct {
+	Enabled     bool   `yaml:"enabled"`
+	BindAddress string `yaml:"bind_address"`
+	UDPPort     int    `yaml:"udp_port"`
+	// Host is what clients put in the turn: URL (a domain or IP); default: rtc.node_ip.
+	Host string `yaml:"host"`
+	// RelayIP is the relayed address; default: rtc.node_ip.
+	RelayIP string `yaml:"relay_ip"`
+}
+
+// RoomConfig holds room defaults.
+type RoomConfig struct {
+	// EmptyTimeout closes a room this long after it was created if nobody joined it.
+	EmptyTimeout time.Duration `yaml:"empty_timeout"`
+	// DepartureTimeout closes a room this long after its last participant left.
+	DepartureTimeout time.Duration `yaml:"departure_timeout"`
+	// MaxParticipants caps concurrent participants per room; 0 means no cap.
+	MaxParticipants int `yaml:"max_participants"`
+	// AutoCreate creates rooms on first join.
+	AutoCreate bool `yaml:"auto_create"`
+}
+
+// LimitsConfig bounds client input.
+type LimitsConfig struct {
+	// MaxSignalMessage is the largest websocket message accepted, in bytes.
+	MaxSignalMessage int64 `yaml:"max_signal_message"`
+	// MaxDataPacket is the largest data-channel message forwarded, in bytes.
+	MaxDataPacket int `yaml:"max_data_packet"`
+	// MaxMetadata is the largest participant metadata accepted, in bytes.
+	MaxMetadata int `yaml:"max_metadata"`
+}
+
+// Default returns the production defaults.
+func Default() *Config {
+	return &Config{
+		BindAddress: "0.0.0.0",
+		Port:        7880,
+		LogLevel:    "info",
+		Keys:        map[string]string{},
+		RTC: RTCConfig{
+			UDPPort:     7882,
+			TCPPort:     7881,
+			PLIThrottle: 500 * time.Millisecond,
+		},
+		TURN: TURNConfig{UDPPort: 3478},
+		Room: RoomConfig{
+			EmptyTimeout:     5 * time.Minute,
+			DepartureTimeout: 20 * time.Second,
+			AutoCreate:       true,
+		},
+		Limits: LimitsConfig{
+			MaxSignalMessage: 1 << 20,
+			MaxDataPacket:    64 << 10,
+			MaxMetadata:      64 << 10,
+		},
+	}
+}
+
+// ApplyDev switches on the development defaults: loopback-only signalling, dev keys, loopback candidates.
+func (c *Config) ApplyDev() {
+	c.Development = true
+	c.BindAddress = "127.0.0.1"
+	c.RTC.IncludeLoopback = true
+	if len(c.Keys) == 0 {
+		c.Keys = map[string]string{DevAPIKey: DevAPISecret}
+	}
+}
+
+// LoadFile merges a YAML file over c.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config %s: %w", path, err)
+	}
+	return c.LoadYAML(b)
+}
+
+// LoadYAML merges YAML over c; unknown keys are an error so that typos do not pass silently.
+func (c *Config) LoadYAML(b []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	// An empty file decodes to io.EOF: that is an empty config, not an error.
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("parse config: %w", err)
+	}
+	return nil
+}
+
+// ParseKeys reads "key: secret" pairs separated by commas or newlines, as LiveKit's LIVEKIT_KEYS.
+func ParseKeys(s string) (map[string]string, error) {
+	keys := map[string]string{}
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' }) {
+		k, v, ok := strings.Cut(part, ":")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("keys: %q is not \"key: secret\"", strings.TrimSpace(part))
+		}
+		keys[k] = v
+	}
+	return keys, nil
+}
+
+// Validate reports the first thing that would stop a node from running.
+func (c *Config) Validate() error {
+	if len(c.Keys) == 0 {
+		return errors.New("no API keys: set keys in the config file, --keys, HOP_KEYS, or use --dev")
+	}
+	for k, s := range c.Keys {
+		if len(s) < 6 && !c.Development {
+			return fmt.Errorf("secret of key %q is too short (at least 32 characters recommended)", k)
+		}
+	}
+	if c.Port < 0 || c.Port > 65535 || c.RTC.UDPPort < 0 || c.RTC.UDPPort > 65535 || c.RTC.TCPPort < 0 || c.RTC.TCPPort > 65535 {
+		return errors.New("ports must be between 0 and 65535")
+	}
+	if c.RTC.NodeIP != "" && net.ParseIP(c.RTC.NodeIP) == nil {
+		return fmt.Errorf("rtc.node_ip %q is not an IP address", c.RTC.NodeIP)
+	}
+	if c.TURN.Enabled {
+		if c.TURN.RelayIP == "" && c.RTC.NodeIP == "" && !c.Development {
+			return errors.New("turn needs turn.relay_ip or rtc.node_ip")
+		}
+		if c.TURN.RelayIP != "" && net.ParseIP(c.TURN.RelayIP) == nil {
+			return fmt.Errorf("turn.relay_ip %q is not an IP address", c.TURN.RelayIP)
+		}
+	}
+	if c.Room.MaxParticipants < 0 {
+		return errors.New("room.max_participants must not be negative")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// Redacted renders the effective configuration with secrets hidden, for printing at start.
+func (c *Config) Redacted() string {
+	cp := *c
+	cp.Keys = map[string]string{}
+	names := make([]string, 0, len(c.Keys))
+	for k := range c.Keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		cp.Keys[k] = "<redacted>"
+	}
+	cp.RTC.TURNServers = nil
+	for _, t := range c.RTC.TURNServers {
+		t.Credential = "<redacted>"
+		cp.RTC.TURNServers = append(cp.RTC.TURNServers, t)
+	}
+	b, err := yaml.Marshal(&cp)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}

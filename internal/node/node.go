@@ -1,0 +1,254 @@
+// Package node wires one Hop node together: configuration, the SFU engine, rooms, routing, the
+// signalling endpoints and the web client, behind one HTTP server.
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/livekit/protocol/utils/guid"
+
+	"github.com/hop-meet/hop/internal/config"
+	"github.com/hop-meet/hop/sfu"
+	"github.com/hop-meet/hop/sfu/turn"
+	"github.com/hop-meet/hop/signaling"
+	"github.com/hop-meet/hop/signaling/auth"
+	"github.com/hop-meet/hop/signaling/room"
+	"github.com/hop-meet/hop/signaling/routing"
+	"github.com/hop-meet/hop/webclient"
+)
+
+// Node is a running Hop node.
+type Node struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	id       string
+	engine   *sfu.Engine
+	rooms    *room.Manager
+	signal   *signaling.Server
+	http     *http.Server
+	listener net.Listener
+	turn     *turn.Server
+	turnURL  string
+}
+
+// New builds a node from a validated configuration and opens its sockets.
+func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	n := &Node{cfg: cfg, log: log, id: guid.New(guid.NodePrefix)}
+	engine, err := sfu.NewEngine(sfu.Config{
+		BindAddress:     cfg.RTC.BindAddress,
+		UDPPort:         cfg.RTC.UDPPort,
+		TCPPort:         tcpPort(cfg.RTC.TCPPort),
+		NodeIP:          cfg.RTC.NodeIP,
+		IncludeLoopback: cfg.RTC.IncludeLoopback,
+		PLIThrottle:     cfg.RTC.PLIThrottle,
+		Logger:          log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.engine = engine
+
+	var static []*livekit.ICEServer
+	if len(cfg.RTC.STUNServers) > 0 {
+		static = append(static, &livekit.ICEServer{Urls: cfg.RTC.STUNServers})
+	}
+	for _, t := range cfg.RTC.TURNServers {
+		static = append(static, &livekit.ICEServer{Urls: t.URLs, Username: t.Username, Credential: t.Credential})
+	}
+	if cfg.TURN.Enabled {
+		if err := n.startTURN(); err != nil {
+			engine.Close()
+			return nil, err
+		}
+	}
+	iceServers := func(participant string) []*livekit.ICEServer {
+		out := append([]*livekit.ICEServer{}, static...)
+		if n.turn != nil {
+			user, pass, err := n.turn.Credentials(participant)
+			if err == nil {
+				out = append(out, &livekit.ICEServer{Urls: []string{n.turnURL}, Username: user, Credential: pass})
+			}
+		}
+		return out
+	}
+	registry := routing.NewMemoryRegistry()
+	n.rooms = room.NewManager(room.Config{
+		NodeID:     n.id,
+		Room:       cfg.Room,
+		Limits:     cfg.Limits,
+		ICEServers: iceServers,
+		Logger:     log,
+	}, engine, registry)
+	router := &routing.Local{NodeID: n.id, Host: n.rooms, Registry: registry}
+	n.signal = signaling.NewServer(signaling.Config{
+		Verifier:   auth.NewVerifier(cfg.Keys),
+		Router:     router,
+		Logger:     log,
+		MaxMessage: cfg.Limits.MaxSignalMessage,
+	})
+
+	mux := http.NewServeMux()
+	n.signal.Register(mux)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	if cfg.Development {
+		mux.HandleFunc("/api/dev-token", n.serveDevToken)
+	}
+	mux.Handle("/", webclient.Handler())
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		n.closeMedia()
+		return nil, fmt.Errorf("listen http %s:%d: %w", cfg.BindAddress, cfg.Port, err)
+	}
+	n.listener = ln
+	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return n, nil
+}
+
+// tcpPort maps the config's "0 disables ICE-TCP" onto the engine's -1.
+func tcpPort(p int) int {
+	if p == 0 {
+		return -1
+	}
+	return p
+}
+
+// Addr is the HTTP address the node listens on.
+func (n *Node) Addr() net.Addr { return n.listener.Addr() }
+
+// URL is the node's websocket base URL.
+func (n *Node) URL() string { return "ws://" + n.listener.Addr().String() }
+
+// Engine exposes the SFU engine (tests and benchmarks).
+func (n *Node) Engine() *sfu.Engine { return n.engine }
+
+// Rooms exposes the room manager.
+func (n *Node) Rooms() *room.Manager { return n.rooms }
+
+// ID is the node's id.
+func (n *Node) ID() string { return n.id }
+
+// Serve runs until ctx is done, then shuts down gracefully.
+func (n *Node) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- n.http.Serve(n.listener) }()
+	n.log.Info("hop node started", "node", n.id, "http", n.listener.Addr().String(),
+		"rtcUDP", n.engine.UDPAddr().String(), "rtcTCP", addrString(n.engine.TCPAddr()))
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.Close()
+			return err
+		}
+	}
+	n.Close()
+	return nil
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
+}
+
+// Close disconnects everyone and releases the sockets.
+func (n *Node) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n.rooms.Close()
+	n.signal.Close()
+	_ = n.http.Shutdown(ctx)
+	n.closeMedia()
+}
+
+func (n *Node) closeMedia() {
+	if n.turn != nil {
+		_ = n.turn.Close()
+	}
+	n.engine.Close()
+}
+
+// startTURN runs the embedded TURN server, relaying only to this node's media address.
+func (n *Node) startTURN() error {
+	relay := n.cfg.TURN.RelayIP
+	if relay == "" {
+		relay = n.cfg.RTC.NodeIP
+	}
+	if relay == "" {
+		relay = "127.0.0.1"
+	}
+	relayIP := net.ParseIP(relay)
+	peers := []net.IP{relayIP}
+	if a, ok := n.engine.UDPAddr().(*net.UDPAddr); ok && !a.IP.IsUnspecified() {
+		peers = append(peers, a.IP)
+	}
+	if n.cfg.RTC.NodeIP != "" {
+		peers = append(peers, net.ParseIP(n.cfg.RTC.NodeIP))
+	}
+	if n.cfg.RTC.IncludeLoopback {
+		peers = append(peers, net.IPv4(127, 0, 0, 1))
+	}
+	srv, err := turn.Start(turn.Config{
+		BindAddress:  n.cfg.TURN.BindAddress,
+		UDPPort:      n.cfg.TURN.UDPPort,
+		RelayIP:      relayIP,
+		AllowedPeers: peers,
+		Logger:       sfu.PionLoggerFactory(n.log),
+	})
+	if err != nil {
+		return err
+	}
+	n.turn = srv
+	host := n.cfg.TURN.Host
+	if host == "" {
+		host = relay
+	}
+	n.turnURL = fmt.Sprintf("turn:%s?transport=udp", net.JoinHostPort(host, strconv.Itoa(srv.Addr().Port)))
+	n.log.Info("embedded TURN server started", "addr", srv.Addr().String(), "relay", relay)
+	return nil
+}
+
+// serveDevToken mints join tokens for the built-in page. Development mode only: it lets anyone who can
+// reach the node join any room.
+func (n *Node) serveDevToken(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	room, identity := q.Get("room"), q.Get("identity")
+	if room == "" || identity == "" || len(room) > 128 || len(identity) > 128 {
+		http.Error(w, `{"error":"room and identity are required (at most 128 characters)"}`, http.StatusBadRequest)
+		return
+	}
+	var key, secret string
+	for k, s := range n.cfg.Keys {
+		key, secret = k, s
+		break
+	}
+	tok, err := auth.NewToken(key, secret, room, identity, 6*time.Hour, false, q.Get("name"))
+	if err != nil {
+		http.Error(w, `{"error":"cannot sign token"}`, http.StatusInternalServerError)
+		return
+	}
+	scheme := "ws://"
+	if r.TLS != nil {
+		scheme = "wss://"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]string{"token": tok, "url": scheme + r.Host})
+}

@@ -1,0 +1,481 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/hop-meet/hop/sfu/codecs"
+	"github.com/hop-meet/hop/sfu/munger"
+	"github.com/hop-meet/hop/sfu/packetcache"
+)
+
+// historySize is how many sent packets a downtrack remembers to answer NACKs (a power of two).
+const historySize = 1024
+
+// sentPacket maps an outgoing sequence number back to the cached packet and the rewriting applied.
+type sentPacket struct {
+	valid    bool
+	layer    int8
+	inSeq    uint16
+	outSeq   uint16
+	outTS    uint32
+	picDelta uint16 // VP8 picture-ID offset in force
+	tl0Delta uint8
+	rewrote  bool
+}
+
+// binding is what pion negotiated for this downtrack with its subscriber.
+type binding struct {
+	ssrc     uint32
+	rtxSSRC  uint32
+	pt       uint8
+	rtxPT    uint8
+	writer   webrtc.TrackLocalWriter
+	stripRED bool
+	clock    uint32
+}
+
+// DownTrack sends one published track to one subscriber. It is a pion TrackLocal.
+//
+// Its packets come from one forwarder writer goroutine, which alone touches the munger and the
+// scratch buffers; control (layer targets, pause) changes through atomics.
+type DownTrack struct {
+	track        *Track
+	subscriberID string
+	streamID     string
+	kind         webrtc.RTPCodecType
+
+	bound atomic.Pointer[binding]
+
+	// desired is the layer the subscriber asked for (LayerOff when it disabled the track);
+	// target is what the track's availability allows. current is writer-owned.
+	desired atomic.Int32
+	target  atomic.Int32
+	current int8
+	paused  atomic.Bool
+
+	m       munger.Munger
+	hdr     rtp.Header
+	scratch [packetcache.MaxPacketSize]byte
+
+	histMu sync.Mutex
+	hist   [historySize]sentPacket
+	rtxSeq uint16
+	rtxBuf [packetcache.MaxPacketSize]byte
+	rtxHdr rtp.Header
+
+	packetsSent atomic.Uint64
+	bytesSent   atomic.Uint64
+	nacks       atomic.Uint64
+	retransmits atomic.Uint64
+	plis        atomic.Uint64
+
+	// sender is set once the downtrack is attached to a transceiver.
+	sender   atomic.Pointer[webrtc.RTPSender]
+	closed   atomic.Bool
+	done     chan struct{}
+	doneOnce sync.Once
+
+	// OnClose runs once when the source track goes away or the downtrack is closed.
+	onClose func()
+	// onBound is told when pion binds the track (media can flow).
+	onBound func()
+}
+
+// DownTrackParams describes a new subscription.
+type DownTrackParams struct {
+	Track        *Track
+	SubscriberID string
+	// StreamID is the msid stream id the subscriber sees (LiveKit: "<publisher SID>|<track SID>").
+	StreamID string
+	// DesiredLayer is the initial layer (video).
+	DesiredLayer int8
+	OnClose      func()
+	OnBound      func()
+}
+
+// NewDownTrack makes a downtrack; attach it to a PeerConnection, then call Track.AddDownTrack.
+func NewDownTrack(p DownTrackParams) *DownTrack {
+	dt := &DownTrack{
+		track:        p.Track,
+		subscriberID: p.SubscriberID,
+		streamID:     p.StreamID,
+		kind:         p.Track.kind,
+		current:      LayerOff,
+		done:         make(chan struct{}),
+		onClose:      p.OnClose,
+		onBound:      p.OnBound,
+	}
+	dt.desired.Store(int32(p.DesiredLayer))
+	dt.target.Store(int32(p.DesiredLayer))
+	if p.Track.kindOf() == codecs.VP8 {
+		dt.m.SetVP8(true)
+	}
+	return dt
+}
+
+// ID is the track id in the subscriber's SDP: the published track's SID.
+func (dt *DownTrack) ID() string { return dt.track.id }
+
+// RID is empty: a subscriber always receives a single stream.
+func (dt *DownTrack) RID() string { return "" }
+
+// StreamID is the msid stream id.
+func (dt *DownTrack) StreamID() string { return dt.streamID }
+
+// Kind is audio or video.
+func (dt *DownTrack) Kind() webrtc.RTPCodecType { return dt.kind }
+
+// Track is the published track this downtrack forwards.
+func (dt *DownTrack) Track() *Track { return dt.track }
+
+// SubscriberID is the subscribing participant's SID.
+func (dt *DownTrack) SubscriberID() string { return dt.subscriberID }
+
+// Bind is called by pion when negotiation made the track sendable; it picks the subscriber's codec.
+func (dt *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	src, ok := dt.track.Codec()
+	if !ok {
+		return webrtc.RTPCodecParameters{}, errors.New("source codec not known yet")
+	}
+	params := ctx.CodecParameters()
+	chosen, stripRED, ok := chooseCodec(src, params)
+	if !ok {
+		return webrtc.RTPCodecParameters{}, fmt.Errorf("%w: subscriber cannot receive %s", webrtc.ErrUnsupportedCodec, src.MimeType)
+	}
+	b := &binding{
+		ssrc:     uint32(ctx.SSRC()),
+		rtxSSRC:  uint32(ctx.SSRCRetransmission()),
+		pt:       uint8(chosen.PayloadType),
+		writer:   ctx.WriteStream(),
+		stripRED: stripRED,
+		clock:    chosen.ClockRate,
+	}
+	if b.rtxSSRC != 0 {
+		apt := fmt.Sprintf("apt=%d", chosen.PayloadType)
+		for _, c := range params {
+			if strings.EqualFold(c.MimeType, webrtc.MimeTypeRTX) && strings.Contains(c.SDPFmtpLine, apt) {
+				b.rtxPT = uint8(c.PayloadType)
+			}
+		}
+	}
+	dt.bound.Store(b)
+	if dt.onBound != nil {
+		go dt.onBound()
+	}
+	// The new binding starts with a keyframe.
+	dt.track.RequestKeyframe(int8(dt.target.Load()))
+	return chosen, nil
+}
+
+// chooseCodec finds the subscriber's codec for the source: the same MIME type (and H.264 profile when
+// possible), or Opus for a RED source when the subscriber does not take RED.
+func chooseCodec(src webrtc.RTPCodecParameters, params []webrtc.RTPCodecParameters) (webrtc.RTPCodecParameters, bool, bool) {
+	var sameMime []webrtc.RTPCodecParameters
+	for _, c := range params {
+		if strings.EqualFold(c.MimeType, src.MimeType) {
+			sameMime = append(sameMime, c)
+		}
+	}
+	if len(sameMime) > 0 {
+		if strings.EqualFold(src.MimeType, webrtc.MimeTypeH264) || strings.EqualFold(src.MimeType, webrtc.MimeTypeVP9) {
+			want := fmtpValue(src.SDPFmtpLine, "profile-level-id")
+			if want == "" {
+				want = fmtpValue(src.SDPFmtpLine, "profile-id")
+			}
+			for _, c := range sameMime {
+				v := fmtpValue(c.SDPFmtpLine, "profile-level-id")
+				if v == "" {
+					v = fmtpValue(c.SDPFmtpLine, "profile-id")
+				}
+				if strings.EqualFold(v, want) {
+					return c, false, true
+				}
+			}
+		}
+		return sameMime[0], false, true
+	}
+	if strings.EqualFold(src.MimeType, "audio/red") {
+		for _, c := range params {
+			if strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) {
+				return c, true, true
+			}
+		}
+	}
+	return webrtc.RTPCodecParameters{}, false, false
+}
+
+func fmtpValue(line, key string) string {
+	for _, kv := range strings.Split(line, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if ok && strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return ""
+}
+
+// Unbind is called by pion when the track stops being sent.
+func (dt *DownTrack) Unbind(webrtc.TrackLocalContext) error {
+	dt.bound.Store(nil)
+	return nil
+}
+
+// SetDesiredLayer sets the layer the subscriber wants (LayerOff to stop video).
+func (dt *DownTrack) SetDesiredLayer(layer int8) {
+	if int8(dt.desired.Swap(int32(layer))) == layer {
+		return
+	}
+	dt.updateTarget(dt.track.ActiveLayers())
+}
+
+// DesiredLayer returns what the subscriber asked for.
+func (dt *DownTrack) DesiredLayer() int8 { return int8(dt.desired.Load()) }
+
+// TargetLayer returns the layer being switched to or forwarded.
+func (dt *DownTrack) TargetLayer() int8 { return int8(dt.target.Load()) }
+
+// SetPaused stops or resumes forwarding (mute by the subscriber, or no bandwidth).
+func (dt *DownTrack) SetPaused(p bool) {
+	if dt.paused.Swap(p) && !p {
+		dt.track.RequestKeyframe(int8(dt.target.Load()))
+	}
+}
+
+func (dt *DownTrack) updateTarget(active [MaxLayers]bool) {
+	if dt.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	t := SelectLayer(int8(dt.desired.Load()), active)
+	if int8(dt.target.Swap(int32(t))) != t && t != LayerOff {
+		dt.track.RequestKeyframe(t)
+	}
+}
+
+// WritePacket forwards one packet of the source track. It is called by a forwarder writer goroutine.
+func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet) {
+	b := dt.bound.Load()
+	if b == nil || dt.paused.Load() {
+		return
+	}
+	if dt.kind == webrtc.RTPCodecTypeVideo {
+		target := int8(dt.target.Load())
+		if target == LayerOff {
+			return
+		}
+		if layer != dt.current {
+			if layer != target {
+				return
+			}
+			// Switch only where the new layer can be decoded from: a keyframe's first packet.
+			if !p.Keyframe {
+				dt.track.RequestKeyframe(target)
+				return
+			}
+			dt.current = layer
+			dt.m.Switch(p.SequenceNumber, p.Timestamp, p.ArrivalNanos, b.clock)
+		}
+	} else if !dt.m.Started() {
+		dt.current = layer
+		dt.m.Switch(p.SequenceNumber, p.Timestamp, p.ArrivalNanos, b.clock)
+	} else if layer != dt.current {
+		// An audio track's source was replaced: continue the stream from the new one.
+		dt.current = layer
+		dt.m.Switch(p.SequenceNumber, p.Timestamp, p.ArrivalNanos, b.clock)
+	}
+
+	res := dt.m.Munge(p.SequenceNumber, p.Timestamp, p.ArrivalNanos, p.IsPadding())
+	if res.Drop {
+		return
+	}
+	payload := p.Payload()
+	rewrote := false
+	var picDelta uint16
+	var tl0Delta uint8
+	if b.stripRED {
+		prim, ok := codecs.REDPrimary(payload)
+		if !ok {
+			return
+		}
+		payload = prim
+	} else if dt.kind == webrtc.RTPCodecTypeVideo {
+		out := dt.m.MungeVP8(payload, dt.scratch[:])
+		if len(out) > 0 && len(payload) > 0 && &out[0] != &payload[0] {
+			rewrote = true
+			picDelta, tl0Delta = dt.m.VP8Offsets()
+		}
+		payload = out
+	}
+
+	h := &dt.hdr
+	h.Version = 2
+	h.Padding = false
+	h.Extension = false
+	h.Marker = p.Marker
+	h.PayloadType = b.pt
+	h.SequenceNumber = res.SeqNo
+	h.Timestamp = res.Timestamp
+	h.SSRC = b.ssrc
+	h.CSRC = h.CSRC[:0]
+	h.Extensions = h.Extensions[:0]
+	h.ExtensionProfile = 0
+
+	dt.histMu.Lock()
+	e := &dt.hist[res.SeqNo&(historySize-1)]
+	e.valid, e.layer, e.inSeq, e.outSeq, e.outTS = true, layer, p.SequenceNumber, res.SeqNo, res.Timestamp
+	e.rewrote, e.picDelta, e.tl0Delta = rewrote, picDelta, tl0Delta
+	dt.histMu.Unlock()
+
+	n, err := b.writer.WriteRTP(h, payload)
+	if err != nil {
+		return
+	}
+	dt.packetsSent.Add(1)
+	dt.bytesSent.Add(uint64(n))
+}
+
+// Attach records the RTP sender carrying this downtrack and starts reading its RTCP.
+func (dt *DownTrack) Attach(s *webrtc.RTPSender) {
+	if !dt.sender.CompareAndSwap(nil, s) {
+		return
+	}
+	go dt.rtcpLoop(s)
+}
+
+// Sender returns the RTP sender once attached.
+func (dt *DownTrack) Sender() *webrtc.RTPSender { return dt.sender.Load() }
+
+func (dt *DownTrack) rtcpLoop(s *webrtc.RTPSender) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pk := pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				dt.plis.Add(1)
+				if dt.kind == webrtc.RTPCodecTypeVideo {
+					l := dt.current
+					if l == LayerOff {
+						l = int8(dt.target.Load())
+					}
+					dt.track.RequestKeyframe(l)
+				}
+			case *rtcp.TransportLayerNack:
+				for _, pair := range pk.Nacks {
+					pair.Range(func(seq uint16) bool {
+						dt.nacks.Add(1)
+						dt.retransmit(seq)
+						return true
+					})
+				}
+			}
+		}
+	}
+}
+
+// retransmit answers a NACK from the packet cache, on the RTX stream when one was negotiated.
+func (dt *DownTrack) retransmit(outSeq uint16) {
+	b := dt.bound.Load()
+	if b == nil {
+		return
+	}
+	dt.histMu.Lock()
+	e := dt.hist[outSeq&(historySize-1)]
+	dt.histMu.Unlock()
+	if !e.valid || e.outSeq != outSeq {
+		return
+	}
+	r := dt.track.Receiver(e.layer)
+	if r == nil {
+		return
+	}
+	p, ok := r.cache.Get(e.inSeq)
+	if !ok {
+		return
+	}
+	payload := p.Payload()
+	if b.stripRED {
+		prim, ok := codecs.REDPrimary(payload)
+		if !ok {
+			return
+		}
+		payload = prim
+	}
+	h := &dt.rtxHdr
+	h.Version = 2
+	h.Padding = false
+	h.Extension = false
+	h.Extensions = h.Extensions[:0]
+	h.CSRC = h.CSRC[:0]
+	h.Marker = p.Marker
+	h.Timestamp = e.outTS
+	var body []byte
+	if b.rtxSSRC != 0 && b.rtxPT != 0 {
+		// RFC 4588: the original sequence number leads the payload.
+		dt.rtxBuf[0], dt.rtxBuf[1] = byte(outSeq>>8), byte(outSeq)
+		n := copy(dt.rtxBuf[2:], payload)
+		if e.rewrote {
+			munger.ApplyVP8(dt.rtxBuf[2:2+n], e.picDelta, e.tl0Delta)
+		}
+		body = dt.rtxBuf[:2+n]
+		h.SSRC, h.PayloadType = b.rtxSSRC, b.rtxPT
+		dt.rtxSeq++
+		h.SequenceNumber = dt.rtxSeq
+	} else {
+		n := copy(dt.rtxBuf[:], payload)
+		if e.rewrote {
+			munger.ApplyVP8(dt.rtxBuf[:n], e.picDelta, e.tl0Delta)
+		}
+		body = dt.rtxBuf[:n]
+		h.SSRC, h.PayloadType = b.ssrc, b.pt
+		h.SequenceNumber = outSeq
+	}
+	if _, err := b.writer.WriteRTP(h, body); err == nil {
+		dt.retransmits.Add(1)
+	}
+}
+
+// Stats returns packets and bytes sent, NACKs received, retransmissions and PLIs received.
+func (dt *DownTrack) Stats() (packets, bytes, nacks, retransmits, plis uint64) {
+	return dt.packetsSent.Load(), dt.bytesSent.Load(), dt.nacks.Load(), dt.retransmits.Load(), dt.plis.Load()
+}
+
+// CurrentLayer is the layer last forwarded (racy read, for statistics and tests).
+func (dt *DownTrack) CurrentLayer() int8 { return int8(dt.target.Load()) }
+
+// Done is closed when the downtrack is closed.
+func (dt *DownTrack) Done() <-chan struct{} { return dt.done }
+
+// Close detaches the downtrack from its source. The caller removes the transceiver from the PeerConnection.
+func (dt *DownTrack) Close() {
+	if dt.closed.Swap(true) {
+		return
+	}
+	dt.track.RemoveDownTrack(dt)
+	dt.finish()
+}
+
+func (dt *DownTrack) sourceClosed() {
+	if dt.closed.Swap(true) {
+		return
+	}
+	dt.finish()
+}
+
+func (dt *DownTrack) finish() {
+	dt.doneOnce.Do(func() {
+		close(dt.done)
+		if dt.onClose != nil {
+			dt.onClose()
+		}
+	})
+}

@@ -1,0 +1,269 @@
+// Package sfu is Hop's media engine: it receives published RTP over pion PeerConnections, stores each
+// packet once, and forwards it to subscribers with the layer each one should get.
+//
+// Per published track there is a Track with one Receiver per simulcast layer and a forwarder; per
+// subscription a DownTrack. Transport wraps one pion PeerConnection with the negotiation rules of the
+// role it plays. The package knows nothing of rooms, permissions or signalling protocols.
+package sfu
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// Config is what the media engine needs from the node's configuration.
+type Config struct {
+	// BindAddress for the RTC sockets; empty means all interfaces.
+	BindAddress string
+	// UDPPort is the single muxed UDP port (0 picks a free one).
+	UDPPort int
+	// TCPPort is the ICE-TCP port (0 picks a free one, -1 disables ICE-TCP).
+	TCPPort int
+	// NodeIP, when set, replaces host candidate addresses (1:1 NAT).
+	NodeIP string
+	// IncludeLoopback offers loopback candidates.
+	IncludeLoopback bool
+	// PLIThrottle is the minimum interval between keyframe requests per publisher layer.
+	PLIThrottle time.Duration
+	Logger      *slog.Logger
+}
+
+// Engine holds what every PeerConnection of a node shares: the pion API and the muxed sockets.
+type Engine struct {
+	cfg     Config
+	log     *slog.Logger
+	api     *webrtc.API
+	udpConn net.PacketConn
+	tcpLn   net.Listener
+	udpMux  ice.UDPMux
+	tcpMux  ice.TCPMux
+}
+
+// NewEngine opens the RTC sockets and prepares the pion API.
+func NewEngine(cfg Config) (*Engine, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PLIThrottle == 0 {
+		cfg.PLIThrottle = 500 * time.Millisecond
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "sfu")}
+	lf := newPionLoggerFactory(e.log)
+
+	udpConn, err := net.ListenPacket("udp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.UDPPort)))
+	if err != nil {
+		return nil, fmt.Errorf("listen rtc udp port %d: %w", cfg.UDPPort, err)
+	}
+	e.udpConn = udpConn
+	e.udpMux = webrtc.NewICEUDPMux(lf.NewLogger("ice-udp"), udpConn)
+
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if cfg.TCPPort >= 0 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.TCPPort)))
+		if err != nil {
+			_ = e.udpMux.Close()
+			return nil, fmt.Errorf("listen rtc tcp port %d: %w", cfg.TCPPort, err)
+		}
+		e.tcpLn = ln
+		e.tcpMux = webrtc.NewICETCPMux(lf.NewLogger("ice-tcp"), ln, 32)
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+
+	se := webrtc.SettingEngine{LoggerFactory: lf}
+	se.SetICEUDPMux(e.udpMux)
+	if e.tcpMux != nil {
+		se.SetICETCPMux(e.tcpMux)
+	}
+	se.SetNetworkTypes(networks)
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	if cfg.NodeIP != "" {
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        []string{cfg.NodeIP},
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("node ip %s: %w", cfg.NodeIP, err)
+		}
+	}
+	// Clients on the same machine (tests, a newcomer's two tabs) need no mDNS.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// AES-GCM first: four times cheaper per packet than AES-CM with HMAC-SHA1.
+	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	se.SetReceiveMTU(1500)
+	se.SetICETimeouts(5*time.Second, 20*time.Second, 2*time.Second)
+	// When the server controls ICE (it offers), pion waits 2 s by default before nominating a pair
+	// through a client's TURN relay, hoping for a direct one; clients that need a relay then take
+	// seconds longer to join.
+	se.SetRelayAcceptanceMinWait(250 * time.Millisecond)
+	// Publishers send simulcast layers identified by RID header extensions before any SSRC is signalled.
+	se.SetHandleUndeclaredSSRCWithoutAnswer(true)
+
+	me := &webrtc.MediaEngine{}
+	if err := registerCodecs(me); err != nil {
+		e.Close()
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := registerInterceptors(me, ir); err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
+	return e, nil
+}
+
+// UDPAddr is the address of the muxed UDP socket.
+func (e *Engine) UDPAddr() net.Addr { return e.udpConn.LocalAddr() }
+
+// TCPAddr is the ICE-TCP listener's address, or nil.
+func (e *Engine) TCPAddr() net.Addr {
+	if e.tcpLn == nil {
+		return nil
+	}
+	return e.tcpLn.Addr()
+}
+
+// PLIThrottle is the configured keyframe request interval.
+func (e *Engine) PLIThrottle() time.Duration { return e.cfg.PLIThrottle }
+
+// Logger is the engine's logger.
+func (e *Engine) Logger() *slog.Logger { return e.log }
+
+// NewPeerConnection makes a PeerConnection on the shared sockets.
+func (e *Engine) NewPeerConnection() (*webrtc.PeerConnection, error) {
+	return e.api.NewPeerConnection(webrtc.Configuration{
+		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
+		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
+	})
+}
+
+// Close releases the sockets.
+func (e *Engine) Close() {
+	if e.udpMux != nil {
+		_ = e.udpMux.Close()
+	}
+	if e.tcpMux != nil {
+		_ = e.tcpMux.Close()
+	}
+	if e.tcpLn != nil {
+		_ = e.tcpLn.Close()
+	}
+	if e.udpConn != nil {
+		_ = e.udpConn.Close()
+	}
+}
+
+var videoFeedback = []webrtc.RTCPFeedback{
+	{Type: "goog-remb"}, {Type: webrtc.TypeRTCPFBTransportCC}, {Type: "ccm", Parameter: "fir"},
+	{Type: "nack"}, {Type: "nack", Parameter: "pli"},
+}
+
+// registerCodecs lists what Hop forwards: Opus (with RED), VP8, VP9, H.264, AV1, and the G.711/G.722
+// audio that SIP room systems speak; each video codec with RTX.
+func registerCodecs(me *webrtc.MediaEngine) error {
+	audio := []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}}, PayloadType: 111},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "111/111"}, PayloadType: 63},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeG722, ClockRate: 8000}, PayloadType: 9},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8},
+	}
+	for _, c := range audio {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			return fmt.Errorf("register %s: %w", c.MimeType, err)
+		}
+	}
+	type vc struct {
+		mime, fmtp string
+		pt, rtx    webrtc.PayloadType
+	}
+	video := []vc{
+		{webrtc.MimeTypeVP8, "", 96, 97},
+		{webrtc.MimeTypeVP9, "profile-id=0", 98, 99},
+		{webrtc.MimeTypeVP9, "profile-id=2", 100, 101},
+		{webrtc.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", 102, 103},
+		{webrtc.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f", 104, 105},
+		{webrtc.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f", 106, 107},
+		{webrtc.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640032", 108, 109},
+		{webrtc.MimeTypeAV1, "", 35, 36},
+	}
+	for _, c := range video {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: c.mime, ClockRate: 90000, SDPFmtpLine: c.fmtp, RTCPFeedback: videoFeedback}, PayloadType: c.pt},
+			webrtc.RTPCodecTypeVideo); err != nil {
+			return fmt.Errorf("register %s: %w", c.mime, err)
+		}
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", c.pt)}, PayloadType: c.rtx},
+			webrtc.RTPCodecTypeVideo); err != nil {
+			return fmt.Errorf("register rtx for %s: %w", c.mime, err)
+		}
+	}
+	exts := []struct {
+		uri   string
+		kinds []webrtc.RTPCodecType
+	}{
+		{sdp.SDESMidURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
+		{sdp.SDESRTPStreamIDURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
+		{sdp.SDESRepairRTPStreamIDURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
+		{sdp.TransportCCURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
+		{sdp.AudioLevelURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio}},
+		{sdp.ABSSendTimeURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
+	}
+	for _, x := range exts {
+		for _, k := range x.kinds {
+			if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: x.uri}, k); err != nil {
+				return fmt.Errorf("register extension %s: %w", x.uri, err)
+			}
+		}
+	}
+	return nil
+}
+
+// registerInterceptors installs the RTCP machinery towards publishers (NACK generation, receiver
+// reports, transport-wide congestion feedback) and sender reports and TWCC sequence numbers towards
+// subscribers. NACKs from subscribers are answered by the DownTrack from the packet cache, so pion's
+// NACK responder (which would keep a second copy of every packet sent) is not installed.
+func registerInterceptors(me *webrtc.MediaEngine, ir *interceptor.Registry) error {
+	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorSize(512), nack.GeneratorInterval(20*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("nack generator: %w", err)
+	}
+	ir.Add(gen)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return fmt.Errorf("receiver reports: %w", err)
+	}
+	ir.Add(rr)
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return fmt.Errorf("sender reports: %w", err)
+	}
+	ir.Add(sr)
+	fb, err := twcc.NewSenderInterceptor()
+	if err != nil {
+		return fmt.Errorf("twcc feedback: %w", err)
+	}
+	ir.Add(fb)
+	hx, err := twcc.NewHeaderExtensionInterceptor()
+	if err != nil {
+		return fmt.Errorf("twcc header extension: %w", err)
+	}
+	ir.Add(hx)
+	return nil
+}

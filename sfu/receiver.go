@@ -1,0 +1,193 @@
+package sfu
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/hop-meet/hop/sfu/codecs"
+	"github.com/hop-meet/hop/sfu/packetcache"
+)
+
+// Cache sizes: about two seconds of a 720p layer, and of Opus at 50 packets a second. They must stay
+// far above forwarder.QueueSize (see packetcache).
+const (
+	videoCacheSize = 1024
+	audioCacheSize = 256
+)
+
+// Receiver reads one RTP stream (a track, or one simulcast layer of it) from the publisher, stores
+// each packet in the packet cache and hands it to the track's forwarder.
+type Receiver struct {
+	track   *Track
+	layer   int8
+	remote  *webrtc.TrackRemote
+	rtpRecv *webrtc.RTPReceiver
+	ssrc    uint32
+	cache   *packetcache.Cache
+
+	audioLevelID uint8
+
+	lastPacket atomic.Int64
+	packets    atomic.Uint64
+	bytes      atomic.Uint64
+	// Loss accounting: highest sequence number seen (extended) and packets expected vs received.
+	started    bool
+	baseSeq    uint32
+	highestSeq uint32
+	lost       atomic.Int64
+
+	closeOnce sync.Once
+	closing   atomic.Bool
+	ended     atomic.Bool
+	done      chan struct{}
+}
+
+func newReceiver(t *Track, remote *webrtc.TrackRemote, rr *webrtc.RTPReceiver, layer int8) *Receiver {
+	size := videoCacheSize
+	if remote.Kind() == webrtc.RTPCodecTypeAudio {
+		size = audioCacheSize
+	}
+	r := &Receiver{
+		track:   t,
+		layer:   layer,
+		remote:  remote,
+		rtpRecv: rr,
+		ssrc:    uint32(remote.SSRC()),
+		cache:   packetcache.New(size),
+		done:    make(chan struct{}),
+	}
+	if rr != nil {
+		for _, ext := range rr.GetParameters().HeaderExtensions {
+			if ext.URI == sdp.AudioLevelURI {
+				r.audioLevelID = uint8(ext.ID)
+			}
+		}
+	}
+	return r
+}
+
+// Layer is the simulcast layer this receiver reads.
+func (r *Receiver) Layer() int8 { return r.layer }
+
+// SSRC is the publisher's SSRC of this stream.
+func (r *Receiver) SSRC() uint32 { return r.ssrc }
+
+// Cache is the stream's packet cache.
+func (r *Receiver) Cache() *packetcache.Cache { return r.cache }
+
+// Stats returns packets and bytes received and packets lost so far.
+func (r *Receiver) Stats() (packets, bytes uint64, lost int64) {
+	return r.packets.Load(), r.bytes.Load(), r.lost.Load()
+}
+
+func (r *Receiver) start() {
+	go r.readLoop()
+}
+
+func (r *Receiver) close() {
+	r.closing.Store(true)
+	r.closeOnce.Do(func() {
+		// Unblock the read: pion returns io.EOF once the receiver is stopped; a past deadline is
+		// enough when only this layer goes away.
+		_ = r.remote.SetReadDeadline(time.Unix(1, 0))
+	})
+}
+
+func (r *Receiver) wait() {
+	select {
+	case <-r.done:
+	case <-time.After(2 * time.Second):
+		r.track.log.Warn("receiver did not stop in time", "layer", r.layer)
+	}
+}
+
+func (r *Receiver) readLoop() {
+	defer close(r.done)
+	defer func() {
+		r.ended.Store(true)
+		if !r.closing.Load() {
+			r.track.receiverEnded()
+		}
+	}()
+	buf := make([]byte, packetcache.MaxPacketSize)
+	var h rtp.Header
+	kind := r.track.kindOf()
+	video := r.remote.Kind() == webrtc.RTPCodecTypeVideo
+	for {
+		n, _, err := r.remote.Read(buf)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !isTimeout(err) {
+				r.track.log.Debug("publisher stream ended", "layer", r.layer, "err", err)
+			}
+			return
+		}
+		hl, err := h.Unmarshal(buf[:n])
+		if err != nil {
+			continue // not RTP we can use; the stream goes on
+		}
+		now := time.Now().UnixNano()
+		p, err := r.cache.Put(buf[:n], &h, hl, now)
+		if err != nil {
+			continue
+		}
+		r.account(h.SequenceNumber, n)
+		if video {
+			payload := p.Payload()
+			switch kind {
+			case codecs.VP8:
+				if d, ok := codecs.ParseVP8(payload); ok {
+					p.Keyframe = d.IsKeyframe
+					p.FrameStart = d.Start
+					p.TID = d.TID
+				}
+			default:
+				p.Keyframe = codecs.IsKeyframeStart(kind, payload)
+			}
+		} else if r.audioLevelID != 0 {
+			if ext := h.GetExtension(r.audioLevelID); len(ext) > 0 {
+				p.AudioLevel = ext[0] & 0x7f
+				p.AudioLevelOK = true
+			}
+		}
+		r.lastPacket.Store(now)
+		r.track.packetArrived()
+		r.track.fwd.Dispatch(r.layer, p)
+	}
+}
+
+// account keeps received/lost counters from sequence numbers (RFC 3550 A.3 style).
+func (r *Receiver) account(seq uint16, size int) {
+	r.packets.Add(1)
+	r.bytes.Add(uint64(size))
+	if !r.started {
+		r.started = true
+		r.baseSeq = uint32(seq)
+		r.highestSeq = uint32(seq)
+		return
+	}
+	hi := uint16(r.highestSeq)
+	if d := seq - hi; d != 0 && d < 0x8000 {
+		ext := r.highestSeq + uint32(d)
+		if d > 1 {
+			r.lost.Add(int64(d - 1))
+		}
+		r.highestSeq = ext
+	} else if d != 0 {
+		// A late packet fills a gap counted as lost.
+		if r.lost.Load() > 0 {
+			r.lost.Add(-1)
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}

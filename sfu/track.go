@@ -1,0 +1,373 @@
+package sfu
+
+import (
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/hop-meet/hop/sfu/codecs"
+	"github.com/hop-meet/hop/sfu/forwarder"
+)
+
+// MaxLayers is the number of simulcast layers a track can have (low, medium, high).
+const MaxLayers = 3
+
+// LayerOff marks a downtrack that should receive no video.
+const LayerOff = -1
+
+// layerIdleAfter is how long a simulcast layer may go without packets before it counts as stopped
+// (the publisher's encoder paused it, or its uplink dropped it).
+const layerIdleAfter = 1500 * time.Millisecond
+
+// RTCPWriter sends RTCP towards the publisher of a track.
+type RTCPWriter func([]rtcp.Packet) error
+
+// Track is one published track: its receivers (one per simulcast layer), the forwarder that fans its
+// packets out, and the downtracks subscribed to it.
+type Track struct {
+	id          string
+	publisherID string
+	kind        webrtc.RTPCodecType
+	log         *slog.Logger
+	pliThrottle time.Duration
+	writeRTCP   RTCPWriter
+
+	codec     atomic.Pointer[webrtc.RTPCodecParameters]
+	codecKind atomic.Uint32
+
+	receivers [MaxLayers]atomic.Pointer[Receiver]
+	fwd       *forwarder.Forwarder
+
+	// Keyframe requests are queued to one goroutine so that writers never do RTCP I/O.
+	pliCh   chan int8
+	lastPLI [MaxLayers]atomic.Int64
+
+	mu         sync.Mutex
+	downTracks map[*DownTrack]struct{}
+	closed     bool
+	done       chan struct{}
+	wg         sync.WaitGroup
+
+	// onLayersChanged is told when the set of active layers changes (for dynacast and allocation).
+	onFirstPacket func()
+	firstPacket   atomic.Bool
+	onEnded       func()
+	endedOnce     sync.Once
+}
+
+// TrackParams describes a new published track.
+type TrackParams struct {
+	ID          string
+	PublisherID string
+	Kind        webrtc.RTPCodecType
+	PLIThrottle time.Duration
+	WriteRTCP   RTCPWriter
+	Logger      *slog.Logger
+	// OnFirstPacket is called once, when media first arrives.
+	OnFirstPacket func()
+	// OnEnded is called once when every receiver's stream ended on the publisher's side (the client
+	// removed the track), not when the track is closed by the server.
+	OnEnded func()
+}
+
+// NewTrack makes a track that receivers can be attached to.
+func NewTrack(p TrackParams) *Track {
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	if p.PLIThrottle == 0 {
+		p.PLIThrottle = 500 * time.Millisecond
+	}
+	t := &Track{
+		id:            p.ID,
+		publisherID:   p.PublisherID,
+		kind:          p.Kind,
+		log:           p.Logger.With("track", p.ID),
+		pliThrottle:   p.PLIThrottle,
+		writeRTCP:     p.WriteRTCP,
+		fwd:           forwarder.New(),
+		pliCh:         make(chan int8, 8),
+		downTracks:    map[*DownTrack]struct{}{},
+		done:          make(chan struct{}),
+		onFirstPacket: p.OnFirstPacket,
+		onEnded:       p.OnEnded,
+	}
+	t.wg.Add(2)
+	go t.keyframeLoop()
+	go t.layerWatch()
+	return t
+}
+
+// ID is the track's SID.
+func (t *Track) ID() string { return t.id }
+
+// PublisherID is the publishing participant's SID.
+func (t *Track) PublisherID() string { return t.publisherID }
+
+// Kind is audio or video.
+func (t *Track) Kind() webrtc.RTPCodecType { return t.kind }
+
+// Codec returns the codec the publisher sends, once known.
+func (t *Track) Codec() (webrtc.RTPCodecParameters, bool) {
+	c := t.codec.Load()
+	if c == nil {
+		return webrtc.RTPCodecParameters{}, false
+	}
+	return *c, true
+}
+
+func (t *Track) kindOf() codecs.Kind { return codecs.Kind(t.codecKind.Load()) }
+
+// AddReceiver attaches the pion track of one layer and starts reading it.
+func (t *Track) AddReceiver(remote *webrtc.TrackRemote, rr *webrtc.RTPReceiver, layer int8) *Receiver {
+	if layer < 0 || layer >= MaxLayers {
+		layer = 0
+	}
+	c := remote.Codec()
+	if t.codec.Load() == nil {
+		t.codec.Store(&c)
+		t.codecKind.Store(uint32(codecs.FromMime(c.MimeType)))
+	}
+	r := newReceiver(t, remote, rr, layer)
+	if old := t.receivers[layer].Swap(r); old != nil {
+		old.close()
+	}
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		r.close()
+		return r
+	}
+	r.start()
+	return r
+}
+
+// Receiver returns the receiver of a layer, or nil.
+func (t *Track) Receiver(layer int8) *Receiver {
+	if layer < 0 || layer >= MaxLayers {
+		return nil
+	}
+	return t.receivers[layer].Load()
+}
+
+// dispatch is called by receivers for every stored packet.
+func (t *Track) packetArrived() {
+	if !t.firstPacket.Load() && t.firstPacket.CompareAndSwap(false, true) && t.onFirstPacket != nil {
+		go t.onFirstPacket()
+	}
+}
+
+// receiverEnded is called when a receiver's stream ends by itself; when all have, the track ended.
+func (t *Track) receiverEnded() {
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return
+	}
+	for i := range t.receivers {
+		if r := t.receivers[i].Load(); r != nil && !r.ended.Load() {
+			return
+		}
+	}
+	t.endedOnce.Do(func() {
+		if t.onEnded != nil {
+			go t.onEnded()
+		}
+	})
+}
+
+// ActiveLayers reports which layers received packets recently.
+func (t *Track) ActiveLayers() (active [MaxLayers]bool) {
+	now := time.Now().UnixNano()
+	for i := range t.receivers {
+		if r := t.receivers[i].Load(); r != nil {
+			last := r.lastPacket.Load()
+			active[i] = last != 0 && now-last < int64(layerIdleAfter)
+		}
+	}
+	return active
+}
+
+// RequestKeyframe asks the publisher for a keyframe on layer, at most once per throttle interval.
+// It never blocks.
+func (t *Track) RequestKeyframe(layer int8) {
+	if t.kind != webrtc.RTPCodecTypeVideo || layer < 0 || layer >= MaxLayers {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := t.lastPLI[layer].Load()
+	if now-last < int64(t.pliThrottle) || !t.lastPLI[layer].CompareAndSwap(last, now) {
+		return
+	}
+	select {
+	case t.pliCh <- layer:
+	default:
+	}
+}
+
+func (t *Track) keyframeLoop() {
+	defer t.wg.Done()
+	for {
+		select {
+		case layer := <-t.pliCh:
+			r := t.receivers[layer].Load()
+			if r == nil || t.writeRTCP == nil {
+				continue
+			}
+			if err := t.writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: r.ssrc}}); err != nil {
+				t.log.Debug("keyframe request failed", "layer", layer, "err", err)
+			}
+		case <-t.done:
+			return
+		}
+	}
+}
+
+// layerWatch moves downtracks off layers that stopped and back up when they resume.
+func (t *Track) layerWatch() {
+	defer t.wg.Done()
+	if t.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	var prev [MaxLayers]bool
+	for {
+		select {
+		case <-tick.C:
+			active := t.ActiveLayers()
+			if active != prev {
+				prev = active
+				t.retarget(active)
+			}
+		case <-t.done:
+			return
+		}
+	}
+}
+
+func (t *Track) retarget(active [MaxLayers]bool) {
+	t.mu.Lock()
+	dts := make([]*DownTrack, 0, len(t.downTracks))
+	for dt := range t.downTracks {
+		dts = append(dts, dt)
+	}
+	t.mu.Unlock()
+	for _, dt := range dts {
+		dt.updateTarget(active)
+	}
+}
+
+// SelectLayer picks the layer to forward for a subscriber that wants desired: the best active layer
+// not above it, else the lowest active one, else desired itself (until media flows).
+func SelectLayer(desired int8, active [MaxLayers]bool) int8 {
+	if desired < 0 {
+		return LayerOff
+	}
+	if desired >= MaxLayers {
+		desired = MaxLayers - 1
+	}
+	for l := desired; l >= 0; l-- {
+		if active[l] {
+			return l
+		}
+	}
+	for l := desired + 1; l < MaxLayers; l++ {
+		if active[l] {
+			return l
+		}
+	}
+	return desired
+}
+
+// AddDownTrack subscribes dt to this track's packets.
+func (t *Track) AddDownTrack(dt *DownTrack) bool {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return false
+	}
+	t.downTracks[dt] = struct{}{}
+	t.mu.Unlock()
+	dt.updateTarget(t.ActiveLayers())
+	t.fwd.Add(dt)
+	return true
+}
+
+// RemoveDownTrack unsubscribes dt.
+func (t *Track) RemoveDownTrack(dt *DownTrack) {
+	t.mu.Lock()
+	_, ok := t.downTracks[dt]
+	delete(t.downTracks, dt)
+	t.mu.Unlock()
+	if ok {
+		t.fwd.Remove(dt)
+	}
+}
+
+// DownTracks returns the current subscribers' downtracks.
+func (t *Track) DownTracks() []*DownTrack {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*DownTrack, 0, len(t.downTracks))
+	for dt := range t.downTracks {
+		out = append(out, dt)
+	}
+	return out
+}
+
+// Forwarder exposes the fan-out for statistics.
+func (t *Track) Forwarder() *forwarder.Forwarder { return t.fwd }
+
+// Close stops the receivers and the forwarder and closes every downtrack.
+func (t *Track) Close() {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	dts := make([]*DownTrack, 0, len(t.downTracks))
+	for dt := range t.downTracks {
+		dts = append(dts, dt)
+	}
+	t.downTracks = map[*DownTrack]struct{}{}
+	t.mu.Unlock()
+	for i := range t.receivers {
+		if r := t.receivers[i].Load(); r != nil {
+			r.close()
+		}
+	}
+	close(t.done)
+	t.fwd.Close()
+	t.wg.Wait()
+	for i := range t.receivers {
+		if r := t.receivers[i].Load(); r != nil {
+			r.wait()
+		}
+	}
+	for _, dt := range dts {
+		dt.sourceClosed()
+	}
+}
+
+// LayerForRID maps a simulcast RID to a layer. LiveKit clients use q/h/f; other names fall back to
+// their order of appearance through the caller.
+func LayerForRID(rid string) (int8, bool) {
+	switch strings.ToLower(rid) {
+	case "q", "l", "low", "0":
+		return 0, true
+	case "h", "m", "mid", "medium", "1":
+		return 1, true
+	case "f", "high", "2":
+		return 2, true
+	}
+	return 0, false
+}

@@ -1,0 +1,482 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// Role says who makes offers on a Transport.
+type Role int
+
+const (
+	// RoleAnswerer: the client offers and the server answers (a publisher connection, or the single
+	// connection of LiveKit's /rtc/v1 mode, where subscribed tracks ride in slots the client offered).
+	RoleAnswerer Role = iota
+	// RoleOfferer: the server offers (the subscriber connection of the two-connection mode).
+	RoleOfferer
+)
+
+// ErrClosed is returned by a Transport that has been closed.
+var ErrClosed = errors.New("transport closed")
+
+// TransportParams configures a Transport.
+type TransportParams struct {
+	Engine *Engine
+	Role   Role
+	Logger *slog.Logger
+	// OnICECandidate receives local candidates; nil means gathering is complete.
+	OnICECandidate func(*webrtc.ICECandidateInit)
+	// OnOffer sends a server offer (RoleOfferer).
+	OnOffer func(offer webrtc.SessionDescription, id uint32, midToTrack map[string]string)
+	// OnTrack is told of each incoming track (and simulcast layer).
+	OnTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
+	// OnDataChannel is told of channels the client opens.
+	OnDataChannel func(*webrtc.DataChannel)
+	// OnStateChange follows the connection state.
+	OnStateChange func(webrtc.PeerConnectionState)
+}
+
+// Transport is one pion PeerConnection with the negotiation rules of its role. All SDP handling is
+// serialised by its mutex; no network I/O happens under it except pion's own.
+type Transport struct {
+	p   TransportParams
+	pc  *webrtc.PeerConnection
+	log *slog.Logger
+
+	mu                sync.Mutex
+	closed            bool
+	pendingCandidates []webrtc.ICECandidateInit
+
+	// Offerer state: an offer is out and unanswered; changes since need another round.
+	negotiating bool
+	again       bool
+	iceRestart  bool
+	offerID     uint32
+
+	// Downtracks and the transceivers carrying them.
+	attached map[*DownTrack]*webrtc.RTPTransceiver
+	// Answerer: downtracks waiting for a free slot in the client's next offer.
+	pending []*DownTrack
+	// Answerer: a transceiver freed in a round is reused only after the client saw it inactive.
+	freedAt map[*webrtc.RTPTransceiver]int
+	round   int
+	// recvSlots are the mids the client's last offer receives on.
+	recvSlots map[string]bool
+}
+
+// NewTransport makes a PeerConnection on the engine's sockets.
+func NewTransport(p TransportParams) (*Transport, error) {
+	pc, err := p.Engine.NewPeerConnection()
+	if err != nil {
+		return nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	if p.Logger == nil {
+		p.Logger = p.Engine.log
+	}
+	t := &Transport{
+		p:        p,
+		pc:       pc,
+		log:      p.Logger,
+		attached: map[*DownTrack]*webrtc.RTPTransceiver{},
+		freedAt:  map[*webrtc.RTPTransceiver]int{},
+	}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if p.OnICECandidate == nil {
+			return
+		}
+		if c == nil {
+			p.OnICECandidate(nil)
+			return
+		}
+		ci := c.ToJSON()
+		p.OnICECandidate(&ci)
+	})
+	if p.OnTrack != nil {
+		pc.OnTrack(p.OnTrack)
+	}
+	if p.OnDataChannel != nil {
+		pc.OnDataChannel(p.OnDataChannel)
+	}
+	if p.OnStateChange != nil {
+		pc.OnConnectionStateChange(p.OnStateChange)
+	}
+	return t, nil
+}
+
+// PeerConnection exposes the pion connection (for data channels and statistics).
+func (t *Transport) PeerConnection() *webrtc.PeerConnection { return t.pc }
+
+// WriteRTCP sends RTCP on this connection.
+func (t *Transport) WriteRTCP(pkts []rtcp.Packet) error { return t.pc.WriteRTCP(pkts) }
+
+// AddICECandidate adds a remote candidate, holding it until the remote description is known.
+func (t *Transport) AddICECandidate(c webrtc.ICECandidateInit) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	if t.pc.RemoteDescription() == nil {
+		if len(t.pendingCandidates) < 64 {
+			t.pendingCandidates = append(t.pendingCandidates, c)
+		}
+		return nil
+	}
+	if err := t.pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("add ice candidate: %w", err)
+	}
+	return nil
+}
+
+func (t *Transport) flushCandidatesLocked() {
+	for _, c := range t.pendingCandidates {
+		if err := t.pc.AddICECandidate(c); err != nil {
+			t.log.Debug("queued ice candidate rejected", "err", err)
+		}
+	}
+	t.pendingCandidates = nil
+}
+
+// HandleOffer answers a client offer (RoleAnswerer). Downtracks waiting for a slot are placed in the
+// offer's free receive-only media sections first. It returns the answer, the mid→track SID map of
+// everything this connection sends, and how many audio and video downtracks still lack a slot.
+func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.SessionDescription, map[string]string, [2]int, error) {
+	var missing [2]int
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return webrtc.SessionDescription{}, nil, missing, ErrClosed
+	}
+	if t.p.Role != RoleAnswerer {
+		return webrtc.SessionDescription{}, nil, missing, errors.New("this connection does not take offers")
+	}
+	recvSlots, err := receiveOnlyMids(offer.SDP)
+	if err != nil {
+		return webrtc.SessionDescription{}, nil, missing, err
+	}
+	if err := t.pc.SetRemoteDescription(offer); err != nil {
+		return webrtc.SessionDescription{}, nil, missing, fmt.Errorf("set remote offer: %w", err)
+	}
+	t.round++
+	t.recvSlots = recvSlots
+	var newlyAttached []*DownTrack
+	if len(t.pending) > 0 {
+		still := t.pending[:0]
+		for _, dt := range t.pending {
+			if dt.closed.Load() {
+				continue
+			}
+			tr := t.freeSlotLocked(dt.Kind(), recvSlots)
+			if tr == nil {
+				still = append(still, dt)
+				if dt.Kind() == webrtc.RTPCodecTypeAudio {
+					missing[0]++
+				} else {
+					missing[1]++
+				}
+				continue
+			}
+			sender, err := t.p.Engine.api.NewRTPSender(dt, t.pc.SCTP().Transport())
+			if err == nil {
+				err = tr.SetSender(sender, dt)
+			}
+			if err != nil {
+				t.log.Warn("attach downtrack", "track", dt.ID(), "err", err)
+				still = append(still, dt)
+				continue
+			}
+			t.attached[dt] = tr
+			newlyAttached = append(newlyAttached, dt)
+		}
+		t.pending = still
+	}
+	answer, err := t.pc.CreateAnswer(nil)
+	if err != nil {
+		return webrtc.SessionDescription{}, nil, missing, fmt.Errorf("create answer: %w", err)
+	}
+	if err := t.pc.SetLocalDescription(answer); err != nil {
+		return webrtc.SessionDescription{}, nil, missing, fmt.Errorf("set local answer: %w", err)
+	}
+	t.flushCandidatesLocked()
+	for _, dt := range newlyAttached {
+		if s := t.attached[dt].Sender(); s != nil {
+			dt.Attach(s)
+		}
+	}
+	return *t.pc.LocalDescription(), t.midMapLocked(), missing, nil
+}
+
+// receiveOnlyMids lists the media sections of an offer in which the client only receives.
+func receiveOnlyMids(raw string) (map[string]bool, error) {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(raw); err != nil {
+		return nil, fmt.Errorf("parse offer: %w", err)
+	}
+	out := map[string]bool{}
+	for _, m := range sd.MediaDescriptions {
+		mid, _ := m.Attribute("mid")
+		if _, ok := m.Attribute("recvonly"); ok && mid != "" && m.MediaName.Port.Value != 0 {
+			out[mid] = true
+		}
+	}
+	return out, nil
+}
+
+func (t *Transport) freeSlotLocked(kind webrtc.RTPCodecType, recvSlots map[string]bool) *webrtc.RTPTransceiver {
+	for _, tr := range t.pc.GetTransceivers() {
+		if tr.Kind() != kind || tr.Sender() != nil || !recvSlots[tr.Mid()] {
+			continue
+		}
+		if d := tr.Direction(); d != webrtc.RTPTransceiverDirectionSendonly && d != webrtc.RTPTransceiverDirectionInactive {
+			continue
+		}
+		if r, ok := t.freedAt[tr]; ok && r >= t.round {
+			continue
+		}
+		return tr
+	}
+	return nil
+}
+
+func (t *Transport) midMapLocked() map[string]string {
+	m := map[string]string{}
+	for dt, tr := range t.attached {
+		if mid := tr.Mid(); mid != "" {
+			m[mid] = dt.ID()
+		}
+	}
+	return m
+}
+
+// AddDownTrack starts sending dt. An offerer renegotiates at once; an answerer places dt in a free
+// slot at the client's next offer and reports false so the caller can ask the client for one.
+func (t *Transport) AddDownTrack(dt *DownTrack) (placed bool, err error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return false, ErrClosed
+	}
+	if _, ok := t.attached[dt]; ok {
+		t.mu.Unlock()
+		return true, nil
+	}
+	if t.p.Role == RoleAnswerer {
+		t.pending = append(t.pending, dt)
+		t.mu.Unlock()
+		return false, nil
+	}
+	var tr *webrtc.RTPTransceiver
+	for _, x := range t.pc.GetTransceivers() {
+		if x.Kind() == dt.Kind() && x.Sender() == nil && x.Direction() == webrtc.RTPTransceiverDirectionInactive {
+			if r, ok := t.freedAt[x]; ok && r >= t.round {
+				continue
+			}
+			sender, err := t.p.Engine.api.NewRTPSender(dt, t.pc.SCTP().Transport())
+			if err != nil {
+				t.mu.Unlock()
+				return false, fmt.Errorf("new sender: %w", err)
+			}
+			if err := x.SetSender(sender, dt); err != nil {
+				t.mu.Unlock()
+				return false, fmt.Errorf("reuse transceiver: %w", err)
+			}
+			tr = x
+			break
+		}
+	}
+	if tr == nil {
+		tr, err = t.pc.AddTransceiverFromTrack(dt, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			t.mu.Unlock()
+			return false, fmt.Errorf("add transceiver: %w", err)
+		}
+	}
+	t.attached[dt] = tr
+	t.mu.Unlock()
+	dt.Attach(tr.Sender())
+	t.Negotiate(false)
+	return true, nil
+}
+
+// RemoveDownTrack stops sending dt and frees its slot. An offerer renegotiates.
+func (t *Transport) RemoveDownTrack(dt *DownTrack) {
+	t.mu.Lock()
+	for i, p := range t.pending {
+		if p == dt {
+			t.pending = append(t.pending[:i], t.pending[i+1:]...)
+			break
+		}
+	}
+	tr, ok := t.attached[dt]
+	delete(t.attached, dt)
+	if !ok || t.closed {
+		t.mu.Unlock()
+		return
+	}
+	if s := tr.Sender(); s != nil {
+		if err := t.pc.RemoveTrack(s); err != nil {
+			t.log.Debug("remove track", "track", dt.ID(), "err", err)
+		}
+	}
+	t.freedAt[tr] = t.round
+	offerer := t.p.Role == RoleOfferer
+	t.mu.Unlock()
+	if offerer {
+		t.Negotiate(false)
+	}
+}
+
+// MissingSlots returns how many more audio and video receive slots the client must add so that every
+// waiting downtrack fits (answerer). Slots freed since the client's last offer count as free only
+// after the next one, when the client has seen them inactive.
+func (t *Transport) MissingSlots() (audio, video int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	free := map[webrtc.RTPCodecType]int{}
+	for _, tr := range t.pc.GetTransceivers() {
+		if tr.Sender() != nil || !t.recvSlots[tr.Mid()] {
+			continue
+		}
+		if d := tr.Direction(); d != webrtc.RTPTransceiverDirectionSendonly && d != webrtc.RTPTransceiverDirectionInactive {
+			continue
+		}
+		if r, ok := t.freedAt[tr]; ok && r >= t.round {
+			continue
+		}
+		free[tr.Kind()]++
+	}
+	for _, dt := range t.pending {
+		if free[dt.Kind()] > 0 {
+			free[dt.Kind()]--
+			continue
+		}
+		if dt.Kind() == webrtc.RTPCodecTypeAudio {
+			audio++
+		} else {
+			video++
+		}
+	}
+	return audio, video
+}
+
+// Negotiate makes a new offer (RoleOfferer), or marks that one is needed once the current is answered.
+func (t *Transport) Negotiate(iceRestart bool) {
+	t.mu.Lock()
+	if t.closed || t.p.Role != RoleOfferer {
+		t.mu.Unlock()
+		return
+	}
+	if iceRestart {
+		t.iceRestart = true
+	}
+	if t.negotiating {
+		t.again = true
+		t.mu.Unlock()
+		return
+	}
+	offer, id, mids, err := t.offerLocked()
+	t.mu.Unlock()
+	if err != nil {
+		t.log.Warn("create offer", "err", err)
+		return
+	}
+	if t.p.OnOffer != nil {
+		t.p.OnOffer(offer, id, mids)
+	}
+}
+
+func (t *Transport) offerLocked() (webrtc.SessionDescription, uint32, map[string]string, error) {
+	if t.iceRestart && t.pc.SignalingState() != webrtc.SignalingStateStable {
+		// A restart while an offer is outstanding: roll back so the new offer can be made.
+		_ = t.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
+	}
+	opts := &webrtc.OfferOptions{ICERestart: t.iceRestart}
+	t.iceRestart = false
+	offer, err := t.pc.CreateOffer(opts)
+	if err != nil {
+		return offer, 0, nil, err
+	}
+	if err := t.pc.SetLocalDescription(offer); err != nil {
+		return offer, 0, nil, err
+	}
+	t.offerID++
+	t.negotiating = true
+	t.again = false
+	t.round++
+	return *t.pc.LocalDescription(), t.offerID, t.midMapLocked(), nil
+}
+
+// HandleAnswer applies the client's answer to a server offer (RoleOfferer) and sends the next offer
+// if changes piled up meanwhile.
+func (t *Transport) HandleAnswer(answer webrtc.SessionDescription, id uint32) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ErrClosed
+	}
+	if t.p.Role != RoleOfferer || !t.negotiating {
+		t.mu.Unlock()
+		return errors.New("answer without an outstanding offer")
+	}
+	if id != 0 && id != t.offerID {
+		t.mu.Unlock()
+		return fmt.Errorf("answer for offer %d, but offer %d is outstanding", id, t.offerID)
+	}
+	if err := t.pc.SetRemoteDescription(answer); err != nil {
+		t.mu.Unlock()
+		return fmt.Errorf("set remote answer: %w", err)
+	}
+	t.negotiating = false
+	t.flushCandidatesLocked()
+	if !t.again && !t.iceRestart {
+		t.mu.Unlock()
+		return nil
+	}
+	offer, oid, mids, err := t.offerLocked()
+	t.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("renegotiate: %w", err)
+	}
+	if t.p.OnOffer != nil {
+		t.p.OnOffer(offer, oid, mids)
+	}
+	return nil
+}
+
+// CreateDataChannel opens a server-side data channel.
+func (t *Transport) CreateDataChannel(label string, init *webrtc.DataChannelInit) (*webrtc.DataChannel, error) {
+	return t.pc.CreateDataChannel(label, init)
+}
+
+// ConnectionState is the PeerConnection's state.
+func (t *Transport) ConnectionState() webrtc.PeerConnectionState { return t.pc.ConnectionState() }
+
+// Close tears the connection down and detaches its downtracks.
+func (t *Transport) Close() {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	dts := make([]*DownTrack, 0, len(t.attached)+len(t.pending))
+	for dt := range t.attached {
+		dts = append(dts, dt)
+	}
+	dts = append(dts, t.pending...)
+	t.attached = map[*DownTrack]*webrtc.RTPTransceiver{}
+	t.pending = nil
+	t.mu.Unlock()
+	for _, dt := range dts {
+		dt.Close()
+	}
+	if err := t.pc.Close(); err != nil {
+		t.log.Debug("close peer connection", "err", err)
+	}
+}

@@ -1,0 +1,191 @@
+package room
+
+import (
+	"sync"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/pion/webrtc/v4"
+	"google.golang.org/protobuf/proto"
+)
+
+// Data channel labels LiveKit clients use.
+const (
+	reliableLabel = "_reliable"
+	lossyLabel    = "_lossy"
+)
+
+// dataChannels holds the channels the server writes to a participant on, and the reliable sequence
+// numbers seen from it.
+type dataChannels struct {
+	mu       sync.Mutex
+	reliable *webrtc.DataChannel
+	lossy    *webrtc.DataChannel
+	lastSeq  uint32
+	all      []*webrtc.DataChannel
+}
+
+func (d *dataChannels) setDown(rel, lossy *webrtc.DataChannel) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if rel != nil {
+		d.reliable = rel
+		d.all = append(d.all, rel)
+	}
+	if lossy != nil {
+		d.lossy = lossy
+		d.all = append(d.all, lossy)
+	}
+}
+
+func (d *dataChannels) track(dc *webrtc.DataChannel) {
+	d.mu.Lock()
+	d.all = append(d.all, dc)
+	d.mu.Unlock()
+}
+
+func (d *dataChannels) channel(kind livekit.DataPacket_Kind) *webrtc.DataChannel {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if kind == livekit.DataPacket_LOSSY && d.lossy != nil {
+		return d.lossy
+	}
+	return d.reliable
+}
+
+// accept reports whether a reliable packet with this sequence number is new.
+func (d *dataChannels) accept(seq uint32) bool {
+	if seq == 0 {
+		return true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if seq <= d.lastSeq {
+		return false
+	}
+	d.lastSeq = seq
+	return true
+}
+
+func (d *dataChannels) lastSequence() uint32 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lastSeq
+}
+
+func (d *dataChannels) close() {
+	d.mu.Lock()
+	all := d.all
+	d.all = nil
+	d.mu.Unlock()
+	for _, dc := range all {
+		_ = dc.Close()
+	}
+}
+
+// onDataChannel adopts a channel the client opened: it carries the client's data, and in
+// single-connection mode (or without a subscriber connection) also the server's data to it.
+func (p *Participant) onDataChannel(dc *webrtc.DataChannel) {
+	label := dc.Label()
+	if label != reliableLabel && label != lossyLabel {
+		p.data.track(dc) // e.g. _data_track: not used by Hop yet
+		return
+	}
+	p.attachDataReader(dc)
+	if p.sub == nil || !p.canSubscribe() {
+		if label == reliableLabel {
+			p.data.setDown(dc, nil)
+		} else {
+			p.data.setDown(nil, dc)
+		}
+	} else {
+		p.data.track(dc)
+	}
+}
+
+func (p *Participant) attachDataReader(dc *webrtc.DataChannel) {
+	kind := livekit.DataPacket_RELIABLE
+	if dc.Label() == lossyLabel {
+		kind = livekit.DataPacket_LOSSY
+	}
+	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
+		p.handleData(kind, msg.Data)
+	})
+}
+
+// handleData validates, stamps and forwards one DataPacket from this participant.
+func (p *Participant) handleData(kind livekit.DataPacket_Kind, b []byte) {
+	if lim := p.room.m.cfg.Limits.MaxDataPacket; lim > 0 && len(b) > lim {
+		p.log.Info("data packet too large; dropped", "size", len(b), "limit", lim)
+		return
+	}
+	pkt := &livekit.DataPacket{}
+	if err := proto.Unmarshal(b, pkt); err != nil {
+		p.log.Info("malformed data packet; dropped", "err", err)
+		return
+	}
+	p.mu.Lock()
+	allowed := p.permission.CanPublishData
+	hidden := p.permission.Hidden
+	p.mu.Unlock()
+	if !allowed {
+		return
+	}
+	if kind == livekit.DataPacket_RELIABLE && !p.data.accept(pkt.Sequence) {
+		return
+	}
+	pkt.Kind = kind //nolint:staticcheck // kept for older clients
+	pkt.ParticipantSid = p.sid
+	pkt.ParticipantIdentity = p.identity
+	if hidden {
+		pkt.ParticipantIdentity = ""
+	}
+	dest := pkt.DestinationIdentities
+	var destSIDs []string
+	if u := pkt.GetUser(); u != nil {
+		u.ParticipantSid = p.sid                        //nolint:staticcheck
+		u.ParticipantIdentity = pkt.ParticipantIdentity //nolint:staticcheck
+		if len(dest) == 0 {
+			dest = u.DestinationIdentities //nolint:staticcheck
+		} else {
+			u.DestinationIdentities = dest //nolint:staticcheck
+		}
+		destSIDs = u.DestinationSids //nolint:staticcheck
+		pkt.DestinationIdentities = dest
+	}
+	out, err := proto.Marshal(pkt)
+	if err != nil {
+		return
+	}
+	p.room.forwardData(p, kind, out, dest, destSIDs)
+}
+
+// forwardData sends an encoded DataPacket to every other active participant, or to the destinations.
+func (r *Room) forwardData(from *Participant, kind livekit.DataPacket_Kind, b []byte, identities, sids []string) {
+	var want map[string]bool
+	if len(identities) > 0 || len(sids) > 0 {
+		want = map[string]bool{}
+		for _, id := range identities {
+			want[id] = true
+		}
+		for _, s := range sids {
+			want[s] = true
+		}
+	}
+	for _, q := range r.others(from) {
+		if want != nil && !want[q.identity] && !want[q.sid] {
+			continue
+		}
+		q.sendData(kind, b)
+	}
+}
+
+// sendData writes an encoded DataPacket to this participant.
+func (p *Participant) sendData(kind livekit.DataPacket_Kind, b []byte) {
+	dc := p.data.channel(kind)
+	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen {
+		return
+	}
+	if err := dc.Send(b); err != nil {
+		p.log.Debug("data send failed", "err", err)
+	}
+}

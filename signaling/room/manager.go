@@ -1,0 +1,221 @@
+// Package room holds meeting semantics: rooms, participants, their published tracks and
+// subscriptions, permissions and data messages. It speaks LiveKit's protobuf types (the meeting's
+// wire model) to sessions, drives the SFU, and knows nothing of websockets.
+package room
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/livekit/protocol/utils/guid"
+
+	"github.com/hop-meet/hop/internal/config"
+	"github.com/hop-meet/hop/sfu"
+	"github.com/hop-meet/hop/signaling/auth"
+	"github.com/hop-meet/hop/signaling/routing"
+)
+
+// ServerVersion is what Hop reports to clients. LiveKit clients gate features on the server version,
+// so it names the LiveKit server release whose protocol Hop speaks.
+const (
+	ServerVersion  = "1.9.4"
+	ProtocolVer    = 17
+	pingInterval   = 5  // seconds
+	pingTimeout    = 15 // seconds
+	resumeWindow   = 15 * time.Second
+	connectTimeout = 30 * time.Second
+)
+
+// JoinError is a refused join with the disconnect reason and HTTP status a client should see.
+type JoinError struct {
+	Reason livekit.DisconnectReason
+	Status int
+	Msg    string
+}
+
+func (e *JoinError) Error() string { return e.Msg }
+
+// DisconnectReason lets the websocket layer tell the client why.
+func (e *JoinError) DisconnectReason() livekit.DisconnectReason { return e.Reason }
+
+// Unwrap exposes the HTTP status through auth.Error for the validate endpoint.
+func (e *JoinError) Unwrap() error { return &auth.Error{Status: e.Status, Reason: e.Msg} }
+
+// Config is what rooms need from the node.
+type Config struct {
+	NodeID     string
+	Region     string
+	Room       config.RoomConfig
+	Limits     config.LimitsConfig
+	// ICEServers returns the STUN/TURN servers handed to a participant (TURN credentials are per
+	// participant); nil means none.
+	ICEServers func(participantSID string) []*livekit.ICEServer
+	Logger     *slog.Logger
+}
+
+// Manager hosts this node's rooms. It implements routing.Host.
+type Manager struct {
+	cfg      Config
+	engine   *sfu.Engine
+	registry routing.RoomRegistry
+	log      *slog.Logger
+
+	mu     sync.Mutex
+	rooms  map[string]*Room
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewManager makes a room manager on an SFU engine.
+func NewManager(cfg Config, engine *sfu.Engine, registry routing.RoomRegistry) *Manager {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = guid.New(guid.NodePrefix)
+	}
+	return &Manager{
+		cfg:      cfg,
+		engine:   engine,
+		registry: registry,
+		log:      cfg.Logger.With("component", "room"),
+		rooms:    map[string]*Room{},
+	}
+}
+
+var _ routing.Host = (*Manager)(nil)
+
+// Room returns a room by name, or nil.
+func (m *Manager) Room(name string) *Room {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.rooms[name]
+}
+
+// Rooms lists the open rooms.
+func (m *Manager) Rooms() []*Room {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Room, 0, len(m.rooms))
+	for _, r := range m.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+// CheckJoin implements routing.Host.
+func (m *Manager) CheckJoin(_ context.Context, p *routing.JoinParams) error {
+	m.mu.Lock()
+	closed := m.closed
+	r := m.rooms[p.Room]
+	m.mu.Unlock()
+	if closed {
+		return &JoinError{Reason: livekit.DisconnectReason_SERVER_SHUTDOWN, Status: http.StatusServiceUnavailable, Msg: "server is shutting down"}
+	}
+	if r == nil {
+		if p.Reconnect {
+			return &JoinError{Reason: livekit.DisconnectReason_STATE_MISMATCH, Status: http.StatusNotFound, Msg: "requested room does not exist"}
+		}
+		if !m.cfg.Room.AutoCreate {
+			return &JoinError{Reason: livekit.DisconnectReason_JOIN_FAILURE, Status: http.StatusNotFound, Msg: "requested room does not exist"}
+		}
+		return nil
+	}
+	return r.checkJoin(p)
+}
+
+// StartSession implements routing.Host.
+func (m *Manager) StartSession(ctx context.Context, p *routing.JoinParams) (routing.Session, error) {
+	if err := m.CheckJoin(ctx, p); err != nil {
+		return nil, err
+	}
+	r, err := m.getOrCreate(p.Room, p.Grants)
+	if err != nil {
+		return nil, err
+	}
+	if p.Reconnect && p.ParticipantSID != "" {
+		return r.resume(p)
+	}
+	return r.join(p)
+}
+
+func (m *Manager) getOrCreate(name string, g *auth.Grants) (*Room, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, &JoinError{Reason: livekit.DisconnectReason_SERVER_SHUTDOWN, Status: http.StatusServiceUnavailable, Msg: "server is shutting down"}
+	}
+	if r := m.rooms[name]; r != nil && !r.isClosed() {
+		return r, nil
+	}
+	if !m.cfg.Room.AutoCreate {
+		return nil, &JoinError{Reason: livekit.DisconnectReason_JOIN_FAILURE, Status: http.StatusNotFound, Msg: "requested room does not exist"}
+	}
+	opts := roomOptions{
+		emptyTimeout:     m.cfg.Room.EmptyTimeout,
+		departureTimeout: m.cfg.Room.DepartureTimeout,
+		maxParticipants:  m.cfg.Room.MaxParticipants,
+	}
+	if g != nil && g.RoomConfig != nil {
+		rc := g.GetRoomConfiguration()
+		if rc.EmptyTimeout > 0 {
+			opts.emptyTimeout = time.Duration(rc.EmptyTimeout) * time.Second
+		}
+		if rc.DepartureTimeout > 0 {
+			opts.departureTimeout = time.Duration(rc.DepartureTimeout) * time.Second
+		}
+		// A token may lower the operator's cap, never raise it.
+		if rc.MaxParticipants > 0 && (opts.maxParticipants == 0 || int(rc.MaxParticipants) < opts.maxParticipants) {
+			opts.maxParticipants = int(rc.MaxParticipants)
+		}
+	}
+	r := newRoom(m, name, opts)
+	m.rooms[name] = r
+	m.log.Info("room created", "room", name, "sid", r.sid, "maxParticipants", opts.maxParticipants)
+	return r, nil
+}
+
+// roomClosed forgets a room that closed itself.
+func (m *Manager) roomClosed(r *Room) {
+	m.mu.Lock()
+	if m.rooms[r.name] == r {
+		delete(m.rooms, r.name)
+	}
+	m.mu.Unlock()
+	if m.registry != nil {
+		if err := m.registry.Release(context.Background(), r.name, m.cfg.NodeID); err != nil {
+			m.log.Warn("release room", "room", r.name, "err", err)
+		}
+	}
+	m.log.Info("room closed", "room", r.name, "sid", r.sid)
+}
+
+// DeleteRoom closes a room, disconnecting everyone in it.
+func (m *Manager) DeleteRoom(name string) error {
+	r := m.Room(name)
+	if r == nil {
+		return fmt.Errorf("room %q not found", name)
+	}
+	r.Close(livekit.DisconnectReason_ROOM_DELETED)
+	return nil
+}
+
+// Close disconnects every participant and closes every room.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	rooms := make([]*Room, 0, len(m.rooms))
+	for _, r := range m.rooms {
+		rooms = append(rooms, r)
+	}
+	m.mu.Unlock()
+	for _, r := range rooms {
+		r.Close(livekit.DisconnectReason_SERVER_SHUTDOWN)
+	}
+	m.wg.Wait()
+}

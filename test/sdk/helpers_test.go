@@ -1,0 +1,157 @@
+package sdk_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/hop-meet/hop/internal/testkit"
+)
+
+// received records what one subscriber got from one remote track.
+type received struct {
+	mu       sync.Mutex
+	mime     string
+	packets  int
+	gaps     int // sequence numbers skipped
+	reorders int // packets older than one already seen
+	lastSeq  uint16
+	started  bool
+	ssrcs    map[uint32]bool
+	width    int
+	done     chan struct{}
+	want     int
+	doneOnce sync.Once
+}
+
+func (r *received) add(seq uint16, ssrc uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ssrcs == nil {
+		r.ssrcs = map[uint32]bool{}
+	}
+	r.ssrcs[ssrc] = true
+	if r.started {
+		d := seq - r.lastSeq
+		switch {
+		case d == 0 || d >= 0x8000:
+			r.reorders++
+			return
+		case d > 1:
+			r.gaps += int(d - 1)
+		}
+	}
+	r.started = true
+	r.lastSeq = seq
+	r.packets++
+	if r.packets >= r.want {
+		r.doneOnce.Do(func() { close(r.done) })
+	}
+}
+
+// client is one SDK participant with what it received, by publisher identity and track kind.
+type client struct {
+	t    *testing.T
+	room *lksdk.Room
+	mu   sync.Mutex
+	got  map[string]*received // "identity/kind"
+	want int
+	data chan lksdk.DataReceiveParams
+	msgs chan []byte
+}
+
+func (c *client) track(key string) *received {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.got[key]
+	if !ok {
+		r = &received{done: make(chan struct{}), want: c.want}
+		c.got[key] = r
+	}
+	return r
+}
+
+type connectOpts struct {
+	singlePC      bool
+	autoSubscribe bool
+	extra         []lksdk.ConnectOption
+}
+
+// connect joins room as identity with the Go SDK, recording every packet of every subscribed track.
+func connect(t *testing.T, n *testkit.Node, roomName, identity string, o connectOpts, want int) *client {
+	t.Helper()
+	c := &client{t: t, got: map[string]*received{}, want: want, data: make(chan lksdk.DataReceiveParams, 16), msgs: make(chan []byte, 16)}
+	cb := lksdk.NewRoomCallback()
+	cb.OnTrackSubscribed = func(tr *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
+		r := c.track(rp.Identity() + "/" + tr.Kind().String())
+		r.mu.Lock()
+		r.mime = tr.Codec().MimeType
+		r.mu.Unlock()
+		go func() {
+			for {
+				pkt, _, err := tr.ReadRTP()
+				if err != nil {
+					return
+				}
+				r.add(pkt.SequenceNumber, pkt.SSRC)
+			}
+		}()
+	}
+	cb.OnDataPacket = func(d lksdk.DataPacket, params lksdk.DataReceiveParams) {
+		if u, ok := d.(*lksdk.UserDataPacket); ok {
+			select {
+			case c.msgs <- u.Payload:
+			default:
+			}
+		}
+		select {
+		case c.data <- params:
+		default:
+		}
+	}
+	opts := []lksdk.ConnectOption{
+		lksdk.WithAutoSubscribe(o.autoSubscribe),
+		lksdk.WithICETransportPolicy(webrtc.ICETransportPolicyRelay),
+		lksdk.WithDisableRegionDiscovery(),
+	}
+	if o.singlePC {
+		opts = append(opts, lksdk.WithSinglePeerConnection())
+	}
+	opts = append(opts, o.extra...)
+	room, err := lksdk.ConnectToRoomWithToken(n.URL(), n.Token(t, roomName, identity), cb, opts...)
+	if err != nil {
+		t.Fatalf("%s: connect: %v", identity, err)
+	}
+	c.room = room
+	t.Cleanup(room.Disconnect)
+	return c
+}
+
+// waitFor waits until the track from identity of kind has delivered its packets.
+func (c *client) waitFor(identity string, kind webrtc.RTPCodecType, timeout time.Duration) *received {
+	c.t.Helper()
+	r := c.track(identity + "/" + kind.String())
+	select {
+	case <-r.done:
+	case <-time.After(timeout):
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		c.t.Fatalf("%s: from %s/%s got %d packets in %v, want %d", c.room.LocalParticipant.Identity(), identity, kind, r.packets, timeout, r.want)
+	}
+	return r
+}
+
+// publishFile publishes an encoded media file as a track.
+func publishFile(t *testing.T, c *client, path string, frame time.Duration, name string) {
+	t.Helper()
+	tr, err := lksdk.NewLocalFileTrack(path, lksdk.ReaderTrackWithFrameDuration(frame))
+	if err != nil {
+		t.Fatalf("file track %s: %v", path, err)
+	}
+	if _, err := c.room.LocalParticipant.PublishTrack(tr, &lksdk.TrackPublicationOptions{Name: name, VideoWidth: 640, VideoHeight: 360}); err != nil {
+		t.Fatalf("publish %s: %v", name, err)
+	}
+}
