@@ -1,6 +1,7 @@
 package sdk_test
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -9,7 +10,39 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/hop-meet/hop/internal/testkit"
+	"github.com/hop-meet/hop/sfu/codecs"
 )
+
+// vp8KeyframeSize reads the frame size from the first packet of a VP8 keyframe (RFC 6386 §9.1).
+func vp8KeyframeSize(payload []byte) (w, h int, ok bool) {
+	d, ok := codecs.ParseVP8(payload)
+	if !ok || !d.IsKeyframe {
+		return 0, 0, false
+	}
+	f := payload[d.HeaderSize:]
+	if len(f) < 10 || f[3] != 0x9d || f[4] != 0x01 || f[5] != 0x2a {
+		return 0, 0, false
+	}
+	return int(f[6]) | int(f[7]&0x3f)<<8, int(f[8]) | int(f[9]&0x3f)<<8, true
+}
+
+// waitKeyframe waits for a keyframe of the given size on r.
+func waitKeyframe(t *testing.T, who string, r *received, w, h int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	var seen [][2]int
+	for {
+		select {
+		case k := <-r.keyframes:
+			if k[0] == w && k[1] == h {
+				return
+			}
+			seen = append(seen, k)
+		case <-deadline:
+			t.Fatalf("%s: no %dx%d keyframe within %v (saw %v)", who, w, h, timeout, seen)
+		}
+	}
+}
 
 // received records what one subscriber got from one remote track.
 type received struct {
@@ -25,6 +58,8 @@ type received struct {
 	done     chan struct{}
 	want     int
 	doneOnce sync.Once
+	// keyframes receives the dimensions of each VP8 keyframe.
+	keyframes chan [2]int
 }
 
 func (r *received) add(seq uint16, ssrc uint32) {
@@ -68,7 +103,7 @@ func (c *client) track(key string) *received {
 	defer c.mu.Unlock()
 	r, ok := c.got[key]
 	if !ok {
-		r = &received{done: make(chan struct{}), want: c.want}
+		r = &received{done: make(chan struct{}), want: c.want, keyframes: make(chan [2]int, 256)}
 		c.got[key] = r
 	}
 	return r
@@ -78,6 +113,8 @@ type connectOpts struct {
 	singlePC      bool
 	autoSubscribe bool
 	extra         []lksdk.ConnectOption
+	// onSubscribed runs when a remote track is subscribed (to change its settings).
+	onSubscribed func(*lksdk.RemoteTrackPublication)
 }
 
 // connect joins room as identity with the Go SDK, recording every packet of every subscribed track.
@@ -87,6 +124,9 @@ func connect(t *testing.T, n *testkit.Node, roomName, identity string, o connect
 	cb := lksdk.NewRoomCallback()
 	cb.OnTrackSubscribed = func(tr *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
 		r := c.track(rp.Identity() + "/" + tr.Kind().String())
+		if o.onSubscribed != nil {
+			o.onSubscribed(pub)
+		}
 		r.mu.Lock()
 		r.mime = tr.Codec().MimeType
 		r.mu.Unlock()
@@ -97,6 +137,12 @@ func connect(t *testing.T, n *testkit.Node, roomName, identity string, o connect
 					return
 				}
 				r.add(pkt.SequenceNumber, pkt.SSRC)
+				if w, h, ok := vp8KeyframeSize(pkt.Payload); ok && strings.EqualFold(tr.Codec().MimeType, "video/vp8") {
+					select {
+					case r.keyframes <- [2]int{w, h}:
+					default:
+					}
+				}
 			}
 		}()
 	}
