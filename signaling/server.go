@@ -245,13 +245,15 @@ func (s *Server) pump(conn *websocket.Conn, sess routing.Session, jp *routing.Jo
 		_ = conn.Close()
 	}()
 
+	abort := ""
 	for {
 		mt, data, err := conn.ReadMessage()
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
 				log.Warn("signal message too large; closing", "limit", s.maxMessage)
+				abort = "signal message too large"
 				_ = conn.WriteControl(websocket.CloseMessage,
-					websocket.FormatCloseMessage(websocket.CloseMessageTooBig, "message too large"), time.Now().Add(time.Second))
+					websocket.FormatCloseMessage(websocket.CloseMessageTooBig, abort), time.Now().Add(time.Second))
 			}
 			break
 		}
@@ -265,6 +267,7 @@ func (s *Server) pump(conn *websocket.Conn, sess routing.Session, jp *routing.Jo
 		if err != nil {
 			// Garbage from this client ends this client's session only, with the reason.
 			log.Info("malformed signal request; closing", "err", err, "size", len(data))
+			abort = "malformed signal request"
 			_ = conn.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData,
 					truncate("malformed signal request: "+err.Error(), 120)), time.Now().Add(time.Second))
@@ -279,7 +282,11 @@ func (s *Server) pump(conn *websocket.Conn, sess routing.Session, jp *routing.Jo
 			break
 		}
 	}
-	sess.Close()
+	if abort != "" {
+		sess.Abort(abort)
+	} else {
+		sess.Close()
+	}
 	<-writerDone
 }
 

@@ -87,6 +87,8 @@ type RoomConfig struct {
 	MaxParticipants int `yaml:"max_participants"`
 	// AutoCreate creates rooms on first join.
 	AutoCreate bool `yaml:"auto_create"`
+	// ResumeWindow is how long a participant whose signal connection dropped is kept for it to resume.
+	ResumeWindow time.Duration `yaml:"resume_window"`
 }
 
 // LimitsConfig bounds client input.
@@ -116,6 +118,7 @@ func Default() *Config {
 			EmptyTimeout:     5 * time.Minute,
 			DepartureTimeout: 20 * time.Second,
 			AutoCreate:       true,
+			ResumeWindow:     15 * time.Second,
 		},
 		Limits: LimitsConfig{
 			MaxSignalMessage: 1 << 20,

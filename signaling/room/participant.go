@@ -348,12 +348,21 @@ func (p *Participant) signalLost(s *session) {
 	if !current || p.closed.Load() {
 		return
 	}
-	p.log.Info("signal connection lost; waiting for the client to resume", "window", resumeWindow)
+	if s.aborted.Load() {
+		p.log.Info("client broke the signalling protocol; removing it", "why", *s.abortWhy.Load())
+		p.close(livekit.DisconnectReason_STATE_MISMATCH, false)
+		return
+	}
+	window := p.room.m.cfg.Room.ResumeWindow
+	if window <= 0 {
+		window = resumeWindow
+	}
+	p.log.Info("signal connection lost; waiting for the client to resume", "window", window)
 	p.mu.Lock()
 	if p.resumeTimer != nil {
 		p.resumeTimer.Stop()
 	}
-	p.resumeTimer = time.AfterFunc(resumeWindow, func() {
+	p.resumeTimer = time.AfterFunc(window, func() {
 		p.sessMu.Lock()
 		stillLost := p.sess == s
 		p.sessMu.Unlock()

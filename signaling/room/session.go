@@ -2,6 +2,7 @@ package room
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/livekit/protocol/livekit"
 
@@ -24,6 +25,8 @@ type session struct {
 	respClosed bool
 	done       chan struct{}
 	doneOnce   sync.Once
+	aborted    atomic.Bool
+	abortWhy   atomic.Pointer[string]
 }
 
 func newSession() *session {
@@ -56,6 +59,13 @@ func (s *session) Responses() <-chan *livekit.SignalResponse { return s.resps }
 
 // Close implements routing.Session: the client side went away.
 func (s *session) Close() { s.doneOnce.Do(func() { close(s.done) }) }
+
+// Abort implements routing.Session.
+func (s *session) Abort(reason string) {
+	s.abortWhy.Store(&reason)
+	s.aborted.Store(true)
+	s.Close()
+}
 
 // closed is closed once the client side went away.
 func (s *session) closed() <-chan struct{} { return s.done }

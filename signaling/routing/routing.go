@@ -36,8 +36,11 @@ type Session interface {
 	Send(*livekit.SignalRequest) error
 	// Responses yields the messages for the client; it is closed when the session ends.
 	Responses() <-chan *livekit.SignalResponse
-	// Close ends the session from the client side (the websocket went away).
+	// Close ends the session from the client side (the websocket went away); the participant may
+	// resume within the resume window.
 	Close()
+	// Abort ends the session because the client broke the protocol; the participant leaves at once.
+	Abort(reason string)
 }
 
 // ErrSessionClosed is returned by Send after the session ended.

@@ -1,0 +1,94 @@
+package sdk_test
+
+import (
+	"bytes"
+	"runtime"
+	"testing"
+	"time"
+
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/hop-meet/hop/internal/testkit"
+)
+
+// Data packets reach everyone else, or only the destinations named; the sender is stamped by the server.
+func TestDataPackets(t *testing.T) {
+	n := testkit.StartNode(t, nil)
+	a := connect(t, n, "data", "alice", connectOpts{autoSubscribe: true}, 1)
+	b := connect(t, n, "data", "bob", connectOpts{autoSubscribe: true, singlePC: true}, 1)
+	c := connect(t, n, "data", "carol", connectOpts{autoSubscribe: true}, 1)
+
+	recv := func(cl *client, want []byte, from string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case p := <-cl.data:
+				msg := <-cl.msgs
+				if bytes.Equal(msg, want) {
+					if p.SenderIdentity != from {
+						t.Fatalf("%s: message from %q, want %q", cl.room.LocalParticipant.Identity(), p.SenderIdentity, from)
+					}
+					return
+				}
+			case <-deadline:
+				t.Fatalf("%s: did not receive %q", cl.room.LocalParticipant.Identity(), want)
+			}
+		}
+	}
+	// Reliable to everyone (connect returns once each client's connections, data channels included,
+	// are up).
+	if err := a.room.LocalParticipant.PublishDataPacket(lksdk.UserData([]byte("hello all")), lksdk.WithDataPublishReliable(true)); err != nil {
+		t.Fatal(err)
+	}
+	recv(b, []byte("hello all"), "alice")
+	recv(c, []byte("hello all"), "alice")
+	// Lossy, to one destination.
+	if err := b.room.LocalParticipant.PublishDataPacket(lksdk.UserData([]byte("just carol")),
+		lksdk.WithDataPublishReliable(false), lksdk.WithDataPublishDestination([]string{"carol"})); err != nil {
+		t.Fatal(err)
+	}
+	recv(c, []byte("just carol"), "bob")
+	select {
+	case <-a.msgs:
+		t.Fatal("alice received a message addressed to carol")
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// After participants leave and the room closes, every goroutine the server started for them is gone.
+func TestNoGoroutineLeakAfterRoomCloses(t *testing.T) {
+	n := testkit.StartNode(t, nil)
+	m := testkit.MakeMedia(t)
+	baseline := runtime.NumGoroutine()
+
+	var clients []*client
+	for i, id := range []string{"alice", "bob", "carol"} {
+		c := connect(t, n, "leak", id, connectOpts{autoSubscribe: true, singlePC: i%2 == 1}, 60)
+		publishFile(t, c, m.Opus, 20*time.Millisecond, "mic")
+		publishFile(t, c, m.VP8[180], 33*time.Millisecond, "cam")
+		clients = append(clients, c)
+	}
+	for _, c := range clients {
+		for _, other := range []string{"alice", "bob", "carol"} {
+			if other == c.room.LocalParticipant.Identity() {
+				continue
+			}
+			c.waitFor(other, webrtc.RTPCodecTypeVideo, 20*time.Second)
+			c.waitFor(other, webrtc.RTPCodecTypeAudio, 20*time.Second)
+		}
+	}
+	for _, c := range clients {
+		c.room.Disconnect()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Rooms().Room("leak") != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("room did not close after everyone left")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The SDK clients' own goroutines end too; allow a few for pion's shared timers.
+	testkit.WaitGoroutines(t, baseline, 5, 15*time.Second)
+}
