@@ -164,7 +164,9 @@ func (s *Server) serveRTC(w http.ResponseWriter, r *http.Request, v1 bool) {
 	if err != nil {
 		s.log.Info("join failed", "room", jp.Room, "identity", jp.Grants.Identity, "err", err)
 		reason := livekit.DisconnectReason_JOIN_FAILURE
-		var re interface{ DisconnectReason() livekit.DisconnectReason }
+		var re interface {
+			DisconnectReason() livekit.DisconnectReason
+		}
 		if errors.As(err, &re) {
 			reason = re.DisconnectReason()
 		}

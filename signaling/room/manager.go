@@ -48,10 +48,10 @@ func (e *JoinError) Unwrap() error { return &auth.Error{Status: e.Status, Reason
 
 // Config is what rooms need from the node.
 type Config struct {
-	NodeID     string
-	Region     string
-	Room       config.RoomConfig
-	Limits     config.LimitsConfig
+	NodeID string
+	Region string
+	Room   config.RoomConfig
+	Limits config.LimitsConfig
 	// ICEServers returns the STUN/TURN servers handed to a participant (TURN credentials are per
 	// participant); nil means none.
 	ICEServers func(participantSID string) []*livekit.ICEServer

@@ -305,6 +305,14 @@ interface Tile {
 
 const tiles = new Map<string, Tile>();
 
+// Static icons (no user data goes into innerHTML).
+const MIC_OFF_ICON =
+  '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round">' +
+  '<rect x="9" y="3" width="6" height="11" rx="3"/><path d="M5 11a7 7 0 0 0 14 0M12 18v3"/><path d="M3 3l18 18" class="slash"/></svg>';
+const CAM_OFF_ICON =
+  '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round">' +
+  '<rect x="3" y="7" width="12" height="10" rx="2"/><path d="M15 11l6-3v8l-6-3"/><path d="M3 3l18 18" class="slash"/></svg>';
+
 function displayName(p?: Participant, fallback = '?'): string {
   return p?.name || p?.identity || fallback;
 }
@@ -323,10 +331,10 @@ function createTile(local: boolean): Tile {
   name.className = 'name';
   const mic = document.createElement('span');
   mic.className = 'badge mic-off';
-  mic.textContent = '🎙';
+  mic.innerHTML = MIC_OFF_ICON;
   const cam = document.createElement('span');
   cam.className = 'badge cam-off';
-  cam.textContent = '📷';
+  cam.innerHTML = CAM_OFF_ICON;
   caption.append(mic, cam, name);
   root.append(video, avatar, caption);
   return { root, video, avatar, name, mic, cam };
@@ -382,7 +390,8 @@ function syncTiles() {
     tiles.delete(id);
   }
   ui.grid.dataset.count = String(Math.min(tiles.size, 9));
-  ui.roomTitle.textContent = `${r.name} · ${t('participants', { n: tiles.size })}`;
+  const count = tiles.size === 1 ? t('participantsOne') : t('participants', { n: tiles.size });
+  ui.roomTitle.textContent = `${r.name} · ${count}`;
 }
 
 // ---------- controls ----------
