@@ -60,6 +60,28 @@ type received struct {
 	doneOnce sync.Once
 	// keyframes receives the dimensions of each VP8 keyframe.
 	keyframes chan [2]int
+	// arrived is signalled (without blocking) whenever a packet is counted.
+	arrived chan struct{}
+}
+
+// count returns the packets counted so far.
+func (r *received) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.packets
+}
+
+// waitCount waits until at least n packets were counted.
+func (r *received) waitCount(t *testing.T, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for r.count() < n {
+		select {
+		case <-r.arrived:
+		case <-deadline:
+			t.Fatalf("got %d packets within %v, want %d", r.count(), timeout, n)
+		}
+	}
 }
 
 func (r *received) add(seq uint16, ssrc uint32) {
@@ -82,6 +104,10 @@ func (r *received) add(seq uint16, ssrc uint32) {
 	r.started = true
 	r.lastSeq = seq
 	r.packets++
+	select {
+	case r.arrived <- struct{}{}:
+	default:
+	}
 	if r.packets >= r.want {
 		r.doneOnce.Do(func() { close(r.done) })
 	}
@@ -103,7 +129,7 @@ func (c *client) track(key string) *received {
 	defer c.mu.Unlock()
 	r, ok := c.got[key]
 	if !ok {
-		r = &received{done: make(chan struct{}), want: c.want, keyframes: make(chan [2]int, 256)}
+		r = &received{done: make(chan struct{}), want: c.want, keyframes: make(chan [2]int, 256), arrived: make(chan struct{}, 1)}
 		c.got[key] = r
 	}
 	return r
