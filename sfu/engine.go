@@ -88,6 +88,11 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	se.SetNetworkTypes(networks)
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	if ip := net.ParseIP(cfg.BindAddress); ip != nil && ip.IsLoopback() {
+		// Sockets bound to loopback can only reach loopback peers; ignoring other remote candidates
+		// keeps a local node (dev mode, tests) from answering or probing anything else.
+		se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
 	if cfg.NodeIP != "" {
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
 			External:        []string{cfg.NodeIP},

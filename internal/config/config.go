@@ -32,9 +32,10 @@ type Config struct {
 	// Development enables dev defaults (dev keys, loopback candidates).
 	Development bool `yaml:"development"`
 
-	RTC  RTCConfig  `yaml:"rtc"`
-	TURN TURNConfig `yaml:"turn"`
-	Room RoomConfig `yaml:"room"`
+	RTC    RTCConfig    `yaml:"rtc"`
+	TURN   TURNConfig   `yaml:"turn"`
+	Signal SignalConfig `yaml:"signal"`
+	Room   RoomConfig   `yaml:"room"`
 	// Limits bounds what one client may send.
 	Limits LimitsConfig `yaml:"limits"`
 }
@@ -63,6 +64,13 @@ type TURNServer struct {
 	URLs       []string `yaml:"urls"`
 	Username   string   `yaml:"username"`
 	Credential string   `yaml:"credential"`
+}
+
+// SignalConfig configures the signalling endpoints.
+type SignalConfig struct {
+	// SinglePeerConnection serves /rtc/v1 (livekit-client's default, one PeerConnection). When false
+	// the endpoint answers 404 and LiveKit clients fall back to /rtc with two PeerConnections.
+	SinglePeerConnection bool `yaml:"single_peer_connection"`
 }
 
 // TURNConfig configures the embedded TURN server (relays media for clients that cannot send UDP to
@@ -113,7 +121,8 @@ func Default() *Config {
 			TCPPort:     7881,
 			PLIThrottle: 500 * time.Millisecond,
 		},
-		TURN: TURNConfig{UDPPort: 3478},
+		TURN:   TURNConfig{UDPPort: 3478},
+		Signal: SignalConfig{SinglePeerConnection: true},
 		Room: RoomConfig{
 			EmptyTimeout:     5 * time.Minute,
 			DepartureTimeout: 20 * time.Second,
@@ -132,6 +141,10 @@ func Default() *Config {
 func (c *Config) ApplyDev() {
 	c.Development = true
 	c.BindAddress = "127.0.0.1"
+	// A dev node is for this machine: media stays on loopback too.
+	if c.RTC.BindAddress == "" {
+		c.RTC.BindAddress = "127.0.0.1"
+	}
 	c.RTC.IncludeLoopback = true
 	if len(c.Keys) == 0 {
 		c.Keys = map[string]string{DevAPIKey: DevAPISecret}

@@ -49,12 +49,16 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		log = slog.Default()
 	}
 	n := &Node{cfg: cfg, log: log, id: guid.New(guid.NodePrefix)}
+	includeLoopback := cfg.RTC.IncludeLoopback
+	if ip := net.ParseIP(cfg.RTC.NodeIP); ip != nil && ip.IsLoopback() {
+		includeLoopback = true // a loopback node IP is only reachable through loopback candidates
+	}
 	engine, err := sfu.NewEngine(sfu.Config{
 		BindAddress:     cfg.RTC.BindAddress,
 		UDPPort:         cfg.RTC.UDPPort,
 		TCPPort:         tcpPort(cfg.RTC.TCPPort),
 		NodeIP:          cfg.RTC.NodeIP,
-		IncludeLoopback: cfg.RTC.IncludeLoopback,
+		IncludeLoopback: includeLoopback,
 		PLIThrottle:     cfg.RTC.PLIThrottle,
 		Logger:          log,
 	})
@@ -100,6 +104,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		Router:     router,
 		Logger:     log,
 		MaxMessage: cfg.Limits.MaxSignalMessage,
+		DisableV1:  !cfg.Signal.SinglePeerConnection,
 	})
 
 	mux := http.NewServeMux()
@@ -108,7 +113,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	if cfg.Development {
 		mux.HandleFunc("/api/dev-token", n.serveDevToken)
 	}
-	mux.Handle("/", webclient.Handler())
+	page := webclient.Handler()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// livekit-client probes the server with HEAD on its base URL before resuming.
+		if r.Method == http.MethodHead && r.URL.Path == "/" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		page.ServeHTTP(w, r)
+	})
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port)))
 	if err != nil {

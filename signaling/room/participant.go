@@ -353,6 +353,15 @@ func (p *Participant) signalLost(s *session) {
 		p.close(livekit.DisconnectReason_STATE_MISMATCH, false)
 		return
 	}
+	p.mu.Lock()
+	active := p.state == livekit.ParticipantInfo_ACTIVE
+	p.mu.Unlock()
+	if !active {
+		// The client gave up before its media connected: it cannot resume a session it never had.
+		p.log.Info("signal connection lost before the participant became active; removing it")
+		p.close(livekit.DisconnectReason_JOIN_FAILURE, false)
+		return
+	}
 	window := p.room.m.cfg.Room.ResumeWindow
 	if window <= 0 {
 		window = resumeWindow

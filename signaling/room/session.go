@@ -23,10 +23,14 @@ type session struct {
 
 	mu         sync.Mutex
 	respClosed bool
-	done       chan struct{}
-	doneOnce   sync.Once
-	aborted    atomic.Bool
-	abortWhy   atomic.Pointer[string]
+	// opened is set once the first message (JoinResponse, ReconnectResponse or Leave) is queued:
+	// clients accept nothing else first, so anything earlier waits in held.
+	opened   bool
+	held     []*livekit.SignalResponse
+	done     chan struct{}
+	doneOnce sync.Once
+	aborted  atomic.Bool
+	abortWhy atomic.Pointer[string]
 }
 
 func newSession() *session {
@@ -77,6 +81,32 @@ func (s *session) write(msg *livekit.SignalResponse) bool {
 	if s.respClosed {
 		return false
 	}
+	if !s.opened {
+		switch msg.Message.(type) {
+		case *livekit.SignalResponse_Join, *livekit.SignalResponse_Reconnect, *livekit.SignalResponse_Leave:
+			s.opened = true
+			if !s.queueLocked(msg) {
+				return false
+			}
+			for _, h := range s.held {
+				if !s.queueLocked(h) {
+					return false
+				}
+			}
+			s.held = nil
+			return true
+		default:
+			if len(s.held) >= responseQueue {
+				return false
+			}
+			s.held = append(s.held, msg)
+			return true
+		}
+	}
+	return s.queueLocked(msg)
+}
+
+func (s *session) queueLocked(msg *livekit.SignalResponse) bool {
 	select {
 	case s.resps <- msg:
 		return true

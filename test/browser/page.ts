@@ -1,0 +1,411 @@
+// The test page run.mjs loads into each Chromium context. It exposes window.hop, which run.mjs
+// drives step by step: connect, sendHello, sample (twice, 2 s apart), report.
+
+import {
+  type LocalTrackPublication,
+  LogLevel,
+  type RemoteParticipant,
+  type RemoteTrack,
+  type RemoteTrackPublication,
+  Room,
+  RoomEvent,
+  Track,
+  VideoPresets,
+  VideoQuality,
+  setLogLevel,
+} from 'livekit-client';
+
+// ---- record every websocket the client opens, before livekit-client makes any ----
+
+interface SignalSocket {
+  path: string;
+  opened: boolean;
+  closeCode?: number;
+  error?: boolean;
+}
+const signalSockets: SignalSocket[] = [];
+const NativeWebSocket = window.WebSocket;
+class RecordingWebSocket extends NativeWebSocket {
+  constructor(url: string | URL, protocols?: string | string[]) {
+    super(url, protocols);
+    const rec: SignalSocket = { path: new URL(String(url)).pathname, opened: false };
+    signalSockets.push(rec);
+    this.addEventListener('open', () => (rec.opened = true));
+    this.addEventListener('error', () => (rec.error = true));
+    this.addEventListener('close', (ev) => (rec.closeCode = ev.code));
+  }
+}
+window.WebSocket = RecordingWebSocket;
+
+// ---- keep every PeerConnection, to describe its negotiation and transport in the report ----
+
+const peerConnections: RTCPeerConnection[] = [];
+const NativePC = window.RTCPeerConnection;
+class RecordingPC extends NativePC {
+  constructor(config?: RTCConfiguration) {
+    super(config);
+    peerConnections.push(this);
+  }
+}
+window.RTCPeerConnection = RecordingPC;
+
+async function describePC(pc: RTCPeerConnection) {
+  const sdp = pc.remoteDescription?.sdp ?? '';
+  const fb = new Set<string>();
+  const ext = new Set<string>();
+  const codecs = new Set<string>();
+  let kind = '';
+  const directions: string[] = [];
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line.startsWith('m=')) kind = line.slice(2).split(' ')[0];
+    else if (line.startsWith('a=rtcp-fb:')) fb.add(`${kind} ${line.split(' ').slice(1).join(' ')}`);
+    else if (line.startsWith('a=extmap:')) ext.add(`${kind} ${line.split(' ')[1]}`);
+    else if (line.startsWith('a=rtpmap:')) codecs.add(`${kind} ${line.split(' ')[1]}`);
+    else if (/^a=(sendrecv|sendonly|recvonly|inactive)$/.test(line)) directions.push(`${kind} ${line.slice(2)}`);
+  }
+  let selected: Record<string, unknown> | undefined;
+  try {
+    const stats = await pc.getStats();
+    stats.forEach((s: Record<string, unknown>) => {
+      if (s.type === 'transport' && typeof s.selectedCandidatePairId === 'string') {
+        const pair = stats.get(s.selectedCandidatePairId) as Record<string, unknown> | undefined;
+        if (!pair) return;
+        const l = stats.get(pair.localCandidateId as string) as Record<string, unknown> | undefined;
+        const r = stats.get(pair.remoteCandidateId as string) as Record<string, unknown> | undefined;
+        selected = {
+          local: l ? `${l.candidateType} ${l.protocol} ${l.address}:${l.port}` : '',
+          remote: r ? `${r.candidateType} ${r.protocol} ${r.address}:${r.port}` : '',
+          currentRoundTripTime: pair.currentRoundTripTime,
+          availableOutgoingBitrate: pair.availableOutgoingBitrate,
+          availableIncomingBitrate: pair.availableIncomingBitrate,
+          bytesSent: pair.bytesSent,
+          bytesReceived: pair.bytesReceived,
+        };
+      }
+    });
+  } catch {
+    // closed
+  }
+  return {
+    connectionState: pc.connectionState,
+    iceConnectionState: pc.iceConnectionState,
+    remoteFeedback: [...fb].sort(),
+    remoteExtensions: [...ext].sort(),
+    remoteCodecs: [...codecs].sort(),
+    remoteDirections: directions,
+    selectedPair: selected ?? null,
+  };
+}
+
+// ---- state ----
+
+const TEST_TOPIC = 'hop-test';
+
+interface Received {
+  from: string;
+  topic: string;
+  payload: string;
+  kind: string;
+}
+
+interface Sample {
+  at: number;
+  video?: VideoSample;
+  audio?: AudioSample;
+}
+
+interface VideoSample {
+  width: number;
+  height: number;
+  framesDecoded?: number;
+  playbackFrames?: number;
+  frameWidth?: number;
+  frameHeight?: number;
+  framesPerSecond?: number;
+  bytesReceived?: number;
+  packetsReceived?: number;
+  packetsLost?: number;
+  keyFramesDecoded?: number;
+  nackCount?: number;
+  pliCount?: number;
+  firCount?: number;
+  codec?: string;
+}
+
+interface AudioSample {
+  packetsReceived?: number;
+  totalAudioEnergy?: number;
+  audioLevel?: number;
+  totalSamplesReceived?: number;
+  concealedSamples?: number;
+  bytesReceived?: number;
+  codec?: string;
+}
+
+let room: Room | undefined;
+let identity = '';
+const errors: string[] = [];
+const received: Received[] = [];
+const samples = new Map<string, Sample[]>(); // by remote identity
+const videoEls = new Map<string, HTMLVideoElement>(); // by remote identity
+let connectMs = 0;
+
+function err(msg: string) {
+  errors.push(msg);
+  console.error(`[hop-test] ${msg}`);
+}
+
+function requestHigh(pub: RemoteTrackPublication) {
+  if (pub.kind === Track.Kind.Video) pub.setVideoQuality(VideoQuality.HIGH);
+}
+
+function onSubscribed(track: RemoteTrack, pub: RemoteTrackPublication, p: RemoteParticipant) {
+  requestHigh(pub);
+  if (track.kind === Track.Kind.Video) {
+    if (pub.source !== Track.Source.Camera && videoEls.has(p.identity)) return;
+    const old = videoEls.get(p.identity);
+    if (old) old.remove();
+    const v = track.attach() as HTMLVideoElement;
+    v.muted = true;
+    v.width = 320;
+    v.height = 180;
+    v.dataset.identity = p.identity;
+    document.body.append(v);
+    videoEls.set(p.identity, v);
+  } else if (track.kind === Track.Kind.Audio) {
+    const a = track.attach();
+    a.dataset.identity = p.identity;
+    document.body.append(a);
+  }
+}
+
+export interface ConnectOptions {
+  url: string;
+  token: string;
+  identity: string;
+  singlePeerConnection: boolean;
+  width: number;
+  height: number;
+  logLevel: string;
+}
+
+async function connect(o: ConnectOptions) {
+  identity = o.identity;
+  setLogLevel((o.logLevel as keyof typeof LogLevel) in LogLevel ? (o.logLevel as keyof typeof LogLevel) : 'warn');
+  const r = new Room({
+    adaptiveStream: false,
+    dynacast: false,
+    singlePeerConnection: o.singlePeerConnection,
+    videoCaptureDefaults: {
+      resolution: { width: o.width, height: o.height, frameRate: VideoPresets.h720.resolution.frameRate },
+    },
+    publishDefaults: { simulcast: true, videoEncoding: VideoPresets.h720.encoding },
+  });
+  room = r;
+  r.on(RoomEvent.TrackSubscribed, onSubscribed)
+    .on(RoomEvent.TrackPublished, requestHigh)
+    .on(RoomEvent.TrackSubscriptionFailed, (sid, p, reason) =>
+      err(`subscription to ${p.identity}'s track ${sid} failed: ${reason ?? 'unknown'}`),
+    )
+    .on(RoomEvent.TrackUnsubscribed, (track) => {
+      track.detach().forEach((e) => e.remove());
+    })
+    .on(RoomEvent.DataReceived, (payload, p, kind, topic, _enc, from) => {
+      received.push({
+        from: p?.identity ?? from ?? '',
+        topic: topic ?? '',
+        payload: new TextDecoder().decode(payload),
+        kind: kind === undefined ? '' : String(kind),
+      });
+    })
+    .on(RoomEvent.Disconnected, (reason) => {
+      if (room === r) err(`disconnected (reason ${reason})`);
+    })
+    .on(RoomEvent.Reconnecting, () => err('reconnecting'))
+    .on(RoomEvent.SignalReconnecting, () => err('signal reconnecting'))
+    .on(RoomEvent.MediaDevicesError, (e) => err(`media devices: ${e.message}`));
+
+  const t0 = performance.now();
+  await r.connect(o.url, o.token, { autoSubscribe: true });
+  connectMs = Math.round(performance.now() - t0);
+  try {
+    await r.localParticipant.enableCameraAndMicrophone();
+  } catch (e) {
+    err(`enableCameraAndMicrophone: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  for (const p of r.remoteParticipants.values()) {
+    for (const pub of p.trackPublications.values()) requestHigh(pub);
+  }
+  return { connectMs, sid: r.localParticipant.sid, serverInfo: r.serverInfo ?? null };
+}
+
+/** Resolves when `count` remote participants are present (or after timeoutMs). */
+async function waitForRemotes(count: number, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (room && room.remoteParticipants.size >= count) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  err(`saw ${room?.remoteParticipants.size ?? 0} remote participants, expected ${count}`);
+  return false;
+}
+
+async function sendHello() {
+  if (!room) throw new Error('not connected');
+  await room.localParticipant.publishData(new TextEncoder().encode(identity), {
+    reliable: true,
+    topic: TEST_TOPIC,
+  });
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' ? v : undefined;
+}
+
+async function inbound(track: RemoteTrack | undefined) {
+  if (!track) return undefined;
+  const report = await track.getRTCStatsReport();
+  if (!report) return undefined;
+  let rtp: Record<string, unknown> | undefined;
+  report.forEach((s: Record<string, unknown>) => {
+    if (s.type === 'inbound-rtp') rtp = s;
+  });
+  if (!rtp) return undefined;
+  const codec = typeof rtp.codecId === 'string' ? (report.get(rtp.codecId) as Record<string, unknown> | undefined) : undefined;
+  return { rtp, codec: typeof codec?.mimeType === 'string' ? codec.mimeType : undefined };
+}
+
+async function sample() {
+  if (!room) return;
+  const at = Date.now();
+  for (const p of room.remoteParticipants.values()) {
+    const s: Sample = { at };
+    const vpub = p.getTrackPublication(Track.Source.Camera) as RemoteTrackPublication | undefined;
+    const v = videoEls.get(p.identity);
+    if (vpub?.track || v) {
+      const st = await inbound(vpub?.track);
+      const q = v?.getVideoPlaybackQuality?.();
+      s.video = {
+        width: v?.videoWidth ?? 0,
+        height: v?.videoHeight ?? 0,
+        playbackFrames: q ? q.totalVideoFrames : undefined,
+        framesDecoded: num(st?.rtp.framesDecoded),
+        frameWidth: num(st?.rtp.frameWidth),
+        frameHeight: num(st?.rtp.frameHeight),
+        framesPerSecond: num(st?.rtp.framesPerSecond),
+        bytesReceived: num(st?.rtp.bytesReceived),
+        packetsReceived: num(st?.rtp.packetsReceived),
+        packetsLost: num(st?.rtp.packetsLost),
+        keyFramesDecoded: num(st?.rtp.keyFramesDecoded),
+        nackCount: num(st?.rtp.nackCount),
+        pliCount: num(st?.rtp.pliCount),
+        firCount: num(st?.rtp.firCount),
+        codec: st?.codec,
+      };
+    }
+    const apub = p.getTrackPublication(Track.Source.Microphone) as RemoteTrackPublication | undefined;
+    if (apub?.track) {
+      const st = await inbound(apub.track);
+      s.audio = {
+        packetsReceived: num(st?.rtp.packetsReceived),
+        totalAudioEnergy: num(st?.rtp.totalAudioEnergy),
+        audioLevel: num(st?.rtp.audioLevel),
+        totalSamplesReceived: num(st?.rtp.totalSamplesReceived),
+        concealedSamples: num(st?.rtp.concealedSamples),
+        bytesReceived: num(st?.rtp.bytesReceived),
+        codec: st?.codec,
+      };
+    }
+    const list = samples.get(p.identity) ?? [];
+    list.push(s);
+    samples.set(p.identity, list);
+  }
+}
+
+let availableOutgoingBitrate: number | undefined;
+
+async function localStats(pub: LocalTrackPublication | undefined) {
+  const report = await pub?.track?.getRTCStatsReport();
+  const out: Record<string, unknown>[] = [];
+  report?.forEach((s: Record<string, unknown>) => {
+    if (s.type === 'candidate-pair' && s.nominated && typeof s.availableOutgoingBitrate === 'number') {
+      availableOutgoingBitrate = s.availableOutgoingBitrate;
+    }
+    if (s.type !== 'outbound-rtp') return;
+    out.push({
+      targetBitrate: s.targetBitrate,
+      framesPerSecond: s.framesPerSecond,
+      nackCount: s.nackCount,
+      pliCount: s.pliCount,
+      retransmittedPacketsSent: s.retransmittedPacketsSent,
+      rid: s.rid ?? '',
+      frameWidth: s.frameWidth,
+      frameHeight: s.frameHeight,
+      framesEncoded: s.framesEncoded,
+      framesSent: s.framesSent,
+      packetsSent: s.packetsSent,
+      bytesSent: s.bytesSent,
+      active: s.active,
+      qualityLimitationReason: s.qualityLimitationReason,
+      encoderImplementation: s.encoderImplementation,
+    });
+  });
+  return out.sort((a, b) => String(a.rid).localeCompare(String(b.rid)));
+}
+
+async function report() {
+  const r = room;
+  const remotes = [];
+  if (r) {
+    for (const p of r.remoteParticipants.values()) {
+      const ss = samples.get(p.identity) ?? [];
+      const vpub = p.getTrackPublication(Track.Source.Camera);
+      const apub = p.getTrackPublication(Track.Source.Microphone);
+      remotes.push({
+        identity: p.identity,
+        videoPublished: !!vpub,
+        videoSubscribed: !!vpub?.track,
+        audioPublished: !!apub,
+        audioSubscribed: !!apub?.track,
+        samples: ss,
+      });
+    }
+  }
+  const lp = r?.localParticipant;
+  return {
+    identity,
+    connected: r?.state === 'connected',
+    state: r?.state ?? 'none',
+    connectMs,
+    signalSockets,
+    sid: lp?.sid ?? '',
+    serverInfo: r?.serverInfo ?? null,
+    local: lp
+      ? {
+          cameraPublished: !!lp.getTrackPublication(Track.Source.Camera),
+          microphonePublished: !!lp.getTrackPublication(Track.Source.Microphone),
+          video: await localStats(lp.getTrackPublication(Track.Source.Camera)),
+          audio: await localStats(lp.getTrackPublication(Track.Source.Microphone)),
+          availableOutgoingBitrate,
+        }
+      : null,
+    remotes,
+    peerConnections: await Promise.all(peerConnections.map(describePC)),
+    dataReceived: received,
+    errors,
+  };
+}
+
+async function disconnect() {
+  const r = room;
+  room = undefined;
+  await r?.disconnect();
+}
+
+const hop = { connect, waitForRemotes, sendHello, sample, report, disconnect };
+declare global {
+  interface Window {
+    hop: typeof hop;
+  }
+}
+window.hop = hop;
