@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	lkauth "github.com/livekit/protocol/auth"
+
 	"github.com/hop-meet/hop/internal/config"
 	"github.com/hop-meet/hop/internal/node"
 	"github.com/hop-meet/hop/signaling/auth"
@@ -87,6 +89,21 @@ func (n *Node) Token(t testing.TB, room, identity string) string {
 	return tok
 }
 
+// TokenWith makes a join token whose video grant (already allowing roomJoin to room) edit changes.
+func (n *Node) TokenWith(t testing.TB, room, identity string, edit func(*lkauth.VideoGrant)) string {
+	t.Helper()
+	g := &lkauth.VideoGrant{RoomJoin: true, Room: room}
+	if edit != nil {
+		edit(g)
+	}
+	tok, err := lkauth.NewAccessToken(config.DevAPIKey, config.DevAPISecret).SetIdentity(identity).
+		SetName(identity).SetValidFor(time.Hour).SetVideoGrant(g).ToJWT()
+	if err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	return tok
+}
+
 // Media is a set of encoded media files made by ffmpeg.
 type Media struct {
 	Dir string
@@ -96,6 +113,10 @@ type Media struct {
 	VP8 map[int]string
 	// H264 is an Annex-B H.264 (baseline) 640x360 file.
 	H264 string
+	// VP9 is an IVF file of VP9 (profile 0) at 640x360.
+	VP9 string
+	// PCMU is a WAV file of G.711 µ-law at 8 kHz, as SIP room systems send.
+	PCMU string
 }
 
 var (
@@ -149,6 +170,17 @@ func makeMedia() (*Media, error) {
 	if err := run("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration="+seconds,
 		"-c:v", "libx264", "-profile:v", "baseline", "-level", "3.1", "-pix_fmt", "yuv420p",
 		"-bf", "0", "-g", "30", "-tune", "zerolatency", "-b:v", "600k", "-bsf:v", "h264_mp4toannexb", m.H264); err != nil {
+		return nil, err
+	}
+	m.VP9 = filepath.Join(dir, "vp9-360.ivf")
+	if err := run("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration="+seconds,
+		"-c:v", "libvpx-vp9", "-b:v", "500k", "-deadline", "realtime", "-cpu-used", "8", "-g", "30",
+		"-row-mt", "1", m.VP9); err != nil {
+		return nil, err
+	}
+	m.PCMU = filepath.Join(dir, "tone-pcmu.wav")
+	if err := run("-f", "lavfi", "-i", "sine=frequency=660:sample_rate=8000:duration="+seconds,
+		"-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1", m.PCMU); err != nil {
 		return nil, err
 	}
 	return m, nil

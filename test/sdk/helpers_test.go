@@ -1,6 +1,7 @@
 package sdk_test
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -141,6 +142,8 @@ type connectOpts struct {
 	extra         []lksdk.ConnectOption
 	// onSubscribed runs when a remote track is subscribed (to change its settings).
 	onSubscribed func(*lksdk.RemoteTrackPublication)
+	// token replaces the default (all-allowing) join token.
+	token string
 }
 
 // connect joins room as identity with the Go SDK, recording every packet of every subscribed track.
@@ -150,6 +153,7 @@ func connect(t *testing.T, n *testkit.Node, roomName, identity string, o connect
 	cb := lksdk.NewRoomCallback()
 	cb.OnTrackSubscribed = func(tr *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
 		r := c.track(rp.Identity() + "/" + tr.Kind().String())
+		byName := c.track(rp.Identity() + "/" + pub.Name())
 		if o.onSubscribed != nil {
 			o.onSubscribed(pub)
 		}
@@ -163,6 +167,7 @@ func connect(t *testing.T, n *testkit.Node, roomName, identity string, o connect
 					return
 				}
 				r.add(pkt.SequenceNumber, pkt.SSRC)
+				byName.add(pkt.SequenceNumber, pkt.SSRC)
 				if w, h, ok := vp8KeyframeSize(pkt.Payload); ok && strings.EqualFold(tr.Codec().MimeType, "video/vp8") {
 					select {
 					case r.keyframes <- [2]int{w, h}:
@@ -193,7 +198,11 @@ func connect(t *testing.T, n *testkit.Node, roomName, identity string, o connect
 		opts = append(opts, lksdk.WithSinglePeerConnection())
 	}
 	opts = append(opts, o.extra...)
-	room, err := lksdk.ConnectToRoomWithToken(n.URL(), n.Token(t, roomName, identity), cb, opts...)
+	tok := o.token
+	if tok == "" {
+		tok = n.Token(t, roomName, identity)
+	}
+	room, err := lksdk.ConnectToRoomWithToken(n.URL(), tok, cb, opts...)
 	if err != nil {
 		t.Fatalf("%s: connect: %v", identity, err)
 	}
@@ -202,10 +211,11 @@ func connect(t *testing.T, n *testkit.Node, roomName, identity string, o connect
 	return c
 }
 
-// waitFor waits until the track from identity of kind has delivered its packets.
-func (c *client) waitFor(identity string, kind webrtc.RTPCodecType, timeout time.Duration) *received {
+// waitFor waits until the track from identity of kind (an RTPCodecType, or a track name) has
+// delivered its packets.
+func (c *client) waitFor(identity string, kind any, timeout time.Duration) *received {
 	c.t.Helper()
-	r := c.track(identity + "/" + kind.String())
+	r := c.track(identity + "/" + fmt.Sprint(kind))
 	select {
 	case <-r.done:
 	case <-time.After(timeout):
