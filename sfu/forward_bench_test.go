@@ -39,7 +39,7 @@ type fakeBind struct {
 	ssrc   webrtc.SSRC
 }
 
-func (f *fakeBind) CodecParameters() []webrtc.RTPCodecParameters         { return f.codecs }
+func (f *fakeBind) CodecParameters() []webrtc.RTPCodecParameters           { return f.codecs }
 func (f *fakeBind) HeaderExtensions() []webrtc.RTPHeaderExtensionParameter { return nil }
 func (f *fakeBind) SSRC() webrtc.SSRC                                      { return f.ssrc }
 func (f *fakeBind) SSRCRetransmission() webrtc.SSRC                        { return 0 }
