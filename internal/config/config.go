@@ -95,6 +95,8 @@ type RoomConfig struct {
 	MaxParticipants int `yaml:"max_participants"`
 	// AutoCreate creates rooms on first join.
 	AutoCreate bool `yaml:"auto_create"`
+	// AllowRemoteUnmute lets administrators unmute others' tracks (off: they can only mute them).
+	AllowRemoteUnmute bool `yaml:"allow_remote_unmute"`
 	// ResumeWindow is how long a participant whose signal connection dropped is kept for it to resume.
 	ResumeWindow time.Duration `yaml:"resume_window"`
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/hop-meet/hop/signaling"
 	"github.com/hop-meet/hop/signaling/auth"
 	"github.com/hop-meet/hop/signaling/room"
+	"github.com/hop-meet/hop/signaling/roomservice"
 	"github.com/hop-meet/hop/signaling/routing"
 	"github.com/hop-meet/hop/webclient"
 )
@@ -99,8 +100,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		Logger:     log,
 	}, engine, registry)
 	router := &routing.Local{NodeID: n.id, Host: n.rooms, Registry: registry}
+	verifier := auth.NewVerifier(cfg.Keys)
 	n.signal = signaling.NewServer(signaling.Config{
-		Verifier:   auth.NewVerifier(cfg.Keys),
+		Verifier:   verifier,
 		Router:     router,
 		Logger:     log,
 		MaxMessage: cfg.Limits.MaxSignalMessage,
@@ -109,6 +111,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 
 	mux := http.NewServeMux()
 	n.signal.Register(mux)
+	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, n.rooms))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	if cfg.Development {
 		mux.HandleFunc("/api/dev-token", n.serveDevToken)

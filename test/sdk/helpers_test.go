@@ -144,6 +144,8 @@ type connectOpts struct {
 	onSubscribed func(*lksdk.RemoteTrackPublication)
 	// token replaces the default (all-allowing) join token.
 	token string
+	// callbacks adds callbacks of its own to the room's.
+	callbacks func(*lksdk.RoomCallback)
 }
 
 // connect joins room as identity with the Go SDK, recording every packet of every subscribed track.
@@ -188,6 +190,9 @@ func connect(t *testing.T, n *testkit.Node, roomName, identity string, o connect
 		case c.data <- params:
 		default:
 		}
+	}
+	if o.callbacks != nil {
+		o.callbacks(cb)
 	}
 	opts := []lksdk.ConnectOption{
 		lksdk.WithAutoSubscribe(o.autoSubscribe),
