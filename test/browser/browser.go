@@ -31,8 +31,9 @@ type Spec struct {
 	// URL is the node's websocket URL, e.g. ws://127.0.0.1:7880.
 	URL          string        `json:"url"`
 	Participants []Participant `json:"participants"`
-	// DurationMs is how long media flows after everyone has connected, before the first sample;
-	// the second sample follows 2 s later.
+	// DurationMs bounds how long media flows after everyone has connected, waiting for every
+	// remote video to be decoded at ExpectWidth x ExpectHeight, before the first sample; the second
+	// sample follows 2 s later.
 	DurationMs int `json:"durationMs,omitempty"`
 	// ForceV0 asserts that the clients end on the /rtc (two PeerConnection) path: the page does
 	// nothing special, the server is expected to refuse /rtc/v1 so that livekit-client falls back.

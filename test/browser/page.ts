@@ -282,6 +282,16 @@ async function inbound(track: RemoteTrack | undefined) {
   return { rtp, codec: typeof codec?.mimeType === 'string' ? codec.mimeType : undefined };
 }
 
+// reached reports whether every remote participant's video is decoded at the given size.
+function reached(width: number, height: number): boolean {
+  if (!room || room.remoteParticipants.size === 0) return false;
+  for (const p of room.remoteParticipants.values()) {
+    const v = videoEls.get(p.identity);
+    if (!v || v.videoWidth !== width || v.videoHeight !== height) return false;
+  }
+  return true;
+}
+
 async function sample() {
   if (!room) return;
   const at = Date.now();
@@ -409,7 +419,7 @@ async function disconnect() {
   await r?.disconnect();
 }
 
-const hop = { connect, waitForRemotes, sendHello, sample, report, disconnect };
+const hop = { connect, waitForRemotes, sendHello, reached, sample, report, disconnect };
 declare global {
   interface Window {
     hop: typeof hop;

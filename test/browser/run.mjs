@@ -5,7 +5,7 @@
 //
 // Spec: { "url": "ws://127.0.0.1:PORT",
 //         "participants": [{"identity": "a", "token": "..."}, ...],
-//         "durationMs": 8000,            time media flows before the first sample
+//         "durationMs": 8000,            at most this long for every video to reach the expected size
 //         "forceV0": false,              expect the /rtc (two PeerConnection) path: reports an error if
 //                                        the client ended on another one. The page does nothing special:
 //                                        the server refuses /rtc/v1 and livekit-client falls back.
@@ -252,7 +252,18 @@ async function main() {
           st.page.evaluate(() => window.hop.sendHello()).catch((e) => st.harnessErrors.push(`sendHello: ${firstLine(e)}`)),
         ),
       );
-      await sleep(spec.durationMs);
+      // Media flows until every page decodes every remote video at the expected size (the
+      // publishers' bandwidth estimates ramp up to the top layer at their own pace), for at most
+      // durationMs; then the two samples are taken.
+      const until = Date.now() + spec.durationMs;
+      await sleep(Math.min(3000, spec.durationMs));
+      while (Date.now() < until) {
+        const ok = await Promise.all(
+          state.map((st) => st.page.evaluate(([w, h]) => window.hop.reached(w, h), [spec.expectWidth, spec.expectHeight])),
+        );
+        if (ok.every(Boolean)) break;
+        await sleep(500);
+      }
       await Promise.all(state.map((st) => st.page.evaluate(() => window.hop.sample())));
       await sleep(SAMPLE_GAP_MS);
       await Promise.all(state.map((st) => st.page.evaluate(() => window.hop.sample())));
