@@ -295,6 +295,10 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet) {
 	if res.Drop {
 		return
 	}
+	if res.Fill {
+		dt.writePadding(b, res.SeqNo, res.Timestamp)
+		return
+	}
 	payload := p.Payload()
 	rewrote := false
 	var picDelta uint16
@@ -339,6 +343,26 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet) {
 	}
 	dt.packetsSent.Add(1)
 	dt.bytesSent.Add(uint64(n))
+}
+
+// writePadding sends a padding-only packet with the given number, filling a hole in the outgoing
+// sequence (a late packet that is not forwarded).
+func (dt *DownTrack) writePadding(b *binding, seq uint16, ts uint32) {
+	h := &dt.hdr
+	h.Version = 2
+	h.Padding = true
+	h.Extension = false
+	h.Marker = false
+	h.PayloadType = b.pt
+	h.SequenceNumber = seq
+	h.Timestamp = ts
+	h.SSRC = b.ssrc
+	h.CSRC = h.CSRC[:0]
+	h.Extensions = h.Extensions[:0]
+	dt.scratch[0] = 1 // RFC 3550: the last padding byte counts the padding, itself included
+	if _, err := b.writer.WriteRTP(h, dt.scratch[:1]); err == nil {
+		dt.packetsSent.Add(1)
+	}
 }
 
 // Attach records the RTP sender carrying this downtrack and starts reading its RTCP.

@@ -43,7 +43,7 @@ func parseJoin(r *http.Request, v1 bool, grants *auth.Grants) (*routing.JoinPara
 		Grants:        grants,
 		AutoSubscribe: true,
 	}
-	raw := q.Get("join_request")
+	raw := strings.TrimSpace(q.Get("join_request"))
 	if v1 && raw == "" {
 		return nil, badRequest("missing join_request")
 	}

@@ -197,7 +197,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("secret of key %q is too short (at least 32 characters recommended)", k)
 		}
 	}
-	if c.Port < 0 || c.Port > 65535 || c.RTC.UDPPort < 0 || c.RTC.UDPPort > 65535 || c.RTC.TCPPort < 0 || c.RTC.TCPPort > 65535 {
+	if c.Port < 0 || c.Port > 65535 || c.RTC.UDPPort < 0 || c.RTC.UDPPort > 65535 || c.RTC.TCPPort < 0 || c.RTC.TCPPort > 65535 || c.TURN.UDPPort < 0 || c.TURN.UDPPort > 65535 {
 		return errors.New("ports must be between 0 and 65535")
 	}
 	if c.RTC.NodeIP != "" && net.ParseIP(c.RTC.NodeIP) == nil {

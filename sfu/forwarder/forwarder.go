@@ -60,6 +60,8 @@ type Forwarder struct {
 	closed  bool
 	// perWriter overrides the √N sizing (0: automatic); used by benchmarks.
 	perWriter int
+	// retiredDropped keeps the drop counts of writers that were retired.
+	retiredDropped atomic.Uint64
 }
 
 // New makes an empty forwarder.
@@ -91,7 +93,7 @@ func (f *Forwarder) Dispatch(layer int8, p *packetcache.Packet) {
 
 // Dropped returns the packets writers missed because their queues were full.
 func (f *Forwarder) Dropped() uint64 {
-	var n uint64
+	n := f.retiredDropped.Load()
 	for _, w := range *f.writers.Load() {
 		n += w.dropped.Load()
 	}
@@ -175,6 +177,7 @@ func (f *Forwarder) Remove(s Sink) {
 		}
 		f.writers.Store(&keep)
 		for _, w := range retired {
+			f.retiredDropped.Add(w.dropped.Load())
 			close(w.quit)
 		}
 	}

@@ -14,7 +14,12 @@ type offsetChange struct {
 	offset uint16
 }
 
-const maxChanges = 16
+const (
+	maxChanges = 16
+	// lateWindow is how far behind the newest packet a late packet is still forwarded; anything
+	// older is of no use to a real-time receiver.
+	lateWindow = 1024
+)
 
 // Munger maps incoming (sequence number, timestamp) pairs of the current source layer to outgoing ones.
 type Munger struct {
@@ -25,13 +30,16 @@ type Munger struct {
 	tsOffset  uint32
 
 	highestIn  uint16 // highest sequence number seen on the current layer
-	layerStart uint16 // first sequence number forwarded from the current layer
+	layerStart uint16 // first sequence number of the current layer
 	lastOutSeq uint16
 	lastOutTS  uint32
 	lastNanos  int64
 
 	changes  [maxChanges]offsetChange
 	nChanges int
+
+	// sent marks input sequence numbers already forwarded (in+1; 0 is empty), to drop late duplicates.
+	sent [lateWindow]uint32
 
 	// VP8 picture numbering.
 	vp8          bool
@@ -46,7 +54,11 @@ type Munger struct {
 
 // Result is what Munge decided for one packet.
 type Result struct {
-	Drop      bool
+	// Drop: send nothing.
+	Drop bool
+	// Fill: send a padding-only packet with SeqNo instead of the packet, closing a hole the
+	// subscriber would otherwise ask for in vain.
+	Fill      bool
 	SeqNo     uint16
 	Timestamp uint32
 }
@@ -86,6 +98,7 @@ func (m *Munger) Switch(seq uint16, ts uint32, nanos int64, clockRate uint32) {
 	m.layerStart = seq
 	m.nChanges = 0
 	m.recordChange(seq)
+	m.sent = [lateWindow]uint32{}
 	m.pendingVP8Rebase = true
 }
 
@@ -101,20 +114,44 @@ func (m *Munger) recordChange(from uint16) {
 // seqLess reports a < b in RTP sequence-number arithmetic.
 func seqLess(a, b uint16) bool { return a != b && b-a < 0x8000 }
 
-// Munge maps one packet of the current layer. padding says the packet carries no payload: an in-order
-// padding packet is dropped and the following sequence numbers close the gap.
-func (m *Munger) Munge(seq uint16, ts uint32, nanos int64, padding bool) Result {
-	if !m.started || seqLess(seq, m.layerStart) {
-		return Result{Drop: true}
+// oldest is the oldest sequence number still forwarded: the layer's first, or lateWindow behind
+// the newest, whichever is later.
+func (m *Munger) oldest() uint16 {
+	if m.highestIn-m.layerStart < 0x8000 && m.highestIn-m.layerStart >= lateWindow {
+		return m.highestIn - lateWindow + 1
 	}
-	if seq == m.highestIn { // duplicate of the newest packet
+	if seqLess(m.highestIn, m.layerStart) { // nothing forwarded on this layer yet
+		return m.layerStart
+	}
+	if m.highestIn-m.layerStart >= 0x8000 {
+		return m.highestIn - lateWindow + 1
+	}
+	return m.layerStart
+}
+
+func (m *Munger) markSent(seq uint16) { m.sent[seq%lateWindow] = uint32(seq) + 1 }
+
+func (m *Munger) wasSent(seq uint16) bool { return m.sent[seq%lateWindow] == uint32(seq)+1 }
+
+// Munge maps one packet of the current layer. skip says the packet is not to be forwarded (padding,
+// or a temporal layer the subscriber does not get): in order, it is dropped and the following
+// sequence numbers close the gap; late, after the gap was already left open, its number is filled
+// with padding instead.
+func (m *Munger) Munge(seq uint16, ts uint32, nanos int64, skip bool) Result {
+	if !m.started {
 		return Result{Drop: true}
 	}
 	if seqLess(m.highestIn, seq) { // in order (possibly after a gap)
-		if padding && seq == m.highestIn+1 {
+		if m.highestIn-m.layerStart < 0x8000 && seq-m.layerStart >= 0x8000 {
+			// More than half the sequence space forwarded on this layer: keep the layer start
+			// within reach so sequence-number comparisons stay meaningful.
+			m.layerStart = seq - lateWindow
+		}
+		if skip && seq == m.highestIn+1 {
 			m.highestIn = seq
 			m.seqOffset++
 			m.recordChange(seq + 1)
+			m.markSent(seq) // handled: a late copy must not take a number
 			return Result{Drop: true}
 		}
 		m.highestIn = seq
@@ -123,16 +160,22 @@ func (m *Munger) Munge(seq uint16, ts uint32, nanos int64, padding bool) Result 
 		m.lastOutSeq = out
 		m.lastOutTS = outTS
 		m.lastNanos = nanos
+		m.markSent(seq)
 		return Result{SeqNo: out, Timestamp: outTS}
+	}
+	if seq == m.highestIn || seqLess(seq, m.oldest()) || m.wasSent(seq) {
+		return Result{Drop: true} // a duplicate, or too old to matter
 	}
 	// A late packet: use the offset in force at its sequence number.
 	for i := m.nChanges - 1; i >= 0; i-- {
 		c := m.changes[i]
 		if !seqLess(seq, c.from) {
-			if padding {
-				return Result{Drop: true}
+			m.markSent(seq)
+			r := Result{SeqNo: seq - c.offset, Timestamp: ts - m.tsOffset}
+			if skip {
+				r.Fill = true
 			}
-			return Result{SeqNo: seq - c.offset, Timestamp: ts - m.tsOffset}
+			return r
 		}
 	}
 	return Result{Drop: true}

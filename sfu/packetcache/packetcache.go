@@ -82,8 +82,8 @@ func (c *Cache) Put(raw []byte, h *rtp.Header, headerLen int, arrival int64) (*P
 		if pad == 0 && end > 0 {
 			pad = int(raw[end-1])
 		}
-		if pad > end-headerLen {
-			return nil, errors.New("packetcache: padding longer than payload")
+		if pad == 0 || pad > end-headerLen {
+			return nil, errors.New("packetcache: invalid padding length")
 		}
 		end -= pad
 	}

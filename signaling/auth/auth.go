@@ -146,6 +146,9 @@ func CanPublishSource(perm *livekit.ParticipantPermission, source livekit.TrackS
 
 // NewToken signs a join token; used by `hop token` and by tests.
 func NewToken(key, secret, room, identity string, ttl time.Duration, admin bool, name string) (string, error) {
+	if ttl <= 0 {
+		return "", errors.New("token lifetime must be positive")
+	}
 	t := lkauth.NewAccessToken(key, secret).
 		SetIdentity(identity).
 		SetValidFor(ttl).
