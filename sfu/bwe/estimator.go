@@ -66,10 +66,10 @@ type Estimator struct {
 	ackRing [ackRingSize]ackEntry
 	ackNext int
 	// queuing delay: one-way delay above the lowest seen recently, ms
-	baseDelay     int64 // µs, arrival - send, minimum over baseWindow
-	baseAt        int64 // ns when baseDelay was set
-	excess        float64
-	prevExcess    float64
+	baseDelay  int64 // µs, arrival - send, minimum over baseWindow
+	baseAt     int64 // ns when baseDelay was set
+	excess     float64
+	prevExcess float64
 	// rate control
 	lastUpdate   int64 // ns
 	lastDecrease int64 // ns
