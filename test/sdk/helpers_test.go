@@ -198,6 +198,8 @@ func connect(t *testing.T, n *testkit.Node, roomName, identity string, o connect
 		lksdk.WithAutoSubscribe(o.autoSubscribe),
 		lksdk.WithICETransportPolicy(webrtc.ICETransportPolicyRelay),
 		lksdk.WithDisableRegionDiscovery(),
+		// The SDK gives up after 5 s by default; a loaded 2-core CI machine can need longer.
+		lksdk.WithConnectTimeout(15 * time.Second),
 	}
 	if o.singlePC {
 		opts = append(opts, lksdk.WithSinglePeerConnection())

@@ -42,6 +42,8 @@ func TestResumeAfterSignalLoss(t *testing.T) {
 				}()
 			}
 			opts := []lksdk.ConnectOption{lksdk.WithAutoSubscribe(true), lksdk.WithDisableRegionDiscovery(),
+				// The SDK gives up after 5 s by default; a loaded 2-core CI machine can need longer.
+				lksdk.WithConnectTimeout(15 * time.Second),
 				lksdk.WithICETransportPolicy(webrtc.ICETransportPolicyRelay)}
 			if mode.singlePC {
 				opts = append(opts, lksdk.WithSinglePeerConnection())
