@@ -6,11 +6,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/hop-meet/hop/sfu/bwe"
 	"github.com/hop-meet/hop/sfu/codecs"
 	"github.com/hop-meet/hop/sfu/munger"
 	"github.com/hop-meet/hop/sfu/packetcache"
@@ -33,6 +36,8 @@ type sentPacket struct {
 
 // binding is what pion negotiated for this downtrack with its subscriber.
 type binding struct {
+	// twccID is the negotiated transport-wide sequence number extension (0: none).
+	twccID   uint8
 	ssrc     uint32
 	rtxSSRC  uint32
 	pt       uint8
@@ -64,9 +69,13 @@ type DownTrack struct {
 	m       munger.Munger
 	hdr     rtp.Header
 	scratch [packetcache.MaxPacketSize]byte
+	// Transport-wide sequence number extension payloads: one per goroutine that writes
+	// (the forwarder writer, and the RTCP reader that retransmits).
+	twccMain [2]byte
+	twccRTX  [2]byte
 
 	histMu sync.Mutex
-	hist   [historySize]sentPacket
+	sent   [historySize]sentPacket
 	rtxSeq uint16
 	rtxBuf [packetcache.MaxPacketSize]byte
 	rtxHdr rtp.Header
@@ -79,6 +88,7 @@ type DownTrack struct {
 
 	// sender is set once the downtrack is attached to a transceiver.
 	sender   atomic.Pointer[webrtc.RTPSender]
+	hist     atomic.Pointer[bwe.History]
 	closed   atomic.Bool
 	done     chan struct{}
 	doneOnce sync.Once
@@ -157,6 +167,11 @@ func (dt *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 		writer:   ctx.WriteStream(),
 		stripRED: stripRED,
 		clock:    chosen.ClockRate,
+	}
+	for _, x := range ctx.HeaderExtensions() {
+		if x.URI == sdp.TransportCCURI {
+			b.twccID = uint8(x.ID)
+		}
 	}
 	if b.rtxSSRC != 0 {
 		apt := fmt.Sprintf("apt=%d", chosen.PayloadType)
@@ -260,7 +275,7 @@ func (dt *DownTrack) updateTarget(active [MaxLayers]bool) {
 }
 
 // WritePacket forwards one packet of the source track. It is called by a forwarder writer goroutine.
-func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet) {
+func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64) {
 	b := dt.bound.Load()
 	if b == nil || dt.paused.Load() {
 		return
@@ -296,7 +311,7 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet) {
 		return
 	}
 	if res.Fill {
-		dt.writePadding(b, res.SeqNo, res.Timestamp)
+		dt.writePadding(b, res.SeqNo, res.Timestamp, now)
 		return
 	}
 	payload := p.Payload()
@@ -328,11 +343,10 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet) {
 	h.Timestamp = res.Timestamp
 	h.SSRC = b.ssrc
 	h.CSRC = h.CSRC[:0]
-	h.Extensions = h.Extensions[:0]
-	h.ExtensionProfile = 0
+	dt.stamp(h, &dt.twccMain, b, len(payload), now)
 
 	dt.histMu.Lock()
-	e := &dt.hist[res.SeqNo&(historySize-1)]
+	e := &dt.sent[res.SeqNo&(historySize-1)]
 	e.valid, e.layer, e.inSeq, e.outSeq, e.outTS = true, layer, p.SequenceNumber, res.SeqNo, res.Timestamp
 	e.rewrote, e.picDelta, e.tl0Delta = rewrote, picDelta, tl0Delta
 	dt.histMu.Unlock()
@@ -345,9 +359,23 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet) {
 	dt.bytesSent.Add(uint64(n))
 }
 
+// stamp gives a packet about to be sent its transport-wide sequence number, recording it for the
+// bandwidth estimator. buf must belong to the calling goroutine.
+func (dt *DownTrack) stamp(h *rtp.Header, buf *[2]byte, b *binding, payloadLen int, now int64) {
+	h.Extension = false
+	h.Extensions = h.Extensions[:0]
+	hist := dt.hist.Load()
+	if b.twccID == 0 || hist == nil {
+		return
+	}
+	seq := hist.Record(12+8+payloadLen, now)
+	buf[0], buf[1] = byte(seq>>8), byte(seq)
+	_ = h.SetExtension(b.twccID, buf[:]) // reuses the slice's capacity: no allocation
+}
+
 // writePadding sends a padding-only packet with the given number, filling a hole in the outgoing
 // sequence (a late packet that is not forwarded).
-func (dt *DownTrack) writePadding(b *binding, seq uint16, ts uint32) {
+func (dt *DownTrack) writePadding(b *binding, seq uint16, ts uint32, now int64) {
 	h := &dt.hdr
 	h.Version = 2
 	h.Padding = true
@@ -358,18 +386,20 @@ func (dt *DownTrack) writePadding(b *binding, seq uint16, ts uint32) {
 	h.Timestamp = ts
 	h.SSRC = b.ssrc
 	h.CSRC = h.CSRC[:0]
-	h.Extensions = h.Extensions[:0]
+	dt.stamp(h, &dt.twccMain, b, 1, now)
 	dt.scratch[0] = 1 // RFC 3550: the last padding byte counts the padding, itself included
 	if _, err := b.writer.WriteRTP(h, dt.scratch[:1]); err == nil {
 		dt.packetsSent.Add(1)
 	}
 }
 
-// Attach records the RTP sender carrying this downtrack and starts reading its RTCP.
-func (dt *DownTrack) Attach(s *webrtc.RTPSender) {
+// Attach records the RTP sender carrying this downtrack and starts reading its RTCP. hist numbers
+// and remembers every packet sent for the connection's bandwidth estimator.
+func (dt *DownTrack) Attach(s *webrtc.RTPSender, hist *bwe.History) {
 	if !dt.sender.CompareAndSwap(nil, s) {
 		return
 	}
+	dt.hist.Store(hist)
 	go dt.rtcpLoop(s)
 }
 
@@ -413,7 +443,7 @@ func (dt *DownTrack) retransmit(outSeq uint16) {
 		return
 	}
 	dt.histMu.Lock()
-	e := dt.hist[outSeq&(historySize-1)]
+	e := dt.sent[outSeq&(historySize-1)]
 	dt.histMu.Unlock()
 	if !e.valid || e.outSeq != outSeq {
 		return
@@ -463,6 +493,7 @@ func (dt *DownTrack) retransmit(outSeq uint16) {
 		h.SSRC, h.PayloadType = b.ssrc, b.pt
 		h.SequenceNumber = outSeq
 	}
+	dt.stamp(h, &dt.twccRTX, b, len(body), time.Now().UnixNano())
 	if _, err := b.writer.WriteRTP(h, body); err == nil {
 		dt.retransmits.Add(1)
 	}

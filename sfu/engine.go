@@ -19,6 +19,7 @@ import (
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -42,13 +43,16 @@ type Config struct {
 
 // Engine holds what every PeerConnection of a node shares: the pion API and the muxed sockets.
 type Engine struct {
-	cfg     Config
-	log     *slog.Logger
-	api     *webrtc.API
-	udpConn net.PacketConn
-	tcpLn   net.Listener
-	udpMux  ice.UDPMux
-	tcpMux  ice.TCPMux
+	cfg Config
+	log *slog.Logger
+	me  *webrtc.MediaEngine
+	se  webrtc.SettingEngine
+	// factories are the interceptors every PeerConnection gets; each connection builds its own.
+	factories []interceptor.Factory
+	udpConn   net.PacketConn
+	tcpLn     net.Listener
+	udpMux    ice.UDPMux
+	tcpMux    ice.TCPMux
 }
 
 // NewEngine opens the RTC sockets and prepares the pion API.
@@ -121,12 +125,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
-	ir := &interceptor.Registry{}
-	if err := registerInterceptors(me, ir); err != nil {
+	factories, err := interceptorFactories()
+	if err != nil {
 		e.Close()
 		return nil, err
 	}
-	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
+	e.me, e.se, e.factories = me, se, factories
 	return e, nil
 }
 
@@ -147,12 +151,22 @@ func (e *Engine) PLIThrottle() time.Duration { return e.cfg.PLIThrottle }
 // Logger is the engine's logger.
 func (e *Engine) Logger() *slog.Logger { return e.log }
 
-// NewPeerConnection makes a PeerConnection on the shared sockets.
-func (e *Engine) NewPeerConnection() (*webrtc.PeerConnection, error) {
-	return e.api.NewPeerConnection(webrtc.Configuration{
+// NewPeerConnection makes a PeerConnection on the shared sockets. onRTCP, if set, sees every RTCP
+// packet the peer sends (feedback for the bandwidth estimator).
+func (e *Engine) NewPeerConnection(onRTCP func([]rtcp.Packet)) (*webrtc.PeerConnection, *webrtc.API, error) {
+	ir := &interceptor.Registry{}
+	for _, f := range e.factories {
+		ir.Add(f)
+	}
+	if onRTCP != nil {
+		ir.Add(rtcpTapFactory{onRTCP})
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(e.me), webrtc.WithSettingEngine(e.se), webrtc.WithInterceptorRegistry(ir))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
 	})
+	return pc, api, err
 }
 
 // Close releases the sockets.
@@ -240,35 +254,56 @@ func registerCodecs(me *webrtc.MediaEngine) error {
 	return nil
 }
 
-// registerInterceptors installs the RTCP machinery towards publishers (NACK generation, receiver
-// reports, transport-wide congestion feedback) and sender reports and TWCC sequence numbers towards
-// subscribers. NACKs from subscribers are answered by the DownTrack from the packet cache, so pion's
-// NACK responder (which would keep a second copy of every packet sent) is not installed.
-func registerInterceptors(me *webrtc.MediaEngine, ir *interceptor.Registry) error {
+// interceptorFactories are the RTCP machinery towards publishers (NACK generation, receiver reports,
+// transport-wide congestion feedback) and sender reports towards subscribers. Towards subscribers,
+// DownTracks stamp transport-wide sequence numbers themselves (feeding the bandwidth estimator) and
+// answer NACKs from the packet cache, so pion's TWCC header interceptor and NACK responder (which
+// would keep a second copy of every packet sent) are not installed.
+func interceptorFactories() ([]interceptor.Factory, error) {
 	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorSize(512), nack.GeneratorInterval(20*time.Millisecond))
 	if err != nil {
-		return fmt.Errorf("nack generator: %w", err)
+		return nil, fmt.Errorf("nack generator: %w", err)
 	}
-	ir.Add(gen)
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
-		return fmt.Errorf("receiver reports: %w", err)
+		return nil, fmt.Errorf("receiver reports: %w", err)
 	}
-	ir.Add(rr)
 	sr, err := report.NewSenderInterceptor()
 	if err != nil {
-		return fmt.Errorf("sender reports: %w", err)
+		return nil, fmt.Errorf("sender reports: %w", err)
 	}
-	ir.Add(sr)
 	fb, err := twcc.NewSenderInterceptor()
 	if err != nil {
-		return fmt.Errorf("twcc feedback: %w", err)
+		return nil, fmt.Errorf("twcc feedback: %w", err)
 	}
-	ir.Add(fb)
-	hx, err := twcc.NewHeaderExtensionInterceptor()
-	if err != nil {
-		return fmt.Errorf("twcc header extension: %w", err)
-	}
-	ir.Add(hx)
-	return nil
+	return []interceptor.Factory{gen, rr, sr, fb}, nil
+}
+
+// rtcpTapFactory installs an interceptor that shows every incoming RTCP packet to a callback.
+type rtcpTapFactory struct{ on func([]rtcp.Packet) }
+
+func (f rtcpTapFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &rtcpTap{on: f.on}, nil
+}
+
+type rtcpTap struct {
+	interceptor.NoOp
+	on func([]rtcp.Packet)
+}
+
+func (t *rtcpTap) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
+	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n, a, err := r.Read(b, a)
+		if err != nil {
+			return n, a, err
+		}
+		if a == nil {
+			a = interceptor.Attributes{}
+		}
+		// The parsed packets are kept in the attributes, so pion does not parse them again.
+		if pkts, perr := a.GetRTCPPackets(b[:n]); perr == nil {
+			t.on(pkts)
+		}
+		return n, a, err
+	})
 }

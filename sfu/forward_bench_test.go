@@ -9,8 +9,10 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/hop-meet/hop/sfu/bwe"
 	"github.com/hop-meet/hop/sfu/codecs"
 	"github.com/hop-meet/hop/sfu/packetcache"
 )
@@ -39,14 +41,16 @@ type fakeBind struct {
 	ssrc   webrtc.SSRC
 }
 
-func (f *fakeBind) CodecParameters() []webrtc.RTPCodecParameters           { return f.codecs }
-func (f *fakeBind) HeaderExtensions() []webrtc.RTPHeaderExtensionParameter { return nil }
-func (f *fakeBind) SSRC() webrtc.SSRC                                      { return f.ssrc }
-func (f *fakeBind) SSRCRetransmission() webrtc.SSRC                        { return 0 }
-func (f *fakeBind) SSRCForwardErrorCorrection() webrtc.SSRC                { return 0 }
-func (f *fakeBind) WriteStream() webrtc.TrackLocalWriter                   { return f.w }
-func (f *fakeBind) ID() string                                             { return "bench" }
-func (f *fakeBind) RTCPReader() interceptor.RTCPReader                     { return nil }
+func (f *fakeBind) CodecParameters() []webrtc.RTPCodecParameters { return f.codecs }
+func (f *fakeBind) HeaderExtensions() []webrtc.RTPHeaderExtensionParameter {
+	return []webrtc.RTPHeaderExtensionParameter{{URI: sdp.TransportCCURI, ID: 3}}
+}
+func (f *fakeBind) SSRC() webrtc.SSRC                       { return f.ssrc }
+func (f *fakeBind) SSRCRetransmission() webrtc.SSRC         { return 0 }
+func (f *fakeBind) SSRCForwardErrorCorrection() webrtc.SSRC { return 0 }
+func (f *fakeBind) WriteStream() webrtc.TrackLocalWriter    { return f.w }
+func (f *fakeBind) ID() string                              { return "bench" }
+func (f *fakeBind) RTCPReader() interceptor.RTCPReader      { return nil }
 
 var vp8 = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
 
@@ -64,6 +68,8 @@ func benchTrack(tb testing.TB, subs int) (*Track, []*countingWriter) {
 		if _, err := dt.Bind(&fakeBind{codecs: []webrtc.RTPCodecParameters{vp8}, w: ws[i], ssrc: webrtc.SSRC(1000 + i)}); err != nil {
 			tb.Fatal(err)
 		}
+		dt.hist.Store(bwe.New(bwe.DefaultConfig, nil).History()) // as Attach does: one per subscriber
+
 		t.AddDownTrack(dt)
 	}
 	return t, ws
@@ -110,14 +116,14 @@ func BenchmarkDownTrackWrite(b *testing.B) {
 	dt := t.DownTracks()[0]
 	t.fwd.Remove(dt) // drive it directly, on this goroutine
 	_, pkts := vp8Packets(b, 512)
-	dt.WritePacket(0, pkts[0])
+	dt.WritePacket(0, pkts[0], time.Now().UnixNano())
 	b.ReportAllocs()
 	b.SetBytes(1100)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p := pkts[1+i%511]
 		p.SequenceNumber, p.Timestamp = uint16(i+1), uint32((i+1)/4)*3000
-		dt.WritePacket(0, p)
+		dt.WritePacket(0, p, int64(i))
 	}
 	b.StopTimer()
 	if ws[0].n.Load() < int64(b.N) {

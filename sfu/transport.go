@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/hop-meet/hop/sfu/bwe"
 )
 
 // Role says who makes offers on a Transport.
@@ -47,7 +50,10 @@ type TransportParams struct {
 type Transport struct {
 	p   TransportParams
 	pc  *webrtc.PeerConnection
+	api *webrtc.API
 	log *slog.Logger
+	// est estimates the bandwidth towards the peer from its feedback on what this connection sends.
+	est *bwe.Estimator
 
 	mu                sync.Mutex
 	closed            bool
@@ -72,20 +78,21 @@ type Transport struct {
 
 // NewTransport makes a PeerConnection on the engine's sockets.
 func NewTransport(p TransportParams) (*Transport, error) {
-	pc, err := p.Engine.NewPeerConnection()
-	if err != nil {
-		return nil, fmt.Errorf("new peer connection: %w", err)
-	}
 	if p.Logger == nil {
 		p.Logger = p.Engine.log
 	}
 	t := &Transport{
 		p:        p,
-		pc:       pc,
 		log:      p.Logger,
+		est:      bwe.New(bwe.DefaultConfig, nil),
 		attached: map[*DownTrack]*webrtc.RTPTransceiver{},
 		freedAt:  map[*webrtc.RTPTransceiver]int{},
 	}
+	pc, api, err := p.Engine.NewPeerConnection(t.onRTCP)
+	if err != nil {
+		return nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	t.pc, t.api = pc, api
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if p.OnICECandidate == nil {
 			return
@@ -108,6 +115,22 @@ func NewTransport(p TransportParams) (*Transport, error) {
 	}
 	return t, nil
 }
+
+// onRTCP takes the peer's feedback on what this connection sends.
+func (t *Transport) onRTCP(pkts []rtcp.Packet) {
+	now := time.Now()
+	for _, pkt := range pkts {
+		switch fb := pkt.(type) {
+		case *rtcp.TransportLayerCC:
+			t.est.OnTWCC(fb, now)
+		case *rtcp.ReceiverEstimatedMaximumBitrate:
+			t.est.OnREMB(fb.Bitrate, now)
+		}
+	}
+}
+
+// Estimator is the bandwidth estimate towards the peer.
+func (t *Transport) Estimator() *bwe.Estimator { return t.est }
 
 // PeerConnection exposes the pion connection (for data channels and statistics).
 func (t *Transport) PeerConnection() *webrtc.PeerConnection { return t.pc }
@@ -182,7 +205,7 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 				}
 				continue
 			}
-			sender, err := t.p.Engine.api.NewRTPSender(dt, t.pc.SCTP().Transport())
+			sender, err := t.api.NewRTPSender(dt, t.pc.SCTP().Transport())
 			if err == nil {
 				err = tr.SetSender(sender, dt)
 			}
@@ -206,7 +229,7 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 	t.flushCandidatesLocked()
 	for _, dt := range newlyAttached {
 		if s := t.attached[dt].Sender(); s != nil {
-			dt.Attach(s)
+			dt.Attach(s, t.est.History())
 		}
 	}
 	return *t.pc.LocalDescription(), t.midMapLocked(), missing, nil
@@ -277,7 +300,7 @@ func (t *Transport) AddDownTrack(dt *DownTrack) (placed bool, err error) {
 			if r, ok := t.freedAt[x]; ok && r >= t.round {
 				continue
 			}
-			sender, err := t.p.Engine.api.NewRTPSender(dt, t.pc.SCTP().Transport())
+			sender, err := t.api.NewRTPSender(dt, t.pc.SCTP().Transport())
 			if err != nil {
 				t.mu.Unlock()
 				return false, fmt.Errorf("new sender: %w", err)
@@ -299,7 +322,7 @@ func (t *Transport) AddDownTrack(dt *DownTrack) (placed bool, err error) {
 	}
 	t.attached[dt] = tr
 	t.mu.Unlock()
-	dt.Attach(tr.Sender())
+	dt.Attach(tr.Sender(), t.est.History())
 	t.Negotiate(false)
 	return true, nil
 }

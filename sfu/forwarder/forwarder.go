@@ -11,14 +11,16 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hop-meet/hop/sfu/packetcache"
 )
 
 // Sink is one subscriber of the track. WritePacket is called from a single writer goroutine at a
-// time and must not block on anything but the network send.
+// time and must not block on anything but the network send. now is the send time (Unix ns), read
+// once per packet for all the writer's sinks.
 type Sink interface {
-	WritePacket(layer int8, p *packetcache.Packet)
+	WritePacket(layer int8, p *packetcache.Packet, now int64)
 }
 
 // QueueSize bounds each writer's queue. It must stay well below the packet caches' size so that a
@@ -43,8 +45,9 @@ func (w *writer) run(wg *sync.WaitGroup) {
 	for {
 		select {
 		case it := <-w.ch:
+			now := time.Now().UnixNano()
 			for _, s := range *w.sinks.Load() {
-				s.WritePacket(it.layer, it.p)
+				s.WritePacket(it.layer, it.p, now)
 			}
 		case <-w.quit:
 			return
