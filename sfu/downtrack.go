@@ -65,20 +65,37 @@ type DownTrack struct {
 	target  atomic.Int32
 	current int8
 	paused  atomic.Bool
+	// The allocator's decision: the highest spatial and temporal layers this subscriber's bandwidth
+	// allows (spatial LayerOff: paused for lack of bandwidth).
+	allocSpatial  atomic.Int32
+	allocTemporal atomic.Int32
+	// priority orders tracks when bandwidth is short (higher first).
+	priority atomic.Int32
+	// onStreamState is told when the allocator pauses or resumes the track.
+	onStreamState func(paused bool)
+	congested     atomic.Bool
+
+	// Temporal-layer filtering state (writer-owned): the frame being forwarded or dropped, and the
+	// highest temporal layer currently forwarded.
+	frameTS   uint32
+	frameDrop bool
+	haveFrame bool
+	curTID    int8
 
 	m       munger.Munger
 	hdr     rtp.Header
 	scratch [packetcache.MaxPacketSize]byte
-	// Transport-wide sequence number extension payloads: one per goroutine that writes
-	// (the forwarder writer, and the RTCP reader that retransmits).
+	// Transport-wide sequence number extension payload of the forwarder writer's packets.
 	twccMain [2]byte
-	twccRTX  [2]byte
 
 	histMu sync.Mutex
 	sent   [historySize]sentPacket
-	rtxSeq uint16
-	rtxBuf [packetcache.MaxPacketSize]byte
-	rtxHdr rtp.Header
+	// rtxSeq numbers the retransmission stream, shared by NACK answers and probes.
+	rtxSeq atomic.Uint32
+	// Resend state, one per goroutine that resends: the RTCP reader (NACKs) and the prober.
+	nackW, probeW resender
+	// lastOut is the last sequence number sent (for probes, which resend recent packets).
+	lastOut atomic.Uint32
 
 	packetsSent atomic.Uint64
 	bytesSent   atomic.Uint64
@@ -109,20 +126,27 @@ type DownTrackParams struct {
 	DesiredLayer int8
 	OnClose      func()
 	OnBound      func()
+	// OnStreamState is told when bandwidth allocation pauses (true) or resumes the track.
+	OnStreamState func(paused bool)
 }
 
 // NewDownTrack makes a downtrack; attach it to a PeerConnection, then call Track.AddDownTrack.
 func NewDownTrack(p DownTrackParams) *DownTrack {
 	dt := &DownTrack{
-		track:        p.Track,
-		subscriberID: p.SubscriberID,
-		streamID:     p.StreamID,
-		kind:         p.Track.kind,
-		current:      LayerOff,
-		done:         make(chan struct{}),
-		onClose:      p.OnClose,
-		onBound:      p.OnBound,
+		track:         p.Track,
+		subscriberID:  p.SubscriberID,
+		streamID:      p.StreamID,
+		kind:          p.Track.kind,
+		current:       LayerOff,
+		done:          make(chan struct{}),
+		onClose:       p.OnClose,
+		onBound:       p.OnBound,
+		onStreamState: p.OnStreamState,
+		curTID:        3,
 	}
+	dt.allocSpatial.Store(MaxLayers - 1)
+	dt.allocTemporal.Store(3)
+	dt.priority.Store(1)
 	dt.desired.Store(int32(p.DesiredLayer))
 	dt.target.Store(int32(p.DesiredLayer))
 	if p.Track.kindOf() == codecs.VP8 {
@@ -268,10 +292,73 @@ func (dt *DownTrack) updateTarget(active [MaxLayers]bool) {
 	if dt.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
-	t := SelectLayer(int8(dt.desired.Load()), active)
+	want := int8(dt.desired.Load())
+	if a := int8(dt.allocSpatial.Load()); a < want {
+		want = a
+	}
+	t := SelectLayer(want, active)
 	if int8(dt.target.Swap(int32(t))) != t && t != LayerOff {
 		dt.track.RequestKeyframe(t)
 	}
+}
+
+// SetAllocation applies the bandwidth allocator's decision: the highest spatial and temporal layers
+// to forward; spatial LayerOff pauses the video for lack of bandwidth.
+func (dt *DownTrack) SetAllocation(spatial, temporal int8) {
+	dt.allocTemporal.Store(int32(temporal))
+	if int8(dt.allocSpatial.Swap(int32(spatial))) == spatial {
+		return
+	}
+	dt.updateTarget(dt.track.ActiveLayers())
+	paused := spatial == LayerOff && dt.DesiredLayer() != LayerOff
+	if dt.congested.Swap(paused) != paused && dt.onStreamState != nil {
+		dt.onStreamState(paused)
+	}
+}
+
+// Allocation returns the allocator's last decision.
+func (dt *DownTrack) Allocation() (spatial, temporal int8) {
+	return int8(dt.allocSpatial.Load()), int8(dt.allocTemporal.Load())
+}
+
+// SetPriority sets the track's priority for bandwidth allocation (higher first).
+func (dt *DownTrack) SetPriority(p int) { dt.priority.Store(int32(p)) }
+
+// Priority is the track's allocation priority.
+func (dt *DownTrack) Priority() int { return int(dt.priority.Load()) }
+
+// dropFrameTID decides, once per frame, whether a packet's temporal layer is forwarded. Dropping
+// higher temporal layers is always safe (nothing in lower layers refers to them); climbing back
+// waits for a frame a decoder can continue from (a layer sync or a base-layer frame).
+func (dt *DownTrack) dropFrameTID(p *packetcache.Packet) bool {
+	if !p.HasTID {
+		return false
+	}
+	if dt.haveFrame && p.Timestamp == dt.frameTS {
+		return dt.frameDrop
+	}
+	dt.haveFrame = true
+	dt.frameTS = p.Timestamp
+	maxT, tid := int8(dt.allocTemporal.Load()), int8(p.TID)
+	if maxT < dt.curTID {
+		dt.curTID = maxT
+	}
+	switch {
+	case tid > maxT:
+		dt.frameDrop = true
+	case tid <= dt.curTID:
+		dt.frameDrop = false
+	case p.Keyframe:
+		dt.frameDrop, dt.curTID = false, maxT
+	case p.LayerSync:
+		dt.frameDrop, dt.curTID = false, tid
+	default:
+		dt.frameDrop = true
+	}
+	if dt.frameDrop {
+		dt.m.SkipPicture()
+	}
+	return dt.frameDrop
 }
 
 // WritePacket forwards one packet of the source track. It is called by a forwarder writer goroutine.
@@ -306,7 +393,11 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64) {
 		dt.m.Switch(p.SequenceNumber, p.Timestamp, p.ArrivalNanos, b.clock)
 	}
 
-	res := dt.m.Munge(p.SequenceNumber, p.Timestamp, p.ArrivalNanos, p.IsPadding())
+	skip := p.IsPadding()
+	if dt.kind == webrtc.RTPCodecTypeVideo && dt.dropFrameTID(p) {
+		skip = true
+	}
+	res := dt.m.Munge(p.SequenceNumber, p.Timestamp, p.ArrivalNanos, skip)
 	if res.Drop {
 		return
 	}
@@ -355,6 +446,7 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64) {
 	if err != nil {
 		return
 	}
+	dt.lastOut.Store(uint32(res.SeqNo))
 	dt.packetsSent.Add(1)
 	dt.bytesSent.Add(uint64(n))
 }
@@ -436,67 +528,90 @@ func (dt *DownTrack) rtcpLoop(s *webrtc.RTPSender) {
 	}
 }
 
+// resender holds the buffers one goroutine uses to resend packets.
+type resender struct {
+	hdr  rtp.Header
+	buf  [packetcache.MaxPacketSize + 2]byte
+	twcc [2]byte
+}
+
 // retransmit answers a NACK from the packet cache, on the RTX stream when one was negotiated.
 func (dt *DownTrack) retransmit(outSeq uint16) {
+	if dt.resend(&dt.nackW, outSeq, false) > 0 {
+		dt.retransmits.Add(1)
+	}
+}
+
+// SendProbe resends the most recent packet on the RTX stream, as bandwidth-probe traffic the
+// subscriber discards. It returns the bytes sent (0 without RTX or nothing to resend).
+func (dt *DownTrack) SendProbe() int {
+	return dt.resend(&dt.probeW, uint16(dt.lastOut.Load()), true)
+}
+
+// resend sends an already-sent packet again through w; rtxOnly refuses to resend on the media stream.
+func (dt *DownTrack) resend(w *resender, outSeq uint16, rtxOnly bool) int {
 	b := dt.bound.Load()
 	if b == nil {
-		return
+		return 0
+	}
+	useRTX := b.rtxSSRC != 0 && b.rtxPT != 0
+	if rtxOnly && !useRTX {
+		return 0
 	}
 	dt.histMu.Lock()
 	e := dt.sent[outSeq&(historySize-1)]
 	dt.histMu.Unlock()
 	if !e.valid || e.outSeq != outSeq {
-		return
+		return 0
 	}
 	r := dt.track.Receiver(e.layer)
 	if r == nil {
-		return
+		return 0
 	}
 	p, ok := r.cache.Get(e.inSeq)
 	if !ok {
-		return
+		return 0
 	}
 	payload := p.Payload()
 	if b.stripRED {
 		prim, ok := codecs.REDPrimary(payload)
 		if !ok {
-			return
+			return 0
 		}
 		payload = prim
 	}
-	h := &dt.rtxHdr
+	h := &w.hdr
 	h.Version = 2
 	h.Padding = false
-	h.Extension = false
-	h.Extensions = h.Extensions[:0]
 	h.CSRC = h.CSRC[:0]
 	h.Marker = p.Marker
 	h.Timestamp = e.outTS
 	var body []byte
-	if b.rtxSSRC != 0 && b.rtxPT != 0 {
+	if useRTX {
 		// RFC 4588: the original sequence number leads the payload.
-		dt.rtxBuf[0], dt.rtxBuf[1] = byte(outSeq>>8), byte(outSeq)
-		n := copy(dt.rtxBuf[2:], payload)
+		w.buf[0], w.buf[1] = byte(outSeq>>8), byte(outSeq)
+		n := copy(w.buf[2:], payload)
 		if e.rewrote {
-			munger.ApplyVP8(dt.rtxBuf[2:2+n], e.picDelta, e.tl0Delta)
+			munger.ApplyVP8(w.buf[2:2+n], e.picDelta, e.tl0Delta)
 		}
-		body = dt.rtxBuf[:2+n]
+		body = w.buf[:2+n]
 		h.SSRC, h.PayloadType = b.rtxSSRC, b.rtxPT
-		dt.rtxSeq++
-		h.SequenceNumber = dt.rtxSeq
+		h.SequenceNumber = uint16(dt.rtxSeq.Add(1))
 	} else {
-		n := copy(dt.rtxBuf[:], payload)
+		n := copy(w.buf[:], payload)
 		if e.rewrote {
-			munger.ApplyVP8(dt.rtxBuf[:n], e.picDelta, e.tl0Delta)
+			munger.ApplyVP8(w.buf[:n], e.picDelta, e.tl0Delta)
 		}
-		body = dt.rtxBuf[:n]
+		body = w.buf[:n]
 		h.SSRC, h.PayloadType = b.ssrc, b.pt
 		h.SequenceNumber = outSeq
 	}
-	dt.stamp(h, &dt.twccRTX, b, len(body), time.Now().UnixNano())
-	if _, err := b.writer.WriteRTP(h, body); err == nil {
-		dt.retransmits.Add(1)
+	dt.stamp(h, &w.twcc, b, len(body), time.Now().UnixNano())
+	n, err := b.writer.WriteRTP(h, body)
+	if err != nil {
+		return 0
 	}
+	return n
 }
 
 // Stats returns packets and bytes sent, NACKs received, retransmissions and PLIs received.

@@ -71,6 +71,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("listen rtc udp port %d: %w", cfg.UDPPort, err)
 	}
 	e.udpConn = udpConn
+	SetSocketBuffers(udpConn, SocketBuffer)
 	e.udpMux = webrtc.NewICEUDPMux(lf.NewLogger("ice-udp"), udpConn)
 
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}

@@ -37,6 +37,8 @@ type Receiver struct {
 	lastPacket atomic.Int64
 	packets    atomic.Uint64
 	bytes      atomic.Uint64
+	// bytesByTID counts bytes per temporal layer, for the per-layer bitrates allocation needs.
+	bytesByTID [4]atomic.Uint64
 	// Loss accounting: highest sequence number seen (extended) and packets expected vs received.
 	started    bool
 	baseSeq    uint32
@@ -145,7 +147,9 @@ func (r *Receiver) readLoop() {
 				if d, ok := codecs.ParseVP8(payload); ok {
 					p.Keyframe = d.IsKeyframe
 					p.FrameStart = d.Start
-					p.TID = d.TID
+					p.TID = d.TID & 3
+					p.HasTID = d.TIDPresent
+					p.LayerSync = d.LayerSync
 				}
 			default:
 				p.Keyframe = codecs.IsKeyframeStart(kind, payload)
@@ -156,6 +160,7 @@ func (r *Receiver) readLoop() {
 				p.AudioLevelOK = true
 			}
 		}
+		r.bytesByTID[p.TID].Add(uint64(n))
 		r.lastPacket.Store(now)
 		r.track.packetArrived()
 		r.track.fwd.Dispatch(r.layer, p)

@@ -58,6 +58,12 @@ type Track struct {
 	firstPacket   atomic.Bool
 	onEnded       func()
 	endedOnce     sync.Once
+
+	// rates[s][t] is the measured bitrate of layer s with temporal layers up to t (bits/s).
+	ratesMu  sync.Mutex
+	rates    [MaxLayers][4]uint64
+	lastTID  [MaxLayers][4]uint64 // byte counters at the last measurement
+	lastRate int64
 }
 
 // TrackParams describes a new published track.
@@ -230,18 +236,20 @@ func (t *Track) keyframeLoop() {
 	}
 }
 
-// layerWatch moves downtracks off layers that stopped and back up when they resume.
+// layerWatch measures the layers' bitrates, and moves downtracks off layers that stopped and back
+// up when they resume.
 func (t *Track) layerWatch() {
 	defer t.wg.Done()
-	if t.kind != webrtc.RTPCodecTypeVideo {
-		return
-	}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	var prev [MaxLayers]bool
 	for {
 		select {
 		case <-tick.C:
+			t.measureRates()
+			if t.kind != webrtc.RTPCodecTypeVideo {
+				continue
+			}
 			active := t.ActiveLayers()
 			if active != prev {
 				prev = active
@@ -251,6 +259,67 @@ func (t *Track) layerWatch() {
 			return
 		}
 	}
+}
+
+// measureRates updates the per-layer bitrates (a moving average over about two seconds).
+func (t *Track) measureRates() {
+	now := time.Now().UnixNano()
+	active := t.ActiveLayers()
+	t.ratesMu.Lock()
+	defer t.ratesMu.Unlock()
+	dt := float64(now-t.lastRate) / 1e9
+	first := t.lastRate == 0
+	t.lastRate = now
+	for s := range t.receivers {
+		r := t.receivers[s].Load()
+		if r == nil || !active[s] {
+			t.rates[s] = [4]uint64{}
+			continue
+		}
+		var cum float64
+		for tid := 0; tid < 4; tid++ {
+			b := r.bytesByTID[tid].Load()
+			delta := b - t.lastTID[s][tid]
+			t.lastTID[s][tid] = b
+			if first || dt <= 0 {
+				continue
+			}
+			if delta == 0 && tid > 0 {
+				t.rates[s][tid] = 0 // this temporal layer is not sent
+				continue
+			}
+			cum += float64(delta*8) / dt
+			old := float64(t.rates[s][tid])
+			if old == 0 {
+				t.rates[s][tid] = uint64(cum)
+			} else {
+				t.rates[s][tid] = uint64(0.75*old + 0.25*cum)
+			}
+		}
+	}
+}
+
+// Rates returns the measured bitrates: [spatial][temporal], temporal layers cumulative, 0 where a
+// layer is not received.
+func (t *Track) Rates() [MaxLayers][4]uint64 {
+	t.ratesMu.Lock()
+	defer t.ratesMu.Unlock()
+	return t.rates
+}
+
+// Bitrate is the total rate received for the track (all layers).
+func (t *Track) Bitrate() uint64 {
+	r := t.Rates()
+	var sum uint64
+	for s := range r {
+		for tid := 3; tid >= 0; tid-- {
+			if r[s][tid] > 0 {
+				sum += r[s][tid]
+				break
+			}
+		}
+	}
+	return sum
 }
 
 func (t *Track) retarget(active [MaxLayers]bool) {

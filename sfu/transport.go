@@ -11,6 +11,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/hop-meet/hop/sfu/alloc"
 	"github.com/hop-meet/hop/sfu/bwe"
 )
 
@@ -74,6 +75,11 @@ type Transport struct {
 	round   int
 	// recvSlots are the mids the client's last offer receives on.
 	recvSlots map[string]bool
+
+	// Bandwidth allocation runs on its own goroutine, on a timer and when the estimate moves.
+	allocKick chan struct{}
+	done      chan struct{}
+	wg        sync.WaitGroup
 }
 
 // NewTransport makes a PeerConnection on the engine's sockets.
@@ -82,17 +88,21 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		p.Logger = p.Engine.log
 	}
 	t := &Transport{
-		p:        p,
-		log:      p.Logger,
-		est:      bwe.New(bwe.DefaultConfig, nil),
-		attached: map[*DownTrack]*webrtc.RTPTransceiver{},
-		freedAt:  map[*webrtc.RTPTransceiver]int{},
+		p:         p,
+		log:       p.Logger,
+		attached:  map[*DownTrack]*webrtc.RTPTransceiver{},
+		freedAt:   map[*webrtc.RTPTransceiver]int{},
+		allocKick: make(chan struct{}, 1),
+		done:      make(chan struct{}),
 	}
+	t.est = bwe.New(bwe.DefaultConfig, func(uint64) { t.kickAllocation() })
 	pc, api, err := p.Engine.NewPeerConnection(t.onRTCP)
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	t.pc, t.api = pc, api
+	t.wg.Add(1)
+	go t.allocLoop()
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if p.OnICECandidate == nil {
 			return
@@ -232,6 +242,9 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 			dt.Attach(s, t.est.History())
 		}
 	}
+	if len(newlyAttached) > 0 {
+		t.kickAllocation()
+	}
 	return *t.pc.LocalDescription(), t.midMapLocked(), missing, nil
 }
 
@@ -323,6 +336,7 @@ func (t *Transport) AddDownTrack(dt *DownTrack) (placed bool, err error) {
 	t.attached[dt] = tr
 	t.mu.Unlock()
 	dt.Attach(tr.Sender(), t.est.History())
+	t.kickAllocation()
 	t.Negotiate(false)
 	return true, nil
 }
@@ -499,7 +513,128 @@ func (t *Transport) Close() {
 	for _, dt := range dts {
 		dt.Close()
 	}
+	close(t.done)
 	if err := t.pc.Close(); err != nil {
 		t.log.Debug("close peer connection", "err", err)
+	}
+	t.wg.Wait()
+}
+
+// kickAllocation asks for an allocation pass now (the estimate or the set of tracks changed).
+func (t *Transport) kickAllocation() {
+	select {
+	case t.allocKick <- struct{}{}:
+	default:
+	}
+}
+
+func (t *Transport) allocLoop() {
+	defer t.wg.Done()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-t.allocKick:
+		case <-t.done:
+			return
+		}
+		t.allocate()
+	}
+}
+
+// headroom is the share of the estimate allocation spends, leaving room for retransmissions.
+const headroom = 0.92
+
+// allocate spends the estimated bandwidth on this connection's video downtracks (audio first, never
+// paused), and probes for more when subscribers want more than the estimate allows.
+func (t *Transport) allocate() {
+	t.mu.Lock()
+	dts := make([]*DownTrack, 0, len(t.attached))
+	for dt := range t.attached {
+		dts = append(dts, dt)
+	}
+	t.mu.Unlock()
+	if len(dts) == 0 {
+		return
+	}
+	var audio uint64
+	video := make([]*DownTrack, 0, len(dts))
+	tracks := make([]alloc.Track, 0, len(dts))
+	for _, dt := range dts {
+		if dt.Kind() != webrtc.RTPCodecTypeVideo {
+			if !dt.paused.Load() {
+				audio += dt.Track().Bitrate()
+			}
+			continue
+		}
+		rates := dt.Track().Rates()
+		if rates == ([MaxLayers][4]uint64{}) {
+			// Not measured yet: leave the track unconstrained until it is.
+			dt.SetAllocation(MaxLayers-1, 3)
+			continue
+		}
+		desired := dt.DesiredLayer()
+		if dt.paused.Load() {
+			desired = LayerOff
+		}
+		video = append(video, dt)
+		tracks = append(tracks, alloc.Track{Priority: dt.Priority(), MaxSpatial: desired, MaxTemporal: 3, Rates: rates})
+	}
+	est := t.est.Estimate()
+	budget := uint64(float64(est) * headroom)
+	if budget > audio {
+		budget -= audio
+	} else {
+		budget = 0
+	}
+	decisions, used, deficit := alloc.Allocate(budget, tracks)
+	for i, d := range decisions {
+		video[i].SetAllocation(d.Spatial, d.Temporal)
+	}
+	if deficit > 0 && !t.est.Probing() {
+		target := est + min(deficit, est) // at most double per probe
+		if id, dur, ok := t.est.StartProbe(target, time.Now()); ok {
+			sending := used + audio
+			extra := uint64(0)
+			if target > sending {
+				extra = target - sending
+			}
+			t.wg.Add(1)
+			go t.probe(id, dur, extra, video)
+		}
+	}
+}
+
+// probe sends extra bits/s of probe traffic for d, resending recent packets on the RTX streams.
+func (t *Transport) probe(id uint16, d time.Duration, extra uint64, video []*DownTrack) {
+	defer t.wg.Done()
+	defer t.est.EndProbe(id)
+	if extra == 0 || len(video) == 0 {
+		return
+	}
+	const interval = 5 * time.Millisecond
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	end := time.Now().Add(d)
+	var credit float64
+	next := 0
+	for time.Now().Before(end) {
+		select {
+		case <-tick.C:
+		case <-t.done:
+			return
+		}
+		credit += float64(extra) * interval.Seconds() / 8 // bytes
+		for tries := 0; credit > 0 && tries < 2*len(video); tries++ {
+			n := video[next%len(video)].SendProbe()
+			next++
+			if n > 0 {
+				credit -= float64(n)
+			}
+		}
+		if credit > 0 {
+			credit = 0 // nothing to resend: do not burst later
+		}
 	}
 }

@@ -227,6 +227,7 @@ func (n *Node) startTURN() error {
 		RelayIP:      relayIP,
 		AllowedPeers: peers,
 		Logger:       sfu.PionLoggerFactory(n.log),
+		SetBuffers:   func(c net.PacketConn) { sfu.SetSocketBuffers(c, sfu.SocketBuffer) },
 	})
 	if err != nil {
 		return err

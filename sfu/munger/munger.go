@@ -224,6 +224,14 @@ func (m *Munger) MungeVP8(payload, dst []byte) []byte {
 	return dst[:n]
 }
 
+// SkipPicture accounts a VP8 frame that is not forwarded (a dropped temporal layer): the following
+// picture IDs move down by one, so the subscriber sees no gap in picture numbering.
+func (m *Munger) SkipPicture() {
+	if m.vp8 && m.havePicState && !m.pendingVP8Rebase {
+		m.picIDOffset++
+	}
+}
+
 // VP8Offsets returns the picture-ID and TL0PICIDX offsets in force, to rewrite retransmissions alike.
 func (m *Munger) VP8Offsets() (uint16, uint8) { return m.picIDOffset, m.tl0Offset }
 

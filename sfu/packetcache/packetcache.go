@@ -33,6 +33,11 @@ type Packet struct {
 	TID uint8
 	// FrameStart is set on the first packet of a frame, where the codec says so.
 	FrameStart bool
+	// LayerSync is set on frames that depend only on temporal layer 0 (VP8 Y bit): a subscriber can
+	// start receiving this temporal layer there.
+	LayerSync bool
+	// HasTID says the codec signals temporal layers.
+	HasTID bool
 	// ArrivalNanos is the monotonic arrival time.
 	ArrivalNanos int64
 	// AudioLevel is the RFC 6464 level in -dBov (0 loudest, 127 silence); AudioLevelOK says it was present.
@@ -99,6 +104,8 @@ func (c *Cache) Put(raw []byte, h *rtp.Header, headerLen int, arrival int64) (*P
 	p.Keyframe = false
 	p.TID = 0
 	p.FrameStart = false
+	p.LayerSync = false
+	p.HasTID = false
 	p.ArrivalNanos = arrival
 	p.AudioLevelOK = false
 	return p, nil

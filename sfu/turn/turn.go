@@ -27,6 +27,8 @@ type Config struct {
 	AllowedPeers []net.IP
 	// CredentialTTL is how long generated credentials are valid.
 	CredentialTTL time.Duration
+	// SetBuffers, if set, is applied to every socket the server opens (listener and relays).
+	SetBuffers func(net.PacketConn)
 	Logger        logging.LoggerFactory
 }
 
@@ -60,6 +62,9 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("turn: listen udp %d: %w", cfg.UDPPort, err)
 	}
 	s.conn = conn
+	if cfg.SetBuffers != nil {
+		cfg.SetBuffers(conn)
+	}
 	allowed := cfg.AllowedPeers
 	if len(allowed) == 0 {
 		allowed = []net.IP{cfg.RelayIP}
@@ -74,9 +79,9 @@ func Start(cfg Config) (*Server, error) {
 		AuthHandler:   turn.LongTermTURNRESTAuthHandler(s.secret, nil),
 		PacketConnConfigs: []turn.PacketConnConfig{{
 			PacketConn: conn,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
-				RelayAddress: cfg.RelayIP,
-				Address:      relayBind,
+			RelayAddressGenerator: &bufferedRelays{
+				RelayAddressGeneratorStatic: turn.RelayAddressGeneratorStatic{RelayAddress: cfg.RelayIP, Address: relayBind},
+				set:                         cfg.SetBuffers,
 			},
 			PermissionHandler: func(_ net.Addr, peer net.IP) bool {
 				for _, ip := range allowed {
@@ -106,3 +111,17 @@ func (s *Server) Credentials(user string) (username, password string, err error)
 
 // Close stops the server.
 func (s *Server) Close() error { return s.srv.Close() }
+
+// bufferedRelays sizes the buffers of every relay socket it allocates.
+type bufferedRelays struct {
+	turn.RelayAddressGeneratorStatic
+	set func(net.PacketConn)
+}
+
+func (b *bufferedRelays) AllocatePacketConn(cfg turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	c, a, err := b.RelayAddressGeneratorStatic.AllocatePacketConn(cfg)
+	if err == nil && b.set != nil {
+		b.set(c)
+	}
+	return c, a, err
+}

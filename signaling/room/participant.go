@@ -276,8 +276,9 @@ func (p *Participant) start() error {
 	}}})
 	p.room.broadcastParticipant(p, self)
 
-	if p.singlePC && p.join.GetPublisherOffer() != nil {
-		p.handleOffer(p.join.PublisherOffer)
+	var joinOffer *livekit.SessionDescription
+	if p.singlePC {
+		joinOffer = p.join.GetPublisherOffer()
 	}
 	if p.sub != nil && p.canSubscribe() {
 		// The subscriber connection is the primary one: offer it now, with the data channels,
@@ -292,9 +293,28 @@ func (p *Participant) start() error {
 		}
 	}
 	p.wg.Add(2)
-	go p.requestLoop(p.sess)
+	go func() {
+		if joinOffer != nil {
+			if d := answerDelay(p.clientInfo); d > 0 {
+				time.Sleep(d)
+			}
+			p.handleOffer(joinOffer)
+		}
+		p.requestLoop(p.sess)
+	}()
 	go p.watchdog()
 	return nil
+}
+
+// answerDelay works around a client race: server-sdk-go starts reading signal messages before it
+// applies its own join offer, so an answer that arrives within microseconds of the JoinResponse
+// (as it does over loopback) can be applied first and rejected, and the connection never forms.
+// A short pause is invisible to people and closes the window.
+func answerDelay(ci *livekit.ClientInfo) time.Duration {
+	if ci.GetSdk() == livekit.ClientInfo_GO {
+		return 50 * time.Millisecond
+	}
+	return 0
 }
 
 func enabledPublishCodecs() []*livekit.Codec {

@@ -459,7 +459,16 @@ func (p *Participant) subscribe(pub *Participant, t *publishedTrack) {
 				TrackSubscribed: &livekit.TrackSubscribed{TrackSid: t.info.Sid}}})
 		},
 		OnClose: func() { p.subscriptionEnded(t.info.Sid) },
+		OnStreamState: func(paused bool) {
+			state := livekit.StreamState_ACTIVE
+			if paused {
+				state = livekit.StreamState_PAUSED
+			}
+			p.write(&livekit.SignalResponse{Message: &livekit.SignalResponse_StreamStateUpdate{StreamStateUpdate: &livekit.StreamStateUpdate{
+				StreamStates: []*livekit.StreamStateInfo{{ParticipantSid: pub.sid, TrackSid: t.info.Sid, State: state}}}}})
+		},
 	})
+	dt.SetPriority(trackPriority(info, false))
 	p.mu.Lock()
 	if p.subscriptions[t.info.Sid] != sub {
 		p.mu.Unlock()
@@ -484,6 +493,23 @@ func (p *Participant) subscribe(pub *Participant, t *publishedTrack) {
 	if !placed {
 		p.scheduleMediaSections()
 	}
+}
+
+// Allocation priorities: a shared screen is what a meeting looks at; then whoever is speaking.
+const (
+	priorityNormal  = 1
+	prioritySpeaker = 2
+	priorityScreen  = 3
+)
+
+func trackPriority(info *livekit.TrackInfo, speaking bool) int {
+	switch {
+	case info != nil && info.Source == livekit.TrackSource_SCREEN_SHARE:
+		return priorityScreen
+	case speaking:
+		return prioritySpeaker
+	}
+	return priorityNormal
 }
 
 // scheduleMediaSections asks a single-connection client, once per burst of changes, to offer again

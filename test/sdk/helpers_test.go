@@ -51,7 +51,10 @@ type received struct {
 	mime     string
 	packets  int
 	gaps     int // sequence numbers skipped
-	reorders int // packets older than one already seen
+	gapAt    []int // packet counts at which gaps were seen (the first few)
+	reorders int // packets older than one already seen, and not seen before
+	dups     int // packets seen twice (retransmissions, bandwidth probes)
+	seen     [1024]uint32
 	lastSeq  uint16
 	started  bool
 	ssrcs    map[uint32]bool
@@ -92,6 +95,11 @@ func (r *received) add(seq uint16, ssrc uint32) {
 		r.ssrcs = map[uint32]bool{}
 	}
 	r.ssrcs[ssrc] = true
+	if r.seen[seq%1024] == uint32(seq)+1 {
+		r.dups++
+		return
+	}
+	r.seen[seq%1024] = uint32(seq) + 1
 	if r.started {
 		d := seq - r.lastSeq
 		switch {
@@ -100,6 +108,9 @@ func (r *received) add(seq uint16, ssrc uint32) {
 			return
 		case d > 1:
 			r.gaps += int(d - 1)
+			if len(r.gapAt) < 8 {
+				r.gapAt = append(r.gapAt, r.packets)
+			}
 		}
 	}
 	r.started = true

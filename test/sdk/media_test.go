@@ -41,7 +41,7 @@ func TestTwoParticipantsExchangeMedia(t *testing.T) {
 						t.Errorf("%s from %s: codec %s, want %s", pair.c.room.LocalParticipant.Identity(), pair.from, r.mime, k.mime)
 					}
 					if r.gaps != 0 || r.reorders != 0 {
-						t.Errorf("%s from %s/%s: %d packets, %d missing, %d out of order", pair.c.room.LocalParticipant.Identity(), pair.from, k.kind, r.packets, r.gaps, r.reorders)
+						t.Errorf("%s from %s/%s: %d packets, %d missing (gaps after packets %v), %d out of order", pair.c.room.LocalParticipant.Identity(), pair.from, k.kind, r.packets, r.gaps, r.gapAt, r.reorders)
 					}
 					r.mu.Unlock()
 				}

@@ -1,0 +1,138 @@
+// Package alloc divides one subscriber's estimated bandwidth among the video tracks it receives:
+// each gets at least its smallest layer in priority order (screen share, then pinned or speaking,
+// then the rest), a track that does not fit is paused, and what is left raises tracks step by step
+// (a temporal layer, then a spatial one) up to what the subscriber asked for. It is pure
+// computation; the caller measures rates and applies the decisions.
+package alloc
+
+import "sort"
+
+// Off marks a track that receives no video.
+const Off = -1
+
+// Layers is the number of spatial and temporal layers considered.
+const (
+	Spatial  = 3
+	Temporal = 4
+)
+
+// Track is one video track as the allocator sees it.
+type Track struct {
+	// Priority orders tracks: higher is served first.
+	Priority int
+	// MaxSpatial and MaxTemporal are the most the subscriber wants (MaxSpatial Off: nothing).
+	MaxSpatial, MaxTemporal int8
+	// Rates[s][t] is the bitrate of spatial layer s with temporal layers up to t; 0 means that
+	// layer (or temporal layer) is not being received from the publisher.
+	Rates [Spatial][Temporal]uint64
+}
+
+// Decision is the layer chosen for a track.
+type Decision struct {
+	Spatial, Temporal int8
+	// Paused is set when the subscriber wants the track but not even its smallest layer fits.
+	Paused bool
+	// Rate is the bitrate the decision costs.
+	Rate uint64
+}
+
+type step struct {
+	s, t int8
+	rate uint64
+}
+
+// steps lists a track's layers in the order they are climbed: by spatial layer, then temporal,
+// keeping only those that cost more than the previous (a layer never replaces a costlier one).
+func steps(tr *Track) []step {
+	var out []step
+	if tr.MaxSpatial == Off {
+		return nil
+	}
+	for s := int8(0); s <= tr.MaxSpatial && s < Spatial; s++ {
+		for t := int8(0); t <= tr.MaxTemporal && t < Temporal; t++ {
+			r := tr.Rates[s][t]
+			if r == 0 {
+				continue
+			}
+			if len(out) > 0 && r <= out[len(out)-1].rate {
+				// A higher layer measured cheaper (a paused encoder, or noise): take it as the
+				// same cost plus one, so climbing stays monotonic.
+				r = out[len(out)-1].rate + 1
+			}
+			out = append(out, step{s, t, r})
+		}
+	}
+	return out
+}
+
+// Allocate chooses layers for tracks within budget (bits/s). It returns the decisions (in input
+// order), the total rate used, and the deficit: how much more would give every track what it asked for.
+func Allocate(budget uint64, tracks []Track) (out []Decision, used, deficit uint64) {
+	out = make([]Decision, len(tracks))
+	ladders := make([][]step, len(tracks))
+	level := make([]int, len(tracks)) // index into ladders; -1: nothing allocated
+	order := make([]int, 0, len(tracks))
+	for i := range tracks {
+		out[i] = Decision{Spatial: Off, Temporal: Off}
+		ladders[i] = steps(&tracks[i])
+		level[i] = -1
+		if len(ladders[i]) > 0 {
+			order = append(order, i)
+		}
+	}
+	sort.SliceStable(order, func(a, b int) bool { return tracks[order[a]].Priority > tracks[order[b]].Priority })
+
+	// Everyone's smallest layer first, by priority.
+	remaining := budget
+	for _, i := range order {
+		if r := ladders[i][0].rate; r <= remaining {
+			level[i] = 0
+			remaining -= r
+		} else {
+			out[i].Paused = true
+		}
+	}
+	// Then climb, one step per track per round, higher priorities first within each round; a
+	// higher priority class climbs to the top before a lower one starts.
+	for p := 0; p < len(order); {
+		prio := tracks[order[p]].Priority
+		q := p
+		for q < len(order) && tracks[order[q]].Priority == prio {
+			q++
+		}
+		for moved := true; moved; {
+			moved = false
+			for _, i := range order[p:q] {
+				l := level[i]
+				if l < 0 || l+1 >= len(ladders[i]) {
+					continue
+				}
+				extra := ladders[i][l+1].rate - ladders[i][l].rate
+				if extra <= remaining {
+					level[i] = l + 1
+					remaining -= extra
+					moved = true
+				}
+			}
+		}
+		p = q
+	}
+	for i := range tracks {
+		if level[i] >= 0 {
+			st := ladders[i][level[i]]
+			out[i].Spatial, out[i].Temporal, out[i].Rate = st.s, st.t, st.rate
+			used += st.rate
+		}
+		if lad := ladders[i]; len(lad) > 0 {
+			want := lad[len(lad)-1].rate
+			if level[i] < len(lad)-1 {
+				have := uint64(0)
+				if level[i] >= 0 {
+					have = lad[level[i]].rate
+				}
+				deficit += want - have
+			}
+		}
+	}
+	return out, used, deficit
+}

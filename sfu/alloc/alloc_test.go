@@ -1,0 +1,77 @@
+package alloc
+
+import "testing"
+
+// simulcast rates for a 720p camera: 180p, 360p, 720p with three temporal layers each.
+var camera = [Spatial][Temporal]uint64{
+	{60_000, 90_000, 150_000},
+	{200_000, 300_000, 500_000},
+	{800_000, 1_200_000, 2_000_000},
+}
+
+func cam(prio int, maxS int8) Track {
+	return Track{Priority: prio, MaxSpatial: maxS, MaxTemporal: 3, Rates: camera}
+}
+
+func TestEverythingFits(t *testing.T) {
+	d, used, deficit := Allocate(10_000_000, []Track{cam(1, 2), cam(1, 1)})
+	if d[0].Spatial != 2 || d[0].Temporal != 2 || d[1].Spatial != 1 || d[1].Temporal != 2 {
+		t.Fatalf("decisions %+v", d)
+	}
+	if used != 2_500_000 || deficit != 0 {
+		t.Fatalf("used %d deficit %d", used, deficit)
+	}
+}
+
+func TestTightBudgetLowersLayers(t *testing.T) {
+	d, used, deficit := Allocate(500_000, []Track{cam(1, 2)})
+	if d[0].Spatial != 1 || d[0].Temporal != 2 || d[0].Paused {
+		t.Fatalf("500 kbit/s: %+v, want 360p full frame rate", d[0])
+	}
+	if used != 500_000 || deficit != 1_500_000 {
+		t.Fatalf("used %d deficit %d", used, deficit)
+	}
+	// Between layers, temporal steps use what is left.
+	d, _, _ = Allocate(400_000, []Track{cam(1, 2)})
+	if d[0].Spatial != 1 || d[0].Temporal != 1 {
+		t.Fatalf("400 kbit/s: %+v, want 360p at two temporal layers", d[0])
+	}
+}
+
+func TestPriorityAndPausing(t *testing.T) {
+	screen := Track{Priority: 3, MaxSpatial: 0, MaxTemporal: 3, Rates: [Spatial][Temporal]uint64{{1_000_000}}}
+	tracks := []Track{cam(1, 2), screen, cam(2, 2), cam(1, 2)}
+	d, _, _ := Allocate(1_150_000, tracks)
+	if d[1].Spatial != 0 || d[1].Paused {
+		t.Fatalf("screen share not served first: %+v", d[1])
+	}
+	if d[2].Paused || d[2].Spatial < 0 {
+		t.Fatalf("speaker paused while budget remained: %+v", d[2])
+	}
+	// 1 150 000 - 1 000 000 screen - 60 000 speaker leaves 90 000: one more smallest layer.
+	if d[0].Paused || !d[3].Paused {
+		t.Fatalf("want the first camera served and the last paused: %+v / %+v", d[0], d[3])
+	}
+}
+
+func TestUnwantedAndUnavailable(t *testing.T) {
+	off := cam(1, Off)
+	noHigh := cam(1, 2)
+	noHigh.Rates[2] = [Temporal]uint64{}
+	d, _, deficit := Allocate(10_000_000, []Track{off, noHigh})
+	if d[0].Spatial != Off || d[0].Paused {
+		t.Fatalf("unwanted track: %+v", d[0])
+	}
+	if d[1].Spatial != 1 || deficit != 0 {
+		t.Fatalf("track without a 720p layer: %+v deficit %d", d[1], deficit)
+	}
+}
+
+func TestNoTemporalLayers(t *testing.T) {
+	// H.264 simulcast: one temporal layer per spatial layer.
+	tr := Track{Priority: 1, MaxSpatial: 2, MaxTemporal: 3, Rates: [Spatial][Temporal]uint64{{150_000}, {500_000}, {2_000_000}}}
+	d, _, _ := Allocate(1_000_000, []Track{tr})
+	if d[0].Spatial != 1 || d[0].Temporal != 0 {
+		t.Fatalf("%+v", d[0])
+	}
+}
