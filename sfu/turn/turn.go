@@ -29,7 +29,7 @@ type Config struct {
 	CredentialTTL time.Duration
 	// SetBuffers, if set, is applied to every socket the server opens (listener and relays).
 	SetBuffers func(net.PacketConn)
-	Logger        logging.LoggerFactory
+	Logger     logging.LoggerFactory
 }
 
 // Server is a running TURN server.

@@ -50,10 +50,10 @@ type received struct {
 	mu       sync.Mutex
 	mime     string
 	packets  int
-	gaps     int // sequence numbers skipped
+	gaps     int   // sequence numbers skipped
 	gapAt    []int // packet counts at which gaps were seen (the first few)
-	reorders int // packets older than one already seen, and not seen before
-	dups     int // packets seen twice (retransmissions, bandwidth probes)
+	reorders int   // packets older than one already seen, and not seen before
+	dups     int   // packets seen twice (retransmissions, bandwidth probes)
 	seen     [1024]uint32
 	lastSeq  uint16
 	started  bool
