@@ -273,6 +273,7 @@ func (dt *DownTrack) SetDesiredLayer(layer int8) {
 		return
 	}
 	dt.updateTarget(dt.track.ActiveLayers())
+	dt.track.demandChanged()
 }
 
 // DesiredLayer returns what the subscriber asked for.
@@ -283,8 +284,12 @@ func (dt *DownTrack) TargetLayer() int8 { return int8(dt.target.Load()) }
 
 // SetPaused stops or resumes forwarding (mute by the subscriber, or no bandwidth).
 func (dt *DownTrack) SetPaused(p bool) {
-	if dt.paused.Swap(p) && !p {
+	was := dt.paused.Swap(p)
+	if was && !p {
 		dt.track.RequestKeyframe(int8(dt.target.Load()))
+	}
+	if was != p {
+		dt.track.demandChanged()
 	}
 }
 

@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,17 @@ import (
 	"github.com/hop-meet/hop/sfu/codecs"
 	"github.com/hop-meet/hop/sfu/packetcache"
 )
+
+// levelScale turns linear audio power (0..1) into integers that can be summed atomically.
+const levelScale = 1 << 20
+
+// levelPower maps an RFC 6464 level (-dBov) to scaled linear power, so the hot path only adds.
+var levelPower = func() (t [128]uint64) {
+	for i := range t {
+		t[i] = uint64(math.Pow(10, -float64(i)/10) * levelScale)
+	}
+	return t
+}()
 
 // Cache sizes: about two seconds of a 720p layer, and of Opus at 50 packets a second. They must stay
 // far above forwarder.QueueSize (see packetcache).
@@ -39,6 +51,10 @@ type Receiver struct {
 	bytes      atomic.Uint64
 	// bytesByTID counts bytes per temporal layer, for the per-layer bitrates allocation needs.
 	bytesByTID [4]atomic.Uint64
+	// levelSum accumulates the audio power of packets (linear, scaled by levelScale), levelCount
+	// how many; the speaker detector takes and resets them.
+	levelSum   atomic.Uint64
+	levelCount atomic.Uint64
 	// Loss accounting: highest sequence number seen (extended) and packets expected vs received.
 	started    bool
 	baseSeq    uint32
@@ -158,6 +174,8 @@ func (r *Receiver) readLoop() {
 			if ext := h.GetExtension(r.audioLevelID); len(ext) > 0 {
 				p.AudioLevel = ext[0] & 0x7f
 				p.AudioLevelOK = true
+				r.levelSum.Add(levelPower[p.AudioLevel])
+				r.levelCount.Add(1)
 			}
 		}
 		r.bytesByTID[p.TID].Add(uint64(n))

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,7 @@ type Track struct {
 	firstPacket   atomic.Bool
 	onEnded       func()
 	endedOnce     sync.Once
+	onDemand      func()
 
 	// rates[s][t] is the measured bitrate of layer s with temporal layers up to t (bits/s).
 	ratesMu  sync.Mutex
@@ -79,6 +81,9 @@ type TrackParams struct {
 	// OnEnded is called once when every receiver's stream ended on the publisher's side (the client
 	// removed the track), not when the track is closed by the server.
 	OnEnded func()
+	// OnDemandChanged is told when subscribers come, go or change the layer they want; it must not
+	// block (dynacast recomputes what the publisher needs to send).
+	OnDemandChanged func()
 }
 
 // NewTrack makes a track that receivers can be attached to.
@@ -102,6 +107,7 @@ func NewTrack(p TrackParams) *Track {
 		done:          make(chan struct{}),
 		onFirstPacket: p.OnFirstPacket,
 		onEnded:       p.OnEnded,
+		onDemand:      p.OnDemandChanged,
 	}
 	t.wg.Add(2)
 	go t.keyframeLoop()
@@ -367,7 +373,50 @@ func (t *Track) AddDownTrack(dt *DownTrack) bool {
 	t.mu.Unlock()
 	dt.updateTarget(t.ActiveLayers())
 	t.fwd.Add(dt)
+	t.demandChanged()
 	return true
+}
+
+func (t *Track) demandChanged() {
+	if t.onDemand != nil {
+		t.onDemand()
+	}
+}
+
+// MaxDesiredLayer is the highest layer any subscriber wants (LayerOff when none wants video).
+func (t *Track) MaxDesiredLayer() int8 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	max := int8(LayerOff)
+	for dt := range t.downTracks {
+		if dt.paused.Load() {
+			continue
+		}
+		if d := dt.DesiredLayer(); d > max {
+			max = d
+		}
+	}
+	return max
+}
+
+// AudioLevel returns the mean audio level (dBov, 0 loudest, -127 silence) of the packets received
+// since the last call, from the publisher's RFC 6464 header extension; ok is false if none carried it.
+func (t *Track) AudioLevel() (dBov float64, ok bool) {
+	var sum, n uint64
+	for i := range t.receivers {
+		if r := t.receivers[i].Load(); r != nil {
+			sum += r.levelSum.Swap(0)
+			n += r.levelCount.Swap(0)
+		}
+	}
+	if n == 0 {
+		return -127, false
+	}
+	mean := float64(sum) / float64(n) / levelScale
+	if mean <= 0 {
+		return -127, true
+	}
+	return 10 * math.Log10(mean), true
 }
 
 // RemoveDownTrack unsubscribes dt.
@@ -378,6 +427,7 @@ func (t *Track) RemoveDownTrack(dt *DownTrack) {
 	t.mu.Unlock()
 	if ok {
 		t.fwd.Remove(dt)
+		t.demandChanged()
 	}
 }
 

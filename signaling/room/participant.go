@@ -89,6 +89,8 @@ type Participant struct {
 	done     chan struct{}
 	lastPing atomic.Int64
 	wg       sync.WaitGroup
+	// dynacastKick wakes the dynacast loop when subscribers' demand changes.
+	dynacastKick chan struct{}
 }
 
 func newParticipant(r *Room, jp *routing.JoinParams) (*Participant, error) {
@@ -114,6 +116,7 @@ func newParticipant(r *Room, jp *routing.JoinParams) (*Participant, error) {
 		subscriptions:  map[string]*subscription{},
 		sess:           newSession(),
 		done:           make(chan struct{}),
+		dynacastKick:   make(chan struct{}, 1),
 	}
 	if p.attributes == nil {
 		p.attributes = map[string]string{}
@@ -292,7 +295,8 @@ func (p *Participant) start() error {
 			}
 		}
 	}
-	p.wg.Add(2)
+	p.wg.Add(3)
+	go p.dynacastLoop()
 	go func() {
 		if joinOffer != nil {
 			if d := answerDelay(p.clientInfo); d > 0 {

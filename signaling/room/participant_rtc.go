@@ -277,13 +277,14 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, rr *webrtc.RTPReceiver
 	pt := &publishedTrack{info: info, remoteID: key}
 	var once sync.Once
 	pt.track = sfu.NewTrack(sfu.TrackParams{
-		ID:          info.Sid,
-		PublisherID: p.sid,
-		Kind:        remote.Kind(),
-		PLIThrottle: p.room.m.engine.PLIThrottle(),
-		WriteRTCP:   p.pub.WriteRTCP,
-		Logger:      p.log,
-		OnEnded:     func() { once.Do(func() { p.unpublish(info.Sid, false) }) },
+		ID:              info.Sid,
+		PublisherID:     p.sid,
+		Kind:            remote.Kind(),
+		PLIThrottle:     p.room.m.engine.PLIThrottle(),
+		WriteRTCP:       p.pub.WriteRTCP,
+		Logger:          p.log,
+		OnEnded:         func() { once.Do(func() { p.unpublish(info.Sid, false) }) },
+		OnDemandChanged: p.demandChanged,
 	})
 	p.published[info.Sid] = pt
 	p.byRemoteID[key] = pt

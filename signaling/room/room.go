@@ -37,6 +37,9 @@ type Room struct {
 	// everJoined distinguishes the empty timeout (nobody came) from the departure timeout.
 	everJoined bool
 	closeTimer *time.Timer
+
+	done chan struct{}
+	wg   sync.WaitGroup
 }
 
 func newRoom(m *Manager, name string, opts roomOptions) *Room {
@@ -49,7 +52,10 @@ func newRoom(m *Manager, name string, opts roomOptions) *Room {
 		log:          m.log.With("room", name),
 		participants: map[string]*Participant{},
 		bySID:        map[string]*Participant{},
+		done:         make(chan struct{}),
 	}
+	r.wg.Add(1)
+	go r.monitor()
 	r.mu.Lock()
 	r.armCloseTimerLocked(opts.emptyTimeout)
 	r.mu.Unlock()
@@ -280,6 +286,8 @@ func (r *Room) Close(reason livekit.DisconnectReason) {
 	for _, p := range ps {
 		p.close(reason, true)
 	}
+	close(r.done)
+	r.wg.Wait()
 	r.m.roomClosed(r)
 }
 
