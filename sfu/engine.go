@@ -38,7 +38,33 @@ type Config struct {
 	IncludeLoopback bool
 	// PLIThrottle is the minimum interval between keyframe requests per publisher layer.
 	PLIThrottle time.Duration
-	Logger      *slog.Logger
+	// LocalIncludes and LocalExcludes choose which local addresses become ICE candidates.
+	LocalIncludes, LocalExcludes []*net.IPNet
+	// AllowedPeers, when set, limits the remote addresses ICE talks to.
+	AllowedPeers []*net.IPNet
+	Logger       *slog.Logger
+}
+
+// ParseCIDRs parses a list of CIDRs.
+func ParseCIDRs(list []string) ([]*net.IPNet, error) {
+	out := make([]*net.IPNet, 0, len(list))
+	for _, s := range list {
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			return nil, fmt.Errorf("cidr %q: %w", s, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func inAny(ip net.IP, nets []*net.IPNet) bool {
+	for _, n := range nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // Engine holds what every PeerConnection of a node shares: the pion API and the muxed sockets.
@@ -93,7 +119,18 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	se.SetNetworkTypes(networks)
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
-	if ip := net.ParseIP(cfg.BindAddress); ip != nil && ip.IsLoopback() {
+	if len(cfg.LocalIncludes) > 0 || len(cfg.LocalExcludes) > 0 {
+		se.SetIPFilter(func(ip net.IP) bool {
+			if len(cfg.LocalIncludes) > 0 && !inAny(ip, cfg.LocalIncludes) {
+				return false
+			}
+			return !inAny(ip, cfg.LocalExcludes)
+		})
+	}
+	switch ip := net.ParseIP(cfg.BindAddress); {
+	case len(cfg.AllowedPeers) > 0:
+		se.SetRemoteIPFilter(func(ip net.IP) bool { return inAny(ip, cfg.AllowedPeers) })
+	case ip != nil && ip.IsLoopback():
 		// Sockets bound to loopback can only reach loopback peers; ignoring other remote candidates
 		// keeps a local node (dev mode, tests) from answering or probing anything else.
 		se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
@@ -121,17 +158,18 @@ func NewEngine(cfg Config) (*Engine, error) {
 	// Publishers send simulcast layers identified by RID header extensions before any SSRC is signalled.
 	se.SetHandleUndeclaredSSRCWithoutAnswer(true)
 
-	me := &webrtc.MediaEngine{}
-	if err := registerCodecs(me); err != nil {
+	if err := registerCodecs(&webrtc.MediaEngine{}); err != nil {
 		e.Close()
 		return nil, err
 	}
+	// Each PeerConnection gets a MediaEngine of its own (see NewPeerConnection), used as it is.
+	se.DisableMediaEngineCopy(true)
 	factories, err := interceptorFactories()
 	if err != nil {
 		e.Close()
 		return nil, err
 	}
-	e.me, e.se, e.factories = me, se, factories
+	e.se, e.factories = se, factories
 	return e, nil
 }
 
@@ -162,7 +200,13 @@ func (e *Engine) NewPeerConnection(onRTCP func([]rtcp.Packet)) (*webrtc.PeerConn
 	if onRTCP != nil {
 		ir.Add(rtcpTapFactory{onRTCP})
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(e.me), webrtc.WithSettingEngine(e.se), webrtc.WithInterceptorRegistry(ir))
+	// The MediaEngine records what this connection negotiated (payload types, header extension
+	// IDs); senders made for it (NewRTPSender on the returned API) must see exactly that one.
+	me := &webrtc.MediaEngine{}
+	if err := registerCodecs(me); err != nil {
+		return nil, nil, err
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(e.se), webrtc.WithInterceptorRegistry(ir))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,

@@ -57,6 +57,16 @@ type RTCConfig struct {
 	TURNServers []TURNServer `yaml:"turn_servers"`
 	// PLIThrottle is the minimum interval between keyframe requests to one publisher layer.
 	PLIThrottle time.Duration `yaml:"pli_throttle"`
+	// IPs chooses which local addresses are offered as ICE candidates (CIDRs); empty: all.
+	IPs IPFilter `yaml:"ips"`
+	// AllowedPeers, when set, restricts the client addresses (CIDRs) media is exchanged with.
+	AllowedPeers []string `yaml:"allowed_peers"`
+}
+
+// IPFilter includes and excludes addresses by CIDR.
+type IPFilter struct {
+	Includes []string `yaml:"includes"`
+	Excludes []string `yaml:"excludes"`
 }
 
 // TURNServer is an external TURN server offered to clients.
@@ -199,6 +209,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Port < 0 || c.Port > 65535 || c.RTC.UDPPort < 0 || c.RTC.UDPPort > 65535 || c.RTC.TCPPort < 0 || c.RTC.TCPPort > 65535 || c.TURN.UDPPort < 0 || c.TURN.UDPPort > 65535 {
 		return errors.New("ports must be between 0 and 65535")
+	}
+	for _, cidr := range append(append(append([]string{}, c.RTC.IPs.Includes...), c.RTC.IPs.Excludes...), c.RTC.AllowedPeers...) {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			return fmt.Errorf("rtc: %q is not a CIDR", cidr)
+		}
 	}
 	if c.RTC.NodeIP != "" && net.ParseIP(c.RTC.NodeIP) == nil {
 		return fmt.Errorf("rtc.node_ip %q is not an IP address", c.RTC.NodeIP)

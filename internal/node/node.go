@@ -54,7 +54,22 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	if ip := net.ParseIP(cfg.RTC.NodeIP); ip != nil && ip.IsLoopback() {
 		includeLoopback = true // a loopback node IP is only reachable through loopback candidates
 	}
+	includes, err := sfu.ParseCIDRs(cfg.RTC.IPs.Includes)
+	if err != nil {
+		return nil, err
+	}
+	excludes, err := sfu.ParseCIDRs(cfg.RTC.IPs.Excludes)
+	if err != nil {
+		return nil, err
+	}
+	peers, err := sfu.ParseCIDRs(cfg.RTC.AllowedPeers)
+	if err != nil {
+		return nil, err
+	}
 	engine, err := sfu.NewEngine(sfu.Config{
+		LocalIncludes:   includes,
+		LocalExcludes:   excludes,
+		AllowedPeers:    peers,
 		BindAddress:     cfg.RTC.BindAddress,
 		UDPPort:         cfg.RTC.UDPPort,
 		TCPPort:         tcpPort(cfg.RTC.TCPPort),

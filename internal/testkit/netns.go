@@ -1,0 +1,363 @@
+package testkit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// NetNS is a network namespace made for one test: a veth pair joins it to the host, the host side
+// 10.213.<idx>.1/24, the namespace side 10.213.<idx>.2/24. The namespace has lo and its veth up and
+// no default route, so what runs inside it reaches only its own loopback and the host's
+// 10.213.<idx>.1 (a node listening on 0.0.0.0 is reached there). Traffic never leaves the machine.
+//
+// Shaping: LimitDownlink puts a token-bucket filter on the host side's egress, i.e. on what the
+// host sends into the namespace (the namespace's downlink); DropRandom drops a share of the UDP
+// packets arriving inside the namespace (nftables, input hook). This kernel has no netem and no
+// fq_codel, so these are the tools.
+//
+// Everything is removed when the test ends (t.Cleanup), also when it fails. Namespaces are named
+// hopt-<pid>-<idx>; ones left by a test process that no longer runs (a crash, a killed `go test`)
+// are deleted by the next NewNetNS. Needs root and iproute2 (ip, tc) and nftables (nft), which
+// `make test` installs.
+type NetNS struct {
+	t      testing.TB
+	idx    int
+	name   string
+	hostIf string
+	nsIf   string
+
+	mu      sync.Mutex
+	limited bool
+	dropped bool
+}
+
+const (
+	netnsPrefix = "hopt-"
+	// nftLossTable is the table DropRandom installs inside the namespace.
+	nftLossTable = "hopt_loss"
+	// DownlinkBufferLatency is how long a packet may wait in LimitDownlink's token bucket before it
+	// is dropped (tbf's latency): the bottleneck's buffer. 300 ms is a common home-router buffer,
+	// deep enough that a delay-based estimator (TWCC/GCC) sees queueing delay grow well before the
+	// tail drops begin, as on a real congested link.
+	DownlinkBufferLatency = 300 * time.Millisecond
+)
+
+var netnsSweepOnce sync.Once
+
+// NewNetNS creates namespace hopt-<pid>-<idx> (idx 1..254) with its veth pair, and removes it when
+// the test ends. Create namespaces before starting a node that binds 0.0.0.0: the node lists its
+// local addresses (ICE candidates) when it starts.
+func NewNetNS(t testing.TB, idx int) *NetNS {
+	t.Helper()
+	if idx < 1 || idx > 254 {
+		t.Fatalf("netns: idx %d out of range 1..254", idx)
+	}
+	RequireNetNS(t)
+	netnsSweepOnce.Do(func() { sweepStaleNetNS(t) })
+
+	pid := os.Getpid()
+	n := &NetNS{
+		t:      t,
+		idx:    idx,
+		name:   fmt.Sprintf("%s%d-%d", netnsPrefix, pid, idx),
+		hostIf: fmt.Sprintf("hh%d-%d", pid, idx), // at most 2+7+1+3 = 13 < IFNAMSIZ
+		nsIf:   fmt.Sprintf("hn%d-%d", pid, idx),
+	}
+	// The subnet must be free: a live test process (another `go test`) may hold it.
+	if owner := hostIfWithAddr(n.HostIP()); owner != "" {
+		t.Fatalf("netns: %s is already on interface %s (another test process running?)", n.HostIP(), owner)
+	}
+	// From here on, a failure still removes what was made.
+	t.Cleanup(n.remove)
+	n.must("ip", "netns", "add", n.name)
+	n.must("ip", "link", "add", n.hostIf, "type", "veth", "peer", "name", n.nsIf, "netns", n.name)
+	n.must("ip", "addr", "add", n.HostIP()+"/24", "dev", n.hostIf)
+	n.must("ip", "link", "set", n.hostIf, "up")
+	n.must("ip", "-n", n.name, "addr", "add", n.IP()+"/24", "dev", n.nsIf)
+	n.must("ip", "-n", n.name, "link", "set", n.nsIf, "up")
+	n.must("ip", "-n", n.name, "link", "set", "lo", "up")
+	// veth carrier comes up asynchronously; wait for it rather than racing the first packet.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, _ := exec.Command("ip", "-n", n.name, "-o", "-4", "addr", "show", "dev", n.nsIf).CombinedOutput()
+		up, _ := exec.Command("ip", "-o", "link", "show", "dev", n.hostIf).CombinedOutput()
+		if bytes.Contains(out, []byte(n.IP()+"/24")) && bytes.Contains(up, []byte("LOWER_UP")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("netns %s: veth did not come up: %s %s", n.name, out, up)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return n
+}
+
+// RequireNetNS fails the test unless it runs as root with ip, tc and nft on PATH.
+func RequireNetNS(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatalf("netns: network-namespace tests need root (euid %d)", os.Geteuid())
+	}
+	var missing []string
+	for _, tool := range []struct{ bin, pkg string }{{"ip", "iproute2"}, {"tc", "iproute2"}, {"nft", "nftables"}} {
+		if _, err := exec.LookPath(tool.bin); err != nil {
+			missing = append(missing, tool.bin+" ("+tool.pkg+")")
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("netns: missing %s: run `make deps` (apt-get install iproute2 nftables)", strings.Join(missing, ", "))
+	}
+}
+
+// Name is the namespace's name (hopt-<pid>-<idx>).
+func (n *NetNS) Name() string { return n.name }
+
+// HostIP is the host side of the veth pair, 10.213.<idx>.1: where the namespace reaches the host.
+func (n *NetNS) HostIP() string { return fmt.Sprintf("10.213.%d.1", n.idx) }
+
+// IP is the namespace side, 10.213.<idx>.2.
+func (n *NetNS) IP() string { return fmt.Sprintf("10.213.%d.2", n.idx) }
+
+// HostIf is the host-side veth interface (where LimitDownlink shapes).
+func (n *NetNS) HostIf() string { return n.hostIf }
+
+// Exec makes a command that runs name with args inside the namespace (through `ip netns exec`,
+// which execs it: the command's PID is the program's own).
+func (n *NetNS) Exec(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.name, name}, args...)...)
+}
+
+// Wrap rewrites cmd (not yet started) to run inside the namespace; it suits browser.Start's
+// cmdWrapper.
+func (n *NetNS) Wrap(cmd *exec.Cmd) {
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		ip = "ip"
+	}
+	args := append([]string{ip, "netns", "exec", n.name, cmd.Path}, cmd.Args[1:]...)
+	cmd.Path = ip
+	cmd.Args = args
+	cmd.Err = nil
+}
+
+// LimitDownlink caps what the host sends into the namespace at kbit kilobits per second with a
+// token-bucket filter on the host-side veth (replacing any earlier limit). The bucket (burst)
+// holds max(2 full packets, 20 ms at the rate) — at 500 kbit/s that is 3000 bytes: a sender
+// cannot push more than a couple of packets through above the rate, as on a real bottleneck
+// link. The buffer behind it holds DownlinkBufferLatency (300 ms) of traffic at the rate; packets
+// that would wait longer are dropped.
+func (n *NetNS) LimitDownlink(kbit int) {
+	n.t.Helper()
+	if kbit <= 0 {
+		n.t.Fatalf("netns %s: LimitDownlink(%d)", n.name, kbit)
+	}
+	burst := kbit * 1000 / 8 / 50 // 20 ms
+	if burst < 3000 {
+		burst = 3000
+	}
+	n.must("tc", "qdisc", "replace", "dev", n.hostIf, "root", "tbf",
+		"rate", fmt.Sprintf("%dkbit", kbit), "burst", strconv.Itoa(burst),
+		"latency", fmt.Sprintf("%dms", DownlinkBufferLatency.Milliseconds()))
+	n.mu.Lock()
+	n.limited = true
+	n.mu.Unlock()
+}
+
+// ClearDownlink removes LimitDownlink's filter.
+func (n *NetNS) ClearDownlink() {
+	n.t.Helper()
+	n.mu.Lock()
+	limited := n.limited
+	n.limited = false
+	n.mu.Unlock()
+	if limited {
+		n.must("tc", "qdisc", "del", "dev", n.hostIf, "root")
+	}
+}
+
+// DownlinkStats reports the tbf qdisc's counters (packets sent and dropped, and its backlog in
+// bytes) while a limit is set.
+func (n *NetNS) DownlinkStats() (sent, dropped, backlogBytes int64, err error) {
+	out, err := exec.Command("tc", "-s", "qdisc", "show", "dev", n.hostIf, "root").CombinedOutput()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("tc -s qdisc: %w: %s", err, out)
+	}
+	if m := regexp.MustCompile(`Sent \d+ bytes (\d+) pkt \(dropped (\d+)`).FindSubmatch(out); m != nil {
+		sent, _ = strconv.ParseInt(string(m[1]), 10, 64)
+		dropped, _ = strconv.ParseInt(string(m[2]), 10, 64)
+	}
+	if m := regexp.MustCompile(`backlog (\d+)b`).FindSubmatch(out); m != nil {
+		backlogBytes, _ = strconv.ParseInt(string(m[1]), 10, 64)
+	}
+	return sent, dropped, backlogBytes, nil
+}
+
+// DropRandom drops percent % (1..100) of the UDP packets arriving inside the namespace, chosen at
+// random per packet (nftables numgen in a chain on the input hook), replacing any earlier rule.
+func (n *NetNS) DropRandom(percent int) {
+	n.t.Helper()
+	if percent < 1 || percent > 100 {
+		n.t.Fatalf("netns %s: DropRandom(%d): percent must be 1..100", n.name, percent)
+	}
+	n.clearDrop(false)
+	rules := fmt.Sprintf(`table inet %[1]s {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		meta l4proto udp counter
+		meta l4proto udp numgen random mod 100 < %[2]d counter drop
+	}
+}
+`, nftLossTable, percent)
+	cmd := exec.Command("ip", "netns", "exec", n.name, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		n.t.Fatalf("netns %s: nft: %v: %s", n.name, err, out)
+	}
+	n.mu.Lock()
+	n.dropped = true
+	n.mu.Unlock()
+}
+
+// DropStats reports how many UDP packets the DropRandom chain saw and how many it dropped.
+func (n *NetNS) DropStats() (seen, dropped int64, err error) {
+	out, err := exec.Command("ip", "netns", "exec", n.name, "nft", "list", "table", "inet", nftLossTable).CombinedOutput()
+	if err != nil {
+		return 0, 0, fmt.Errorf("nft list: %w: %s", err, out)
+	}
+	m := regexp.MustCompile(`counter packets (\d+)`).FindAllSubmatch(out, -1)
+	if len(m) != 2 {
+		return 0, 0, fmt.Errorf("nft list: unexpected output: %s", out)
+	}
+	seen, _ = strconv.ParseInt(string(m[0][1]), 10, 64)
+	dropped, _ = strconv.ParseInt(string(m[1][1]), 10, 64)
+	return seen, dropped, nil
+}
+
+// ClearDrop removes DropRandom's rule.
+func (n *NetNS) ClearDrop() {
+	n.t.Helper()
+	n.clearDrop(true)
+}
+
+func (n *NetNS) clearDrop(strict bool) {
+	n.mu.Lock()
+	had := n.dropped
+	n.dropped = false
+	n.mu.Unlock()
+	if !had {
+		return
+	}
+	out, err := exec.Command("ip", "netns", "exec", n.name, "nft", "delete", "table", "inet", nftLossTable).CombinedOutput()
+	if err != nil && strict {
+		n.t.Fatalf("netns %s: nft delete table: %v: %s", n.name, err, out)
+	}
+}
+
+func (n *NetNS) must(name string, args ...string) {
+	n.t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		n.t.Fatalf("netns %s: %s %s: %v: %s", n.name, name, strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+}
+
+// remove deletes the namespace (with it its veth end, which takes the host end and its qdisc
+// along) and the host end in case the pair was made but not moved. Errors are reported, not fatal:
+// it runs in cleanup.
+func (n *NetNS) remove() {
+	_ = exec.Command("ip", "link", "del", n.hostIf).Run() // absent when the namespace took it along
+	if err := deleteNetNS(n.name); err != nil {
+		n.t.Errorf("netns cleanup: %v", err)
+	}
+}
+
+func deleteNetNS(name string) error {
+	if !netnsExists(name) {
+		return nil
+	}
+	out, err := exec.Command("ip", "netns", "del", name).CombinedOutput()
+	if err != nil && netnsExists(name) {
+		return fmt.Errorf("ip netns del %s: %v: %s", name, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+func netnsExists(name string) bool {
+	_, err := os.Stat("/run/netns/" + name)
+	return err == nil
+}
+
+var staleNameRE = regexp.MustCompile(`^hopt-(\d+)-(\d+)$`)
+
+// sweepStaleNetNS deletes hopt-<pid>-* namespaces (and hh<pid>-* host veths) whose process is
+// gone, so that a crashed run does not hold subnets the next run needs.
+func sweepStaleNetNS(t testing.TB) {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "list").CombinedOutput()
+	if err != nil {
+		t.Fatalf("netns: ip netns list: %v: %s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		m := staleNameRE.FindStringSubmatch(f[0])
+		if m == nil {
+			continue
+		}
+		pid, _ := strconv.Atoi(m[1])
+		if processAlive(pid) {
+			continue
+		}
+		if err := deleteNetNS(f[0]); err != nil {
+			t.Fatalf("netns: removing stale %s: %v", f[0], err)
+		}
+		t.Logf("netns: removed stale namespace %s (process %d is gone)", f[0], pid)
+	}
+	ifs, _ := net.Interfaces()
+	hostRE := regexp.MustCompile(`^hh(\d+)-\d+$`)
+	for _, ifc := range ifs {
+		m := hostRE.FindStringSubmatch(ifc.Name)
+		if m == nil {
+			continue
+		}
+		if pid, _ := strconv.Atoi(m[1]); !processAlive(pid) {
+			_ = exec.Command("ip", "link", "del", ifc.Name).Run()
+			t.Logf("netns: removed stale interface %s", ifc.Name)
+		}
+	}
+}
+
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// hostIfWithAddr returns the host interface holding ip, or "".
+func hostIfWithAddr(ip string) string {
+	ifs, _ := net.Interfaces()
+	for _, ifc := range ifs {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.String() == ip {
+				return ifc.Name
+			}
+		}
+	}
+	return ""
+}
