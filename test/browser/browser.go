@@ -7,23 +7,64 @@
 package browser
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
-// Participant is one browser participant: its identity and the token it joins with.
+// Participant is one browser participant: its identity and the token it joins with, and how it
+// joins. The zero options are the classic meeting participant: publishes camera and microphone,
+// asks for the high layer of every remote video, no adaptiveStream, no dynacast.
 type Participant struct {
 	Identity string `json:"identity"`
 	Token    string `json:"token"`
+	// SubscribeOnly: publish neither camera nor microphone.
+	SubscribeOnly bool `json:"-"`
+	// AdaptiveStream is livekit-client's adaptiveStream (pixel density 1, no pause in background):
+	// the size of the remote video element (TileWidth x TileHeight) chooses the layer the server
+	// sends. Without it the page asks for the high layer of every remote video.
+	AdaptiveStream bool `json:"adaptiveStream,omitempty"`
+	// Dynacast is livekit-client's dynacast: the publisher stops encoding simulcast layers that
+	// the server says nobody receives.
+	Dynacast bool `json:"dynacast,omitempty"`
+	// TileWidth x TileHeight is the CSS size of each remote video element (default 320x180).
+	TileWidth  int `json:"tileWidth,omitempty"`
+	TileHeight int `json:"tileHeight,omitempty"`
+	// DisableDTX and DisableRED turn off Opus DTX and RED on the published microphone
+	// (livekit-client enables both by default).
+	DisableDTX bool `json:"-"`
+	DisableRED bool `json:"-"`
+	// TimelineMs > 0 (on any participant) puts the run in timeline mode: every participant joins
+	// on its own, without waiting for the others, and samples its stats every SampleMs (default
+	// 200) for TimelineMs (default: the spec's DurationMs) or until Handle.Stop; the samples
+	// stream to Handle.Timeline as they are taken and end up in ParticipantReport.Timeline.
+	TimelineMs int `json:"timelineMs,omitempty"`
+	SampleMs   int `json:"sampleMs,omitempty"`
+	// StartDelayMs delays this participant's join after its page has loaded (timeline mode).
+	StartDelayMs int `json:"startDelayMs,omitempty"`
+	// WaitStart makes this participant join only when Handle.Begin releases it (timeline mode);
+	// its Chromium is already running then, so the join is not delayed by a browser start.
+	WaitStart bool `json:"waitStart,omitempty"`
+}
+
+// wireParticipant adds the options whose zero value is not livekit-client's default.
+type wireParticipant struct {
+	Participant
+	Publish *bool `json:"publish,omitempty"`
+	DTX     *bool `json:"dtx,omitempty"`
+	RED     *bool `json:"red,omitempty"`
 }
 
 // Spec says what to run. Zero values get run.mjs's defaults (8 s, 1280x720, 20 s connect timeout).
@@ -52,6 +93,9 @@ type Spec struct {
 	LogLevel string `json:"logLevel,omitempty"`
 	// Verbose echoes every page console line to run.mjs's stderr (returned in errors).
 	Verbose bool `json:"verbose,omitempty"`
+	// StartTimeoutMs bounds how long a WaitStart participant waits for Handle.Begin (default
+	// 120000).
+	StartTimeoutMs int `json:"startTimeoutMs,omitempty"`
 }
 
 // Result is run.mjs's report.
@@ -80,8 +124,12 @@ type ParticipantReport struct {
 	// subscriber on /rtc): states, what the server's SDP offered, and the selected ICE pair.
 	PeerConnections []PeerConnection `json:"peerConnections"`
 	DataReceived    []DataMessage    `json:"dataReceived"`
-	Errors          []string         `json:"errors"`
-	Console         []string         `json:"console"` // console errors and warnings (tokens redacted)
+	// Events are livekit-client's room events the page saw (Date.now() times).
+	Events []Event `json:"events"`
+	// Timeline holds the samples of a timeline run (Participant.TimelineMs), oldest first.
+	Timeline []Sample `json:"-"`
+	Errors   []string `json:"errors"`
+	Console  []string `json:"console"` // console errors and warnings (tokens redacted)
 }
 
 // PeerConnection describes one RTCPeerConnection at the end of the run. The Remote* lists come
@@ -231,10 +279,40 @@ func Dir() (string, error) {
 	return filepath.Dir(file), nil
 }
 
-// Run runs the harness. On a non-zero exit it returns an error holding run.mjs's stderr and,
-// when run.mjs still printed its report (a participant that could not connect), that report too.
-// ctx bounds the run; run.mjs bounds itself as well.
+// Run runs the harness and waits for its report. On a non-zero exit it returns an error holding
+// run.mjs's stderr and, when run.mjs still printed its report (a participant that could not
+// connect), that report too. ctx bounds the run; run.mjs bounds itself as well.
 func Run(ctx context.Context, spec Spec) (*Result, error) {
+	h, err := Start(ctx, spec, nil)
+	if err != nil {
+		return nil, err
+	}
+	return h.Wait()
+}
+
+// Handle is a harness run started by Start.
+type Handle struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stderr *lockedBuffer
+	done   chan struct{}
+
+	mu        sync.Mutex
+	changed   chan struct{} // closed and replaced whenever a line arrives
+	timelines map[string][]Sample
+	events    map[string][]Event
+	report    []byte // the last line that is not a streamed sample or event
+	junk      []string
+	waitErr   error
+	stdinDone bool
+}
+
+// Start starts the harness in the background and returns at once. wrap, when not nil, may change
+// the command before it starts: testkit's NetNS.Wrap runs it (and so its Chromium) inside a
+// network namespace. The run ends by itself (its participants' durations), with Stop, or when
+// ctx ends (run.mjs gets SIGTERM, closes Chromium, and is killed 10 s later if still running).
+// Wait collects the report.
+func Start(ctx context.Context, spec Spec, wrap func(*exec.Cmd)) (*Handle, error) {
 	dir, err := Dir()
 	if err != nil {
 		return nil, err
@@ -248,12 +326,28 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("browser: node is not on PATH: %w", err)
 	}
+	f := false
+	wire := make([]wireParticipant, len(spec.Participants))
+	for i, p := range spec.Participants {
+		wire[i] = wireParticipant{Participant: p}
+		if p.SubscribeOnly {
+			wire[i].Publish = &f
+		}
+		if p.DisableDTX {
+			wire[i].DTX = &f
+		}
+		if p.DisableRED {
+			wire[i].RED = &f
+		}
+	}
 	payload := struct {
 		Spec
-		SinglePeerConnection *bool `json:"singlePeerConnection,omitempty"`
-	}{Spec: spec}
+		Participants         []wireParticipant `json:"participants"`
+		SinglePeerConnection *bool             `json:"singlePeerConnection,omitempty"`
+		// Control: stdin closing ends a timeline run (the driver is gone).
+		Control bool `json:"control"`
+	}{Spec: spec, Participants: wire, Control: true}
 	if spec.ClientV0 {
-		f := false
 		payload.SinglePeerConnection = &f
 	}
 	in, err := json.Marshal(payload)
@@ -262,37 +356,231 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	}
 	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "run.mjs"))
 	cmd.Dir = dir
-	cmd.Stdin = bytes.NewReader(in)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
+	// SIGTERM lets run.mjs (playwright) close Chromium; WaitDelay kills what is left.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
-	runErr := cmd.Run()
+	if wrap != nil {
+		wrap(cmd)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	h := &Handle{
+		cmd:       cmd,
+		stdin:     stdin,
+		stderr:    &lockedBuffer{},
+		done:      make(chan struct{}),
+		changed:   make(chan struct{}),
+		timelines: map[string][]Sample{},
+		events:    map[string][]Event{},
+	}
+	cmd.Stderr = h.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("browser: start run.mjs: %w", err)
+	}
+	// The spec is the first line; the pipe stays open for Begin and Stop.
+	if _, err := stdin.Write(append(in, '\n')); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("browser: write spec: %w", err)
+	}
+	go h.read(stdout)
+	return h, nil
+}
 
+// streamLine is a line run.mjs prints while a timeline run goes on.
+type streamLine struct {
+	Type     string          `json:"type"`
+	Identity string          `json:"identity"`
+	Sample   json.RawMessage `json:"sample"`
+	Event    *Event          `json:"event"`
+}
+
+func (h *Handle) read(stdout io.Reader) {
+	r := bufio.NewReaderSize(stdout, 1<<16)
+	for {
+		line, err := r.ReadBytes('\n')
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			h.line(line)
+		}
+		if err != nil {
+			break
+		}
+	}
+	werr := h.cmd.Wait()
+	h.mu.Lock()
+	h.waitErr = werr
+	h.mu.Unlock()
+	close(h.done)
+	h.notify()
+}
+
+func (h *Handle) line(line []byte) {
+	var sl streamLine
+	isStream := json.Unmarshal(line, &sl) == nil && (sl.Type == "sample" || sl.Type == "event")
+	h.mu.Lock()
+	switch {
+	case isStream && sl.Type == "sample":
+		var s Sample
+		if err := json.Unmarshal(sl.Sample, &s); err == nil {
+			h.timelines[sl.Identity] = append(h.timelines[sl.Identity], s)
+		} else {
+			h.junk = append(h.junk, fmt.Sprintf("bad sample: %v", err))
+		}
+	case isStream && sl.Event != nil:
+		h.events[sl.Identity] = append(h.events[sl.Identity], *sl.Event)
+	default:
+		h.report = append([]byte(nil), line...)
+	}
+	h.mu.Unlock()
+	h.notify()
+}
+
+func (h *Handle) notify() {
+	h.mu.Lock()
+	close(h.changed)
+	h.changed = make(chan struct{})
+	h.mu.Unlock()
+}
+
+// Begin releases a participant that waits for its start (Participant.WaitStart).
+func (h *Handle) Begin(identity string) error {
+	return h.command("start " + identity)
+}
+
+// Stop ends every participant's timeline now; run.mjs then reports and exits (collect it with
+// Wait). A participant still waiting for Begin is reported with an error.
+func (h *Handle) Stop() error {
+	err := h.command("stop")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.stdinDone {
+		h.stdinDone = true
+		_ = h.stdin.Close()
+	}
+	return err
+}
+
+func (h *Handle) command(c string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stdinDone {
+		return errors.New("browser: run already stopped")
+	}
+	if _, err := io.WriteString(h.stdin, c+"\n"); err != nil {
+		return fmt.Errorf("browser: %s: %w", c, err)
+	}
+	return nil
+}
+
+// Timeline returns a copy of the samples participant identity has taken so far.
+func (h *Handle) Timeline(identity string) []Sample {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Sample(nil), h.timelines[identity]...)
+}
+
+// Events returns a copy of the events participant identity has streamed so far (livekit-client's
+// room events, and run.mjs's "joining" just before it connects).
+func (h *Handle) Events(identity string) []Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Event(nil), h.events[identity]...)
+}
+
+// Done is closed when run.mjs has exited.
+func (h *Handle) Done() <-chan struct{} { return h.done }
+
+// Stderr returns what run.mjs has written to stderr so far.
+func (h *Handle) Stderr() string { return h.stderr.String() }
+
+// ErrRunEnded is returned by WaitUntil when run.mjs exits before the condition holds.
+var ErrRunEnded = errors.New("browser: run ended")
+
+// WaitUntil returns nil as soon as cond holds; cond is evaluated now and again after each line
+// run.mjs prints (every sample and event). It returns context.DeadlineExceeded after timeout,
+// ctx's error when ctx ends, and ErrRunEnded when the run is over and cond still does not hold.
+func (h *Handle) WaitUntil(ctx context.Context, timeout time.Duration, cond func() bool) error {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		h.mu.Lock()
+		ch := h.changed
+		h.mu.Unlock()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-h.done:
+			if cond() {
+				return nil
+			}
+			return ErrRunEnded
+		default:
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return context.DeadlineExceeded
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Wait waits for run.mjs to exit and returns its report, with each participant's streamed
+// timeline in ParticipantReport.Timeline. On a non-zero exit it returns an error holding run.mjs's
+// stderr and, when run.mjs still printed its report, that report too.
+func (h *Handle) Wait() (*Result, error) {
+	<-h.done
+	h.mu.Lock()
+	if !h.stdinDone {
+		h.stdinDone = true
+		_ = h.stdin.Close()
+	}
+	line, runErr := h.report, h.waitErr
+	h.mu.Unlock()
 	var res *Result
-	if line := lastLine(stdout.Bytes()); len(line) > 0 {
+	if len(line) > 0 {
 		var r Result
 		if err := json.Unmarshal(line, &r); err != nil {
 			if runErr == nil {
-				return nil, fmt.Errorf("browser: cannot parse run.mjs output: %w\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
+				return nil, fmt.Errorf("browser: cannot parse run.mjs output: %w\nlast line: %.2000s\nstderr: %s", err, line, h.Stderr())
 			}
 		} else {
 			res = &r
+			for i := range res.Participants {
+				res.Participants[i].Timeline = h.Timeline(res.Participants[i].Identity)
+			}
 		}
 	}
 	if runErr != nil {
-		return res, fmt.Errorf("browser: run.mjs failed: %w\n%s", runErr, strings.TrimSpace(stderr.String()))
+		return res, fmt.Errorf("browser: run.mjs failed: %w\n%s", runErr, strings.TrimSpace(h.Stderr()))
 	}
 	if res == nil {
-		return nil, fmt.Errorf("browser: run.mjs printed no report\nstderr: %s", stderr.String())
+		return nil, fmt.Errorf("browser: run.mjs printed no report\nstderr: %s", h.Stderr())
 	}
 	return res, nil
 }
 
-func lastLine(b []byte) []byte {
-	b = bytes.TrimSpace(b)
-	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-		return b[i+1:]
-	}
-	return b
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -1,5 +1,6 @@
 // The test page run.mjs loads into each Chromium context. It exposes window.hop, which run.mjs
-// drives step by step: connect, sendHello, sample (twice, 2 s apart), report.
+// drives step by step: connect, sendHello, sample (twice, 2 s apart), report; in timeline mode
+// connect, then tick every sampleMs (one timeline sample from all PeerConnections' stats), report.
 
 import {
   type LocalTrackPublication,
@@ -155,8 +156,26 @@ function err(msg: string) {
   console.error(`[hop-test] ${msg}`);
 }
 
+// Options that shape how this participant subscribes (set by connect).
+let adaptive = false;
+let tileWidth = 320;
+let tileHeight = 180;
+
+// Events (livekit-client's, with Date.now() times) that tick hands out, in order.
+interface PageEvent {
+  at: number;
+  kind: string;
+  detail: string;
+}
+const events: PageEvent[] = [];
+let eventsSent = 0;
+function event(kind: string, detail = '') {
+  if (events.length < 2000) events.push({ at: Date.now(), kind, detail });
+}
+
 function requestHigh(pub: RemoteTrackPublication) {
-  if (pub.kind === Track.Kind.Video) pub.setVideoQuality(VideoQuality.HIGH);
+  // With adaptiveStream the element's size chooses the layer, as in an application.
+  if (pub.kind === Track.Kind.Video && !adaptive) pub.setVideoQuality(VideoQuality.HIGH);
 }
 
 function onSubscribed(track: RemoteTrack, pub: RemoteTrackPublication, p: RemoteParticipant) {
@@ -167,8 +186,12 @@ function onSubscribed(track: RemoteTrack, pub: RemoteTrackPublication, p: Remote
     if (old) old.remove();
     const v = track.attach() as HTMLVideoElement;
     v.muted = true;
-    v.width = 320;
-    v.height = 180;
+    v.width = tileWidth;
+    v.height = tileHeight;
+    // The CSS size is what adaptiveStream measures (clientWidth x clientHeight).
+    v.style.width = `${tileWidth}px`;
+    v.style.height = `${tileHeight}px`;
+    v.style.display = 'block';
     v.dataset.identity = p.identity;
     document.body.append(v);
     videoEls.set(p.identity, v);
@@ -187,14 +210,29 @@ export interface ConnectOptions {
   width: number;
   height: number;
   logLevel: string;
+  /** Publish camera and microphone (default true). */
+  publish?: boolean;
+  /** livekit-client's adaptiveStream: the remote video element's size picks the layer. */
+  adaptiveStream?: boolean;
+  /** livekit-client's dynacast: the publisher pauses simulcast layers nobody receives. */
+  dynacast?: boolean;
+  /** CSS size of each remote video element (default 320x180). */
+  tileWidth?: number;
+  tileHeight?: number;
+  /** Opus DTX and RED for the published microphone (livekit-client's defaults when unset). */
+  dtx?: boolean;
+  red?: boolean;
 }
 
 async function connect(o: ConnectOptions) {
   identity = o.identity;
+  adaptive = !!o.adaptiveStream;
+  tileWidth = o.tileWidth || 320;
+  tileHeight = o.tileHeight || 180;
   setLogLevel((o.logLevel as keyof typeof LogLevel) in LogLevel ? (o.logLevel as keyof typeof LogLevel) : 'warn');
   const r = new Room({
-    adaptiveStream: false,
-    dynacast: false,
+    adaptiveStream: adaptive ? { pixelDensity: 1, pauseVideoInBackground: false } : false,
+    dynacast: !!o.dynacast,
     singlePeerConnection: o.singlePeerConnection,
     videoCaptureDefaults: {
       resolution: { width: o.width, height: o.height, frameRate: VideoPresets.h720.resolution.frameRate },
@@ -206,6 +244,8 @@ async function connect(o: ConnectOptions) {
       simulcast: true,
       videoEncoding: VideoPresets.h720.encoding,
       degradationPreference: 'maintain-resolution',
+      ...(o.dtx === undefined ? {} : { dtx: o.dtx }),
+      ...(o.red === undefined ? {} : { red: o.red }),
     },
   });
   room = r;
@@ -230,15 +270,27 @@ async function connect(o: ConnectOptions) {
     })
     .on(RoomEvent.Reconnecting, () => err('reconnecting'))
     .on(RoomEvent.SignalReconnecting, () => err('signal reconnecting'))
-    .on(RoomEvent.MediaDevicesError, (e) => err(`media devices: ${e.message}`));
+    .on(RoomEvent.MediaDevicesError, (e) => err(`media devices: ${e.message}`))
+    .on(RoomEvent.ParticipantConnected, (p) => event('participantConnected', p.identity))
+    .on(RoomEvent.ParticipantDisconnected, (p) => event('participantDisconnected', p.identity))
+    .on(RoomEvent.TrackSubscribed, (t, _pub, p) => event('trackSubscribed', `${p.identity} ${t.source}`))
+    .on(RoomEvent.TrackStreamStateChanged, (pub, st, p) => event('streamState', `${p.identity} ${pub.source} ${st}`))
+    .on(RoomEvent.ConnectionQualityChanged, (q, p) => event('connectionQuality', `${p.identity} ${q}`))
+    .on(RoomEvent.LocalTrackSubscribed, (pub) => event('localTrackSubscribed', pub.source))
+    .on(RoomEvent.Reconnecting, () => event('reconnecting'))
+    .on(RoomEvent.Reconnected, () => event('reconnected'));
 
   const t0 = performance.now();
   await r.connect(o.url, o.token, { autoSubscribe: true });
   connectMs = Math.round(performance.now() - t0);
-  try {
-    await r.localParticipant.enableCameraAndMicrophone();
-  } catch (e) {
-    err(`enableCameraAndMicrophone: ${e instanceof Error ? e.message : String(e)}`);
+  event('connected', `${connectMs} ms`);
+  if (o.publish !== false) {
+    try {
+      await r.localParticipant.enableCameraAndMicrophone();
+      event('published');
+    } catch (e) {
+      err(`enableCameraAndMicrophone: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
   for (const p of r.remoteParticipants.values()) {
     for (const pub of p.trackPublications.values()) requestHigh(pub);
@@ -409,6 +461,7 @@ async function report() {
     remotes,
     peerConnections: await Promise.all(peerConnections.map(describePC)),
     dataReceived: received,
+    events,
     errors,
   };
 }
@@ -419,7 +472,114 @@ async function disconnect() {
   await r?.disconnect();
 }
 
-const hop = { connect, waitForRemotes, sendHello, reached, sample, report, disconnect };
+// ---- timeline: one sample of every PeerConnection's stats, taken by tick() ----
+
+type Stats = Record<string, unknown>;
+
+function pick(s: Stats, keys: string[]): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (const k of keys) if (s[k] !== undefined) o[k] = s[k];
+  return o;
+}
+
+const VIDEO_IN = [
+  'frameWidth', 'frameHeight', 'framesDecoded', 'framesReceived', 'framesDropped', 'keyFramesDecoded',
+  'packetsReceived', 'packetsLost', 'bytesReceived', 'nackCount', 'pliCount', 'firCount', 'freezeCount',
+  'totalFreezesDuration', 'pauseCount', 'totalPausesDuration', 'framesPerSecond', 'jitterBufferDelay',
+  'jitterBufferEmittedCount',
+];
+const AUDIO_IN = [
+  'packetsReceived', 'packetsLost', 'packetsDiscarded', 'concealedSamples', 'silentConcealedSamples',
+  'concealmentEvents', 'totalSamplesReceived', 'insertedSamplesForDeceleration', 'removedSamplesForAcceleration',
+  'fecPacketsReceived', 'totalAudioEnergy', 'audioLevel', 'jitterBufferDelay', 'jitterBufferEmittedCount',
+  'bytesReceived',
+];
+const OUT = [
+  'rid', 'kind', 'bytesSent', 'packetsSent', 'frameWidth', 'frameHeight', 'framesEncoded', 'framesSent', 'active',
+  'qualityLimitationReason', 'targetBitrate', 'framesPerSecond', 'retransmittedBytesSent', 'nackCount', 'pliCount',
+  'scalabilityMode',
+];
+
+async function tick() {
+  const at = Date.now();
+  const all: Stats[] = [];
+  const byId = new Map<string, Stats>();
+  const transport = { bytesSent: 0, bytesReceived: 0, availableOutgoingBitrate: 0, currentRoundTripTime: 0 };
+  for (const pc of peerConnections) {
+    if (pc.connectionState === 'closed') continue;
+    let report: RTCStatsReport;
+    try {
+      report = await pc.getStats();
+    } catch {
+      continue;
+    }
+    const local: Stats[] = [];
+    report.forEach((s: Stats) => {
+      local.push(s);
+      byId.set(s.id as string, s);
+    });
+    all.push(...local);
+    for (const s of local) {
+      if (s.type !== 'transport' || typeof s.selectedCandidatePairId !== 'string') continue;
+      const pair = report.get(s.selectedCandidatePairId) as Stats | undefined;
+      if (!pair) continue;
+      transport.bytesSent += num(pair.bytesSent) ?? 0;
+      transport.bytesReceived += num(pair.bytesReceived) ?? 0;
+      transport.availableOutgoingBitrate = Math.max(transport.availableOutgoingBitrate, num(pair.availableOutgoingBitrate) ?? 0);
+      transport.currentRoundTripTime = Math.max(transport.currentRoundTripTime, num(pair.currentRoundTripTime) ?? 0);
+    }
+  }
+  const inboundByTrack = new Map<string, Stats>();
+  const outbound: Stats[] = [];
+  for (const s of all) {
+    if (s.type === 'inbound-rtp' && typeof s.trackIdentifier === 'string') inboundByTrack.set(s.trackIdentifier, s);
+    if (s.type === 'outbound-rtp') outbound.push(s);
+  }
+  const codecOf = (s: Stats) => {
+    const c = typeof s.codecId === 'string' ? byId.get(s.codecId) : undefined;
+    return typeof c?.mimeType === 'string' ? c.mimeType : '';
+  };
+  const remotes = [];
+  if (room) {
+    for (const p of room.remoteParticipants.values()) {
+      const r: Record<string, unknown> = { identity: p.identity };
+      const vpub = p.getTrackPublication(Track.Source.Camera) as RemoteTrackPublication | undefined;
+      const vin = vpub?.track ? inboundByTrack.get(vpub.track.mediaStreamTrack.id) : undefined;
+      const el = videoEls.get(p.identity);
+      if (vin || el) {
+        r.video = {
+          ...(vin ? pick(vin, VIDEO_IN) : {}),
+          elementWidth: el?.videoWidth ?? 0,
+          elementHeight: el?.videoHeight ?? 0,
+          streamState: vpub?.track ? (vpub.track as { streamState?: string }).streamState ?? '' : '',
+          codec: vin ? codecOf(vin) : '',
+        };
+      }
+      const apub = p.getTrackPublication(Track.Source.Microphone) as RemoteTrackPublication | undefined;
+      const ain = apub?.track ? inboundByTrack.get(apub.track.mediaStreamTrack.id) : undefined;
+      if (ain) r.audio = { ...pick(ain, AUDIO_IN), codec: codecOf(ain) };
+      remotes.push(r);
+    }
+  }
+  let local: Record<string, unknown> | undefined;
+  if (outbound.length) {
+    const ridOrder = (s: Stats) => String(s.rid ?? '');
+    const layers = (kind: string) =>
+      outbound
+        .filter((s) => s.kind === kind)
+        .map((s) => {
+          const src = typeof s.mediaSourceId === 'string' ? byId.get(s.mediaSourceId) : undefined;
+          return { ...pick(s, OUT), rid: s.rid ?? '', codec: codecOf(s), sourceFramesPerSecond: src?.framesPerSecond };
+        })
+        .sort((a, b) => ridOrder(a as Stats).localeCompare(ridOrder(b as Stats)));
+    local = { video: layers('video'), audio: layers('audio') };
+  }
+  const newEvents = events.slice(eventsSent);
+  eventsSent = events.length;
+  return { at, remotes, local, transport, events: newEvents };
+}
+
+const hop = { connect, waitForRemotes, sendHello, reached, sample, report, disconnect, tick };
 declare global {
   interface Window {
     hop: typeof hop;

@@ -14,12 +14,33 @@
 //                                        should decode; mismatches are reported, not fatal)
 //         "connectTimeoutMs": 20000, "logLevel": "warn", "verbose": false }
 //
+// Per participant, optionally (see browser.go's Participant):
+//   "publish": true,                  camera + microphone (false: subscribe only)
+//   "adaptiveStream": false, "dynacast": false,   livekit-client's room options
+//   "tileWidth": 320, "tileHeight": 180,          CSS size of each remote <video>
+//   "dtx", "red": booleans for the published microphone (livekit-client's defaults when unset)
+//   "timelineMs": 0,                  timeline mode (below) when any participant sets it
+//   "sampleMs": 200,                  timeline sampling period
+//   "startDelayMs": 0,                join this long after the pages are loaded
+//   "waitStart": false                join only when "start <identity>" arrives on stdin
+//
+// Timeline mode: every participant joins on its own (no waiting for the others, no hello
+// messages), then samples its stats every sampleMs for timelineMs or until "stop" arrives on
+// stdin (or stdin ends, when the spec set "control": true). Each sample and each livekit-client
+// event is printed as it is taken, one JSON line each: {"type":"sample","identity":…,"sample":…}
+// and {"type":"event","identity":…,"event":{"at":…,"kind":…,"detail":…}}. The report ends the
+// output as before.
+//
+// The spec is the first line on stdin (or all of stdin, or argv[2]); the lines after it are the
+// commands "start <identity>", "start" (everyone waiting) and "stop".
+//
 // Prints one line of JSON on stdout (see browser.go for its shape). Exit status: 0 when every
 // participant connected and the run completed, 1 for a bad spec or missing dependencies, 2 when
 // Chromium cannot start, 3 when a participant could not connect in time (the JSON is still
 // printed), 4 when the whole run overran its time bound.
 
 import { createServer } from 'node:http';
+import { createInterface } from 'node:readline';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,12 +70,73 @@ function fail(code, msg) {
   process.exit(code);
 }
 
+// Commands arriving on stdin after the spec line.
+const control = {
+  stopRequested: false,
+  stdinEnded: false,
+  stopOnEnd: false, // spec.control: stdin ending means the driver is gone
+  get stopped() {
+    return this.stopRequested || (this.stopOnEnd && this.stdinEnded);
+  },
+  started: new Set(), // identities released by "start <identity>"
+  startAll: false,
+  waiters: new Set(),
+  wake() {
+    for (const w of this.waiters) w();
+    this.waiters.clear();
+  },
+  // Resolves when pred() holds, "stop" arrives, or ms pass; returns pred().
+  async waitFor(pred, ms) {
+    const until = Date.now() + ms;
+    while (!pred() && !this.stopped && Date.now() < until) {
+      await new Promise((r) => {
+        const timer = setTimeout(r, Math.max(0, until - Date.now()));
+        this.waiters.add(() => {
+          clearTimeout(timer);
+          r();
+        });
+      });
+    }
+    return pred();
+  },
+  command(line) {
+    const [cmd, arg] = line.trim().split(/\s+/, 2);
+    if (cmd === 'stop') this.stopRequested = true;
+    else if (cmd === 'start' && arg) this.started.add(arg);
+    else if (cmd === 'start') this.startAll = true;
+    else if (cmd) log(`unknown command ${JSON.stringify(line.trim())}`);
+    this.wake();
+  },
+};
+
+// readSpec reads the spec from argv[2], or the first line of stdin (the rest of stdin then
+// carries commands), or all of stdin when it holds no newline.
 async function readSpec() {
   let text = process.argv[2];
   if (!text) {
-    const chunks = [];
-    for await (const c of process.stdin) chunks.push(c);
-    text = Buffer.concat(chunks).toString('utf8');
+    text = await new Promise((resolve) => {
+      let buf = '';
+      let got = false;
+      const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+      control.rl = rl;
+      rl.on('line', (line) => {
+        if (got) return control.command(line);
+        // The spec may span lines (pretty-printed by hand): it ends where it parses.
+        buf += line + '\n';
+        try {
+          JSON.parse(buf);
+        } catch {
+          return;
+        }
+        got = true;
+        resolve(buf);
+      });
+      rl.on('close', () => {
+        control.stdinEnded = true;
+        control.wake();
+        if (!got) resolve(buf);
+      });
+    });
   }
   let spec;
   try {
@@ -67,7 +149,11 @@ async function readSpec() {
   for (const p of spec.participants) {
     if (!p || typeof p.identity !== 'string' || typeof p.token !== 'string') fail(1, 'each participant needs identity and token');
   }
+  const timeline = spec.participants.some((p) => p.timelineMs > 0);
   return {
+    timeline,
+    control: !!spec.control,
+    startTimeoutMs: spec.startTimeoutMs || 120000,
     url: spec.url,
     participants: spec.participants,
     durationMs: Number.isFinite(spec.durationMs) ? spec.durationMs : 8000,
@@ -144,8 +230,17 @@ async function main() {
   const spec = await readSpec();
   const { chromium, esbuild } = await loadDeps();
   const n = spec.participants.length;
-  // Launch + bundle + connect + settle + duration + samples + report + close.
-  const boundMs = 30000 + spec.connectTimeoutMs + 10000 + spec.durationMs + SAMPLE_GAP_MS + 20000;
+  // Launch + bundle + connect + settle + duration + samples + report + close; in timeline mode
+  // the longest wait to start plus timeline instead of duration and samples.
+  const mediaMs = spec.timeline
+    ? Math.max(
+        ...spec.participants.map(
+          (p) => (p.waitStart ? spec.startTimeoutMs : 0) + (p.startDelayMs || 0) + (p.timelineMs || spec.durationMs),
+        ),
+      )
+    : spec.durationMs + SAMPLE_GAP_MS;
+  const boundMs = 30000 + spec.connectTimeoutMs + 10000 + mediaMs + 20000;
+  control.stopOnEnd = spec.timeline && spec.control;
   let browser;
   let server;
   const state = spec.participants.map((p) => ({
@@ -192,7 +287,14 @@ async function main() {
     // One context per participant, all loaded in parallel.
     await Promise.all(
       state.map(async (st) => {
-        const ctx = await browser.newContext({ viewport: { width: 800, height: 600 } });
+        const p = spec.participants[state.indexOf(st)];
+        // Room for a remote tile of the requested CSS size inside the viewport (adaptiveStream
+        // measures the element; one outside the viewport would count as hidden).
+        const viewport = {
+          width: Math.max(800, (p.tileWidth || 0) + 40),
+          height: Math.max(600, (p.tileHeight || 0) + 80),
+        };
+        const ctx = await browser.newContext({ viewport });
         await ctx.grantPermissions(['camera', 'microphone'], { origin });
         const page = await ctx.newPage();
         st.page = page;
@@ -209,32 +311,46 @@ async function main() {
       }),
     );
 
-    // Connect everyone at once; each must get through within connectTimeoutMs.
-    const connectResults = await Promise.all(
-      state.map(async (st, i) => {
-        const p = spec.participants[i];
-        try {
-          const r = await withTimeout(
-            st.page.evaluate((o) => window.hop.connect(o), {
-              url: spec.url,
-              token: p.token,
-              identity: p.identity,
-              singlePeerConnection: spec.singlePeerConnection,
-              width: spec.expectWidth,
-              height: spec.expectHeight,
-              logLevel: spec.logLevel,
-            }),
-            spec.connectTimeoutMs,
-            `${p.identity}: connecting`,
-          );
-          st.connected = true;
-          return r;
-        } catch (e) {
-          st.harnessErrors.push(`connect failed: ${firstLine(e)}`);
-          return null;
-        }
-      }),
-    );
+    const connectOne = async (st, i) => {
+      const p = spec.participants[i];
+      try {
+        const r = await withTimeout(
+          st.page.evaluate((o) => window.hop.connect(o), {
+            url: spec.url,
+            token: p.token,
+            identity: p.identity,
+            singlePeerConnection: spec.singlePeerConnection,
+            width: spec.expectWidth,
+            height: spec.expectHeight,
+            logLevel: spec.logLevel,
+            publish: p.publish,
+            adaptiveStream: p.adaptiveStream,
+            dynacast: p.dynacast,
+            tileWidth: p.tileWidth,
+            tileHeight: p.tileHeight,
+            dtx: p.dtx,
+            red: p.red,
+          }),
+          spec.connectTimeoutMs,
+          `${p.identity}: connecting`,
+        );
+        st.connected = true;
+        return r;
+      } catch (e) {
+        st.harnessErrors.push(`connect failed: ${firstLine(e)}`);
+        return null;
+      }
+    };
+
+    let connectResults;
+    if (spec.timeline) {
+      // Each participant on its own: wait for its start, join, sample until its timeline ends or
+      // "stop" arrives.
+      await Promise.all(state.map((st, i) => runTimeline(st, i, spec, connectOne)));
+    } else {
+      // Connect everyone at once; each must get through within connectTimeoutMs.
+      connectResults = await Promise.all(state.map((st, i) => connectOne(st, i)));
+    }
     const notConnected = state.filter((s) => !s.connected).map((s) => s.identity);
     if (notConnected.length) {
       exitCode = 3;
@@ -243,7 +359,7 @@ async function main() {
         process.stderr.write(`  ${s.identity}: ${s.harnessErrors.join('; ')}\n`);
         for (const c of s.console.slice(-8)) process.stderr.write(`    console ${c}\n`);
       }
-    } else {
+    } else if (!spec.timeline) {
       if (spec.verbose) log(`all ${n} connected: ${connectResults.map((r) => r.connectMs).join(', ')} ms`);
       // Everyone sees everyone, then everyone says hello.
       await Promise.all(state.map((st) => st.page.evaluate((c) => window.hop.waitForRemotes(c, 10000), n - 1)));
@@ -300,6 +416,56 @@ async function main() {
   }
   if (result) process.stdout.write(JSON.stringify(result) + '\n');
   process.exitCode = exitCode;
+  // An open stdin (a driver that keeps it for commands) must not keep the process alive.
+  control.rl?.close();
+  process.stdin.destroy();
+}
+
+// emit prints one streamed line (a timeline sample or an event) on stdout.
+function emit(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+// runTimeline: one participant of a timeline run, from its start to the end of its timeline.
+async function runTimeline(st, i, spec, connectOne) {
+  const p = spec.participants[i];
+  if (p.waitStart) {
+    const released = await control.waitFor(() => control.startAll || control.started.has(p.identity), spec.startTimeoutMs);
+    if (!released) {
+      st.harnessErrors.push(control.stopped ? 'stopped before it was started' : `not started within ${spec.startTimeoutMs} ms`);
+      return;
+    }
+  } else if (p.startDelayMs > 0) {
+    await control.waitFor(() => false, p.startDelayMs);
+    if (control.stopped) {
+      st.harnessErrors.push('stopped before it was started');
+      return;
+    }
+  }
+  emit({ type: 'event', identity: p.identity, event: { at: Date.now(), kind: 'joining', detail: '' } });
+  const r = await connectOne(st, i);
+  if (!r) {
+    process.stderr.write(`run.mjs: ${p.identity} could not connect: ${st.harnessErrors.join('; ')}\n`);
+    for (const c of st.console.slice(-8)) process.stderr.write(`    console ${c}\n`);
+    return;
+  }
+  if (spec.verbose) log(`${p.identity} connected in ${r.connectMs} ms`);
+  const sampleMs = p.sampleMs > 0 ? p.sampleMs : 200;
+  const until = Date.now() + (p.timelineMs || spec.durationMs);
+  while (!control.stopped && Date.now() < until) {
+    const t0 = Date.now();
+    let sample;
+    try {
+      sample = await withTimeout(st.page.evaluate(() => window.hop.tick()), 5000, 'tick');
+    } catch (e) {
+      st.harnessErrors.push(`tick: ${firstLine(e)}`);
+      break;
+    }
+    for (const ev of sample.events) emit({ type: 'event', identity: p.identity, event: ev });
+    delete sample.events;
+    emit({ type: 'sample', identity: p.identity, sample });
+    await control.waitFor(() => false, Math.max(0, Math.min(sampleMs - (Date.now() - t0), until - Date.now())));
+  }
 }
 
 function firstLine(e) {
@@ -374,6 +540,7 @@ function shape(rep, st, spec) {
     remotes,
     peerConnections: rep.peerConnections || [],
     dataReceived: rep.dataReceived || [],
+    events: rep.events || [],
     errors,
     console: st.console,
   };
