@@ -75,6 +75,7 @@ type Engine struct {
 	se  webrtc.SettingEngine
 	// factories are the interceptors every PeerConnection gets; each connection builds its own.
 	factories []interceptor.Factory
+	stats     *Stats
 	udpConn   net.PacketConn
 	tcpLn     net.Listener
 	udpMux    ice.UDPMux
@@ -89,7 +90,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.PLIThrottle == 0 {
 		cfg.PLIThrottle = 500 * time.Millisecond
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "sfu")}
+	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "sfu"), stats: newStats()}
 	lf := newPionLoggerFactory(e.log)
 
 	udpConn, err := net.ListenPacket("udp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.UDPPort)))
@@ -183,6 +184,9 @@ func (e *Engine) TCPAddr() net.Addr {
 	}
 	return e.tcpLn.Addr()
 }
+
+// Stats are the engine's packet totals.
+func (e *Engine) Stats() *Stats { return e.stats }
 
 // PLIThrottle is the configured keyframe request interval.
 func (e *Engine) PLIThrottle() time.Duration { return e.cfg.PLIThrottle }

@@ -60,6 +60,7 @@ type Track struct {
 	onEnded       func()
 	endedOnce     sync.Once
 	onDemand      func()
+	stats         *Stats
 
 	// rates[s][t] is the measured bitrate of layer s with temporal layers up to t (bits/s).
 	ratesMu  sync.Mutex
@@ -84,6 +85,8 @@ type TrackParams struct {
 	// OnDemandChanged is told when subscribers come, go or change the layer they want; it must not
 	// block (dynacast recomputes what the publisher needs to send).
 	OnDemandChanged func()
+	// Stats, if set, counts the track's packets in the engine's totals.
+	Stats *Stats
 }
 
 // NewTrack makes a track that receivers can be attached to.
@@ -108,6 +111,10 @@ func NewTrack(p TrackParams) *Track {
 		onFirstPacket: p.OnFirstPacket,
 		onEnded:       p.OnEnded,
 		onDemand:      p.OnDemandChanged,
+		stats:         p.Stats,
+	}
+	if t.stats != nil {
+		t.stats.addTrack(t)
 	}
 	t.wg.Add(2)
 	go t.keyframeLoop()
@@ -474,6 +481,9 @@ func (t *Track) Close() {
 	}
 	for _, dt := range dts {
 		dt.sourceClosed()
+	}
+	if t.stats != nil {
+		t.stats.removeTrack(t)
 	}
 }
 

@@ -242,6 +242,9 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 			dt.Attach(s, t.est.History())
 		}
 	}
+	for _, dt := range newlyAttached {
+		t.p.Engine.stats.addDownTrack(dt)
+	}
 	if len(newlyAttached) > 0 {
 		t.kickAllocation()
 	}
@@ -336,6 +339,7 @@ func (t *Transport) AddDownTrack(dt *DownTrack) (placed bool, err error) {
 	t.attached[dt] = tr
 	t.mu.Unlock()
 	dt.Attach(tr.Sender(), t.est.History())
+	t.p.Engine.stats.addDownTrack(dt)
 	t.kickAllocation()
 	t.Negotiate(false)
 	return true, nil
@@ -352,6 +356,9 @@ func (t *Transport) RemoveDownTrack(dt *DownTrack) {
 	}
 	tr, ok := t.attached[dt]
 	delete(t.attached, dt)
+	if ok {
+		t.p.Engine.stats.removeDownTrack(dt)
+	}
 	if !ok || t.closed {
 		t.mu.Unlock()
 		return
@@ -512,6 +519,7 @@ func (t *Transport) Close() {
 	t.mu.Unlock()
 	for _, dt := range dts {
 		dt.Close()
+		t.p.Engine.stats.removeDownTrack(dt)
 	}
 	close(t.done)
 	if err := t.pc.Close(); err != nil {

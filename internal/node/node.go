@@ -17,6 +17,7 @@ import (
 	"github.com/livekit/protocol/utils/guid"
 
 	"github.com/hop-meet/hop/internal/config"
+	"github.com/hop-meet/hop/internal/metrics"
 	"github.com/hop-meet/hop/sfu"
 	"github.com/hop-meet/hop/sfu/turn"
 	"github.com/hop-meet/hop/signaling"
@@ -128,6 +129,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	n.signal.Register(mux)
 	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, n.rooms))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.Handle("/metrics", metrics.Handler(n.id, engine, n.rooms))
 	if cfg.Development {
 		mux.HandleFunc("/api/dev-token", n.serveDevToken)
 	}

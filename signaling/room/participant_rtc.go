@@ -285,6 +285,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, rr *webrtc.RTPReceiver
 		Logger:          p.log,
 		OnEnded:         func() { once.Do(func() { p.unpublish(info.Sid, false) }) },
 		OnDemandChanged: p.demandChanged,
+		Stats:           p.room.m.engine.Stats(),
 	})
 	p.published[info.Sid] = pt
 	p.byRemoteID[key] = pt

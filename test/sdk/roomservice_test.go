@@ -3,6 +3,10 @@ package sdk_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +45,22 @@ func TestRoomServiceWithServerSDK(t *testing.T) {
 	}}, 40)
 	publishFile(t, speaker, m.Opus, 20*time.Millisecond, "mic")
 	audience.waitFor("speaker", webrtc.RTPCodecTypeAudio, 15*time.Second)
+
+	// The node's statistics count what it forwarded.
+	resp, err := http.Get(n.HTTPURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"hop_participants{", "hop_rooms{", "hop_packets_forwarded_total{"} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics lacks %s", want)
+		}
+	}
+	if m := regexp.MustCompile(`hop_packets_forwarded_total\{[^}]*\} ([0-9.e+]+)`).FindSubmatch(body); m == nil || string(m[1]) == "0" {
+		t.Fatalf("no packets forwarded according to /metrics: %q", m)
+	}
 
 	ps, err := rs.ListParticipants(ctx, &livekit.ListParticipantsRequest{Room: "board"})
 	if err != nil || len(ps.Participants) != 2 {

@@ -1,0 +1,64 @@
+// Package metrics exposes a node's statistics in the Prometheus text format: rooms, participants,
+// tracks, and the media engine's packet totals (read when scraped, never counted twice per packet).
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hop-meet/hop/sfu"
+	"github.com/hop-meet/hop/signaling/room"
+)
+
+// Handler serves /metrics for a node.
+func Handler(nodeID string, engine *sfu.Engine, rooms *room.Manager) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(&collector{engine: engine, rooms: rooms, labels: prometheus.Labels{"node": nodeID}})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+type collector struct {
+	engine *sfu.Engine
+	rooms  *room.Manager
+	labels prometheus.Labels
+}
+
+func (c *collector) desc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc("hop_"+name, help, nil, c.labels)
+}
+
+// Describe sends nothing: the collector is unchecked, its descriptions are made when collecting.
+func (c *collector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.engine.Stats().Snapshot()
+	counter := func(name, help string, v uint64) {
+		ch <- prometheus.MustNewConstMetric(c.desc(name, help), prometheus.CounterValue, float64(v))
+	}
+	gauge := func(name, help string, v float64) {
+		ch <- prometheus.MustNewConstMetric(c.desc(name, help), prometheus.GaugeValue, v)
+	}
+	counter("packets_received_total", "RTP packets received from publishers.", s.PacketsReceived)
+	counter("bytes_received_total", "RTP bytes received from publishers.", s.BytesReceived)
+	counter("packets_lost_total", "RTP packets publishers sent that never arrived.", s.PacketsLost)
+	counter("packets_forwarded_total", "RTP packets sent to subscribers.", s.PacketsSent)
+	counter("bytes_forwarded_total", "RTP bytes sent to subscribers.", s.BytesSent)
+	counter("nacks_total", "Packets subscribers asked to be sent again.", s.NACKs)
+	counter("retransmissions_total", "Packets sent again to subscribers.", s.Retransmits)
+	counter("plis_total", "Keyframe requests from subscribers.", s.PLIs)
+	counter("forward_drops_total", "Packets a writer could not queue because it was behind.", s.ForwardDrops)
+	gauge("published_tracks", "Tracks being published.", float64(s.Tracks))
+	gauge("subscribed_tracks", "Tracks being sent to subscribers.", float64(s.DownTracks))
+	rs := c.rooms.Rooms()
+	n := 0
+	for _, r := range rs {
+		n += len(r.Participants())
+	}
+	gauge("rooms", "Open rooms.", float64(len(rs)))
+	gauge("participants", "Participants in all rooms.", float64(n))
+}

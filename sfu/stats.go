@@ -1,0 +1,96 @@
+package sfu
+
+import "sync"
+
+// Stats adds up what the engine's tracks and downtracks counted. Counters live in each object (no
+// shared counter on the packet path); a snapshot walks the live ones and adds the totals of those
+// already gone.
+type Stats struct {
+	mu      sync.Mutex
+	tracks  map[*Track]struct{}
+	downs   map[*DownTrack]struct{}
+	retired Snapshot
+}
+
+// Snapshot is a set of totals since the engine started.
+type Snapshot struct {
+	PacketsReceived, BytesReceived, PacketsLost uint64
+	PacketsSent, BytesSent                      uint64
+	NACKs, Retransmits, PLIs                    uint64
+	ForwardDrops                                uint64
+	Tracks, DownTracks                          int
+}
+
+func newStats() *Stats {
+	return &Stats{tracks: map[*Track]struct{}{}, downs: map[*DownTrack]struct{}{}}
+}
+
+func (s *Stats) addTrack(t *Track) {
+	s.mu.Lock()
+	s.tracks[t] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *Stats) removeTrack(t *Track) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tracks[t]; !ok {
+		return
+	}
+	delete(s.tracks, t)
+	addTrackTotals(&s.retired, t)
+}
+
+func (s *Stats) addDownTrack(dt *DownTrack) {
+	s.mu.Lock()
+	s.downs[dt] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *Stats) removeDownTrack(dt *DownTrack) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.downs[dt]; !ok {
+		return
+	}
+	delete(s.downs, dt)
+	addDownTotals(&s.retired, dt)
+}
+
+func addTrackTotals(sn *Snapshot, t *Track) {
+	for i := range t.receivers {
+		if r := t.receivers[i].Load(); r != nil {
+			p, b, l := r.Stats()
+			sn.PacketsReceived += p
+			sn.BytesReceived += b
+			if l > 0 {
+				sn.PacketsLost += uint64(l)
+			}
+		}
+	}
+	sn.ForwardDrops += t.fwd.Dropped()
+}
+
+func addDownTotals(sn *Snapshot, dt *DownTrack) {
+	p, b, n, r, pl := dt.Stats()
+	sn.PacketsSent += p
+	sn.BytesSent += b
+	sn.NACKs += n
+	sn.Retransmits += r
+	sn.PLIs += pl
+}
+
+// Snapshot returns the totals now.
+func (s *Stats) Snapshot() Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sn := s.retired
+	for t := range s.tracks {
+		addTrackTotals(&sn, t)
+	}
+	for dt := range s.downs {
+		addDownTotals(&sn, dt)
+	}
+	sn.Tracks, sn.DownTracks = len(s.tracks), len(s.downs)
+	return sn
+}
