@@ -11,6 +11,7 @@ const usage = `hop — self-hosted video meetings
 Usage:
   hop serve [flags]     run a node (signalling + SFU)
   hop token [flags]     print a join token
+  hop loadtest [flags]  load a server with publishers and subscribers, and report what they got
   hop version           print the version
 
 Run "hop <command> -h" for a command's flags.
@@ -30,6 +31,8 @@ func main() {
 		err = runServe(os.Args[2:])
 	case "token":
 		err = runToken(os.Args[2:], os.Stdout)
+	case "loadtest":
+		err = runLoadTest(os.Args[2:], os.Stdout)
 	case "version", "--version", "-v":
 		fmt.Println("hop", version)
 	case "help", "-h", "--help":
