@@ -56,9 +56,11 @@ func TestSimulcastSubscribersGetTheirLayer(t *testing.T) {
 			subs["erin"].waitFor("carol", webrtc.RTPCodecTypeVideo, 15*time.Second)
 			for name, r := range map[string]*received{"dave": dave, "erin": erin} {
 				r.mu.Lock()
-				if r.gaps != 0 || r.reorders != 0 || len(r.ssrcs) != 1 {
-					t.Errorf("%s: %d packets, %d missing, %d out of order, %d SSRCs: want one continuous stream",
-						name, r.packets, r.gaps, r.reorders, len(r.ssrcs))
+				// One continuous stream: a single SSRC and no sequence number missing for good
+				// (a packet lost on the way and recovered by NACK arrives late, filling its gap).
+				if r.gaps != r.reorders || len(r.ssrcs) != 1 {
+					t.Errorf("%s: %d packets, %d missing (after packets %v), %d recovered late, %d SSRCs: want one continuous stream",
+						name, r.packets, r.gaps, r.gapAt, r.reorders, len(r.ssrcs))
 				}
 				r.mu.Unlock()
 			}
