@@ -49,8 +49,11 @@ vet:
 test: test-deps vet
 	$(GO) test -count=1 -p 1 -timeout 25m ./...
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./sfu/...
+# Micro-benchmarks of the packet path (ns/packet, allocs), at 1 and 2 cores, then an end-to-end
+# run of `hop loadtest` against a node (needs root for its network namespace, and ffmpeg).
+bench: build deps
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 -benchtime 20000x ./sfu/...
+	$(GO) run ./test/bench/e2e -hop $(BIN)
 
 clean:
 	rm -rf bin webclient/node_modules test/browser/node_modules
