@@ -361,3 +361,38 @@ func hostIfWithAddr(ip string) string {
 	}
 	return ""
 }
+
+// LinkCounters are the host side's counters towards the namespace: what went in (after any
+// LimitDownlink filter) and how many packets the filter dropped.
+type LinkCounters struct {
+	At        time.Time
+	TxBytes   int64 // bytes the host sent into the namespace
+	TxPackets int64
+	Dropped   int64 // packets LimitDownlink's filter dropped (0 without a limit)
+}
+
+// Counters reads LinkCounters now.
+func (n *NetNS) Counters() (LinkCounters, error) {
+	c := LinkCounters{At: time.Now()}
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"tx_bytes", &c.TxBytes}, {"tx_packets", &c.TxPackets}} {
+		b, err := os.ReadFile("/sys/class/net/" + n.hostIf + "/statistics/" + f.name)
+		if err != nil {
+			return c, err
+		}
+		*f.dst, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	}
+	n.mu.Lock()
+	limited := n.limited
+	n.mu.Unlock()
+	if limited {
+		_, dropped, _, err := n.DownlinkStats()
+		if err != nil {
+			return c, err
+		}
+		c.Dropped = dropped
+	}
+	return c, nil
+}

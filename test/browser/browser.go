@@ -135,13 +135,16 @@ type ParticipantReport struct {
 // PeerConnection describes one RTCPeerConnection at the end of the run. The Remote* lists come
 // from the server's SDP, each entry prefixed by its media kind ("video nack pli", "audio opus/48000/2").
 type PeerConnection struct {
-	ConnectionState    string         `json:"connectionState"`
-	IceConnectionState string         `json:"iceConnectionState"`
-	RemoteFeedback     []string       `json:"remoteFeedback"`
-	RemoteExtensions   []string       `json:"remoteExtensions"`
-	RemoteCodecs       []string       `json:"remoteCodecs"`
-	RemoteDirections   []string       `json:"remoteDirections"`
-	SelectedPair       *CandidatePair `json:"selectedPair"`
+	ConnectionState    string   `json:"connectionState"`
+	IceConnectionState string   `json:"iceConnectionState"`
+	RemoteFeedback     []string `json:"remoteFeedback"`
+	RemoteExtensions   []string `json:"remoteExtensions"`
+	RemoteCodecs       []string `json:"remoteCodecs"`
+	// RemoteCodecOrder is, per m-section of the server's SDP, its codecs in preference order
+	// ("audio opus/48000/2,red/48000/2,…").
+	RemoteCodecOrder []string       `json:"remoteCodecOrder"`
+	RemoteDirections []string       `json:"remoteDirections"`
+	SelectedPair     *CandidatePair `json:"selectedPair"`
 }
 
 // CandidatePair is the selected ICE candidate pair of a PeerConnection.
@@ -191,6 +194,7 @@ type OutboundStream struct {
 	RetransmittedPacketsSent int     `json:"retransmittedPacketsSent"`
 	QualityLimitationReason  string  `json:"qualityLimitationReason"`
 	EncoderImplementation    string  `json:"encoderImplementation"`
+	Codec                    string  `json:"codec"` // timeline samples only: e.g. audio/red, video/VP8
 }
 
 // RemoteReport is what a participant received from one remote participant. Counters given as

@@ -57,9 +57,19 @@ async function describePC(pc: RTCPeerConnection) {
   const codecs = new Set<string>();
   let kind = '';
   const directions: string[] = [];
+  // Per m-section, the codecs in the m-line's (preference) order.
+  const order: { kind: string; pts: string[]; names: Map<string, string> }[] = [];
   for (const line of sdp.split(/\r?\n/)) {
-    if (line.startsWith('m=')) kind = line.slice(2).split(' ')[0];
-    else if (line.startsWith('a=rtcp-fb:')) fb.add(`${kind} ${line.split(' ').slice(1).join(' ')}`);
+    if (line.startsWith('m=')) {
+      const f = line.slice(2).split(' ');
+      kind = f[0];
+      order.push({ kind, pts: f.slice(3), names: new Map() });
+    }
+    if (line.startsWith('a=rtpmap:') && order.length) {
+      const [pt, name] = line.slice('a=rtpmap:'.length).split(' ');
+      order[order.length - 1].names.set(pt, name);
+    }
+    if (line.startsWith('a=rtcp-fb:')) fb.add(`${kind} ${line.split(' ').slice(1).join(' ')}`);
     else if (line.startsWith('a=extmap:')) ext.add(`${kind} ${line.split(' ')[1]}`);
     else if (line.startsWith('a=rtpmap:')) codecs.add(`${kind} ${line.split(' ')[1]}`);
     else if (/^a=(sendrecv|sendonly|recvonly|inactive)$/.test(line)) directions.push(`${kind} ${line.slice(2)}`);
@@ -93,6 +103,7 @@ async function describePC(pc: RTCPeerConnection) {
     remoteFeedback: [...fb].sort(),
     remoteExtensions: [...ext].sort(),
     remoteCodecs: [...codecs].sort(),
+    remoteCodecOrder: order.map((m) => `${m.kind} ${m.pts.map((pt) => m.names.get(pt) ?? pt).join(',')}`),
     remoteDirections: directions,
     selectedPair: selected ?? null,
   };
@@ -486,7 +497,7 @@ const VIDEO_IN = [
   'frameWidth', 'frameHeight', 'framesDecoded', 'framesReceived', 'framesDropped', 'keyFramesDecoded',
   'packetsReceived', 'packetsLost', 'bytesReceived', 'nackCount', 'pliCount', 'firCount', 'freezeCount',
   'totalFreezesDuration', 'pauseCount', 'totalPausesDuration', 'framesPerSecond', 'jitterBufferDelay',
-  'jitterBufferEmittedCount',
+  'jitterBufferEmittedCount', 'retransmittedPacketsReceived', 'retransmittedBytesReceived',
 ];
 const AUDIO_IN = [
   'packetsReceived', 'packetsLost', 'packetsDiscarded', 'concealedSamples', 'silentConcealedSamples',

@@ -57,8 +57,11 @@ type VideoInbound struct {
 	TotalPausesDuration  float64 `json:"totalPausesDuration"` // seconds
 	JitterBufferDelay    float64 `json:"jitterBufferDelay"`   // seconds, summed over emitted frames
 	JitterBufferEmitted  int64   `json:"jitterBufferEmittedCount"`
-	StreamState          string  `json:"streamState"` // livekit-client's: active, paused
-	Codec                string  `json:"codec"`
+	// RetransmittedPacketsReceived counts RTX packets (retransmissions and RTX padding probes).
+	RetransmittedPacketsReceived int    `json:"retransmittedPacketsReceived"`
+	RetransmittedBytesReceived   int64  `json:"retransmittedBytesReceived"`
+	StreamState                  string `json:"streamState"` // livekit-client's: active, paused
+	Codec                        string `json:"codec"`
 }
 
 // AudioInbound is the inbound-rtp of a remote microphone track.

@@ -51,6 +51,7 @@ type result struct {
 	rssMB                      float64
 	lossPct, jitterMs, kbpsSub float64
 	tracks, expected           int
+	nacksPerSec, drops         float64
 }
 
 func run(bin string, pubs, subs int, measure time.Duration, procs []string) error {
@@ -76,10 +77,11 @@ func run(bin string, pubs, subs int, measure time.Duration, procs []string) erro
 		results = append(results, *r)
 	}
 	fmt.Printf("\nEnd to end: %d simulcast 720p publishers (VP8 + Opus), %d subscribers, `hop loadtest` in a network namespace\n", pubs, subs)
-	fmt.Printf("%-11s %-16s %-12s %-12s %-9s %-14s %-10s %s\n", "GOMAXPROCS", "CPU µs/packet", "packets/s", "Mbit/s out", "RSS MB", "tracks recv", "loss %", "jitter ms (max)")
+	fmt.Printf("%-11s %-15s %-11s %-11s %-8s %-12s %-8s %-10s %-8s %s\n", "GOMAXPROCS", "CPU µs/packet", "packets/s", "Mbit/s out",
+		"RSS MB", "tracks recv", "loss %", "NACKs/s", "drops", "jitter ms (max)")
 	for _, r := range results {
-		fmt.Printf("%-11s %-16.2f %-12.0f %-12.1f %-9.1f %-14s %-10.3f %.1f\n", r.procs, r.cpuUSPerPacket, r.pps, r.mbps, r.rssMB,
-			fmt.Sprintf("%d/%d", r.tracks, r.expected), r.lossPct, r.jitterMs)
+		fmt.Printf("%-11s %-15.2f %-11.0f %-11.1f %-8.1f %-12s %-8.3f %-10.1f %-8.0f %.1f\n", r.procs, r.cpuUSPerPacket, r.pps, r.mbps, r.rssMB,
+			fmt.Sprintf("%d/%d", r.tracks, r.expected), r.lossPct, r.nacksPerSec, r.drops, r.jitterMs)
 	}
 	return nil
 }
@@ -233,6 +235,8 @@ rtc:
 		jitterMs:       rep.MaxJitterMs,
 		tracks:         rep.SubscribedTracks,
 		expected:       rep.ExpectedTracks * subs,
+		nacksPerSec:    (m2["hop_nacks_total"] - m1["hop_nacks_total"]) / dt,
+		drops:          m2["hop_forward_drops_total"] - m1["hop_forward_drops_total"],
 	}, nil
 }
 
