@@ -196,7 +196,7 @@ func (e *Engine) Logger() *slog.Logger { return e.log }
 
 // NewPeerConnection makes a PeerConnection on the shared sockets. onRTCP, if set, sees every RTCP
 // packet the peer sends (feedback for the bandwidth estimator).
-func (e *Engine) NewPeerConnection(onRTCP func([]rtcp.Packet)) (*webrtc.PeerConnection, *webrtc.API, error) {
+func (e *Engine) NewPeerConnection(onRTCP func([]rtcp.Packet)) (*webrtc.PeerConnection, error) {
 	ir := &interceptor.Registry{}
 	for _, f := range e.factories {
 		ir.Add(f)
@@ -204,18 +204,16 @@ func (e *Engine) NewPeerConnection(onRTCP func([]rtcp.Packet)) (*webrtc.PeerConn
 	if onRTCP != nil {
 		ir.Add(rtcpTapFactory{onRTCP})
 	}
-	// The MediaEngine records what this connection negotiated (payload types, header extension
-	// IDs); senders made for it (NewRTPSender on the returned API) must see exactly that one.
+	// The MediaEngine records what this connection negotiated (payload types, header extension IDs).
 	me := &webrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(e.se), webrtc.WithInterceptorRegistry(ir))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{
+	return api.NewPeerConnection(webrtc.Configuration{
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
 	})
-	return pc, api, err
 }
 
 // Close releases the sockets.

@@ -107,6 +107,28 @@ func (r *Receiver) Stats() (packets, bytes uint64, lost int64) {
 
 func (r *Receiver) start() {
 	go r.readLoop()
+	if r.rtpRecv != nil {
+		go r.rtcpLoop()
+	}
+}
+
+// rtcpLoop drains the RTCP pion routes to this stream. Nothing here needs it, but reading is what
+// moves it through the connection's interceptors: a subscriber that is also publishing (one
+// PeerConnection) may address its transport-wide feedback to this stream's SSRC, and that feedback
+// is what the bandwidth estimator lives on.
+func (r *Receiver) rtcpLoop() {
+	rid := r.remote.RID()
+	for {
+		var err error
+		if rid != "" {
+			_, _, err = r.rtpRecv.ReadSimulcastRTCP(rid)
+		} else {
+			_, _, err = r.rtpRecv.ReadRTCP()
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func (r *Receiver) close() {

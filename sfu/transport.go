@@ -1,9 +1,11 @@
 package sfu
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,7 +53,6 @@ type TransportParams struct {
 type Transport struct {
 	p   TransportParams
 	pc  *webrtc.PeerConnection
-	api *webrtc.API
 	log *slog.Logger
 	// est estimates the bandwidth towards the peer from its feedback on what this connection sends.
 	est *bwe.Estimator
@@ -78,6 +79,7 @@ type Transport struct {
 
 	// Bandwidth allocation runs on its own goroutine, on a timer and when the estimate moves.
 	allocKick chan struct{}
+	lastAlloc string // the last decisions logged
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -96,11 +98,11 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		done:      make(chan struct{}),
 	}
 	t.est = bwe.New(bwe.DefaultConfig, func(uint64) { t.kickAllocation() })
-	pc, api, err := p.Engine.NewPeerConnection(t.onRTCP)
+	pc, err := p.Engine.NewPeerConnection(t.onRTCP)
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
-	t.pc, t.api = pc, api
+	t.pc = pc
 	t.wg.Add(1)
 	go t.allocLoop()
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -215,14 +217,24 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 				}
 				continue
 			}
-			sender, err := t.api.NewRTPSender(dt, t.pc.SCTP().Transport())
-			if err == nil {
-				err = tr.SetSender(sender, dt)
-			}
+			// AddTrack picks the first transceiver the client receives on that is free: the same
+			// rule as freeSlotLocked, so it lands on tr. (Senders must come from the connection
+			// itself: it alone holds the interceptors and the negotiated parameters.)
+			sender, err := t.pc.AddTrack(dt)
 			if err != nil {
 				t.log.Warn("attach downtrack", "track", dt.ID(), "err", err)
 				still = append(still, dt)
 				continue
+			}
+			if got := transceiverOfSender(t.pc, sender); got != tr {
+				t.log.Warn("downtrack landed in an unexpected transceiver", "track", dt.ID(), "want", tr.Mid(), "got", midOf(got))
+				if got != nil && got.Mid() != "" {
+					tr = got
+				} else {
+					_ = t.pc.RemoveTrack(sender)
+					still = append(still, dt)
+					continue
+				}
 			}
 			t.attached[dt] = tr
 			newlyAttached = append(newlyAttached, dt)
@@ -249,6 +261,22 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 		t.kickAllocation()
 	}
 	return *t.pc.LocalDescription(), t.midMapLocked(), missing, nil
+}
+
+func transceiverOfSender(pc *webrtc.PeerConnection, s *webrtc.RTPSender) *webrtc.RTPTransceiver {
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() == s {
+			return tr
+		}
+	}
+	return nil
+}
+
+func midOf(tr *webrtc.RTPTransceiver) string {
+	if tr == nil {
+		return ""
+	}
+	return tr.Mid()
 }
 
 // receiveOnlyMids lists the media sections of an offer in which the client only receives.
@@ -310,31 +338,16 @@ func (t *Transport) AddDownTrack(dt *DownTrack) (placed bool, err error) {
 		t.mu.Unlock()
 		return false, nil
 	}
-	var tr *webrtc.RTPTransceiver
-	for _, x := range t.pc.GetTransceivers() {
-		if x.Kind() == dt.Kind() && x.Sender() == nil && x.Direction() == webrtc.RTPTransceiverDirectionInactive {
-			if r, ok := t.freedAt[x]; ok && r >= t.round {
-				continue
-			}
-			sender, err := t.api.NewRTPSender(dt, t.pc.SCTP().Transport())
-			if err != nil {
-				t.mu.Unlock()
-				return false, fmt.Errorf("new sender: %w", err)
-			}
-			if err := x.SetSender(sender, dt); err != nil {
-				t.mu.Unlock()
-				return false, fmt.Errorf("reuse transceiver: %w", err)
-			}
-			tr = x
-			break
-		}
+	// AddTrack reuses a transceiver freed by an earlier negotiation, or adds one.
+	sender, err := t.pc.AddTrack(dt)
+	if err != nil {
+		t.mu.Unlock()
+		return false, fmt.Errorf("add track: %w", err)
 	}
+	tr := transceiverOfSender(t.pc, sender)
 	if tr == nil {
-		tr, err = t.pc.AddTransceiverFromTrack(dt, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		if err != nil {
-			t.mu.Unlock()
-			return false, fmt.Errorf("add transceiver: %w", err)
-		}
+		t.mu.Unlock()
+		return false, errors.New("add track: no transceiver for the sender")
 	}
 	t.attached[dt] = tr
 	t.mu.Unlock()
@@ -599,6 +612,17 @@ func (t *Transport) allocate() {
 	decisions, used, deficit := alloc.Allocate(budget, tracks)
 	for i, d := range decisions {
 		video[i].SetAllocation(d.Spatial, d.Temporal)
+	}
+	if t.log.Enabled(context.Background(), slog.LevelDebug) {
+		var b strings.Builder
+		for i, d := range decisions {
+			fmt.Fprintf(&b, "%s:%d/%d%s ", video[i].ID(), d.Spatial, d.Temporal, map[bool]string{true: "(paused)"}[d.Paused])
+		}
+		if line := b.String(); line != t.lastAlloc {
+			t.lastAlloc = line
+			t.log.Debug("allocation", "estimate", est, "loss", t.est.Loss(), "delay", t.est.DelaySignal().String(),
+				"budget", budget, "used", used, "deficit", deficit, "tracks", line)
+		}
 	}
 	if deficit > 0 && !t.est.Probing() {
 		target := est + min(deficit, est) // at most double per probe
