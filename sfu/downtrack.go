@@ -25,6 +25,7 @@ const historySize = 1024
 // sentPacket maps an outgoing sequence number back to the cached packet and the rewriting applied.
 type sentPacket struct {
 	valid    bool
+	rtxAt    int64 // when it was last sent again (ns), to answer repeated NACKs at most once per interval
 	layer    int8
 	inSeq    uint16
 	outSeq   uint16
@@ -44,7 +45,12 @@ type binding struct {
 	rtxPT    uint8
 	writer   webrtc.TrackLocalWriter
 	stripRED bool
-	clock    uint32
+	// packRED builds RED (RFC 2198) for the subscriber from the last primaries, with innerPT (the
+	// subscriber's Opus payload type) inside; srcRED says the publisher's packets are RED already.
+	packRED bool
+	srcRED  bool
+	innerPT uint8
+	clock   uint32
 }
 
 // DownTrack sends one published track to one subscriber. It is a pion TrackLocal.
@@ -96,6 +102,11 @@ type DownTrack struct {
 	nackW, probeW resender
 	// lastOut is the last sequence number sent (for probes, which resend recent packets).
 	lastOut atomic.Uint32
+	// NACK budget (RTCP-goroutine owned): retransmissions may use a share of what the downtrack
+	// sends, so that a congested subscriber's NACKs do not multiply its congestion.
+	nackTokens float64 // bytes
+	nackAt     int64
+	nackBytes  uint64 // bytesSent at nackAt
 
 	packetsSent atomic.Uint64
 	bytesSent   atomic.Uint64
@@ -181,6 +192,13 @@ func (dt *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 	}
 	params := ctx.CodecParameters()
 	chosen, stripRED, ok := chooseCodec(src, params)
+	packRED, innerPT := false, uint8(0)
+	if red, opus, ok := redAndOpus(params); ok && dt.kind == webrtc.RTPCodecTypeAudio &&
+		(strings.EqualFold(src.MimeType, mimeRED) || strings.EqualFold(src.MimeType, webrtc.MimeTypeOpus)) {
+		// Give every subscriber that takes RED two redundant frames: a packet and the one after it
+		// can be lost without a gap in the sound, whatever the publisher sent.
+		chosen, stripRED, packRED, innerPT = red, false, true, uint8(opus.PayloadType)
+	}
 	if !ok {
 		return webrtc.RTPCodecParameters{}, fmt.Errorf("%w: subscriber cannot receive %s", webrtc.ErrUnsupportedCodec, src.MimeType)
 	}
@@ -190,6 +208,9 @@ func (dt *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 		pt:       uint8(chosen.PayloadType),
 		writer:   ctx.WriteStream(),
 		stripRED: stripRED,
+		packRED:  packRED,
+		srcRED:   strings.EqualFold(src.MimeType, mimeRED),
+		innerPT:  innerPT,
 		clock:    chosen.ClockRate,
 	}
 	for _, x := range ctx.HeaderExtensions() {
@@ -249,6 +270,68 @@ func chooseCodec(src webrtc.RTPCodecParameters, params []webrtc.RTPCodecParamete
 		}
 	}
 	return webrtc.RTPCodecParameters{}, false, false
+}
+
+// redAndOpus finds the subscriber's RED and Opus codecs.
+func redAndOpus(params []webrtc.RTPCodecParameters) (red, opus webrtc.RTPCodecParameters, ok bool) {
+	var haveRED, haveOpus bool
+	for _, c := range params {
+		switch {
+		case strings.EqualFold(c.MimeType, mimeRED) && !haveRED:
+			red, haveRED = c, true
+		case strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) && !haveOpus:
+			opus, haveOpus = c, true
+		}
+	}
+	return red, opus, haveRED && haveOpus
+}
+
+// Limits of RFC 2198 blocks.
+const (
+	redMaxOffset = 1 << 14
+	redMaxBlock  = 1 << 10
+	redDistance  = 2
+)
+
+// packRED writes into dst a RED payload of primary (the frame of packet p) preceded by the primaries
+// of up to redDistance earlier packets still in cache, and returns it. It allocates nothing while
+// dst has room.
+func packRED(dst []byte, cache *packetcache.Cache, p *packetcache.Packet, primary []byte, srcRED bool, pt uint8) []byte {
+	type block struct {
+		data []byte
+		off  uint32
+	}
+	var blocks [redDistance]block
+	n := 0
+	total := len(primary) + 1
+	for k := redDistance; k >= 1; k-- {
+		q, ok := cache.Get(p.SequenceNumber - uint16(k))
+		if !ok {
+			continue
+		}
+		d := q.Payload()
+		if srcRED {
+			if d, ok = codecs.REDPrimary(d); !ok {
+				continue
+			}
+		}
+		off := p.Timestamp - q.Timestamp
+		if off == 0 || off >= redMaxOffset || len(d) == 0 || len(d) >= redMaxBlock || total+4+len(d) > packetcache.MaxPacketSize-100 {
+			continue
+		}
+		blocks[n] = block{d, off}
+		n++
+		total += 4 + len(d)
+	}
+	out := dst[:0]
+	for _, b := range blocks[:n] {
+		out = append(out, 0x80|pt, byte(b.off>>6), byte(b.off<<2)|byte(len(b.data)>>8), byte(len(b.data)))
+	}
+	out = append(out, pt&0x7f)
+	for _, b := range blocks[:n] {
+		out = append(out, b.data...)
+	}
+	return append(out, primary...)
 }
 
 func fmtpValue(line, key string) string {
@@ -414,12 +497,20 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64) {
 	rewrote := false
 	var picDelta uint16
 	var tl0Delta uint8
-	if b.stripRED {
-		prim, ok := codecs.REDPrimary(payload)
-		if !ok {
-			return
+	if b.stripRED || b.packRED {
+		prim := payload
+		if b.srcRED || b.stripRED {
+			var ok bool
+			if prim, ok = codecs.REDPrimary(payload); !ok {
+				return
+			}
 		}
 		payload = prim
+		if b.packRED {
+			if r := dt.track.Receiver(layer); r != nil {
+				payload = packRED(dt.scratch[:], r.cache, p, prim, b.srcRED, b.innerPT)
+			}
+		}
 	} else if dt.kind == webrtc.RTPCodecTypeVideo {
 		out := dt.m.MungeVP8(payload, dt.scratch[:])
 		if len(out) > 0 && len(payload) > 0 && &out[0] != &payload[0] {
@@ -443,7 +534,7 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64) {
 
 	dt.histMu.Lock()
 	e := &dt.sent[res.SeqNo&(historySize-1)]
-	e.valid, e.layer, e.inSeq, e.outSeq, e.outTS = true, layer, p.SequenceNumber, res.SeqNo, res.Timestamp
+	e.valid, e.layer, e.inSeq, e.outSeq, e.outTS, e.rtxAt = true, layer, p.SequenceNumber, res.SeqNo, res.Timestamp, 0
 	e.rewrote, e.picDelta, e.tl0Delta = rewrote, picDelta, tl0Delta
 	dt.histMu.Unlock()
 
@@ -540,11 +631,49 @@ type resender struct {
 	twcc [2]byte
 }
 
+// Retransmission limits: a packet is sent again at most once per nackRepeat, and retransmissions
+// take at most nackShare of what the downtrack sends (at least nackFloor bytes a second).
+const (
+	nackRepeat = 100 * time.Millisecond
+	nackShare  = 0.2
+	nackFloor  = 30_000
+)
+
 // retransmit answers a NACK from the packet cache, on the RTX stream when one was negotiated.
 func (dt *DownTrack) retransmit(outSeq uint16) {
-	if dt.resend(&dt.nackW, outSeq, false) > 0 {
-		dt.retransmits.Add(1)
+	now := time.Now().UnixNano()
+	if !dt.nackAllowed(now) {
+		return
 	}
+	dt.histMu.Lock()
+	e := &dt.sent[outSeq&(historySize-1)]
+	if !e.valid || e.outSeq != outSeq || now-e.rtxAt < int64(nackRepeat) {
+		dt.histMu.Unlock()
+		return
+	}
+	e.rtxAt = now
+	dt.histMu.Unlock()
+	if n := dt.resend(&dt.nackW, outSeq, false); n > 0 {
+		dt.retransmits.Add(1)
+		dt.nackTokens -= float64(n)
+	}
+}
+
+// nackAllowed refills the retransmission budget and reports whether some is left.
+func (dt *DownTrack) nackAllowed(now int64) bool {
+	sent := dt.bytesSent.Load()
+	if dt.nackAt == 0 {
+		dt.nackAt, dt.nackBytes, dt.nackTokens = now, sent, nackFloor/2
+		return true
+	}
+	el := float64(now-dt.nackAt) / 1e9
+	if el > 0.05 {
+		rate := float64(sent-dt.nackBytes) / el // bytes/s sent lately
+		dt.nackTokens += el * max(nackShare*rate, nackFloor)
+		dt.nackTokens = min(dt.nackTokens, max(nackShare*rate, nackFloor)) // at most a second's worth
+		dt.nackAt, dt.nackBytes = now, sent
+	}
+	return dt.nackTokens > 0
 }
 
 // SendProbe resends the most recent packet on the RTX stream, as bandwidth-probe traffic the
@@ -578,12 +707,16 @@ func (dt *DownTrack) resend(w *resender, outSeq uint16, rtxOnly bool) int {
 		return 0
 	}
 	payload := p.Payload()
-	if b.stripRED {
+	if b.stripRED || (b.packRED && b.srcRED) {
 		prim, ok := codecs.REDPrimary(payload)
 		if !ok {
 			return 0
 		}
 		payload = prim
+	}
+	if b.packRED {
+		// Rebuilt the same way as first sent; w.buf's tail is free for it.
+		payload = packRED(w.buf[packetcache.MaxPacketSize/2:packetcache.MaxPacketSize/2], r.cache, p, payload, b.srcRED, b.innerPT)
 	}
 	h := &w.hdr
 	h.Version = 2

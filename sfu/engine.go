@@ -237,19 +237,32 @@ var videoFeedback = []webrtc.RTCPFeedback{
 	{Type: "nack"}, {Type: "nack", Parameter: "pli"},
 }
 
+// audioCodecs are the audio codecs Hop forwards, Opus first.
+// Audio asks for NACKs too: with the packet cache a lost audio packet comes back within a round
+// trip, well inside the receiver's jitter buffer on the paths meetings run over.
+var audioFeedback = []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}, {Type: "nack"}}
+
+var audioCodecs = []webrtc.RTPCodecParameters{
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+		SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: audioFeedback}, PayloadType: 111},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mimeRED, ClockRate: 48000, Channels: 2,
+		SDPFmtpLine: "111/111", RTCPFeedback: audioFeedback}, PayloadType: 63},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeG722, ClockRate: 8000}, PayloadType: 9},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0},
+	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8},
+}
+
+const mimeRED = "audio/red"
+
+// redFirst is the audio preference for publishers: RED (RFC 2198, each packet also carrying the
+// previous frames) survives loss far better than plain Opus, and subscribers that cannot take it
+// get the primary Opus frame.
+var redFirst = append([]webrtc.RTPCodecParameters{audioCodecs[1], audioCodecs[0]}, audioCodecs[2:]...)
+
 // registerCodecs lists what Hop forwards: Opus (with RED), VP8, VP9, H.264, AV1, and the G.711/G.722
 // audio that SIP room systems speak; each video codec with RTX.
 func registerCodecs(me *webrtc.MediaEngine) error {
-	audio := []webrtc.RTPCodecParameters{
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
-			SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}}, PayloadType: 111},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2,
-			SDPFmtpLine: "111/111"}, PayloadType: 63},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeG722, ClockRate: 8000}, PayloadType: 9},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, PayloadType: 0},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, PayloadType: 8},
-	}
-	for _, c := range audio {
+	for _, c := range audioCodecs {
 		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
 			return fmt.Errorf("register %s: %w", c.MimeType, err)
 		}

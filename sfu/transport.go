@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -76,6 +77,8 @@ type Transport struct {
 	round   int
 	// recvSlots are the mids the client's last offer receives on.
 	recvSlots map[string]bool
+	// noRED stops asking the client to publish audio as RED.
+	noRED atomic.Bool
 
 	// Bandwidth allocation runs on its own goroutine, on a timer and when the estimate moves.
 	allocKick chan struct{}
@@ -191,7 +194,7 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 	if t.p.Role != RoleAnswerer {
 		return webrtc.SessionDescription{}, nil, missing, errors.New("this connection does not take offers")
 	}
-	recvSlots, err := receiveOnlyMids(offer.SDP)
+	recvSlots, audioSends, err := offerDirections(offer.SDP)
 	if err != nil {
 		return webrtc.SessionDescription{}, nil, missing, err
 	}
@@ -241,6 +244,15 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 		}
 		t.pending = still
 	}
+	if !t.noRED.Load() {
+		// Ask publishers for RED where their offer allows it (the browser sends the codec our
+		// answer lists first).
+		for _, tr := range t.pc.GetTransceivers() {
+			if tr.Kind() == webrtc.RTPCodecTypeAudio && audioSends[tr.Mid()] {
+				_ = tr.SetCodecPreferences(redFirst) // refused when the client offers no RED: fine
+			}
+		}
+	}
 	answer, err := t.pc.CreateAnswer(nil)
 	if err != nil {
 		return webrtc.SessionDescription{}, nil, missing, fmt.Errorf("create answer: %w", err)
@@ -279,21 +291,32 @@ func midOf(tr *webrtc.RTPTransceiver) string {
 	return tr.Mid()
 }
 
-// receiveOnlyMids lists the media sections of an offer in which the client only receives.
-func receiveOnlyMids(raw string) (map[string]bool, error) {
+// offerDirections lists the media sections of an offer in which the client only receives, and the
+// audio sections in which it sends.
+func offerDirections(raw string) (recvOnly, audioSends map[string]bool, err error) {
 	var sd sdp.SessionDescription
 	if err := sd.UnmarshalString(raw); err != nil {
-		return nil, fmt.Errorf("parse offer: %w", err)
+		return nil, nil, fmt.Errorf("parse offer: %w", err)
 	}
-	out := map[string]bool{}
+	recvOnly, audioSends = map[string]bool{}, map[string]bool{}
 	for _, m := range sd.MediaDescriptions {
 		mid, _ := m.Attribute("mid")
-		if _, ok := m.Attribute("recvonly"); ok && mid != "" && m.MediaName.Port.Value != 0 {
-			out[mid] = true
+		if mid == "" || m.MediaName.Port.Value == 0 {
+			continue
+		}
+		_, recv := m.Attribute("recvonly")
+		_, inactive := m.Attribute("inactive")
+		if recv {
+			recvOnly[mid] = true
+		} else if !inactive && m.MediaName.Media == "audio" {
+			audioSends[mid] = true
 		}
 	}
-	return out, nil
+	return recvOnly, audioSends, nil
 }
+
+// PreferRED says whether publishers on this connection should send audio as RED (default yes).
+func (t *Transport) PreferRED(on bool) { t.noRED.Store(!on) }
 
 func (t *Transport) freeSlotLocked(kind webrtc.RTPCodecType, recvSlots map[string]bool) *webrtc.RTPTransceiver {
 	for _, tr := range t.pc.GetTransceivers() {

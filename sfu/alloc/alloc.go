@@ -41,26 +41,37 @@ type step struct {
 	rate uint64
 }
 
-// steps lists a track's layers in the order they are climbed: by spatial layer, then temporal,
-// keeping only those that cost more than the previous (a layer never replaces a costlier one).
+// steps lists a track's layers in the order they are climbed: the smallest spatial layer at each of
+// its frame rates (fine steps for thin links), then each larger layer at no less than half its full
+// frame rate (people prefer fluid motion at a smaller size over a large picture at a few frames a
+// second). Each step costs more than the previous; a layer measured cheaper is priced just above it.
 func steps(tr *Track) []step {
 	var out []step
 	if tr.MaxSpatial == Off {
 		return nil
 	}
+	lowest := true
 	for s := int8(0); s <= tr.MaxSpatial && s < Spatial; s++ {
+		top := int8(-1)
 		for t := int8(0); t <= tr.MaxTemporal && t < Temporal; t++ {
+			if tr.Rates[s][t] > 0 {
+				top = t
+			}
+		}
+		if top < 0 {
+			continue
+		}
+		for t := int8(0); t <= top; t++ {
 			r := tr.Rates[s][t]
-			if r == 0 {
+			if r == 0 || (!lowest && t < top-1) {
 				continue
 			}
 			if len(out) > 0 && r <= out[len(out)-1].rate {
-				// A higher layer measured cheaper (a paused encoder, or noise): take it as the
-				// same cost plus one, so climbing stays monotonic.
 				r = out[len(out)-1].rate + 1
 			}
 			out = append(out, step{s, t, r})
 		}
+		lowest = false
 	}
 	return out
 }

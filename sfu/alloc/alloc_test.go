@@ -75,3 +75,16 @@ func TestNoTemporalLayers(t *testing.T) {
 		t.Fatalf("%+v", d[0])
 	}
 }
+
+func TestLargerLayersKeepHalfTheirFrameRate(t *testing.T) {
+	// 900 kbit/s would buy 720p at a quarter frame rate (800 kbit/s); 360p at full rate is better.
+	d, _, _ := Allocate(900_000, []Track{cam(1, 2)})
+	if d[0].Spatial != 1 || d[0].Temporal != 2 {
+		t.Fatalf("%+v, want 360p at full frame rate", d[0])
+	}
+	// The smallest layer still steps through its frame rates on a thin link.
+	d, _, _ = Allocate(70_000, []Track{cam(1, 2)})
+	if d[0].Spatial != 0 || d[0].Temporal != 0 {
+		t.Fatalf("%+v, want 180p at its base frame rate", d[0])
+	}
+}

@@ -197,6 +197,9 @@ func (p *Participant) handleAddTrack(req *livekit.AddTrackRequest) {
 	info.Simulcast = req.Type == livekit.TrackType_VIDEO && len(req.Layers) > 1 && !svc
 	p.pending = append(p.pending, &pendingTrack{req: req, info: info})
 	p.mu.Unlock()
+	if req.Type == livekit.TrackType_AUDIO && req.DisableRed {
+		p.pub.PreferRED(false)
+	}
 	p.write(trackPublished(req.Cid, info))
 }
 
