@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -27,6 +30,7 @@ func runServe(args []string) error {
 	keys := fs.String("keys", "", `API keys as "key: secret" pairs, comma separated (or HOP_KEYS)`)
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	maxParticipants := fs.Int("max-participants", -1, "per-room participant cap (0: none)")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -86,6 +90,12 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr, log); err != nil {
+			n.Close()
+			return err
+		}
+	}
 	if cfg.Development {
 		fmt.Fprintf(os.Stderr, "\n  Open http://localhost:%d in two browser tabs to try a meeting.\n\n", cfg.Port)
 	}
@@ -104,4 +114,21 @@ func parseLevel(s string) slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
+}
+
+// servePprof exposes the profiler on its own listener, away from the public port.
+func servePprof(addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("profiler listening", "addr", ln.Addr().String())
+	go func() { _ = http.Serve(ln, mux) }()
+	return nil
 }

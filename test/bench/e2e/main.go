@@ -27,6 +27,8 @@ import (
 	"github.com/hop-meet/hop/internal/loadtest"
 )
 
+var profileOut string
+
 const (
 	hostIP = "10.213.250.1"
 	nsIP   = "10.213.250.2"
@@ -38,6 +40,7 @@ func main() {
 	subs := flag.Int("subscribers", 30, "subscribers")
 	measure := flag.Duration("measure", 20*time.Second, "steady-state measurement window")
 	procs := flag.String("gomaxprocs", "2,1", "GOMAXPROCS values to run the node with")
+	flag.StringVar(&profileOut, "cpuprofile", "", "write the node's CPU profile over the measurement window here")
 	flag.Parse()
 	if err := run(*bin, *pubs, *subs, *measure, strings.Split(*procs, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -147,7 +150,11 @@ rtc:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	srv := exec.Command(bin, "serve", "--config", cfgPath)
+	args := []string{"serve", "--config", cfgPath}
+	if profileOut != "" {
+		args = append(args, "--pprof", "127.0.0.1:16060")
+	}
+	srv := exec.Command(bin, args...)
 	srv.Env = append(os.Environ(), "GOMAXPROCS="+procs)
 	var srvLog bytes.Buffer
 	srv.Stdout, srv.Stderr = &srvLog, &srvLog
@@ -205,6 +212,17 @@ rtc:
 		return nil, err
 	}
 	t1 := time.Now()
+	if profileOut != "" {
+		go func() {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:16060/debug/pprof/profile?seconds=%d", int(measure.Seconds())-1))
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			_ = os.WriteFile(profileOut+"."+procs, b, 0o644)
+		}()
+	}
 	time.Sleep(measure)
 	m2, err := scrape(base)
 	if err != nil {
