@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hop-meet/hop/sfu/forwarder"
+	"github.com/hop-meet/hop/sfu/udpbatch"
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -77,6 +79,7 @@ type Engine struct {
 	factories []interceptor.Factory
 	stats     *Stats
 	udpConn   net.PacketConn
+	batch     *udpbatch.Conn
 	tcpLn     net.Listener
 	udpMux    ice.UDPMux
 	tcpMux    ice.TCPMux
@@ -99,7 +102,17 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	e.udpConn = udpConn
 	SetSocketBuffers(udpConn, SocketBuffer)
-	e.udpMux = webrtc.NewICEUDPMux(lf.NewLogger("ice-udp"), udpConn)
+	muxConn := udpConn
+	if uc, ok := udpConn.(*net.UDPConn); ok {
+		// A forwarded packet's copies to every subscriber leave in one sendmmsg.
+		if b, err := udpbatch.New(uc); err == nil {
+			e.batch = b
+			muxConn = b
+		} else {
+			e.log.Warn("batched udp sends unavailable", "err", err)
+		}
+	}
+	e.udpMux = webrtc.NewICEUDPMux(lf.NewLogger("ice-udp"), muxConn)
 
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.TCPPort >= 0 {
@@ -183,6 +196,14 @@ func (e *Engine) TCPAddr() net.Addr {
 		return nil
 	}
 	return e.tcpLn.Addr()
+}
+
+// Batcher groups a forwarded packet's sends into one system call; nil when unavailable.
+func (e *Engine) Batcher() forwarder.Batcher {
+	if e.batch == nil {
+		return nil
+	}
+	return e.batch
 }
 
 // Stats are the engine's packet totals.

@@ -87,6 +87,8 @@ type TrackParams struct {
 	OnDemandChanged func()
 	// Stats, if set, counts the track's packets in the engine's totals.
 	Stats *Stats
+	// Batch, if set, groups each packet's fan-out into one system call (Engine.Batcher).
+	Batch forwarder.Batcher
 }
 
 // NewTrack makes a track that receivers can be attached to.
@@ -104,7 +106,7 @@ func NewTrack(p TrackParams) *Track {
 		log:           p.Logger.With("track", p.ID),
 		pliThrottle:   p.PLIThrottle,
 		writeRTCP:     p.WriteRTCP,
-		fwd:           forwarder.New(),
+		fwd:           forwarder.New(p.Batch),
 		pliCh:         make(chan int8, 8),
 		downTracks:    map[*DownTrack]struct{}{},
 		done:          make(chan struct{}),

@@ -23,6 +23,12 @@ type Sink interface {
 	WritePacket(layer int8, p *packetcache.Packet, now int64)
 }
 
+// Batcher groups the network writes of one packet's fan-out (see sfu/udpbatch).
+type Batcher interface {
+	Begin()
+	End()
+}
+
 // QueueSize bounds each writer's queue. It must stay well below the packet caches' size so that a
 // queued slot cannot be overwritten before it is written out.
 const QueueSize = 128
@@ -40,14 +46,27 @@ type writer struct {
 	dropped atomic.Uint64
 }
 
-func (w *writer) run(wg *sync.WaitGroup) {
+func (w *writer) run(wg *sync.WaitGroup, batch Batcher) {
 	defer wg.Done()
 	for {
 		select {
 		case it := <-w.ch:
 			now := time.Now().UnixNano()
+			if batch != nil {
+				batch.Begin()
+			}
 			for _, s := range *w.sinks.Load() {
 				s.WritePacket(it.layer, it.p, now)
+			}
+			// Packets already queued behind this one join the same system call.
+			for more := len(w.ch); more > 0; more-- {
+				it = <-w.ch
+				for _, s := range *w.sinks.Load() {
+					s.WritePacket(it.layer, it.p, now)
+				}
+			}
+			if batch != nil {
+				batch.End()
 			}
 		case <-w.quit:
 			return
@@ -65,11 +84,12 @@ type Forwarder struct {
 	perWriter int
 	// retiredDropped keeps the drop counts of writers that were retired.
 	retiredDropped atomic.Uint64
+	batch          Batcher
 }
 
-// New makes an empty forwarder.
-func New() *Forwarder {
-	f := &Forwarder{}
+// New makes an empty forwarder; batch (optional) groups each fan-out's sends.
+func New(batch Batcher) *Forwarder {
+	f := &Forwarder{batch: batch}
 	empty := []*writer{}
 	f.writers.Store(&empty)
 	return f
@@ -134,7 +154,7 @@ func (f *Forwarder) Add(s Sink) {
 		empty := []Sink{}
 		w.sinks.Store(&empty)
 		f.wg.Add(1)
-		go w.run(&f.wg)
+		go w.run(&f.wg, f.batch)
 		nws := append(append([]*writer{}, ws...), w)
 		f.writers.Store(&nws)
 		ws = nws

@@ -84,7 +84,7 @@ func dispatchPaced(t *testing.T, f *Forwarder, pkts []*packetcache.Packet, sinks
 
 func TestEverySinkGetsEveryPacketInOrder(t *testing.T) {
 	for _, n := range []int{1, 2, 5, 17, 64} {
-		f := New()
+		f := New(nil)
 		sinks := make([]*recSink, n)
 		for i := range sinks {
 			sinks[i] = &recSink{}
@@ -117,7 +117,7 @@ func TestEverySinkGetsEveryPacketInOrder(t *testing.T) {
 }
 
 func TestSamePacketPointerForEverySink(t *testing.T) {
-	f := New()
+	f := New(nil)
 	defer f.Close()
 	var mu sync.Mutex
 	seen := map[*packetcache.Packet]int{}
@@ -142,7 +142,7 @@ type sinkFunc func(int8, *packetcache.Packet)
 func (f sinkFunc) WritePacket(l int8, p *packetcache.Packet, _ int64) { f(l, p) }
 
 func TestWriterCountGrowsAsSqrt(t *testing.T) {
-	f := New()
+	f := New(nil)
 	defer f.Close()
 	if f.Writers() != 0 {
 		t.Fatalf("empty forwarder has %d writers", f.Writers())
@@ -179,7 +179,7 @@ func TestWriterCountGrowsAsSqrt(t *testing.T) {
 }
 
 func TestWritersShrinkWhenSinksLeave(t *testing.T) {
-	f := New()
+	f := New(nil)
 	defer f.Close()
 	var sinks []*recSink
 	for i := 0; i < 25; i++ {
@@ -211,7 +211,7 @@ func TestWritersShrinkWhenSinksLeave(t *testing.T) {
 }
 
 func TestRemoveUnknownSink(t *testing.T) {
-	f := New()
+	f := New(nil)
 	defer f.Close()
 	a := &recSink{}
 	f.Add(a)
@@ -223,7 +223,7 @@ func TestRemoveUnknownSink(t *testing.T) {
 
 func TestAddAfterCloseIsIgnored(t *testing.T) {
 	base := runtime.NumGoroutine()
-	f := New()
+	f := New(nil)
 	f.Add(&recSink{})
 	f.Close()
 	f.Close() // idempotent
@@ -250,7 +250,7 @@ func waitGoroutines(t *testing.T, base int) {
 
 func TestCloseStopsWriters(t *testing.T) {
 	base := runtime.NumGoroutine()
-	f := New()
+	f := New(nil)
 	var sinks []*recSink
 	for i := 0; i < 50; i++ {
 		s := &recSink{}
@@ -275,7 +275,7 @@ func TestCloseStopsWriters(t *testing.T) {
 }
 
 func TestDroppedCountsWhenASinkBlocks(t *testing.T) {
-	f := New()
+	f := New(nil)
 	defer f.Close()
 	b := &blockSink{entered: make(chan struct{}), release: make(chan struct{})}
 	f.Add(b)
@@ -302,7 +302,7 @@ func TestDroppedCountsWhenASinkBlocks(t *testing.T) {
 }
 
 func TestBlockingSinkDoesNotBlockDispatch(t *testing.T) {
-	f := New()
+	f := New(nil)
 	f.SetSinksPerWriter(1)
 	b := &blockSink{entered: make(chan struct{}), release: make(chan struct{})}
 	r := &recSink{}
@@ -335,7 +335,7 @@ func TestBlockingSinkDoesNotBlockDispatch(t *testing.T) {
 }
 
 func TestSetSinksPerWriter(t *testing.T) {
-	f := New()
+	f := New(nil)
 	defer f.Close()
 	f.SetSinksPerWriter(4)
 	for i := 1; i <= 9; i++ {
@@ -350,7 +350,7 @@ func TestSetSinksPerWriter(t *testing.T) {
 // A sink present throughout must get every packet in order.
 func TestConcurrentMembership(t *testing.T) {
 	base := runtime.NumGoroutine()
-	f := New()
+	f := New(nil)
 	stable := &recSink{}
 	f.Add(stable)
 
@@ -417,7 +417,7 @@ func TestConcurrentMembership(t *testing.T) {
 // TestTransientSinksSeeOrderedSubsequence checks that sinks added and removed mid-stream see
 // packets in dispatch order, without duplicates.
 func TestTransientSinksSeeOrderedSubsequence(t *testing.T) {
-	f := New()
+	f := New(nil)
 	defer f.Close()
 	keep := &recSink{}
 	f.Add(keep)

@@ -289,6 +289,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, rr *webrtc.RTPReceiver
 		OnEnded:         func() { once.Do(func() { p.unpublish(info.Sid, false) }) },
 		OnDemandChanged: p.demandChanged,
 		Stats:           p.room.m.engine.Stats(),
+		Batch:           p.room.m.engine.Batcher(),
 	})
 	p.published[info.Sid] = pt
 	p.byRemoteID[key] = pt

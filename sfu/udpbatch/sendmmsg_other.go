@@ -1,0 +1,18 @@
+//go:build !linux
+
+package udpbatch
+
+import "net"
+
+type sysState struct{}
+
+type sender struct{}
+
+func (s *sender) init(*net.UDPConn) error { return nil }
+
+// send writes the packets one by one where sendmmsg does not exist.
+func (s *sender) send(c *Conn, b *batch) {
+	for i := 0; i < b.n; i++ {
+		_, _ = c.UDPConn.WriteToUDPAddrPort(b.bufs[i][:b.lens[i]], b.addrs[i])
+	}
+}
