@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,14 +23,24 @@ type countingWriter struct {
 	n   atomic.Int64
 	buf [1500]byte
 	mu  sync.Mutex
+	// progress hears when n reaches target, so a benchmark can wait without spinning.
+	progress chan struct{}
+	target   atomic.Int64
 }
+
+const window = 32
 
 func (w *countingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	w.mu.Lock()
 	n, _ := h.MarshalTo(w.buf[:])
 	n += copy(w.buf[n:], payload)
 	w.mu.Unlock()
-	w.n.Add(1)
+	if w.n.Add(1) == w.target.Load() {
+		select {
+		case w.progress <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
 	return n, nil
 }
 
@@ -63,7 +74,7 @@ func benchTrack(tb testing.TB, subs int) (*Track, []*countingWriter) {
 	t.codecKind.Store(uint32(codecs.VP8))
 	ws := make([]*countingWriter, subs)
 	for i := range ws {
-		ws[i] = &countingWriter{}
+		ws[i] = &countingWriter{progress: make(chan struct{}, 1)}
 		dt := NewDownTrack(DownTrackParams{Track: t, SubscriberID: fmt.Sprint(i), StreamID: "s", DesiredLayer: 0})
 		if _, err := dt.Bind(&fakeBind{codecs: []webrtc.RTPCodecParameters{vp8}, w: ws[i], ssrc: webrtc.SSRC(1000 + i)}); err != nil {
 			tb.Fatal(err)
@@ -150,9 +161,11 @@ func BenchmarkForward(b *testing.B) {
 				p := pkts[1+i%1023]
 				p.SequenceNumber, p.Timestamp = uint16(i+1), uint32((i+1)/4)*3000
 				t.fwd.Dispatch(0, p)
-				// Pace like a real stream: never run more than a queue ahead of the writers.
-				if i%64 == 63 {
-					waitWritten(b, ws, int64(i+2-64))
+				// Pace like a real stream: stay at most three windows ahead of the writers,
+				// parked (as a receive goroutine blocked on its socket) rather than spinning, so
+				// the writers have every core.
+				if (i+1)%window == 0 && i >= 3*window {
+					awaitWritten(b, ws, int64(i+2-3*window))
 				}
 			}
 			waitWritten(b, ws, int64(b.N+1))
@@ -164,6 +177,21 @@ func BenchmarkForward(b *testing.B) {
 	}
 }
 
+// awaitWritten blocks until every sink has written n packets. The newest sinks are the last in
+// their writers' lists, so once they are done the others are too, and only they are waited on.
+func awaitWritten(tb testing.TB, ws []*countingWriter, n int64) {
+	for i := len(ws) - 1; i >= 0; i-- {
+		w := ws[i]
+		if w.n.Load() >= n {
+			continue
+		}
+		w.target.Store(n)
+		for w.n.Load() < n {
+			<-w.progress // a stuck writer ends in go test's -timeout
+		}
+	}
+}
+
 func waitWritten(tb testing.TB, ws []*countingWriter, n int64) {
 	deadline := time.Now().Add(10 * time.Second)
 	for _, w := range ws {
@@ -171,7 +199,9 @@ func waitWritten(tb testing.TB, ws []*countingWriter, n int64) {
 			if time.Now().After(deadline) {
 				tb.Fatalf("writer stuck at %d of %d", w.n.Load(), n)
 			}
-			// Busy-wait: the writers run on other cores and finish within microseconds.
+			// Yield rather than sleep: the writers finish within microseconds, and with
+			// GOMAXPROCS=1 they run only when this goroutine steps aside.
+			runtime.Gosched()
 		}
 	}
 }

@@ -9,6 +9,7 @@ package forwarder
 
 import (
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,8 @@ type Forwarder struct {
 	closed  bool
 	// perWriter overrides the √N sizing (0: automatic); used by benchmarks.
 	perWriter int
+	// maxWriters caps the pool (0: GOMAXPROCS).
+	maxWriters int
 	// retiredDropped keeps the drop counts of writers that were retired.
 	retiredDropped atomic.Uint64
 	batch          Batcher
@@ -130,7 +133,15 @@ func (f *Forwarder) wantWriters(sinks int) int {
 	if f.perWriter > 0 {
 		return (sinks + f.perWriter - 1) / f.perWriter
 	}
-	return int(math.Ceil(math.Sqrt(float64(sinks))))
+	// √N writers of √N sinks each keeps both a packet's fan-out and the number of goroutines
+	// woken per packet small; more writers than cores only adds wake-ups and shrinks the batches
+	// each one sends, since one track's writers can never run on more cores than there are.
+	n := int(math.Ceil(math.Sqrt(float64(sinks))))
+	limit := f.maxWriters
+	if limit <= 0 {
+		limit = runtime.GOMAXPROCS(0)
+	}
+	return min(n, limit)
 }
 
 func (f *Forwarder) countSinks(ws []*writer) int {

@@ -137,12 +137,39 @@ func TestSamePacketPointerForEverySink(t *testing.T) {
 	}
 }
 
+func TestWritersCappedAtCores(t *testing.T) {
+	f := New(nil)
+	f.maxWriters = 3
+	defer f.Close()
+	var sinks []*recSink
+	for n := 1; n <= 50; n++ {
+		s := &recSink{}
+		sinks = append(sinks, s)
+		f.Add(s)
+		if want := min(int(math.Ceil(math.Sqrt(float64(n)))), 3); f.Writers() != want {
+			t.Fatalf("%d sinks: %d writers, want %d", n, f.Writers(), want)
+		}
+	}
+	// Every sink still gets every packet, spread over the three writers.
+	p := &packetcache.Packet{}
+	f.Dispatch(0, p)
+	waitFor(t, "every sink to get the packet", func() bool {
+		for _, s := range sinks {
+			if s.n.Load() != 1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 type sinkFunc func(int8, *packetcache.Packet)
 
 func (f sinkFunc) WritePacket(l int8, p *packetcache.Packet, _ int64) { f(l, p) }
 
 func TestWriterCountGrowsAsSqrt(t *testing.T) {
 	f := New(nil)
+	f.maxWriters = 1000
 	defer f.Close()
 	if f.Writers() != 0 {
 		t.Fatalf("empty forwarder has %d writers", f.Writers())
@@ -180,6 +207,7 @@ func TestWriterCountGrowsAsSqrt(t *testing.T) {
 
 func TestWritersShrinkWhenSinksLeave(t *testing.T) {
 	f := New(nil)
+	f.maxWriters = 1000
 	defer f.Close()
 	var sinks []*recSink
 	for i := 0; i < 25; i++ {
