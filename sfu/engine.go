@@ -107,6 +107,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		// A forwarded packet's copies to every subscriber leave in one sendmmsg.
 		if b, err := udpbatch.New(uc); err == nil {
 			e.batch = b
+			e.stats.batch = b
 			muxConn = b
 		} else {
 			e.log.Warn("batched udp sends unavailable", "err", err)

@@ -1,6 +1,10 @@
 package sfu
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/hop-meet/hop/sfu/udpbatch"
+)
 
 // Stats adds up what the engine's tracks and downtracks counted. Counters live in each object (no
 // shared counter on the packet path); a snapshot walks the live ones and adds the totals of those
@@ -10,6 +14,8 @@ type Stats struct {
 	tracks  map[*Track]struct{}
 	downs   map[*DownTrack]struct{}
 	retired Snapshot
+	// batch, if set, is the socket's send batching, counted as it is.
+	batch *udpbatch.Conn
 }
 
 // Snapshot is a set of totals since the engine started.
@@ -18,7 +24,10 @@ type Snapshot struct {
 	PacketsSent, BytesSent                      uint64
 	NACKs, Retransmits, PLIs                    uint64
 	ForwardDrops                                uint64
-	Tracks, DownTracks                          int
+	// SendCalls system calls sent BatchedPackets packets; SendDrops were dropped because the
+	// socket could not take them as fast as they came.
+	SendCalls, BatchedPackets, SendDrops uint64
+	Tracks, DownTracks                   int
 }
 
 func newStats() *Stats {
@@ -85,6 +94,9 @@ func (s *Stats) Snapshot() Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sn := s.retired
+	if s.batch != nil {
+		sn.SendCalls, sn.BatchedPackets, sn.SendDrops = s.batch.Stats()
+	}
 	for t := range s.tracks {
 		addTrackTotals(&sn, t)
 	}

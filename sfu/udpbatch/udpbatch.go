@@ -26,24 +26,35 @@ type batch struct {
 	sys   sysState
 }
 
+// maxSealed bounds the batches waiting for the sending goroutine; past it, new batches are
+// dropped as a full socket buffer would drop them.
+const maxSealed = 256
+
 // Conn wraps the node's UDP socket. It is a net.PacketConn, and implements the allocation-free
 // address-port methods pion's ICE mux uses.
+//
+// All writers share the batch being filled. A full or finished batch is sealed into a FIFO, and
+// one goroutine at a time (whoever finds nobody sending) sends the FIFO's batches in order: a
+// writer's packets thus leave in the order it wrote them, and nobody ever waits for another's
+// system call (one that finds a send in progress leaves its batch to that sender).
 type Conn struct {
 	*net.UDPConn
 	sender sender
 
 	open atomic.Int32 // batch scopes in progress
 
-	mu   sync.Mutex // guards cur and spare; never held during a system call
-	cur  *batch
-	pool sync.Pool
+	mu      sync.Mutex // guards what follows; never held during a system call
+	cur     *batch
+	sealed  []*batch // FIFO of batches to send
+	sending bool     // a goroutine is draining sealed
+	pool    sync.Pool
 
-	batches, packets atomic.Uint64
+	batches, packets, dropped atomic.Uint64
 }
 
 // New wraps c.
 func New(c *net.UDPConn) (*Conn, error) {
-	b := &Conn{UDPConn: c}
+	b := &Conn{UDPConn: c, sealed: make([]*batch, 0, maxSealed)}
 	if err := b.sender.init(c); err != nil {
 		return nil, err
 	}
@@ -61,29 +72,56 @@ func (c *Conn) End() {
 	c.Flush()
 }
 
-// Flush sends what is queued now.
+// Flush sends what is queued now (or leaves it to the goroutine already sending).
 func (c *Conn) Flush() {
 	c.mu.Lock()
-	b := c.cur
-	if b.n == 0 {
+	c.sealLocked()
+	c.drainLocked()
+}
+
+// sealLocked moves the batch being filled to the FIFO.
+func (c *Conn) sealLocked() {
+	if c.cur.n == 0 {
+		return
+	}
+	if len(c.sealed) == maxSealed {
+		c.dropped.Add(uint64(c.cur.n))
+		c.cur.n = 0
+		return
+	}
+	c.sealed = append(c.sealed, c.cur)
+	c.cur = c.pool.Get().(*batch)
+}
+
+// drainLocked sends the FIFO unless another goroutine is at it; it is called with mu held and
+// returns with it released.
+func (c *Conn) drainLocked() {
+	if c.sending {
 		c.mu.Unlock()
 		return
 	}
-	c.cur = c.pool.Get().(*batch)
+	c.sending = true
+	for len(c.sealed) > 0 {
+		b := c.sealed[0]
+		copy(c.sealed, c.sealed[1:])
+		c.sealed = c.sealed[:len(c.sealed)-1]
+		c.mu.Unlock()
+		c.sender.send(c, b)
+		c.batches.Add(1)
+		c.packets.Add(uint64(b.n))
+		b.n = 0
+		c.pool.Put(b)
+		c.mu.Lock()
+	}
+	c.sending = false
 	c.mu.Unlock()
-	c.send(b)
 }
 
-func (c *Conn) send(b *batch) {
-	c.sender.send(c, b)
-	c.batches.Add(1)
-	c.packets.Add(uint64(b.n))
-	b.n = 0
-	c.pool.Put(b)
+// Stats returns how many system calls sent how many queued packets, and how many queued packets
+// were dropped because the sender could not keep up.
+func (c *Conn) Stats() (batches, packets, dropped uint64) {
+	return c.batches.Load(), c.packets.Load(), c.dropped.Load()
 }
-
-// Stats returns how many system calls sent how many queued packets.
-func (c *Conn) Stats() (batches, packets uint64) { return c.batches.Load(), c.packets.Load() }
 
 // WriteToAddrPort queues p for addr inside a batch scope, or sends it at once.
 func (c *Conn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
@@ -92,21 +130,16 @@ func (c *Conn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 	}
 	c.mu.Lock()
 	b := c.cur
-	if b.n == MaxBatch {
-		c.cur = c.pool.Get().(*batch)
-		c.mu.Unlock()
-		c.send(b)
-		c.mu.Lock()
-		b = c.cur
-	}
 	i := b.n
 	b.lens[i] = copy(b.bufs[i][:], p)
 	b.addrs[i] = addr
 	b.n++
-	c.mu.Unlock()
-	if c.open.Load() == 0 {
-		// The scope closed while this was being queued: nobody else will flush it.
-		c.Flush()
+	if b.n == MaxBatch || c.open.Load() == 0 {
+		// Full, or the scope closed while this was queued and nobody else will flush it.
+		c.sealLocked()
+		c.drainLocked()
+	} else {
+		c.mu.Unlock()
 	}
 	return len(p), nil
 }
