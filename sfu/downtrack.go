@@ -19,19 +19,25 @@ import (
 	"github.com/hop-meet/hop/sfu/packetcache"
 )
 
-// historySize is how many sent packets a downtrack remembers to answer NACKs (a power of two).
-const historySize = 1024
+// How many sent packets a downtrack remembers to answer NACKs (powers of two): about 3 s of 720p
+// video or 5 s of audio, well past the point where a retransmission is still useful. Memory per
+// subscriber is dominated by these, so audio gets a shorter one.
+const (
+	videoHistory = 1024
+	audioHistory = 256
+)
 
-// sentPacket maps an outgoing sequence number back to the cached packet and the rewriting applied.
+// sentPacket maps an outgoing sequence number back to the cached packet and the rewriting applied
+// (24 bytes: fields ordered to leave no padding).
 type sentPacket struct {
-	valid    bool
 	rtxAt    int64 // when it was last sent again (ns), to answer repeated NACKs at most once per interval
-	layer    int8
+	outTS    uint32
 	inSeq    uint16
 	outSeq   uint16
-	outTS    uint32
 	picDelta uint16 // VP8 picture-ID offset in force
+	layer    int8
 	tl0Delta uint8
+	valid    bool
 	rewrote  bool
 }
 
@@ -95,7 +101,7 @@ type DownTrack struct {
 	twccMain [2]byte
 
 	histMu sync.Mutex
-	sent   [historySize]sentPacket
+	sent   []sentPacket // len is a power of two
 	// rtxSeq numbers the retransmission stream, shared by NACK answers and probes.
 	rtxSeq atomic.Uint32
 	// Resend state, one per goroutine that resends: the RTCP reader (NACKs) and the prober.
@@ -154,6 +160,11 @@ func NewDownTrack(p DownTrackParams) *DownTrack {
 		onBound:       p.OnBound,
 		onStreamState: p.OnStreamState,
 		curTID:        3,
+	}
+	if dt.kind == webrtc.RTPCodecTypeVideo {
+		dt.sent = make([]sentPacket, videoHistory)
+	} else {
+		dt.sent = make([]sentPacket, audioHistory)
 	}
 	dt.allocSpatial.Store(MaxLayers - 1)
 	dt.allocTemporal.Store(3)
@@ -533,7 +544,7 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64) {
 	dt.stamp(h, &dt.twccMain, b, len(payload), now)
 
 	dt.histMu.Lock()
-	e := &dt.sent[res.SeqNo&(historySize-1)]
+	e := &dt.sent[int(res.SeqNo)&(len(dt.sent)-1)]
 	e.valid, e.layer, e.inSeq, e.outSeq, e.outTS, e.rtxAt = true, layer, p.SequenceNumber, res.SeqNo, res.Timestamp, 0
 	e.rewrote, e.picDelta, e.tl0Delta = rewrote, picDelta, tl0Delta
 	dt.histMu.Unlock()
@@ -646,7 +657,7 @@ func (dt *DownTrack) retransmit(outSeq uint16) {
 		return
 	}
 	dt.histMu.Lock()
-	e := &dt.sent[outSeq&(historySize-1)]
+	e := &dt.sent[int(outSeq)&(len(dt.sent)-1)]
 	if !e.valid || e.outSeq != outSeq || now-e.rtxAt < int64(nackRepeat) {
 		dt.histMu.Unlock()
 		return
@@ -693,7 +704,7 @@ func (dt *DownTrack) resend(w *resender, outSeq uint16, rtxOnly bool) int {
 		return 0
 	}
 	dt.histMu.Lock()
-	e := dt.sent[outSeq&(historySize-1)]
+	e := dt.sent[int(outSeq)&(len(dt.sent)-1)]
 	dt.histMu.Unlock()
 	if !e.valid || e.outSeq != outSeq {
 		return 0

@@ -1,8 +1,9 @@
-// Command e2e is the end-to-end part of `make bench`: it starts a Hop node, loads it with
-// `hop loadtest` running in a network namespace of its own (so the load generator's clients reach
-// the node over a real interface, not loopback), and measures the node: CPU time per forwarded
-// packet (user and kernel), delivered Mbit/s, memory, and the subscribers' loss — once with
-// GOMAXPROCS=2 and once with GOMAXPROCS=1.
+// Command e2e is the end-to-end part of `make bench`: in a network namespace of its own it starts a
+// Hop node and loads it with `hop loadtest` (publishers first, then subscribers), and measures the
+// node: CPU time per forwarded packet (user and kernel, all of it), delivered Mbit/s, memory per
+// subscriber (resident and live heap), and the subscribers' loss — once per GOMAXPROCS value.
+// Node and clients share the namespace's addresses, so media takes the kernel's local path: the
+// per-packet kernel cost is that of a receiver on the same machine, as in the issue's floor.
 package main
 
 import (
@@ -27,7 +28,7 @@ import (
 	"github.com/hop-meet/hop/internal/loadtest"
 )
 
-var profileOut string
+var profileOut, reportOut string
 
 const (
 	hostIP = "10.213.250.1"
@@ -41,6 +42,7 @@ func main() {
 	measure := flag.Duration("measure", 20*time.Second, "steady-state measurement window")
 	procs := flag.String("gomaxprocs", "2,1", "GOMAXPROCS values to run the node with")
 	flag.StringVar(&profileOut, "cpuprofile", "", "write the node's CPU profile over the measurement window here")
+	flag.StringVar(&reportOut, "report", "", "write the subscribers' loadtest report (JSON) here")
 	flag.Parse()
 	if err := run(*bin, *pubs, *subs, *measure, strings.Split(*procs, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -57,6 +59,7 @@ type result struct {
 	nacksPerSec, drops         float64
 	perCall                    float64
 	inLossPct                  float64
+	mbPerSub, heapPerSub       float64
 }
 
 func run(bin string, pubs, subs int, measure time.Duration, procs []string) error {
@@ -82,10 +85,10 @@ func run(bin string, pubs, subs int, measure time.Duration, procs []string) erro
 		results = append(results, *r)
 	}
 	fmt.Printf("\nEnd to end: %d simulcast 720p publishers (VP8 + Opus), %d subscribers, `hop loadtest` in a network namespace\n", pubs, subs)
-	fmt.Printf("%-11s %-15s %-11s %-11s %-8s %-12s %-8s %-10s %-8s %-10s %-10s %s\n", "GOMAXPROCS", "CPU µs/packet", "packets/s", "Mbit/s out",
-		"RSS MB", "tracks recv", "loss %", "NACKs/s", "drops", "pkts/call", "in-loss %", "jitter ms (max)")
+	fmt.Printf("%-11s %-15s %-11s %-11s %-8s %-8s %-9s %-12s %-8s %-10s %-8s %-10s %-10s %s\n", "GOMAXPROCS", "CPU µs/packet", "packets/s", "Mbit/s out",
+		"RSS MB", "RSS/sub", "heap/sub", "tracks recv", "loss %", "NACKs/s", "drops", "pkts/call", "in-loss %", "jitter ms (max)")
 	for _, r := range results {
-		fmt.Printf("%-11s %-15.2f %-11.0f %-11.1f %-8.1f %-12s %-8.3f %-10.1f %-8.0f %-10.1f %-10.3f %.1f\n", r.procs, r.cpuUSPerPacket, r.pps, r.mbps, r.rssMB,
+		fmt.Printf("%-11s %-15.2f %-11.0f %-11.1f %-8.1f %-8.2f %-9.2f %-12s %-8.3f %-10.1f %-8.0f %-10.1f %-10.3f %.1f\n", r.procs, r.cpuUSPerPacket, r.pps, r.mbps, r.rssMB, r.mbPerSub, r.heapPerSub,
 			fmt.Sprintf("%d/%d", r.tracks, r.expected), r.lossPct, r.nacksPerSec, r.drops, r.perCall, r.inLossPct, r.jitterMs)
 	}
 	return nil
@@ -152,10 +155,8 @@ rtc:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	args := []string{"serve", "--config", cfgPath}
-	if profileOut != "" {
-		args = append(args, "--pprof", nsIP+":16060")
-	}
+	// The profiler also tells the live heap after a collection, for memory per subscriber.
+	args := []string{"serve", "--config", cfgPath, "--pprof", nsIP + ":16060"}
 	// The node and its clients share the namespace, so media travels over its loopback path: the
 	// cost the kernel charges per packet is then the one the issue's floor assumes (a receiver on
 	// the same machine), without the veth's extra hop. The runner reaches the node over the veth.
@@ -182,30 +183,57 @@ rtc:
 	}
 
 	cache, _ := os.UserCacheDir()
-	total := measure + 25*time.Second // joins and warm-up, then the window
-	lt := exec.Command("ip", "netns", "exec", ns, bin, "loadtest",
-		"--url", fmt.Sprintf("ws://%s:%d", nsIP, port), "--api-key", "bench", "--api-secret", "bench-secret-bench-secret-bench-secret",
-		"--video-publishers", strconv.Itoa(pubs), "--subscribers", strconv.Itoa(subs), "--duration", total.String(),
-		"--num-per-second", "10", "--media-dir", filepath.Join(cache, "hop-loadtest"), "--json", "--quiet")
+	total := measure + 30*time.Second // joins and warm-up, then the window
+	clients := func(pubs, subs int, d time.Duration) *exec.Cmd {
+		return exec.Command("ip", "netns", "exec", ns, bin, "loadtest",
+			"--url", fmt.Sprintf("ws://%s:%d", nsIP, port), "--api-key", "bench", "--api-secret", "bench-secret-bench-secret-bench-secret",
+			"--video-publishers", strconv.Itoa(pubs), "--subscribers", strconv.Itoa(subs), "--duration", d.String(),
+			"--num-per-second", "10", "--media-dir", filepath.Join(cache, "hop-loadtest"), "--json", "--quiet")
+	}
+	waitParticipants := func(n int, errOut *bytes.Buffer) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		for {
+			m, err := scrape(base)
+			if err == nil && m["hop_participants"] >= float64(n) {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("clients did not all join: %v of %d\n%s", m["hop_participants"], n, errOut.String())
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "GOMAXPROCS=%s: %d publishers, %d subscribers joining...\n", procs, pubs, subs)
+	// Publishers first, in a process of their own, so that the node's memory can be read before
+	// and after the subscribers join.
+	pl := clients(pubs, 0, total+20*time.Second)
+	var plErr bytes.Buffer
+	pl.Stdout, pl.Stderr = io.Discard, &plErr
+	if err := pl.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { _ = pl.Process.Kill(); _ = pl.Wait() }()
+	if err := waitParticipants(pubs, &plErr); err != nil {
+		return nil, err
+	}
+	time.Sleep(5 * time.Second)
+	rss0, _ := rssMB(srv.Process.Pid)
+	heap0, err := liveHeapMB()
+	if err != nil {
+		return nil, err
+	}
+
+	lt := clients(0, subs, total)
 	var ltOut, ltErr bytes.Buffer
 	lt.Stdout, lt.Stderr = &ltOut, &ltErr
-	fmt.Fprintf(os.Stderr, "GOMAXPROCS=%s: %d publishers, %d subscribers joining...\n", procs, pubs, subs)
 	if err := lt.Start(); err != nil {
 		return nil, err
 	}
 	// Wait until everyone is in, let bandwidth estimates settle, then measure.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for {
-		m, err := scrape(base)
-		if err == nil && m["hop_participants"] >= float64(pubs+subs) {
-			break
-		}
-		if ctx.Err() != nil {
-			_ = lt.Process.Kill()
-			return nil, fmt.Errorf("clients did not all join: %v\n%s", m["hop_participants"], ltErr.String())
-		}
-		time.Sleep(500 * time.Millisecond)
+	if err := waitParticipants(pubs+subs, &ltErr); err != nil {
+		_ = lt.Process.Kill()
+		return nil, err
 	}
 	time.Sleep(10 * time.Second)
 	m1, err := scrape(base)
@@ -236,8 +264,16 @@ rtc:
 	c2, _ := cpuTime(srv.Process.Pid)
 	dt := time.Since(t1).Seconds()
 	rss, _ := rssMB(srv.Process.Pid)
+	perSub := (rss - rss0) / float64(subs)
+	heap1, err := liveHeapMB()
+	if err != nil {
+		return nil, err
+	}
 	if err := lt.Wait(); err != nil {
 		return nil, fmt.Errorf("loadtest: %w\n%s", err, ltErr.String())
+	}
+	if reportOut != "" {
+		_ = os.WriteFile(reportOut+"."+procs, ltOut.Bytes(), 0o644)
 	}
 	var rep loadtest.Report
 	if err := json.Unmarshal(ltOut.Bytes(), &rep); err != nil {
@@ -254,10 +290,12 @@ rtc:
 		pps:            packets / dt,
 		mbps:           bytesOut * 8 / dt / 1e6,
 		rssMB:          rss,
+		mbPerSub:       perSub,
+		heapPerSub:     (heap1 - heap0) / float64(subs),
 		lossPct:        rep.TotalLossPct,
 		jitterMs:       rep.MaxJitterMs,
 		tracks:         rep.SubscribedTracks,
-		expected:       rep.ExpectedTracks * subs,
+		expected:       2 * pubs * subs, // camera and microphone of each publisher
 		nacksPerSec:    (m2["hop_nacks_total"] - m1["hop_nacks_total"]) / dt,
 		drops: m2["hop_forward_drops_total"] - m1["hop_forward_drops_total"] +
 			m2["hop_send_drops_total"] - m1["hop_send_drops_total"],
@@ -331,6 +369,25 @@ func rssMB(pid int) (float64, error) {
 		}
 	}
 	return 0, io.EOF
+}
+
+// liveHeapMB collects garbage in the node and returns the heap still allocated (runtime.MemStats
+// HeapAlloc as the profiler prints it right after the collection).
+func liveHeapMB() (float64, error) {
+	resp, err := http.Get("http://" + nsIP + ":16060/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		return 0, fmt.Errorf("heap: %w", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "# HeapAlloc = "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			return n / (1 << 20), err
+		}
+	}
+	return 0, fmt.Errorf("heap: no HeapAlloc in the profile (%v)", sc.Err())
 }
 
 func tail(s string, n int) string {
