@@ -38,6 +38,10 @@ func (w *countingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	if w.n.Add(1) == w.target.Load() {
 		select {
 		case w.progress <- struct{}{}:
+			// Let the woken dispatcher run now: queued behind this busy writer it would wait
+			// until the writer's queue ran dry, idling the writers. (A real receive goroutine
+			// is woken by the network poller instead.)
+			runtime.Gosched()
 		default: // a wake-up is already pending
 		}
 	}
