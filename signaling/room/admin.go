@@ -3,7 +3,6 @@ package room
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/livekit/protocol/livekit"
 	"google.golang.org/protobuf/proto"
@@ -34,15 +33,7 @@ func (m *Manager) CreateRoom(req *livekit.CreateRoomRequest) (*Room, error) {
 		departureTimeout: m.cfg.Room.DepartureTimeout,
 		maxParticipants:  m.cfg.Room.MaxParticipants,
 	}
-	if req.EmptyTimeout > 0 {
-		opts.emptyTimeout = time.Duration(req.EmptyTimeout) * time.Second
-	}
-	if req.DepartureTimeout > 0 {
-		opts.departureTimeout = time.Duration(req.DepartureTimeout) * time.Second
-	}
-	if req.MaxParticipants > 0 && (opts.maxParticipants == 0 || int(req.MaxParticipants) < opts.maxParticipants) {
-		opts.maxParticipants = int(req.MaxParticipants)
-	}
+	opts.override(req.EmptyTimeout, req.DepartureTimeout, req.MaxParticipants)
 	r := newRoom(m, req.Name, opts)
 	r.metadata = req.Metadata
 	m.rooms[req.Name] = r
@@ -85,22 +76,10 @@ func (r *Room) UpdateParticipant(req *livekit.UpdateParticipantRequest) (*liveki
 	if p == nil {
 		return nil, ErrParticipantNotFound
 	}
-	if lim := r.m.cfg.Limits.MaxMetadata; lim > 0 && len(req.Metadata)+len(req.Name) > lim {
-		return nil, fmt.Errorf("metadata larger than %d bytes", lim)
-	}
 	p.mu.Lock()
-	if req.Metadata != "" {
-		p.metadata = req.Metadata
-	}
-	if req.Name != "" {
-		p.name = req.Name
-	}
-	for k, v := range req.Attributes {
-		if v == "" {
-			delete(p.attributes, k)
-		} else {
-			p.attributes[k] = v
-		}
+	if err := p.applyDetailsLocked(req.Metadata, req.Name, req.Attributes); err != nil {
+		p.mu.Unlock()
+		return nil, err
 	}
 	var old *livekit.ParticipantPermission
 	if req.Permission != nil {

@@ -163,16 +163,7 @@ func (m *Manager) getOrCreate(name string, g *auth.Grants) (*Room, error) {
 	}
 	if g != nil && g.RoomConfig != nil {
 		rc := g.GetRoomConfiguration()
-		if rc.EmptyTimeout > 0 {
-			opts.emptyTimeout = time.Duration(rc.EmptyTimeout) * time.Second
-		}
-		if rc.DepartureTimeout > 0 {
-			opts.departureTimeout = time.Duration(rc.DepartureTimeout) * time.Second
-		}
-		// A token may lower the operator's cap, never raise it.
-		if rc.MaxParticipants > 0 && (opts.maxParticipants == 0 || int(rc.MaxParticipants) < opts.maxParticipants) {
-			opts.maxParticipants = int(rc.MaxParticipants)
-		}
+		opts.override(rc.EmptyTimeout, rc.DepartureTimeout, rc.MaxParticipants)
 	}
 	r := newRoom(m, name, opts)
 	m.rooms[name] = r

@@ -612,6 +612,32 @@ func (p *Participant) sendTrickle(c *webrtc.ICECandidateInit, target livekit.Sig
 		CandidateInit: string(b), Target: target}}})
 }
 
+// applyDetailsLocked sets metadata and name (when not empty) and attributes (an empty value
+// removes one), refusing the change if it exceeds the configured metadata limit. p.mu is held.
+func (p *Participant) applyDetailsLocked(metadata, name string, attrs map[string]string) error {
+	size := len(metadata) + len(name)
+	for k, v := range attrs {
+		size += len(k) + len(v)
+	}
+	if lim := p.room.m.cfg.Limits.MaxMetadata; lim > 0 && size > lim {
+		return fmt.Errorf("metadata larger than %d bytes", lim)
+	}
+	if metadata != "" {
+		p.metadata = metadata
+	}
+	if name != "" {
+		p.name = name
+	}
+	for k, v := range attrs {
+		if v == "" {
+			delete(p.attributes, k)
+		} else {
+			p.attributes[k] = v
+		}
+	}
+	return nil
+}
+
 func (p *Participant) handleUpdateMetadata(u *livekit.UpdateParticipantMetadata) {
 	respond := func(reason livekit.RequestResponse_Reason, msg string) {
 		p.write(&livekit.SignalResponse{Message: &livekit.SignalResponse_RequestResponse{RequestResponse: &livekit.RequestResponse{
@@ -624,28 +650,10 @@ func (p *Participant) handleUpdateMetadata(u *livekit.UpdateParticipantMetadata)
 		respond(livekit.RequestResponse_NOT_ALLOWED, "participant is not allowed to update its own metadata")
 		return
 	}
-	lim := p.room.m.cfg.Limits.MaxMetadata
-	size := len(u.Metadata) + len(u.Name)
-	for k, v := range u.Attributes {
-		size += len(k) + len(v)
-	}
-	if lim > 0 && size > lim {
+	if err := p.applyDetailsLocked(u.Metadata, u.Name, u.Attributes); err != nil {
 		p.mu.Unlock()
-		respond(livekit.RequestResponse_LIMIT_EXCEEDED, fmt.Sprintf("metadata larger than %d bytes", lim))
+		respond(livekit.RequestResponse_LIMIT_EXCEEDED, err.Error())
 		return
-	}
-	if u.Metadata != "" {
-		p.metadata = u.Metadata
-	}
-	if u.Name != "" {
-		p.name = u.Name
-	}
-	for k, v := range u.Attributes {
-		if v == "" {
-			delete(p.attributes, k)
-		} else {
-			p.attributes[k] = v
-		}
 	}
 	info := p.changedLocked()
 	p.mu.Unlock()

@@ -20,6 +20,20 @@ type roomOptions struct {
 	maxParticipants  int
 }
 
+// override applies what a CreateRoom request or a token's room configuration asks for (0: keep).
+// The participant cap may be lowered, never raised above the operator's.
+func (o *roomOptions) override(emptyTimeout, departureTimeout, maxParticipants uint32) {
+	if emptyTimeout > 0 {
+		o.emptyTimeout = time.Duration(emptyTimeout) * time.Second
+	}
+	if departureTimeout > 0 {
+		o.departureTimeout = time.Duration(departureTimeout) * time.Second
+	}
+	if maxParticipants > 0 && (o.maxParticipants == 0 || int(maxParticipants) < o.maxParticipants) {
+		o.maxParticipants = int(maxParticipants)
+	}
+}
+
 // Room is one meeting on this node.
 type Room struct {
 	m         *Manager
