@@ -70,6 +70,8 @@ type DownTrack struct {
 	kind         webrtc.RTPCodecType
 
 	bound atomic.Pointer[binding]
+	// holdUntil (Unix nanoseconds) keeps media back from a slot the client may not know yet.
+	holdUntil atomic.Int64
 
 	// desired is the layer the subscriber asked for (LayerOff when it disabled the track);
 	// target is what the track's availability allows. current is writer-owned.
@@ -463,7 +465,7 @@ func (dt *DownTrack) dropFrameTID(p *packetcache.Packet) bool {
 // WritePacket forwards one packet of the source track. It is called by a forwarder writer goroutine.
 func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64) {
 	b := dt.bound.Load()
-	if b == nil || dt.paused.Load() {
+	if b == nil || dt.paused.Load() || now < dt.holdUntil.Load() {
 		return
 	}
 	if dt.kind == webrtc.RTPCodecTypeVideo {
@@ -601,6 +603,10 @@ func (dt *DownTrack) Attach(s *webrtc.RTPSender, hist *bwe.History) {
 	dt.hist.Store(hist)
 	go dt.rtcpLoop(s)
 }
+
+// HoldUntil drops the track's packets until t, before the munger numbers them: the subscriber
+// then sees its stream start later, never a gap.
+func (dt *DownTrack) HoldUntil(t time.Time) { dt.holdUntil.Store(t.UnixNano()) }
 
 // Sender returns the RTP sender once attached.
 func (dt *DownTrack) Sender() *webrtc.RTPSender { return dt.sender.Load() }

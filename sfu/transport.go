@@ -47,6 +47,9 @@ type TransportParams struct {
 	OnDataChannel func(*webrtc.DataChannel)
 	// OnStateChange follows the connection state.
 	OnStateChange func(webrtc.PeerConnectionState)
+	// AnswerSettle (RoleAnswerer) holds media on downtracks placed by an answer for this long, for
+	// clients that mishandle media arriving before they apply the answer.
+	AnswerSettle time.Duration
 }
 
 // Transport is one pion PeerConnection with the negotiation rules of its role. All SDP handling is
@@ -238,6 +241,9 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 					still = append(still, dt)
 					continue
 				}
+			}
+			if t.p.AnswerSettle > 0 {
+				dt.HoldUntil(time.Now().Add(t.p.AnswerSettle))
 			}
 			t.attached[dt] = tr
 			newlyAttached = append(newlyAttached, dt)

@@ -321,6 +321,18 @@ func answerDelay(ci *livekit.ClientInfo) time.Duration {
 	return 0
 }
 
+// answerSettle works around another server-sdk-go (pion) race, in single-connection mode: an
+// SSRC that arrives before the client applies the answer declaring it is probed by pion's
+// undeclared-stream handler, which then reads the same stream as the receiver the answer starts,
+// and every other packet of the first ten is lost. Starting media on new slots a little after the
+// answer closes the window; browsers demultiplex by MID and need no wait.
+func answerSettle(ci *livekit.ClientInfo) time.Duration {
+	if ci.GetSdk() == livekit.ClientInfo_GO {
+		return 100 * time.Millisecond
+	}
+	return 0
+}
+
 func enabledPublishCodecs() []*livekit.Codec {
 	return []*livekit.Codec{
 		{Mime: "audio/opus"}, {Mime: "audio/red"},

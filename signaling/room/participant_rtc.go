@@ -30,6 +30,7 @@ func (p *Participant) setupTransports() error {
 		OnTrack:       p.onTrack,
 		OnDataChannel: p.onDataChannel,
 		OnStateChange: func(s webrtc.PeerConnectionState) { p.onConnectionState(s, !p.singlePC && p.canSubscribe()) },
+		AnswerSettle:  answerSettle(p.clientInfo),
 	})
 	if err != nil {
 		return fmt.Errorf("publisher connection: %w", err)
