@@ -69,6 +69,45 @@ func firstSteady(tl []browser.Sample, from time.Time, d time.Duration, size func
 	return browser.Sample{}, false
 }
 
+// pubSub is the scene of the bandwidth and loss tests: the node, the publisher in one network
+// namespace and a subscribe-only participant in another, whose link is sampled.
+type pubSub struct {
+	t     *testing.T
+	t0    time.Time // when the browsers started
+	pub   *browserRun
+	sub   *browserRun
+	nsSub *testkit.NetNS
+	link  *linkSampler
+	marks []mark
+}
+
+func startPubSub(ctx context.Context, t *testing.T, room string) *pubSub {
+	t.Helper()
+	nsPub := testkit.NewNetNS(t, 1)
+	nsSub := testkit.NewNetNS(t, 2)
+	n := startNamespaceNode(t)
+	ps := &pubSub{t: t, t0: time.Now(), nsSub: nsSub}
+	ps.pub = startBrowser(ctx, t, n, nsPub, room, publisher())
+	ps.sub = startBrowser(ctx, t, n, nsSub, room, browser.Participant{Identity: "sub", SubscribeOnly: true})
+	ps.link = sampleLink(t, nsSub)
+	return ps
+}
+
+// report stops both browsers and logs what they saw (the publisher's events too, if asked) and
+// the timeline with the test's marks.
+func (ps *pubSub) report(pubEvents bool) {
+	t := ps.t
+	ps.pub.finish()
+	ps.sub.finish()
+	if pubEvents {
+		logEvents(t, ps.t0, ps.pub)
+	}
+	logEvents(t, ps.t0, ps.sub)
+	logAudioPath(t, ps.pub, ps.sub)
+	logTimeline(t, ps.t0, ps.pub.timeline(), map[string][]browser.Sample{"sub": ps.sub.timeline()}, []string{"sub"},
+		map[string]*linkSampler{"sub": ps.link}, ps.marks)
+}
+
 // TestBandwidthDownswitch: a subscriber decoding 1280x720 gets its downlink cut to 500 kbit/s.
 // The server must move it to a lower layer within 3 s, without a video freeze over 1 s and
 // without interrupting audio, and must bring it back to 1280x720 within 10 s of the limit being
@@ -85,25 +124,9 @@ func TestBandwidthDownswitch(t *testing.T) {
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
-	nsPub := testkit.NewNetNS(t, 1)
-	nsSub := testkit.NewNetNS(t, 2)
-	n := startNamespaceNode(t)
-	room := "net-bandwidth"
-
-	t0 := time.Now()
-	pub := startBrowser(ctx, t, n, nsPub, room, publisher())
-	sub := startBrowser(ctx, t, n, nsSub, room, browser.Participant{Identity: "sub", SubscribeOnly: true})
-	link := sampleLink(t, nsSub)
-	var marks []mark
-	defer func() {
-		pub.finish()
-		sub.finish()
-		logEvents(t, t0, pub)
-		logEvents(t, t0, sub)
-		logAudioPath(t, pub, sub)
-		logTimeline(t, t0, pub.timeline(), map[string][]browser.Sample{"sub": sub.timeline()}, []string{"sub"},
-			map[string]*linkSampler{"sub": link}, marks)
-	}()
+	ps := startPubSub(ctx, t, "net-bandwidth")
+	defer ps.report(true)
+	t0, sub, nsSub := ps.t0, ps.sub, ps.nsSub
 
 	// 1. The subscriber decodes 1280x720, steadily.
 	if err := sub.waitUntil(ctx, rampTimeout, func(tl []browser.Sample) bool { _, ok := firstSteady(tl, t0, stable, is720); return ok }); err != nil {
@@ -116,7 +139,7 @@ func TestBandwidthDownswitch(t *testing.T) {
 	// 2. Limit its downlink; it must move down within 3 s.
 	tLimit := time.Now()
 	nsSub.LimitDownlink(limitKbit)
-	marks = append(marks, mark{tLimit, "downlink limited to 500 kbit/s"})
+	ps.marks = append(ps.marks, mark{tLimit, "downlink limited to 500 kbit/s"})
 	lower := func(s browser.Sample) bool {
 		_, h := decodedSize(s, pubID)
 		return h > 0 && h < 720
@@ -130,7 +153,7 @@ func TestBandwidthDownswitch(t *testing.T) {
 		s, _ := firstAfter(sub.timeline(), tLimit, lower)
 		downSwitch = s.Time().Sub(tLimit)
 		w, h := decodedSize(s, pubID)
-		marks = append(marks, mark{s.Time(), "subscriber decodes a lower layer"})
+		ps.marks = append(ps.marks, mark{s.Time(), "subscriber decodes a lower layer"})
 		t.Logf("down-switch: %v after the limit, to %dx%d", downSwitch.Round(time.Millisecond), w, h)
 		if downSwitch > maxDownSwitch {
 			t.Errorf("down-switch took %v, want at most %v", downSwitch.Round(time.Millisecond), maxDownSwitch)
@@ -157,7 +180,7 @@ func TestBandwidthDownswitch(t *testing.T) {
 	}
 	tClear := time.Now()
 	nsSub.ClearDownlink()
-	marks = append(marks, mark{tClear, "limit lifted"})
+	ps.marks = append(ps.marks, mark{tClear, "limit lifted"})
 
 	// 4. Back to 1280x720, playing (not a frozen 720p frame) for 2 s, within 10 s.
 	var recovery time.Duration
@@ -167,7 +190,7 @@ func TestBandwidthDownswitch(t *testing.T) {
 	} else {
 		s, _ := firstSteady(sub.timeline(), tClear, stable, is720)
 		recovery = s.Time().Sub(tClear)
-		marks = append(marks, mark{s.Time(), "subscriber decodes 1280x720 again"})
+		ps.marks = append(ps.marks, mark{s.Time(), "subscriber decodes 1280x720 again"})
 		t.Logf("recovery: %v after the limit was lifted", recovery.Round(time.Millisecond))
 		if recovery > maxRecovery {
 			t.Errorf("recovery took %v, want at most %v", recovery.Round(time.Millisecond), maxRecovery)
@@ -264,24 +287,9 @@ func TestRandomLoss(t *testing.T) {
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
-	nsPub := testkit.NewNetNS(t, 1)
-	nsSub := testkit.NewNetNS(t, 2)
-	n := startNamespaceNode(t)
-	room := "net-loss"
-
-	t0 := time.Now()
-	pub := startBrowser(ctx, t, n, nsPub, room, publisher())
-	sub := startBrowser(ctx, t, n, nsSub, room, browser.Participant{Identity: "sub", SubscribeOnly: true})
-	link := sampleLink(t, nsSub)
-	var marks []mark
-	defer func() {
-		pub.finish()
-		sub.finish()
-		logEvents(t, t0, sub)
-		logAudioPath(t, pub, sub)
-		logTimeline(t, t0, pub.timeline(), map[string][]browser.Sample{"sub": sub.timeline()}, []string{"sub"},
-			map[string]*linkSampler{"sub": link}, marks)
-	}()
+	ps := startPubSub(ctx, t, "net-loss")
+	defer ps.report(false)
+	t0, sub, nsSub := ps.t0, ps.sub, ps.nsSub
 
 	// 1. A steady start: the top layer if the estimates get there, at least video playing and audio.
 	audioFlows := func(tl []browser.Sample) bool {
@@ -303,7 +311,7 @@ func TestRandomLoss(t *testing.T) {
 	// 2. 10 % random loss for 20 s.
 	tLoss := time.Now()
 	nsSub.DropRandom(lossPercent)
-	marks = append(marks, mark{tLoss, fmt.Sprintf("%d%% random UDP loss on", lossPercent)})
+	ps.marks = append(ps.marks, mark{tLoss, fmt.Sprintf("%d%% random UDP loss on", lossPercent)})
 	if err := sub.waitCovered(ctx, tLoss.Add(lossFor), 5*time.Second); err != nil {
 		t.Fatalf("timeline during loss: %v", err)
 	}
@@ -313,7 +321,7 @@ func TestRandomLoss(t *testing.T) {
 	}
 	tEnd := time.Now()
 	nsSub.ClearDrop()
-	marks = append(marks, mark{tEnd, "loss off"})
+	ps.marks = append(ps.marks, mark{tEnd, "loss off"})
 	t.Logf("nftables: %d UDP packets arrived, %d dropped (%.1f%%)", seen, dropped, share(dropped, seen))
 	// A little after, to see the video settle.
 	if err := sub.waitCovered(ctx, tEnd.Add(2*time.Second), 5*time.Second); err != nil {

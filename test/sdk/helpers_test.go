@@ -147,6 +147,13 @@ func (c *client) track(key string) *received {
 	return r
 }
 
+// signallingModes are the two ways a LiveKit client connects: a publisher and a subscriber
+// PeerConnection (/rtc), or one for both (/rtc/v1).
+var signallingModes = []struct {
+	name     string
+	singlePC bool
+}{{"dual-pc", false}, {"single-pc", true}}
+
 type connectOpts struct {
 	singlePC      bool
 	autoSubscribe bool

@@ -13,10 +13,7 @@ import (
 // Two participants publish real Opus and VP8 and each receives the other's tracks, with the right
 // codec and every packet in order, over both signalling modes.
 func TestTwoParticipantsExchangeMedia(t *testing.T) {
-	for _, mode := range []struct {
-		name     string
-		singlePC bool
-	}{{"dual-pc", false}, {"single-pc", true}} {
+	for _, mode := range signallingModes {
 		t.Run(mode.name, func(t *testing.T) {
 			n := testkit.StartNode(t, nil)
 			m := testkit.MakeMedia(t)

@@ -13,10 +13,7 @@ import (
 // When a participant's signalling connection drops briefly, the client resumes its session: same
 // participant, media keeps flowing, no full rejoin.
 func TestResumeAfterSignalLoss(t *testing.T) {
-	for _, mode := range []struct {
-		name     string
-		singlePC bool
-	}{{"dual-pc", false}, {"single-pc", true}} {
+	for _, mode := range signallingModes {
 		t.Run(mode.name, func(t *testing.T) {
 			n := testkit.StartNode(t, nil)
 			m := testkit.MakeMedia(t)

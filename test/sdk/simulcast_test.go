@@ -14,10 +14,7 @@ import (
 // A participant publishes three simulcast layers; two subscribers asking for different sizes each
 // get their own layer, switched at keyframes into one continuous stream.
 func TestSimulcastSubscribersGetTheirLayer(t *testing.T) {
-	for _, mode := range []struct {
-		name     string
-		singlePC bool
-	}{{"dual-pc", false}, {"single-pc", true}} {
+	for _, mode := range signallingModes {
 		t.Run(mode.name, func(t *testing.T) {
 			n := testkit.StartNode(t, nil)
 			m := testkit.MakeMedia(t)
