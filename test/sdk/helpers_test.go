@@ -164,6 +164,8 @@ type connectOpts struct {
 	token string
 	// callbacks adds callbacks of its own to the room's.
 	callbacks func(*lksdk.RoomCallback)
+	// url replaces the node's URL (to go through a proxy).
+	url string
 }
 
 // connect joins room as identity with the Go SDK, recording every packet of every subscribed track.
@@ -227,7 +229,11 @@ func connect(t *testing.T, n *testkit.Node, roomName, identity string, o connect
 	if tok == "" {
 		tok = n.Token(t, roomName, identity)
 	}
-	room, err := lksdk.ConnectToRoomWithToken(n.URL(), tok, cb, opts...)
+	url := o.url
+	if url == "" {
+		url = n.URL()
+	}
+	room, err := lksdk.ConnectToRoomWithToken(url, tok, cb, opts...)
 	if err != nil {
 		t.Fatalf("%s: connect: %v", identity, err)
 	}

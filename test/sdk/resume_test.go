@@ -23,34 +23,17 @@ func TestResumeAfterSignalLoss(t *testing.T) {
 			publishFile(t, alice, m.Opus, 20*time.Millisecond, "mic")
 
 			reconnected := make(chan struct{}, 1)
-			bob := &client{t: t, got: map[string]*received{}, want: 100, data: make(chan lksdk.DataReceiveParams, 1), msgs: make(chan []byte, 1)}
-			cb := lksdk.NewRoomCallback()
-			cb.OnReconnected = func() { reconnected <- struct{}{} }
-			cb.OnTrackSubscribed = func(tr *webrtc.TrackRemote, _ *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
-				r := bob.track(rp.Identity() + "/" + tr.Kind().String())
-				go func() {
-					for {
-						pkt, _, err := tr.ReadRTP()
-						if err != nil {
-							return
+			bob := connect(t, n, "res", "bob", connectOpts{autoSubscribe: true, singlePC: mode.singlePC,
+				url: "ws://" + proxy.Addr(),
+				callbacks: func(cb *lksdk.RoomCallback) {
+					cb.OnReconnected = func() {
+						select {
+						case reconnected <- struct{}{}:
+						default:
 						}
-						r.add(pkt.SequenceNumber, pkt.SSRC)
 					}
-				}()
-			}
-			opts := []lksdk.ConnectOption{lksdk.WithAutoSubscribe(true), lksdk.WithDisableRegionDiscovery(),
-				// The SDK gives up after 5 s by default; a loaded 2-core CI machine can need longer.
-				lksdk.WithConnectTimeout(15 * time.Second),
-				lksdk.WithICETransportPolicy(webrtc.ICETransportPolicyRelay)}
-			if mode.singlePC {
-				opts = append(opts, lksdk.WithSinglePeerConnection())
-			}
-			room, err := lksdk.ConnectToRoomWithToken("ws://"+proxy.Addr(), n.Token(t, "res", "bob"), cb, opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			bob.room = room
-			t.Cleanup(room.Disconnect)
+				}}, 100)
+			room := bob.room
 			sid := room.LocalParticipant.SID()
 			bob.waitFor("alice", webrtc.RTPCodecTypeAudio, 10*time.Second)
 
