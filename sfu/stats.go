@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/hop-meet/hop/sfu/udpbatch"
 )
@@ -16,6 +17,8 @@ type Stats struct {
 	retired Snapshot
 	// batch, if set, is the socket's send batching, counted as it is.
 	batch *udpbatch.Conn
+	// conns counts the open PeerConnections.
+	conns atomic.Int64
 }
 
 // Snapshot is a set of totals since the engine started.
@@ -28,6 +31,7 @@ type Snapshot struct {
 	// socket could not take them as fast as they came.
 	SendCalls, BatchedPackets, SendDrops uint64
 	Tracks, DownTracks                   int
+	PeerConnections                      int
 }
 
 func newStats() *Stats {
@@ -104,5 +108,6 @@ func (s *Stats) Snapshot() Snapshot {
 		addDownTotals(&sn, dt)
 	}
 	sn.Tracks, sn.DownTracks = len(s.tracks), len(s.downs)
+	sn.PeerConnections = int(s.conns.Load())
 	return sn
 }

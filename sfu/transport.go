@@ -109,6 +109,7 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	t.pc = pc
+	p.Engine.stats.conns.Add(1)
 	t.wg.Add(1)
 	go t.allocLoop()
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -564,6 +565,7 @@ func (t *Transport) Close() {
 		t.p.Engine.stats.removeDownTrack(dt)
 	}
 	close(t.done)
+	t.p.Engine.stats.conns.Add(-1)
 	if err := t.pc.Close(); err != nil {
 		t.log.Debug("close peer connection", "err", err)
 	}

@@ -57,6 +57,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("send_drops_total", "Packets dropped because the socket could not take them as fast as they came.", s.SendDrops)
 	gauge("published_tracks", "Tracks being published.", float64(s.Tracks))
 	gauge("subscribed_tracks", "Tracks being sent to subscribers.", float64(s.DownTracks))
+	gauge("peer_connections", "Open WebRTC PeerConnections.", float64(s.PeerConnections))
 	rs := c.rooms.Rooms()
 	n := 0
 	for _, r := range rs {

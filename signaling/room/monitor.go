@@ -205,7 +205,7 @@ func rate(loss float64) (livekit.ConnectionQuality, float32) {
 
 // downstreamLoss is the loss the participant reports on what Hop sends it.
 func (p *Participant) downstreamLoss() float64 {
-	tr := p.pub
+	tr := p.publisher()
 	if p.sub != nil {
 		tr = p.sub
 	}

@@ -80,8 +80,11 @@ type Participant struct {
 	sessMu sync.Mutex
 	sess   *session
 
-	pub *sfu.Transport // client offers: publishing, or everything in single-PC mode
-	sub *sfu.Transport // server offers: subscribing (two-connection mode only)
+	// pub is the connection the client offers on: publishing, or everything in single-PC mode.
+	// In two-connection mode it is made on first use (see ensurePublisher); pubMu serialises that.
+	pub   atomic.Pointer[sfu.Transport]
+	pubMu sync.Mutex
+	sub   *sfu.Transport // server offers: subscribing (two-connection mode only)
 
 	data dataChannels
 
@@ -550,7 +553,12 @@ func (p *Participant) handleOffer(sd *livekit.SessionDescription) {
 		p.rejectSignal("offer without SDP")
 		return
 	}
-	answer, mids, missing, err := p.pub.HandleOffer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.Sdp})
+	pub, err := p.ensurePublisher()
+	if err != nil {
+		p.log.Info("no publisher connection", "err", err)
+		return
+	}
+	answer, mids, missing, err := pub.HandleOffer(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.Sdp})
 	if err != nil {
 		p.log.Info("bad offer", "err", err)
 		p.rejectSignal("invalid offer: " + err.Error())
@@ -603,9 +611,12 @@ func (p *Participant) handleTrickle(t *livekit.TrickleRequest) {
 		return // end-of-candidates
 	}
 	// In single-connection mode every candidate belongs to the one connection, whatever its target.
-	tr := p.pub
-	if t.Target == livekit.SignalTarget_SUBSCRIBER && p.sub != nil {
-		tr = p.sub
+	tr := p.sub
+	if t.Target != livekit.SignalTarget_SUBSCRIBER || tr == nil {
+		var err error
+		if tr, err = p.ensurePublisher(); err != nil {
+			return
+		}
 	}
 	if err := tr.AddICECandidate(ci); err != nil {
 		p.log.Debug("ice candidate rejected", "err", err)
@@ -730,8 +741,11 @@ func (p *Participant) close(reason livekit.DisconnectReason, notify bool) {
 	if p.sub != nil {
 		p.sub.Close()
 	}
-	if p.pub != nil {
-		p.pub.Close()
+	p.pubMu.Lock() // after closed is set: no publisher connection is made from here on
+	pub := p.pub.Load()
+	p.pubMu.Unlock()
+	if pub != nil {
+		pub.Close()
 	}
 	p.wg.Wait()
 	p.log.Info("participant left", "reason", reason.String())
@@ -739,3 +753,6 @@ func (p *Participant) close(reason livekit.DisconnectReason, notify bool) {
 
 // errNotAllowed is returned for requests the participant's grant forbids.
 var errNotAllowed = errors.New("not allowed")
+
+// errParticipantClosed is returned for work asked of a participant that has left.
+var errParticipantClosed = errors.New("participant closed")

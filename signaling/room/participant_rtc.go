@@ -19,25 +19,11 @@ import (
 // publisher and a subscriber connection otherwise.
 func (p *Participant) setupTransports() error {
 	engine := p.room.m.engine
-	var err error
-	p.pub, err = sfu.NewTransport(sfu.TransportParams{
-		Engine: engine,
-		Role:   sfu.RoleAnswerer,
-		Logger: p.log.With("pc", "publisher"),
-		OnICECandidate: func(c *webrtc.ICECandidateInit) {
-			p.sendTrickle(c, livekit.SignalTarget_PUBLISHER)
-		},
-		OnTrack:       p.onTrack,
-		OnDataChannel: p.onDataChannel,
-		OnStateChange: func(s webrtc.PeerConnectionState) { p.onConnectionState(s, !p.singlePC && p.canSubscribe()) },
-		AnswerSettle:  answerSettle(p.clientInfo),
-	})
-	if err != nil {
-		return fmt.Errorf("publisher connection: %w", err)
-	}
 	if p.singlePC {
-		return nil
+		_, err := p.ensurePublisher()
+		return err
 	}
+	var err error
 	p.sub, err = sfu.NewTransport(sfu.TransportParams{
 		Engine: engine,
 		Role:   sfu.RoleOfferer,
@@ -69,6 +55,41 @@ func (p *Participant) setupTransports() error {
 	p.attachDataReader(rel)
 	p.attachDataReader(lossy)
 	return nil
+}
+
+// publisher returns the connection the client offers on, nil while a two-connection client has
+// not needed one.
+func (p *Participant) publisher() *sfu.Transport { return p.pub.Load() }
+
+// ensurePublisher returns the connection the client offers on, making it on first use. A
+// subscribe-only client on /rtc never offers on it, and an idle PeerConnection still costs
+// goroutines, timers and a bandwidth estimator per participant.
+func (p *Participant) ensurePublisher() (*sfu.Transport, error) {
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	if t := p.pub.Load(); t != nil {
+		return t, nil
+	}
+	if p.closed.Load() {
+		return nil, errParticipantClosed
+	}
+	t, err := sfu.NewTransport(sfu.TransportParams{
+		Engine: p.room.m.engine,
+		Role:   sfu.RoleAnswerer,
+		Logger: p.log.With("pc", "publisher"),
+		OnICECandidate: func(c *webrtc.ICECandidateInit) {
+			p.sendTrickle(c, livekit.SignalTarget_PUBLISHER)
+		},
+		OnTrack:       p.onTrack,
+		OnDataChannel: p.onDataChannel,
+		OnStateChange: func(s webrtc.PeerConnectionState) { p.onConnectionState(s, !p.singlePC && p.canSubscribe()) },
+		AnswerSettle:  answerSettle(p.clientInfo),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("publisher connection: %w", err)
+	}
+	p.pub.Store(t)
+	return t, nil
 }
 
 // onConnectionState marks the participant active once its primary connection is up.
@@ -199,7 +220,9 @@ func (p *Participant) handleAddTrack(req *livekit.AddTrackRequest) {
 	p.pending = append(p.pending, &pendingTrack{req: req, info: info})
 	p.mu.Unlock()
 	if req.Type == livekit.TrackType_AUDIO && req.DisableRed {
-		p.pub.PreferRED(false)
+		if pub, err := p.ensurePublisher(); err == nil {
+			pub.PreferRED(false)
+		}
 	}
 	p.write(trackPublished(req.Cid, info))
 }
@@ -275,7 +298,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, rr *webrtc.RTPReceiver
 	if len(info.Codecs) > 0 {
 		info.Codecs[0].MimeType = info.MimeType
 	}
-	if tr := transceiverOf(p.pub.PeerConnection(), rr); tr != nil {
+	if tr := transceiverOf(p.publisher().PeerConnection(), rr); tr != nil {
 		info.Mid = tr.Mid()
 	}
 	pt := &publishedTrack{info: info, remoteID: key}
@@ -285,7 +308,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, rr *webrtc.RTPReceiver
 		PublisherID:     p.sid,
 		Kind:            remote.Kind(),
 		PLIThrottle:     p.room.m.engine.PLIThrottle(),
-		WriteRTCP:       p.pub.WriteRTCP,
+		WriteRTCP:       p.publisher().WriteRTCP,
 		Logger:          p.log,
 		OnEnded:         func() { once.Do(func() { p.unpublish(info.Sid, false) }) },
 		OnDemandChanged: p.demandChanged,
@@ -487,7 +510,7 @@ func (p *Participant) subscribe(pub *Participant, t *publishedTrack) {
 		p.subscriptionEnded(t.info.Sid)
 		return
 	}
-	tr := p.pub
+	tr := p.publisher()
 	if p.sub != nil {
 		tr = p.sub
 	}
@@ -534,7 +557,7 @@ func (p *Participant) scheduleMediaSections() {
 		if p.closed.Load() {
 			return
 		}
-		audio, video := p.pub.MissingSlots()
+		audio, video := p.publisher().MissingSlots()
 		p.requestMediaSections(audio, video)
 	})
 }
@@ -573,7 +596,7 @@ func (p *Participant) subscriptionEnded(trackSID string) {
 		p.sub.RemoveDownTrack(dt)
 		return
 	}
-	p.pub.RemoveDownTrack(dt)
+	p.publisher().RemoveDownTrack(dt)
 	p.scheduleMediaSections()
 }
 

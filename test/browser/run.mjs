@@ -463,8 +463,11 @@ async function runTimeline(st, i, spec, connectOne) {
     }
     for (const ev of sample.events) emit({ type: 'event', identity: p.identity, event: ev });
     delete sample.events;
+    // The next sample is due a period after this one was taken (its own clock, not t0: the call
+    // into the page can be delayed, and a late tick must not be followed by an early one).
+    const next = (typeof sample.at === 'number' ? sample.at : t0) + sampleMs;
     emit({ type: 'sample', identity: p.identity, sample });
-    await control.waitFor(() => false, Math.max(0, Math.min(sampleMs - (Date.now() - t0), until - Date.now())));
+    await control.waitFor(() => false, Math.max(0, Math.min(next - Date.now(), until - Date.now())));
   }
 }
 

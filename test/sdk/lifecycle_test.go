@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	lkauth "github.com/livekit/protocol/auth"
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/webrtc/v4"
 
@@ -91,4 +92,31 @@ func TestNoGoroutineLeakAfterRoomCloses(t *testing.T) {
 	}
 	// The SDK clients' own goroutines end too; allow a few for pion's shared timers.
 	testkit.WaitGoroutines(t, baseline, 5, 15*time.Second)
+}
+
+// A viewer on /rtc (a token that may not publish media) costs the server one PeerConnection: the
+// publishing one is only made when a client offers on it (publishers are told to at once, with
+// FastPublish: every publishing test covers that path), and none outlives the room.
+func TestViewerHasOneConnection(t *testing.T) {
+	n := testkit.StartNode(t, nil)
+	m := testkit.MakeMedia(t)
+	conns := func() int { return n.Engine().Stats().Snapshot().PeerConnections }
+	alice := connect(t, n, "lazy", "alice", connectOpts{autoSubscribe: true}, 1)
+	publishFile(t, alice, m.Opus, 20*time.Millisecond, "mic")
+	f := false
+	bob := connect(t, n, "lazy", "bob", connectOpts{autoSubscribe: true,
+		token: n.TokenWith(t, "lazy", "bob", func(g *lkauth.VideoGrant) { g.CanPublish = &f })}, 20)
+	bob.waitFor("alice", webrtc.RTPCodecTypeAudio, 20*time.Second)
+	if got := conns(); got != 3 {
+		t.Fatalf("%d PeerConnections for a publisher and a viewer, want 3", got)
+	}
+	alice.room.Disconnect()
+	bob.room.Disconnect()
+	deadline := time.Now().Add(10 * time.Second)
+	for conns() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d PeerConnections left after everyone left", conns())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
