@@ -88,6 +88,8 @@ type DownTrack struct {
 	// onStreamState is told when the allocator pauses or resumes the track.
 	onStreamState func(paused bool)
 	congested     atomic.Bool
+	// starvedSince is when the allocator last found no room for the track (allocator-owned).
+	starvedSince time.Time
 
 	// Temporal-layer filtering state (writer-owned): the frame being forwarded or dropped, and the
 	// highest temporal layer currently forwarded.

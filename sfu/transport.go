@@ -598,6 +598,11 @@ func (t *Transport) allocLoop() {
 // headroom is the share of the estimate allocation spends, leaving room for retransmissions.
 const headroom = 0.92
 
+// pauseAfter is how long a playing video track must not fit before it is paused. An estimate
+// dips for a moment when a queue's delay spikes; a pause costs the viewer a frozen picture until
+// a keyframe after the resume, which is worse than a second over the estimate on the smallest layer.
+const pauseAfter = 2 * time.Second
+
 // allocate spends the estimated bandwidth on this connection's video downtracks (audio first, never
 // paused), and probes for more when subscribers want more than the estimate allows.
 func (t *Transport) allocate() {
@@ -641,8 +646,23 @@ func (t *Transport) allocate() {
 		budget = 0
 	}
 	decisions, used, deficit := alloc.Allocate(budget, tracks)
+	now := time.Now()
 	for i, d := range decisions {
-		video[i].SetAllocation(d.Spatial, d.Temporal)
+		dt := video[i]
+		if !d.Paused {
+			dt.starvedSince = time.Time{}
+		} else {
+			if dt.starvedSince.IsZero() {
+				dt.starvedSince = now
+			}
+			if cur, _ := dt.Allocation(); cur != LayerOff && now.Sub(dt.starvedSince) < pauseAfter {
+				if s, tl, ok := alloc.Smallest(&tracks[i]); ok {
+					decisions[i] = alloc.Decision{Spatial: s, Temporal: tl}
+					d = decisions[i]
+				}
+			}
+		}
+		dt.SetAllocation(d.Spatial, d.Temporal)
 	}
 	if t.log.Enabled(context.Background(), slog.LevelDebug) {
 		var b strings.Builder

@@ -76,6 +76,15 @@ func steps(tr *Track) []step {
 	return out
 }
 
+// Smallest is the cheapest layer of a track the subscriber wants (ok false: none is received).
+func Smallest(tr *Track) (spatial, temporal int8, ok bool) {
+	st := steps(tr)
+	if len(st) == 0 {
+		return Off, Off, false
+	}
+	return st[0].s, st[0].t, true
+}
+
 // Allocate chooses layers for tracks within budget (bits/s). It returns the decisions (in input
 // order), the total rate used, and the deficit: how much more would give every track what it asked for.
 func Allocate(budget uint64, tracks []Track) (out []Decision, used, deficit uint64) {

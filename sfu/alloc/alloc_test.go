@@ -102,3 +102,14 @@ func BenchmarkAllocate(b *testing.B) {
 		Allocate(6_000_000, tracks)
 	}
 }
+
+func TestSmallest(t *testing.T) {
+	tr := cam(1, 2)
+	tr.Rates[0] = [Temporal]uint64{} // the publisher's 180p layer is off: 360p at its lowest rate
+	if s, tl, ok := Smallest(&tr); !ok || s != 1 || tl != 0 {
+		t.Fatalf("Smallest = %d/%d %v, want 1/0", s, tl, ok)
+	}
+	if _, _, ok := Smallest(&Track{MaxSpatial: Off, Rates: camera}); ok {
+		t.Fatal("a track the subscriber does not want has a smallest layer")
+	}
+}
