@@ -165,6 +165,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 	// AES-GCM first: four times cheaper per packet than AES-CM with HMAC-SHA1.
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 	se.SetReceiveMTU(1500)
+	// Data channels are read by ReadDataChannel, with far smaller buffers than pion's reader.
+	se.DetachDataChannels()
 	se.SetICETimeouts(5*time.Second, 20*time.Second, 2*time.Second)
 	// When the server controls ICE (it offers), pion waits 2 s by default before nominating a pair
 	// through a client's TURN relay, hoping for a direct one; clients that need a relay then take

@@ -6,6 +6,8 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/hop-meet/hop/sfu"
 )
 
 // Data channel labels LiveKit clients use.
@@ -88,6 +90,7 @@ func (p *Participant) onDataChannel(dc *webrtc.DataChannel) {
 	label := dc.Label()
 	if label != reliableLabel && label != lossyLabel {
 		p.data.track(dc) // e.g. _data_track: not used by Hop yet
+		sfu.ReadDataChannel(dc, nil)
 		return
 	}
 	p.attachDataReader(dc)
@@ -107,9 +110,7 @@ func (p *Participant) attachDataReader(dc *webrtc.DataChannel) {
 	if dc.Label() == lossyLabel {
 		kind = livekit.DataPacket_LOSSY
 	}
-	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
-		p.handleData(kind, msg.Data)
-	})
+	sfu.ReadDataChannel(dc, func(b []byte) { p.handleData(kind, b) })
 }
 
 // handleData validates, stamps and forwards one DataPacket from this participant.

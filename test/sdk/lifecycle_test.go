@@ -56,6 +56,18 @@ func TestDataPackets(t *testing.T) {
 		t.Fatal("alice received a message addressed to carol")
 	case <-time.After(300 * time.Millisecond):
 	}
+	// A message larger than the server's per-channel read buffer arrives whole, and the channel
+	// goes on carrying small ones after it.
+	big := bytes.Repeat([]byte("0123456789abcdef"), 20<<10/16)
+	if err := c.room.LocalParticipant.PublishDataPacket(lksdk.UserData(big), lksdk.WithDataPublishReliable(true)); err != nil {
+		t.Fatal(err)
+	}
+	recv(a, big, "carol")
+	if err := c.room.LocalParticipant.PublishDataPacket(lksdk.UserData([]byte("after")), lksdk.WithDataPublishReliable(true)); err != nil {
+		t.Fatal(err)
+	}
+	recv(a, []byte("after"), "carol")
+	recv(b, big, "carol")
 }
 
 // After participants leave and the room closes, every goroutine the server started for them is gone.
