@@ -28,11 +28,27 @@ var levelPower = func() (t [128]uint64) {
 }()
 
 // Cache sizes: about two seconds of a 720p layer, and of Opus at 50 packets a second. They must stay
-// far above forwarder.QueueSize (see packetcache).
+// far above forwarder.QueueSize (see packetcache). A simulcast layer's cache shrinks with its rate:
+// the lower layers send a quarter and a sixteenth of the top one's packets, so half and a quarter of
+// its slots still hold seconds more history (each slot is a full-size packet: the top layer's
+// cache is 1.6 MB).
 const (
 	videoCacheSize = 1024
 	audioCacheSize = 256
 )
+
+// cacheSize is the packet cache for a stream: rid is empty unless it is a simulcast layer.
+func cacheSize(kind webrtc.RTPCodecType, rid string, layer int8) int {
+	switch {
+	case kind == webrtc.RTPCodecTypeAudio:
+		return audioCacheSize
+	case rid == "" || layer >= MaxLayers-1:
+		return videoCacheSize
+	case layer == MaxLayers-2:
+		return videoCacheSize / 2
+	}
+	return videoCacheSize / 4
+}
 
 // Receiver reads one RTP stream (a track, or one simulcast layer of it) from the publisher, stores
 // each packet in the packet cache and hands it to the track's forwarder.
@@ -68,10 +84,7 @@ type Receiver struct {
 }
 
 func newReceiver(t *Track, remote *webrtc.TrackRemote, rr *webrtc.RTPReceiver, layer int8) *Receiver {
-	size := videoCacheSize
-	if remote.Kind() == webrtc.RTPCodecTypeAudio {
-		size = audioCacheSize
-	}
+	size := cacheSize(remote.Kind(), remote.RID(), layer)
 	r := &Receiver{
 		track:   t,
 		layer:   layer,
