@@ -19,11 +19,11 @@ import (
 	"github.com/hop-meet/hop/sfu/packetcache"
 )
 
-// How many sent packets a downtrack remembers to answer NACKs (powers of two): about 3 s of 720p
-// video or 5 s of audio, well past the point where a retransmission is still useful. Memory per
-// subscriber is dominated by these, so audio gets a shorter one.
+// How many sent packets a downtrack remembers to answer NACKs (powers of two): about 1.5 s of 720p
+// video or 5 s of audio, past the point where a retransmission can still be played (a receiver's
+// jitter buffer waits a few hundred milliseconds). Memory per subscriber is dominated by these.
 const (
-	videoHistory = 1024
+	videoHistory = 512
 	audioHistory = 256
 )
 

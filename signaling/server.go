@@ -62,8 +62,12 @@ func NewServer(c Config) *Server {
 		maxMessage: c.MaxMessage,
 		disableV1:  c.DisableV1,
 		upgrader: websocket.Upgrader{
-			ReadBufferSize:  16 << 10,
+			// Signal messages are small and rare next to media: the read buffer is the size of
+			// net/http's own (which the upgrade then reuses) and write buffers are lent from a
+			// pool only while a message is written, instead of 32 KiB held by every participant.
+			ReadBufferSize:  4 << 10,
 			WriteBufferSize: 16 << 10,
+			WriteBufferPool: &sync.Pool{},
 			// Tokens, not origins, authorise a join: SDK clients connect from any origin.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
