@@ -106,21 +106,37 @@ func TestNoGoroutineLeakAfterRoomCloses(t *testing.T) {
 	testkit.WaitGoroutines(t, baseline, 5, 15*time.Second)
 }
 
-// A viewer on /rtc (a token that may not publish media) costs the server one PeerConnection: the
-// publishing one is only made when a client offers on it (publishers are told to at once, with
-// FastPublish: every publishing test covers that path), and none outlives the room.
+// A viewer on /rtc (a token that may send data but not media) costs the server one
+// PeerConnection: the publishing one is made when the client first offers on it, here to send
+// data, and none outlives the room. (Clients that may publish media are told to connect it at
+// once, FastPublish: every publishing test covers that path too.)
 func TestViewerHasOneConnection(t *testing.T) {
 	n := testkit.StartNode(t, nil)
 	m := testkit.MakeMedia(t)
 	conns := func() int { return n.Engine().Stats().Snapshot().PeerConnections }
 	alice := connect(t, n, "lazy", "alice", connectOpts{autoSubscribe: true}, 1)
 	publishFile(t, alice, m.Opus, 20*time.Millisecond, "mic")
-	f := false
+	no, yes := false, true
 	bob := connect(t, n, "lazy", "bob", connectOpts{autoSubscribe: true,
-		token: n.TokenWith(t, "lazy", "bob", func(g *lkauth.VideoGrant) { g.CanPublish = &f })}, 20)
+		token: n.TokenWith(t, "lazy", "bob", func(g *lkauth.VideoGrant) { g.CanPublish, g.CanPublishData = &no, &yes })}, 20)
 	bob.waitFor("alice", webrtc.RTPCodecTypeAudio, 20*time.Second)
 	if got := conns(); got != 3 {
 		t.Fatalf("%d PeerConnections for a publisher and a viewer, want 3", got)
+	}
+	// PublishDataPacket returns once bob's publisher connection is up and its channel open.
+	if err := bob.room.LocalParticipant.PublishDataPacket(lksdk.UserData([]byte("hi")), lksdk.WithDataPublishReliable(true)); err != nil {
+		t.Fatal(err)
+	}
+	if got := conns(); got != 4 {
+		t.Fatalf("%d PeerConnections once the viewer sends data, want 4", got)
+	}
+	select {
+	case msg := <-alice.msgs:
+		if !bytes.Equal(msg, []byte("hi")) {
+			t.Fatalf("alice received %q, want \"hi\"", msg)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("alice did not receive the viewer's message")
 	}
 	alice.room.Disconnect()
 	bob.room.Disconnect()
