@@ -611,10 +611,12 @@ func (p *Participant) handleTrickle(t *livekit.TrickleRequest) {
 		return // end-of-candidates
 	}
 	// In single-connection mode every candidate belongs to the one connection, whatever its target.
+	// A publisher candidate follows the client's offer on the same ordered socket, so the
+	// connection exists by then; one without it is dropped rather than making a connection.
 	tr := p.sub
 	if t.Target != livekit.SignalTarget_SUBSCRIBER || tr == nil {
-		var err error
-		if tr, err = p.ensurePublisher(); err != nil {
+		if tr = p.publisher(); tr == nil {
+			p.log.Debug("publisher candidate before any offer; dropped")
 			return
 		}
 	}
