@@ -89,6 +89,9 @@ type Participant struct {
 	data dataChannels
 
 	closed   atomic.Bool
+	// started is set once the client has its JoinResponse and the connections exist: from then on
+	// tracks may be subscribed for it. (It is in the room, visible to others, a little earlier.)
+	started atomic.Bool
 	done     chan struct{}
 	lastPing atomic.Int64
 	wg       sync.WaitGroup
@@ -291,8 +294,12 @@ func (p *Participant) start() error {
 		// so the client can finish connecting even before anything is subscribed.
 		p.sub.Negotiate(false)
 	}
+	// Tracks published from here on are subscribed by the room; the ones published until now
+	// (including by anyone who joined since others was read) are subscribed here. A track caught by
+	// both is subscribed once.
+	p.started.Store(true)
 	if p.autoSubscribe && p.canSubscribe() {
-		for _, q := range others {
+		for _, q := range p.room.others(p) {
 			for _, t := range q.publishedTracks() {
 				p.subscribe(q, t)
 			}

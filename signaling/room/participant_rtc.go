@@ -460,8 +460,8 @@ func desiredLayer(info *livekit.TrackInfo, s *livekit.UpdateTrackSettings, adapt
 
 // subscribe starts sending pub's track to p.
 func (p *Participant) subscribe(pub *Participant, t *publishedTrack) {
-	if p.closed.Load() || pub == p {
-		return
+	if p.closed.Load() || !p.started.Load() || pub == p {
+		return // not started: start subscribes what is published by then
 	}
 	if !pub.allowsSubscriber(p, t.info.Sid) {
 		p.write(&livekit.SignalResponse{Message: &livekit.SignalResponse_SubscriptionPermissionUpdate{

@@ -2,6 +2,7 @@ package sdk_test
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -146,5 +147,31 @@ func TestViewerHasOneConnection(t *testing.T) {
 			t.Fatalf("%d PeerConnections left after everyone left", conns())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Participants joining while a track is being published each get it exactly once: a joiner is in
+// the room a moment before its connections exist, and the publication must neither reach it then
+// (the node used to crash on that) nor be missed.
+func TestJoinWhilePublishing(t *testing.T) {
+	n := testkit.StartNode(t, nil)
+	m := testkit.MakeMedia(t)
+	alice := connect(t, n, "race", "alice", connectOpts{autoSubscribe: true}, 1)
+	const joiners = 5
+	got := make(chan *client, joiners)
+	for i := range joiners {
+		go func() {
+			var c *client
+			defer func() { got <- c }() // nil if connect failed the test (and ended this goroutine)
+			c = connect(t, n, "race", fmt.Sprintf("viewer%d", i), connectOpts{autoSubscribe: true, singlePC: i%2 == 0}, 20)
+		}()
+	}
+	publishFile(t, alice, m.Opus, 20*time.Millisecond, "mic")
+	for range joiners {
+		c := <-got
+		if c == nil {
+			t.FailNow()
+		}
+		c.waitFor("alice", webrtc.RTPCodecTypeAudio, 20*time.Second)
 	}
 }
