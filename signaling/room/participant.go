@@ -88,10 +88,10 @@ type Participant struct {
 
 	data dataChannels
 
-	closed   atomic.Bool
+	closed atomic.Bool
 	// started is set once the client has its JoinResponse and the connections exist: from then on
 	// tracks may be subscribed for it. (It is in the room, visible to others, a little earlier.)
-	started atomic.Bool
+	started  atomic.Bool
 	done     chan struct{}
 	lastPing atomic.Int64
 	wg       sync.WaitGroup
