@@ -218,22 +218,26 @@ func (e *Engine) PLIThrottle() time.Duration { return e.cfg.PLIThrottle }
 // Logger is the engine's logger.
 func (e *Engine) Logger() *slog.Logger { return e.log }
 
-// NewPeerConnection makes a PeerConnection on the shared sockets. onRTCP, if set, sees every RTCP
-// packet the peer sends (feedback for the bandwidth estimator).
-func (e *Engine) NewPeerConnection(onRTCP func([]rtcp.Packet)) (*webrtc.PeerConnection, error) {
+// NewPeerConnection makes a PeerConnection on the shared sockets. router, if set, takes the RTCP
+// about what the connection sends; the feedback it is given (for the bandwidth estimator) is also
+// looked for in the RTCP that pion's readers see, such as a one-connection client's transport-wide
+// feedback addressed to a stream it publishes.
+func (e *Engine) NewPeerConnection(router *rtcpRouter) (*webrtc.PeerConnection, error) {
 	ir := &interceptor.Registry{}
 	for _, f := range e.factories {
 		ir.Add(f)
 	}
-	if onRTCP != nil {
-		ir.Add(rtcpTapFactory{onRTCP})
+	se := e.se
+	if router != nil {
+		ir.Add(rtcpTapFactory{router.onFeedback})
+		se.BufferFactory = router.bufferFactory
 	}
 	// The MediaEngine records what this connection negotiated (payload types, header extension IDs).
 	me := &webrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {
 		return nil, err
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(e.se), webrtc.WithInterceptorRegistry(ir))
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
 	return api.NewPeerConnection(webrtc.Configuration{
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,

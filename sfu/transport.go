@@ -60,6 +60,8 @@ type Transport struct {
 	log *slog.Logger
 	// est estimates the bandwidth towards the peer from its feedback on what this connection sends.
 	est *bwe.Estimator
+	// router hands the peer's RTCP about each sent stream to its downtrack.
+	router *rtcpRouter
 
 	mu                sync.Mutex
 	closed            bool
@@ -104,7 +106,8 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		done:      make(chan struct{}),
 	}
 	t.est = bwe.New(bwe.DefaultConfig, func(uint64) { t.kickAllocation() })
-	pc, err := p.Engine.NewPeerConnection(t.onRTCP)
+	t.router = newRTCPRouter(t.onRTCP)
+	pc, err := p.Engine.NewPeerConnection(t.router)
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
@@ -270,7 +273,7 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 	t.flushCandidatesLocked()
 	for _, dt := range newlyAttached {
 		if s := t.attached[dt].Sender(); s != nil {
-			dt.Attach(s, t.est.History())
+			t.attach(dt, s)
 		}
 	}
 	for _, dt := range newlyAttached {
@@ -280,6 +283,14 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 		t.kickAllocation()
 	}
 	return *t.pc.LocalDescription(), t.midMapLocked(), missing, nil
+}
+
+// attach starts dt on sender s: its RTCP is routed to it, its packets numbered for the estimator.
+func (t *Transport) attach(dt *DownTrack, s *webrtc.RTPSender) {
+	for _, enc := range s.GetParameters().Encodings {
+		t.router.add(uint32(enc.SSRC), dt)
+	}
+	dt.Attach(s, t.est.History())
 }
 
 func transceiverOfSender(pc *webrtc.PeerConnection, s *webrtc.RTPSender) *webrtc.RTPTransceiver {
@@ -381,7 +392,7 @@ func (t *Transport) AddDownTrack(dt *DownTrack) (placed bool, err error) {
 	}
 	t.attached[dt] = tr
 	t.mu.Unlock()
-	dt.Attach(tr.Sender(), t.est.History())
+	t.attach(dt, tr.Sender())
 	t.p.Engine.stats.addDownTrack(dt)
 	t.kickAllocation()
 	t.Negotiate(false)
@@ -399,6 +410,7 @@ func (t *Transport) RemoveDownTrack(dt *DownTrack) {
 	}
 	tr, ok := t.attached[dt]
 	delete(t.attached, dt)
+	t.router.remove(dt)
 	if ok {
 		t.p.Engine.stats.removeDownTrack(dt)
 	}

@@ -24,6 +24,7 @@ func runLoadTest(args []string, out io.Writer) error {
 	fs.StringVar(&o.APIKey, "api-key", config.DevAPIKey, "API key")
 	fs.StringVar(&o.APISecret, "api-secret", config.DevAPISecret, "API secret")
 	fs.StringVar(&o.Room, "room", "load-test", "room name")
+	fs.StringVar(&o.IDPrefix, "id-prefix", "", "prefix of the participants' identities (runs sharing a room need different ones)")
 	fs.IntVar(&o.VideoPublishers, "video-publishers", 1, "publishers of camera video (and microphone)")
 	fs.IntVar(&o.AudioPublishers, "audio-publishers", 0, "publishers of microphone audio only")
 	fs.IntVar(&o.Subscribers, "subscribers", 1, "subscribers")

@@ -24,6 +24,9 @@ import (
 type Options struct {
 	URL, APIKey, APISecret string
 	Room                   string
+	// IDPrefix starts every participant identity, so that several runs can share a room (an
+	// identity that joins twice replaces the first).
+	IDPrefix string
 	VideoPublishers        int
 	AudioPublishers        int
 	Subscribers            int
@@ -137,7 +140,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// Publishers: video ones publish a camera (and a microphone), audio ones a microphone.
 	pubs := o.VideoPublishers + o.AudioPublishers
 	for i := 0; i < pubs; i++ {
-		identity := fmt.Sprintf("pub-%d", i)
+		identity := fmt.Sprintf("%spub-%d", o.IDPrefix, i)
 		tok, err := o.token(identity, true)
 		if err != nil {
 			return nil, err
@@ -162,7 +165,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	subs := make([]*subscriber, o.Subscribers)
 	report := &Report{Publishers: pubs, ExpectedTracks: o.VideoPublishers*2 + o.AudioPublishers}
 	for i := range subs {
-		identity := fmt.Sprintf("sub-%d", i)
+		identity := fmt.Sprintf("%ssub-%d", o.IDPrefix, i)
 		s := &subscriber{identity: identity, tracks: map[string]*trackStats{}}
 		tok, err := o.token(identity, false)
 		if err != nil {

@@ -66,7 +66,7 @@ func (s *sender) send(c *Conn, b *batch) {
 		var n uintptr
 		var errno syscall.Errno
 		err := s.raw.Write(func(fd uintptr) bool {
-			n, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&st.hdrs[sent])), uintptr(b.n-sent), 0, 0, 0)
+			n, _, errno = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&st.hdrs[sent])), uintptr(b.n-sent), 0, 0, 0)
 			return errno != unix.EAGAIN
 		})
 		if err != nil {

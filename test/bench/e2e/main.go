@@ -28,7 +28,7 @@ import (
 	"github.com/hop-meet/hop/internal/loadtest"
 )
 
-var profileOut, reportOut string
+var profileOut, reportOut, heapOut string
 
 const (
 	hostIP = "10.213.250.1"
@@ -43,6 +43,7 @@ func main() {
 	procs := flag.String("gomaxprocs", "2,1", "GOMAXPROCS values to run the node with")
 	flag.StringVar(&profileOut, "cpuprofile", "", "write the node's CPU profile over the measurement window here")
 	flag.StringVar(&reportOut, "report", "", "write the subscribers' loadtest report (JSON) here")
+	flag.StringVar(&heapOut, "heapprofile", "", "write the node's heap profiles after the first subscribers joined (.a) and at the end (.b) here")
 	flag.Parse()
 	if err := run(*bin, *pubs, *subs, *measure, strings.Split(*procs, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -60,6 +61,31 @@ type result struct {
 	perCall                    float64
 	inLossPct                  float64
 	mbPerSub, heapPerSub       float64
+	// The same for the subscribers of the second group only (see runOnce).
+	mbMarginal, heapMarginal float64
+}
+
+// mergeReports sums the subscriber groups' reports.
+func mergeReports(reps []loadtest.Report) loadtest.Report {
+	var out loadtest.Report
+	var expected, lost int
+	for _, r := range reps {
+		out.Subscribers = append(out.Subscribers, r.Subscribers...)
+		out.TotalKbps += r.TotalKbps
+		out.SubscribedTracks += r.SubscribedTracks
+		out.ConnectFailures += r.ConnectFailures
+		out.MaxJitterMs = max(out.MaxJitterMs, r.MaxJitterMs)
+		for _, s := range r.Subscribers {
+			for _, t := range s.Tracks {
+				expected += t.Packets + t.Lost
+				lost += t.Lost
+			}
+		}
+	}
+	if expected > 0 {
+		out.TotalLossPct = 100 * float64(lost) / float64(expected)
+	}
+	return out
 }
 
 func run(bin string, pubs, subs int, measure time.Duration, procs []string) error {
@@ -85,11 +111,16 @@ func run(bin string, pubs, subs int, measure time.Duration, procs []string) erro
 		results = append(results, *r)
 	}
 	fmt.Printf("\nEnd to end: %d simulcast 720p publishers (VP8 + Opus), %d subscribers, `hop loadtest` in a network namespace\n", pubs, subs)
-	fmt.Printf("%-11s %-15s %-11s %-11s %-8s %-8s %-9s %-12s %-8s %-10s %-8s %-10s %-10s %s\n", "GOMAXPROCS", "CPU µs/packet", "packets/s", "Mbit/s out",
-		"RSS MB", "RSS/sub", "heap/sub", "tracks recv", "loss %", "NACKs/s", "drops", "pkts/call", "in-loss %", "jitter ms (max)")
+	fmt.Printf("%-11s %-15s %-11s %-11s %-12s %-8s %-10s %-8s %-10s %-10s %s\n", "GOMAXPROCS", "CPU µs/packet", "packets/s", "Mbit/s out",
+		"tracks recv", "loss %", "NACKs/s", "drops", "pkts/call", "in-loss %", "jitter ms (max)")
 	for _, r := range results {
-		fmt.Printf("%-11s %-15.2f %-11.0f %-11.1f %-8.1f %-8.2f %-9.2f %-12s %-8.3f %-10.1f %-8.0f %-10.1f %-10.3f %.1f\n", r.procs, r.cpuUSPerPacket, r.pps, r.mbps, r.rssMB, r.mbPerSub, r.heapPerSub,
+		fmt.Printf("%-11s %-15.2f %-11.0f %-11.1f %-12s %-8.3f %-10.1f %-8.0f %-10.1f %-10.3f %.1f\n", r.procs, r.cpuUSPerPacket, r.pps, r.mbps,
 			fmt.Sprintf("%d/%d", r.tracks, r.expected), r.lossPct, r.nacksPerSec, r.drops, r.perCall, r.inLossPct, r.jitterMs)
+	}
+	fmt.Printf("\nMemory per subscriber (MB): all %d subscribers against none, and the last %d against the first %d\n", subs, subs-subs/3, subs/3)
+	fmt.Printf("%-11s %-8s %-9s %-10s %-18s %s\n", "GOMAXPROCS", "RSS MB", "RSS/sub", "heap/sub", "RSS/sub marginal", "heap/sub marginal")
+	for _, r := range results {
+		fmt.Printf("%-11s %-8.1f %-9.2f %-10.2f %-18.2f %.2f\n", r.procs, r.rssMB, r.mbPerSub, r.heapPerSub, r.mbMarginal, r.heapMarginal)
 	}
 	return nil
 }
@@ -161,7 +192,7 @@ rtc:
 	// cost the kernel charges per packet is then the one the issue's floor assumes (a receiver on
 	// the same machine), without the veth's extra hop. The runner reaches the node over the veth.
 	srv := exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
-	srv.Env = append(os.Environ(), "GOMAXPROCS="+procs)
+	srv.Env = append(os.Environ(), "GOMAXPROCS="+procs, "GOGC="+os.Getenv("NODE_GOGC"))
 	var srvLog bytes.Buffer
 	srv.Stdout, srv.Stderr = &srvLog, &srvLog
 	if err := srv.Start(); err != nil {
@@ -184,8 +215,8 @@ rtc:
 
 	cache, _ := os.UserCacheDir()
 	total := measure + 30*time.Second // joins and warm-up, then the window
-	clients := func(pubs, subs int, d time.Duration) *exec.Cmd {
-		return exec.Command("ip", "netns", "exec", ns, bin, "loadtest",
+	clients := func(prefix string, pubs, subs int, d time.Duration) *exec.Cmd {
+		return exec.Command("ip", "netns", "exec", ns, bin, "loadtest", "--id-prefix", prefix,
 			"--url", fmt.Sprintf("ws://%s:%d", nsIP, port), "--api-key", "bench", "--api-secret", "bench-secret-bench-secret-bench-secret",
 			"--video-publishers", strconv.Itoa(pubs), "--subscribers", strconv.Itoa(subs), "--duration", d.String(),
 			"--num-per-second", "10", "--media-dir", filepath.Join(cache, "hop-loadtest"), "--json", "--quiet")
@@ -199,7 +230,7 @@ rtc:
 				return nil
 			}
 			if ctx.Err() != nil {
-				return fmt.Errorf("clients did not all join: %v of %d\n%s", m["hop_participants"], n, errOut.String())
+				return fmt.Errorf("clients did not all join: %v of %d (%v)\n%s\nnode log:\n%s", m["hop_participants"], n, err, errOut.String(), tail(srvLog.String(), 4000))
 			}
 			time.Sleep(500 * time.Millisecond)
 		}
@@ -207,7 +238,7 @@ rtc:
 	fmt.Fprintf(os.Stderr, "GOMAXPROCS=%s: %d publishers, %d subscribers joining...\n", procs, pubs, subs)
 	// Publishers first, in a process of their own, so that the node's memory can be read before
 	// and after the subscribers join.
-	pl := clients(pubs, 0, total+20*time.Second)
+	pl := clients("", pubs, 0, total+20*time.Second)
 	var plErr bytes.Buffer
 	pl.Stdout, pl.Stderr = io.Discard, &plErr
 	if err := pl.Start(); err != nil {
@@ -224,17 +255,52 @@ rtc:
 		return nil, err
 	}
 
-	lt := clients(0, subs, total)
-	var ltOut, ltErr bytes.Buffer
-	lt.Stdout, lt.Stderr = &ltOut, &ltErr
-	if err := lt.Start(); err != nil {
+	// Subscribers join in two groups: a third first, then the rest. Memory read between the two
+	// gives the marginal cost of a subscriber, without what the first ones start once for all
+	// (publishers' layers flowing into their packet caches, the runtime's own growth).
+	first := subs / 3
+	if first == 0 {
+		first = subs
+	}
+	type group struct {
+		cmd      *exec.Cmd
+		out, err bytes.Buffer
+	}
+	var groups []*group
+	defer func() {
+		for _, g := range groups {
+			if g.cmd.ProcessState == nil {
+				_ = g.cmd.Process.Kill()
+				_ = g.cmd.Wait()
+			}
+		}
+	}()
+	join := func(n, upTo int, d time.Duration) error {
+		g := &group{cmd: clients(fmt.Sprintf("g%d-", len(groups)+1), 0, n, d)}
+		g.cmd.Stdout, g.cmd.Stderr = &g.out, &g.err
+		if err := g.cmd.Start(); err != nil {
+			return err
+		}
+		groups = append(groups, g)
+		return waitParticipants(pubs+upTo, &g.err)
+	}
+	// The first group runs long enough to outlast the second one's joins.
+	if err := join(first, first, total+20*time.Second); err != nil {
 		return nil, err
 	}
-	// Wait until everyone is in, let bandwidth estimates settle, then measure.
-	if err := waitParticipants(pubs+subs, &ltErr); err != nil {
-		_ = lt.Process.Kill()
-		return nil, err
+	rssA, heapA := rss0, heap0
+	if first < subs {
+		time.Sleep(5 * time.Second)
+		rssA, _ = rssMB(srv.Process.Pid)
+		if heapA, err = liveHeapMB(); err != nil {
+			return nil, err
+		}
+		saveHeap(heapOut + "." + procs + ".a")
+		if err := join(subs-first, subs, total); err != nil {
+			return nil, err
+		}
 	}
+	// Let bandwidth estimates settle, then measure.
 	time.Sleep(10 * time.Second)
 	m1, err := scrape(base)
 	if err != nil {
@@ -264,21 +330,29 @@ rtc:
 	c2, _ := cpuTime(srv.Process.Pid)
 	dt := time.Since(t1).Seconds()
 	rss, _ := rssMB(srv.Process.Pid)
-	perSub := (rss - rss0) / float64(subs)
 	heap1, err := liveHeapMB()
 	if err != nil {
 		return nil, err
 	}
-	if err := lt.Wait(); err != nil {
-		return nil, fmt.Errorf("loadtest: %w\n%s", err, ltErr.String())
+	saveHeap(heapOut + "." + procs + ".b")
+	var reps []loadtest.Report
+	var raw [][]byte
+	for _, g := range groups {
+		if err := g.cmd.Wait(); err != nil {
+			return nil, fmt.Errorf("loadtest: %w\n%s", err, g.err.String())
+		}
+		var rep loadtest.Report
+		if err := json.Unmarshal(g.out.Bytes(), &rep); err != nil {
+			return nil, fmt.Errorf("loadtest report: %w", err)
+		}
+		reps = append(reps, rep)
+		raw = append(raw, g.out.Bytes())
 	}
 	if reportOut != "" {
-		_ = os.WriteFile(reportOut+"."+procs, ltOut.Bytes(), 0o644)
+		_ = os.WriteFile(reportOut+"."+procs, bytes.Join(raw, []byte("\n")), 0o644)
 	}
-	var rep loadtest.Report
-	if err := json.Unmarshal(ltOut.Bytes(), &rep); err != nil {
-		return nil, fmt.Errorf("loadtest report: %w", err)
-	}
+	rep := mergeReports(reps)
+	later := float64(max(1, subs-first))
 	packets := m2["hop_packets_forwarded_total"] - m1["hop_packets_forwarded_total"]
 	bytesOut := m2["hop_bytes_forwarded_total"] - m1["hop_bytes_forwarded_total"]
 	if packets <= 0 {
@@ -290,8 +364,10 @@ rtc:
 		pps:            packets / dt,
 		mbps:           bytesOut * 8 / dt / 1e6,
 		rssMB:          rss,
-		mbPerSub:       perSub,
+		mbPerSub:       (rss - rss0) / float64(subs),
 		heapPerSub:     (heap1 - heap0) / float64(subs),
+		mbMarginal:     (rss - rssA) / later,
+		heapMarginal:   (heap1 - heapA) / later,
 		lossPct:        rep.TotalLossPct,
 		jitterMs:       rep.MaxJitterMs,
 		tracks:         rep.SubscribedTracks,
@@ -388,6 +464,20 @@ func liveHeapMB() (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("heap: no HeapAlloc in the profile (%v)", sc.Err())
+}
+
+// saveHeap writes the node's heap profile to path, unless -heapprofile was not given.
+func saveHeap(path string) {
+	if heapOut == "" {
+		return
+	}
+	resp, err := http.Get("http://" + nsIP + ":16060/debug/pprof/heap")
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	_ = os.WriteFile(path, b, 0o644)
 }
 
 func tail(s string, n int) string {
