@@ -26,11 +26,11 @@ type Options struct {
 	Room                   string
 	// IDPrefix starts every participant identity, so that several runs can share a room (an
 	// identity that joins twice replaces the first).
-	IDPrefix string
-	VideoPublishers        int
-	AudioPublishers        int
-	Subscribers            int
-	Duration               time.Duration
+	IDPrefix        string
+	VideoPublishers int
+	AudioPublishers int
+	Subscribers     int
+	Duration        time.Duration
 	// Resolution of the published camera: 1080p, 720p or 360p.
 	Resolution string
 	// Simulcast publishes every layer (else only the top one).
