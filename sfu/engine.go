@@ -75,8 +75,9 @@ type Engine struct {
 	log *slog.Logger
 	me  *webrtc.MediaEngine
 	se  webrtc.SettingEngine
-	// factories are the interceptors every PeerConnection gets; each connection builds its own.
-	factories []interceptor.Factory
+	// factories are the interceptors every PeerConnection gets, sendOnly those of a connection
+	// that only sends media; each connection builds its own.
+	factories, sendOnly []interceptor.Factory
 	stats     *Stats
 	udpConn   net.PacketConn
 	batch     *udpbatch.Conn
@@ -181,12 +182,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	// Each PeerConnection gets a MediaEngine of its own (see NewPeerConnection), used as it is.
 	se.DisableMediaEngineCopy(true)
-	factories, err := interceptorFactories()
+	factories, sendOnly, err := interceptorFactories()
 	if err != nil {
 		e.Close()
 		return nil, err
 	}
-	e.se, e.factories = se, factories
+	e.se, e.factories, e.sendOnly = se, factories, sendOnly
 	return e, nil
 }
 
@@ -221,10 +222,16 @@ func (e *Engine) Logger() *slog.Logger { return e.log }
 // NewPeerConnection makes a PeerConnection on the shared sockets. router, if set, takes the RTCP
 // about what the connection sends; the feedback it is given (for the bandwidth estimator) is also
 // looked for in the RTCP that pion's readers see, such as a one-connection client's transport-wide
-// feedback addressed to a stream it publishes.
-func (e *Engine) NewPeerConnection(router *rtcpRouter) (*webrtc.PeerConnection, error) {
+// feedback addressed to a stream it publishes. A sendOnly connection never receives media, and
+// goes without the interceptors that look after received streams (each runs a goroutine on a
+// timer, the NACK generator every 20 ms).
+func (e *Engine) NewPeerConnection(router *rtcpRouter, sendOnly bool) (*webrtc.PeerConnection, error) {
 	ir := &interceptor.Registry{}
-	for _, f := range e.factories {
+	factories := e.factories
+	if sendOnly {
+		factories = e.sendOnly
+	}
+	for _, f := range factories {
 		ir.Add(f)
 	}
 	se := e.se
@@ -346,25 +353,26 @@ func registerCodecs(me *webrtc.MediaEngine) error {
 // transport-wide congestion feedback) and sender reports towards subscribers. Towards subscribers,
 // DownTracks stamp transport-wide sequence numbers themselves (feeding the bandwidth estimator) and
 // answer NACKs from the packet cache, so pion's TWCC header interceptor and NACK responder (which
-// would keep a second copy of every packet sent) are not installed.
-func interceptorFactories() ([]interceptor.Factory, error) {
+// would keep a second copy of every packet sent) are not installed. sendOnly is the subset for a
+// connection that sends only.
+func interceptorFactories() (all, sendOnly []interceptor.Factory, err error) {
 	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorSize(512), nack.GeneratorInterval(20*time.Millisecond))
 	if err != nil {
-		return nil, fmt.Errorf("nack generator: %w", err)
+		return nil, nil, fmt.Errorf("nack generator: %w", err)
 	}
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
-		return nil, fmt.Errorf("receiver reports: %w", err)
+		return nil, nil, fmt.Errorf("receiver reports: %w", err)
 	}
 	sr, err := report.NewSenderInterceptor()
 	if err != nil {
-		return nil, fmt.Errorf("sender reports: %w", err)
+		return nil, nil, fmt.Errorf("sender reports: %w", err)
 	}
 	fb, err := twcc.NewSenderInterceptor()
 	if err != nil {
-		return nil, fmt.Errorf("twcc feedback: %w", err)
+		return nil, nil, fmt.Errorf("twcc feedback: %w", err)
 	}
-	return []interceptor.Factory{gen, rr, sr, fb}, nil
+	return []interceptor.Factory{gen, rr, sr, fb}, []interceptor.Factory{sr}, nil
 }
 
 // rtcpTapFactory installs an interceptor that shows every incoming RTCP packet to a callback.

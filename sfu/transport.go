@@ -107,7 +107,9 @@ func NewTransport(p TransportParams) (*Transport, error) {
 	}
 	t.est = bwe.New(bwe.DefaultConfig, func(uint64) { t.kickAllocation() })
 	t.router = newRTCPRouter(t.onRTCP)
-	pc, err := p.Engine.NewPeerConnection(t.router)
+	// The server offers only on the subscriber connection of the two-connection mode, which
+	// carries no media from the client.
+	pc, err := p.Engine.NewPeerConnection(t.router, p.Role == RoleOfferer)
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}

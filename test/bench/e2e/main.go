@@ -192,7 +192,7 @@ rtc:
 	// cost the kernel charges per packet is then the one the floor assumes (a receiver on
 	// the same machine), without the veth's extra hop. The runner reaches the node over the veth.
 	srv := exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
-	srv.Env = append(os.Environ(), "GOMAXPROCS="+procs, "GOGC="+os.Getenv("NODE_GOGC"))
+	srv.Env = append(os.Environ(), "GOMAXPROCS="+procs)
 	var srvLog bytes.Buffer
 	srv.Stdout, srv.Stderr = &srvLog, &srvLog
 	if err := srv.Start(); err != nil {
