@@ -78,12 +78,12 @@ type Engine struct {
 	// factories are the interceptors every PeerConnection gets, sendOnly those of a connection
 	// that only sends media; each connection builds its own.
 	factories, sendOnly []interceptor.Factory
-	stats     *Stats
-	udpConn   net.PacketConn
-	batch     *udpbatch.Conn
-	tcpLn     net.Listener
-	udpMux    ice.UDPMux
-	tcpMux    ice.TCPMux
+	stats               *Stats
+	udpConn             net.PacketConn
+	batch               *udpbatch.Conn
+	tcpLn               net.Listener
+	udpMux              ice.UDPMux
+	tcpMux              ice.TCPMux
 }
 
 // NewEngine opens the RTC sockets and prepares the pion API.

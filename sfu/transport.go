@@ -291,6 +291,9 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 func (t *Transport) attach(dt *DownTrack, s *webrtc.RTPSender) {
 	for _, enc := range s.GetParameters().Encodings {
 		t.router.add(uint32(enc.SSRC), dt)
+		if enc.RTX.SSRC != 0 {
+			t.router.add(uint32(enc.RTX.SSRC), dt) // receiver reports on the RTX stream
+		}
 	}
 	dt.Attach(s, t.est.History())
 }
