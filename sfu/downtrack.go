@@ -596,14 +596,14 @@ func (dt *DownTrack) writePadding(b *binding, seq uint16, ts uint32, now int64) 
 	}
 }
 
-// Attach records the RTP sender carrying this downtrack; its RTCP comes through the connection's
-// rtcpRouter. hist numbers
+// Attach records the RTP sender carrying this downtrack and starts reading its RTCP. hist numbers
 // and remembers every packet sent for the connection's bandwidth estimator.
 func (dt *DownTrack) Attach(s *webrtc.RTPSender, hist *bwe.History) {
 	if !dt.sender.CompareAndSwap(nil, s) {
 		return
 	}
 	dt.hist.Store(hist)
+	go dt.rtcpLoop(s)
 }
 
 // HoldUntil drops the track's packets until t, before the munger numbers them: the subscriber
@@ -613,28 +613,31 @@ func (dt *DownTrack) HoldUntil(t time.Time) { dt.holdUntil.Store(t.UnixNano()) }
 // Sender returns the RTP sender once attached.
 func (dt *DownTrack) Sender() *webrtc.RTPSender { return dt.sender.Load() }
 
-// handleRTCP acts on what the subscriber says about this track (pion's SRTCP session hands each
-// stream only the packets about it): keyframe requests and NACKs. It runs on the connection's
-// RTCP goroutine (see rtcpRouter), one packet after another.
-func (dt *DownTrack) handleRTCP(pkts []rtcp.Packet, now int64) {
-	for _, pkt := range pkts {
-		switch pk := pkt.(type) {
-		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-			dt.plis.Add(1)
-			if dt.kind == webrtc.RTPCodecTypeVideo {
-				l := dt.current
-				if l == LayerOff {
-					l = int8(dt.target.Load())
+func (dt *DownTrack) rtcpLoop(s *webrtc.RTPSender) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pk := pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				dt.plis.Add(1)
+				if dt.kind == webrtc.RTPCodecTypeVideo {
+					l := dt.current
+					if l == LayerOff {
+						l = int8(dt.target.Load())
+					}
+					dt.track.RequestKeyframe(l)
 				}
-				dt.track.RequestKeyframe(l)
-			}
-		case *rtcp.TransportLayerNack:
-			for _, pair := range pk.Nacks {
-				pair.Range(func(seq uint16) bool {
-					dt.nacks.Add(1)
-					dt.retransmit(seq, now)
-					return true
-				})
+			case *rtcp.TransportLayerNack:
+				for _, pair := range pk.Nacks {
+					pair.Range(func(seq uint16) bool {
+						dt.nacks.Add(1)
+						dt.retransmit(seq)
+						return true
+					})
+				}
 			}
 		}
 	}
@@ -656,7 +659,8 @@ const (
 )
 
 // retransmit answers a NACK from the packet cache, on the RTX stream when one was negotiated.
-func (dt *DownTrack) retransmit(outSeq uint16, now int64) {
+func (dt *DownTrack) retransmit(outSeq uint16) {
+	now := time.Now().UnixNano()
 	if !dt.nackAllowed(now) {
 		return
 	}

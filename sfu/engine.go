@@ -219,13 +219,11 @@ func (e *Engine) PLIThrottle() time.Duration { return e.cfg.PLIThrottle }
 // Logger is the engine's logger.
 func (e *Engine) Logger() *slog.Logger { return e.log }
 
-// NewPeerConnection makes a PeerConnection on the shared sockets. router, if set, takes the RTCP
-// about what the connection sends; the feedback it is given (for the bandwidth estimator) is also
-// looked for in the RTCP that pion's readers see, such as a one-connection client's transport-wide
-// feedback addressed to a stream it publishes. A sendOnly connection never receives media, and
-// goes without the interceptors that look after received streams (each runs a goroutine on a
-// timer, the NACK generator every 20 ms).
-func (e *Engine) NewPeerConnection(router *rtcpRouter, sendOnly bool) (*webrtc.PeerConnection, error) {
+// NewPeerConnection makes a PeerConnection on the shared sockets. onRTCP, if set, sees every RTCP
+// packet the peer sends (feedback for the bandwidth estimator). A sendOnly connection never
+// receives media, and goes without the interceptors that look after received streams (each runs a
+// goroutine on a timer, the NACK generator every 20 ms).
+func (e *Engine) NewPeerConnection(onRTCP func([]rtcp.Packet), sendOnly bool) (*webrtc.PeerConnection, error) {
 	ir := &interceptor.Registry{}
 	factories := e.factories
 	if sendOnly {
@@ -234,17 +232,15 @@ func (e *Engine) NewPeerConnection(router *rtcpRouter, sendOnly bool) (*webrtc.P
 	for _, f := range factories {
 		ir.Add(f)
 	}
-	se := e.se
-	if router != nil {
-		ir.Add(rtcpTapFactory{router.onFeedback})
-		se.BufferFactory = router.bufferFactory
+	if onRTCP != nil {
+		ir.Add(rtcpTapFactory{onRTCP})
 	}
 	// The MediaEngine records what this connection negotiated (payload types, header extension IDs).
 	me := &webrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {
 		return nil, err
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(e.se), webrtc.WithInterceptorRegistry(ir))
 	return api.NewPeerConnection(webrtc.Configuration{
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,

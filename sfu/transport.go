@@ -60,8 +60,6 @@ type Transport struct {
 	log *slog.Logger
 	// est estimates the bandwidth towards the peer from its feedback on what this connection sends.
 	est *bwe.Estimator
-	// router hands the peer's RTCP about each sent stream to its downtrack.
-	router *rtcpRouter
 
 	mu                sync.Mutex
 	closed            bool
@@ -106,10 +104,9 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		done:      make(chan struct{}),
 	}
 	t.est = bwe.New(bwe.DefaultConfig, func(uint64) { t.kickAllocation() })
-	t.router = newRTCPRouter(t.onRTCP)
 	// The server offers only on the subscriber connection of the two-connection mode, which
 	// carries no media from the client.
-	pc, err := p.Engine.NewPeerConnection(t.router, p.Role == RoleOfferer)
+	pc, err := p.Engine.NewPeerConnection(t.onRTCP, p.Role == RoleOfferer)
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
@@ -287,14 +284,8 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 	return *t.pc.LocalDescription(), t.midMapLocked(), missing, nil
 }
 
-// attach starts dt on sender s: its RTCP is routed to it, its packets numbered for the estimator.
+// attach starts dt on sender s: it reads its RTCP, its packets are numbered for the estimator.
 func (t *Transport) attach(dt *DownTrack, s *webrtc.RTPSender) {
-	for _, enc := range s.GetParameters().Encodings {
-		t.router.add(uint32(enc.SSRC), dt)
-		if enc.RTX.SSRC != 0 {
-			t.router.add(uint32(enc.RTX.SSRC), dt) // receiver reports on the RTX stream
-		}
-	}
 	dt.Attach(s, t.est.History())
 }
 
@@ -415,7 +406,6 @@ func (t *Transport) RemoveDownTrack(dt *DownTrack) {
 	}
 	tr, ok := t.attached[dt]
 	delete(t.attached, dt)
-	t.router.remove(dt)
 	if ok {
 		t.p.Engine.stats.removeDownTrack(dt)
 	}
