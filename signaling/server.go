@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -260,6 +261,7 @@ func (s *Server) pump(conn *websocket.Conn, sess routing.Session, jp *routing.Jo
 				abort = "signal message too large"
 				_ = conn.WriteControl(websocket.CloseMessage,
 					websocket.FormatCloseMessage(websocket.CloseMessageTooBig, abort), time.Now().Add(time.Second))
+				drain(conn, time.Second)
 			}
 			break
 		}
@@ -277,6 +279,7 @@ func (s *Server) pump(conn *websocket.Conn, sess routing.Session, jp *routing.Jo
 			_ = conn.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData,
 					truncate("malformed signal request: "+err.Error(), 120)), time.Now().Add(time.Second))
+			drain(conn, time.Second)
 			break
 		}
 		if req.Message == nil {
@@ -294,6 +297,15 @@ func (s *Server) pump(conn *websocket.Conn, sess routing.Session, jp *routing.Jo
 		sess.Close()
 	}
 	<-writerDone
+}
+
+// drain reads and drops what the client is still sending after it was told to go, for at most d:
+// closing a socket with unread input makes the kernel reset the connection, which can destroy
+// the close frame (and its reason) before the client reads it.
+func drain(conn *websocket.Conn, d time.Duration) {
+	nc := conn.NetConn()
+	_ = nc.SetReadDeadline(time.Now().Add(d))
+	_, _ = io.Copy(io.Discard, io.LimitReader(nc, 8<<20))
 }
 
 // Close disconnects every websocket and waits for their handlers.

@@ -88,13 +88,18 @@ func (c *rawClient) join() *livekit.JoinResponse {
 
 func (c *rawClient) send(req *livekit.SignalRequest) {
 	c.t.Helper()
+	if err := c.trySend(req); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// trySend sends a request and returns the write's error.
+func (c *rawClient) trySend(req *livekit.SignalRequest) error {
 	b, err := proto.Marshal(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	if err := c.conn.WriteMessage(websocket.BinaryMessage, b); err != nil {
-		c.t.Fatalf("send: %v", err)
-	}
+	return c.conn.WriteMessage(websocket.BinaryMessage, b)
 }
 
 // ping checks the session is alive: a ping_req gets a pong_resp echoing its timestamp.
