@@ -272,7 +272,7 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 	t.flushCandidatesLocked()
 	for _, dt := range newlyAttached {
 		if s := t.attached[dt].Sender(); s != nil {
-			t.attach(dt, s)
+			dt.Attach(s, t.est.History())
 		}
 	}
 	for _, dt := range newlyAttached {
@@ -282,11 +282,6 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 		t.kickAllocation()
 	}
 	return *t.pc.LocalDescription(), t.midMapLocked(), missing, nil
-}
-
-// attach starts dt on sender s: it reads its RTCP, its packets are numbered for the estimator.
-func (t *Transport) attach(dt *DownTrack, s *webrtc.RTPSender) {
-	dt.Attach(s, t.est.History())
 }
 
 func transceiverOfSender(pc *webrtc.PeerConnection, s *webrtc.RTPSender) *webrtc.RTPTransceiver {
@@ -388,7 +383,7 @@ func (t *Transport) AddDownTrack(dt *DownTrack) (placed bool, err error) {
 	}
 	t.attached[dt] = tr
 	t.mu.Unlock()
-	t.attach(dt, tr.Sender())
+	dt.Attach(tr.Sender(), t.est.History())
 	t.p.Engine.stats.addDownTrack(dt)
 	t.kickAllocation()
 	t.Negotiate(false)

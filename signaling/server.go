@@ -259,9 +259,7 @@ func (s *Server) pump(conn *websocket.Conn, sess routing.Session, jp *routing.Jo
 			if errors.Is(err, websocket.ErrReadLimit) {
 				log.Warn("signal message too large; closing", "limit", s.maxMessage)
 				abort = "signal message too large"
-				_ = conn.WriteControl(websocket.CloseMessage,
-					websocket.FormatCloseMessage(websocket.CloseMessageTooBig, abort), time.Now().Add(time.Second))
-				drain(conn, time.Second)
+				refuse(conn, websocket.CloseMessageTooBig, abort)
 			}
 			break
 		}
@@ -276,10 +274,7 @@ func (s *Server) pump(conn *websocket.Conn, sess routing.Session, jp *routing.Jo
 			// Garbage from this client ends this client's session only, with the reason.
 			log.Info("malformed signal request; closing", "err", err, "size", len(data))
 			abort = "malformed signal request"
-			_ = conn.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData,
-					truncate("malformed signal request: "+err.Error(), 120)), time.Now().Add(time.Second))
-			drain(conn, time.Second)
+			refuse(conn, websocket.CloseInvalidFramePayloadData, truncate("malformed signal request: "+err.Error(), 120))
 			break
 		}
 		if req.Message == nil {
@@ -299,12 +294,13 @@ func (s *Server) pump(conn *websocket.Conn, sess routing.Session, jp *routing.Jo
 	<-writerDone
 }
 
-// drain reads and drops what the client is still sending after it was told to go, for at most d:
-// closing a socket with unread input makes the kernel reset the connection, which can destroy
-// the close frame (and its reason) before the client reads it.
-func drain(conn *websocket.Conn, d time.Duration) {
+// refuse sends a client the close frame that ends it, then reads and drops what it is still
+// sending, for at most a second: closing a socket with unread input makes the kernel reset the
+// connection, which can destroy the close frame (and its reason) before the client reads it.
+func refuse(conn *websocket.Conn, code int, reason string) {
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 	nc := conn.NetConn()
-	_ = nc.SetReadDeadline(time.Now().Add(d))
+	_ = nc.SetReadDeadline(time.Now().Add(time.Second))
 	_, _ = io.Copy(io.Discard, io.LimitReader(nc, 8<<20))
 }
 

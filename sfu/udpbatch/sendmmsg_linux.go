@@ -66,6 +66,8 @@ func (s *sender) send(c *Conn, b *batch) {
 		var n uintptr
 		var errno syscall.Errno
 		err := s.raw.Write(func(fd uintptr) bool {
+			// Raw: the socket is non-blocking, so the call is bounded, and the scheduler
+			// need not hand this goroutine's P to another thread mid-batch.
 			n, _, errno = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&st.hdrs[sent])), uintptr(b.n-sent), 0, 0, 0)
 			return errno != unix.EAGAIN
 		})
