@@ -15,6 +15,7 @@ import (
 
 	"github.com/hop-meet/hop/sfu/bwe"
 	"github.com/hop-meet/hop/sfu/codecs"
+	"github.com/hop-meet/hop/sfu/forwarder"
 	"github.com/hop-meet/hop/sfu/munger"
 	"github.com/hop-meet/hop/sfu/packetcache"
 )
@@ -61,8 +62,8 @@ type binding struct {
 
 // DownTrack sends one published track to one subscriber. It is a pion TrackLocal.
 //
-// Its packets come from one forwarder writer goroutine, which alone touches the munger and the
-// scratch buffers; control (layer targets, pause) changes through atomics.
+// Its packets come from one forwarder writer goroutine, which alone touches the munger;
+// control (layer targets, pause) changes through atomics.
 type DownTrack struct {
 	track        *Track
 	subscriberID string
@@ -133,11 +134,6 @@ type DownTrack struct {
 	// onBound is told when pion binds the track (media can flow).
 	onBound func()
 
-	// The large buffers come last, so that the fields every packet touches share a few cache
-	// lines (with hundreds of subscribers per core, the fan-out is bound by cache misses).
-	scratch [packetcache.MaxPacketSize]byte
-	// Resend state, one per goroutine that resends: the RTCP reader (NACKs) and the prober.
-	nackW, probeW resender
 }
 
 // DownTrackParams describes a new subscription.
@@ -467,8 +463,9 @@ func (dt *DownTrack) dropFrameTID(p *packetcache.Packet) bool {
 	return dt.frameDrop
 }
 
-// WritePacket forwards one packet of the source track. It is called by a forwarder writer goroutine.
-func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64) {
+// WritePacket forwards one packet of the source track. It is called by a forwarder writer
+// goroutine, which lends scratch for a rewritten payload.
+func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64, scratch *forwarder.Scratch) {
 	b := dt.bound.Load()
 	if b == nil || dt.paused.Load() || now < dt.holdUntil.Load() {
 		return
@@ -508,7 +505,7 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64) {
 		return
 	}
 	if res.Fill {
-		dt.writePadding(b, res.SeqNo, res.Timestamp, now)
+		dt.writePadding(b, res.SeqNo, res.Timestamp, now, scratch)
 		return
 	}
 	payload := p.Payload()
@@ -526,11 +523,11 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64) {
 		payload = prim
 		if b.packRED {
 			if r := dt.track.Receiver(layer); r != nil {
-				payload = packRED(dt.scratch[:], r.cache, p, prim, b.srcRED, b.innerPT)
+				payload = packRED(scratch[:], r.cache, p, prim, b.srcRED, b.innerPT)
 			}
 		}
 	} else if dt.kind == webrtc.RTPCodecTypeVideo {
-		out := dt.m.MungeVP8(payload, dt.scratch[:])
+		out := dt.m.MungeVP8(payload, scratch[:])
 		if len(out) > 0 && len(payload) > 0 && &out[0] != &payload[0] {
 			rewrote = true
 			picDelta, tl0Delta = dt.m.VP8Offsets()
@@ -581,7 +578,7 @@ func (dt *DownTrack) stamp(h *rtp.Header, buf *[2]byte, b *binding, payloadLen i
 
 // writePadding sends a padding-only packet with the given number, filling a hole in the outgoing
 // sequence (a late packet that is not forwarded).
-func (dt *DownTrack) writePadding(b *binding, seq uint16, ts uint32, now int64) {
+func (dt *DownTrack) writePadding(b *binding, seq uint16, ts uint32, now int64, scratch *forwarder.Scratch) {
 	h := &dt.hdr
 	h.Version = 2
 	h.Padding = true
@@ -593,8 +590,8 @@ func (dt *DownTrack) writePadding(b *binding, seq uint16, ts uint32, now int64) 
 	h.SSRC = b.ssrc
 	h.CSRC = h.CSRC[:0]
 	dt.stamp(h, &dt.twccMain, b, 1, now)
-	dt.scratch[0] = 1 // RFC 3550: the last padding byte counts the padding, itself included
-	if _, err := b.writer.WriteRTP(h, dt.scratch[:1]); err == nil {
+	scratch[0] = 1 // RFC 3550: the last padding byte counts the padding, itself included
+	if _, err := b.writer.WriteRTP(h, scratch[:1]); err == nil {
 		dt.packetsSent.Add(1)
 	}
 }
@@ -646,7 +643,9 @@ func (dt *DownTrack) rtcpLoop(s *webrtc.RTPSender) {
 	}
 }
 
-// resender holds the buffers one goroutine uses to resend packets.
+// resender holds the buffers for resending one packet. They come from a pool for the duration of a
+// resend: retransmissions are rare next to forwarding, and a downtrack holding its own would cost
+// every subscriber 1.6 KB per track.
 type resender struct {
 	hdr  rtp.Header
 	buf  [packetcache.MaxPacketSize + 2]byte
@@ -675,7 +674,7 @@ func (dt *DownTrack) retransmit(outSeq uint16) {
 	}
 	e.rtxAt = now
 	dt.histMu.Unlock()
-	if n := dt.resend(&dt.nackW, outSeq, false); n > 0 {
+	if n := dt.resend(outSeq, false); n > 0 {
 		dt.retransmits.Add(1)
 		dt.nackTokens -= float64(n)
 	}
@@ -701,11 +700,13 @@ func (dt *DownTrack) nackAllowed(now int64) bool {
 // SendProbe resends the most recent packet on the RTX stream, as bandwidth-probe traffic the
 // subscriber discards. It returns the bytes sent (0 without RTX or nothing to resend).
 func (dt *DownTrack) SendProbe() int {
-	return dt.resend(&dt.probeW, uint16(dt.lastOut.Load()), true)
+	return dt.resend(uint16(dt.lastOut.Load()), true)
 }
 
-// resend sends an already-sent packet again through w; rtxOnly refuses to resend on the media stream.
-func (dt *DownTrack) resend(w *resender, outSeq uint16, rtxOnly bool) int {
+var resenders = sync.Pool{New: func() any { return new(resender) }}
+
+// resend sends an already-sent packet again; rtxOnly refuses to resend on the media stream.
+func (dt *DownTrack) resend(outSeq uint16, rtxOnly bool) int {
 	b := dt.bound.Load()
 	if b == nil {
 		return 0
@@ -728,6 +729,8 @@ func (dt *DownTrack) resend(w *resender, outSeq uint16, rtxOnly bool) int {
 	if !ok {
 		return 0
 	}
+	w := resenders.Get().(*resender)
+	defer resenders.Put(w)
 	payload := p.Payload()
 	if b.stripRED || (b.packRED && b.srcRED) {
 		prim, ok := codecs.REDPrimary(payload)

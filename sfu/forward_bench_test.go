@@ -15,6 +15,7 @@ import (
 
 	"github.com/hop-meet/hop/sfu/bwe"
 	"github.com/hop-meet/hop/sfu/codecs"
+	"github.com/hop-meet/hop/sfu/forwarder"
 	"github.com/hop-meet/hop/sfu/packetcache"
 )
 
@@ -131,14 +132,15 @@ func BenchmarkDownTrackWrite(b *testing.B) {
 	dt := t.DownTracks()[0]
 	t.fwd.Remove(dt) // drive it directly, on this goroutine
 	_, pkts := vp8Packets(b, 512)
-	dt.WritePacket(0, pkts[0], time.Now().UnixNano())
+	var scratch forwarder.Scratch
+	dt.WritePacket(0, pkts[0], time.Now().UnixNano(), &scratch)
 	b.ReportAllocs()
 	b.SetBytes(1100)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p := pkts[1+i%511]
 		p.SequenceNumber, p.Timestamp = uint16(i+1), uint32((i+1)/4)*3000
-		dt.WritePacket(0, p, int64(i))
+		dt.WritePacket(0, p, int64(i), &scratch)
 	}
 	b.StopTimer()
 	if ws[0].n.Load() < int64(b.N) {

@@ -90,7 +90,7 @@ type Estimator struct {
 
 const (
 	lossWindow  = 300
-	ackRingSize = 2048
+	ackRingSize = 512
 	ackWindowUS = 500_000
 	// baseWindow bounds how long the lowest delay seen is trusted (routes change).
 	baseWindow = 10 * time.Second

@@ -19,10 +19,15 @@ import (
 
 // Sink is one subscriber of the track. WritePacket is called from a single writer goroutine at a
 // time and must not block on anything but the network send. now is the send time (Unix ns), read
-// once per packet for all the writer's sinks.
+// once per packet for all the writer's sinks. scratch is the writer's buffer for a packet the sink
+// rewrites; it is only good until WritePacket returns.
 type Sink interface {
-	WritePacket(layer int8, p *packetcache.Packet, now int64)
+	WritePacket(layer int8, p *packetcache.Packet, now int64, scratch *Scratch)
 }
+
+// Scratch holds one rewritten packet. Each writer owns one and lends it to its sinks in turn, so a
+// subscriber's downtracks need no buffer of their own.
+type Scratch [packetcache.MaxPacketSize]byte
 
 // Batcher groups the network writes of one packet's fan-out (see sfu/udpbatch).
 type Batcher interface {
@@ -45,6 +50,7 @@ type writer struct {
 	sinks atomic.Pointer[[]Sink]
 	// dropped counts packets this writer could not queue because it was behind.
 	dropped atomic.Uint64
+	scratch *Scratch
 }
 
 func (w *writer) run(wg *sync.WaitGroup, batch Batcher) {
@@ -57,13 +63,13 @@ func (w *writer) run(wg *sync.WaitGroup, batch Batcher) {
 				batch.Begin()
 			}
 			for _, s := range *w.sinks.Load() {
-				s.WritePacket(it.layer, it.p, now)
+				s.WritePacket(it.layer, it.p, now, w.scratch)
 			}
 			// Packets already queued behind this one join the same system call.
 			for more := len(w.ch); more > 0; more-- {
 				it = <-w.ch
 				for _, s := range *w.sinks.Load() {
-					s.WritePacket(it.layer, it.p, now)
+					s.WritePacket(it.layer, it.p, now, w.scratch)
 				}
 			}
 			if batch != nil {
@@ -161,7 +167,7 @@ func (f *Forwarder) Add(s Sink) {
 	}
 	ws := *f.writers.Load()
 	if len(ws) < f.wantWriters(f.countSinks(ws)+1) {
-		w := &writer{ch: make(chan item, QueueSize), quit: make(chan struct{})}
+		w := &writer{ch: make(chan item, QueueSize), quit: make(chan struct{}), scratch: new(Scratch)}
 		empty := []Sink{}
 		w.sinks.Store(&empty)
 		f.wg.Add(1)

@@ -19,7 +19,7 @@ type recSink struct {
 	n      atomic.Int64
 }
 
-func (s *recSink) WritePacket(layer int8, p *packetcache.Packet, _ int64) {
+func (s *recSink) WritePacket(layer int8, p *packetcache.Packet, _ int64, _ *Scratch) {
 	s.mu.Lock()
 	s.seqs = append(s.seqs, p.SequenceNumber)
 	s.layers = append(s.layers, layer)
@@ -40,7 +40,7 @@ type blockSink struct {
 	n       atomic.Int64
 }
 
-func (s *blockSink) WritePacket(int8, *packetcache.Packet, int64) {
+func (s *blockSink) WritePacket(int8, *packetcache.Packet, int64, *Scratch) {
 	if s.n.Add(1) == 1 {
 		close(s.entered)
 	}
@@ -165,7 +165,7 @@ func TestWritersCappedAtCores(t *testing.T) {
 
 type sinkFunc func(int8, *packetcache.Packet)
 
-func (f sinkFunc) WritePacket(l int8, p *packetcache.Packet, _ int64) { f(l, p) }
+func (f sinkFunc) WritePacket(l int8, p *packetcache.Packet, _ int64, _ *Scratch) { f(l, p) }
 
 func TestWriterCountGrowsAsSqrt(t *testing.T) {
 	f := New(nil)

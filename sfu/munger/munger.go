@@ -38,8 +38,10 @@ type Munger struct {
 	changes  [maxChanges]offsetChange
 	nChanges int
 
-	// sent marks input sequence numbers already forwarded (in+1; 0 is empty), to drop late duplicates.
-	sent [lateWindow]uint32
+	// sent has a bit per sequence number of the late window (seq % lateWindow) set once that number
+	// was forwarded, to drop late duplicates. A bit is cleared when highestIn moves onto its slot,
+	// so within [oldest, highestIn] each bit speaks for exactly one sequence number.
+	sent [lateWindow / 64]uint64
 
 	// VP8 picture numbering.
 	vp8          bool
@@ -98,7 +100,7 @@ func (m *Munger) Switch(seq uint16, ts uint32, nanos int64, clockRate uint32) {
 	m.layerStart = seq
 	m.nChanges = 0
 	m.recordChange(seq)
-	m.sent = [lateWindow]uint32{}
+	m.sent = [lateWindow / 64]uint64{}
 	m.pendingVP8Rebase = true
 }
 
@@ -129,9 +131,29 @@ func (m *Munger) oldest() uint16 {
 	return m.layerStart
 }
 
-func (m *Munger) markSent(seq uint16) { m.sent[seq%lateWindow] = uint32(seq) + 1 }
+func (m *Munger) markSent(seq uint16) {
+	i := seq % lateWindow
+	m.sent[i/64] |= 1 << (i % 64)
+}
 
-func (m *Munger) wasSent(seq uint16) bool { return m.sent[seq%lateWindow] == uint32(seq)+1 }
+func (m *Munger) wasSent(seq uint16) bool {
+	i := seq % lateWindow
+	return m.sent[i/64]&(1<<(i%64)) != 0
+}
+
+// advance makes seq (newer than highestIn) the highest sequence number, forgetting what the slots
+// it moves onto said about the numbers lateWindow before.
+func (m *Munger) advance(seq uint16) {
+	if gap := seq - m.highestIn; gap >= lateWindow {
+		m.sent = [lateWindow / 64]uint64{}
+	} else {
+		for s := m.highestIn + 1; s != seq+1; s++ {
+			i := s % lateWindow
+			m.sent[i/64] &^= 1 << (i % 64)
+		}
+	}
+	m.highestIn = seq
+}
 
 // Munge maps one packet of the current layer. skip says the packet is not to be forwarded (padding,
 // or a temporal layer the subscriber does not get): in order, it is dropped and the following
@@ -148,13 +170,13 @@ func (m *Munger) Munge(seq uint16, ts uint32, nanos int64, skip bool) Result {
 			m.layerStart = seq - lateWindow
 		}
 		if skip && seq == m.highestIn+1 {
-			m.highestIn = seq
+			m.advance(seq)
 			m.seqOffset++
 			m.recordChange(seq + 1)
 			m.markSent(seq) // handled: a late copy must not take a number
 			return Result{Drop: true}
 		}
-		m.highestIn = seq
+		m.advance(seq)
 		out := seq - m.seqOffset
 		outTS := ts - m.tsOffset
 		m.lastOutSeq = out

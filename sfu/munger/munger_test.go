@@ -658,3 +658,43 @@ func FuzzMunge(f *testing.F) {
 		}
 	})
 }
+
+// TestMungeLateWindowReusesSlots checks the late-duplicate bookkeeping once sequence numbers have
+// gone round the window several times: a packet sent before is dropped when it comes again, and a
+// packet that never came (its slot last used lateWindow numbers earlier) is forwarded when it
+// finally arrives.
+func TestMungeLateWindowReusesSlots(t *testing.T) {
+	var m Munger
+	m.Switch(0, 0, 0, videoRate)
+	const missing = 3*lateWindow + 10
+	last := uint16(3*lateWindow + 500)
+	for s := uint16(0); s <= last; s++ {
+		if s == missing {
+			continue
+		}
+		if r := m.Munge(s, uint32(s)*3000, int64(s)*ms, false); r.Drop {
+			t.Fatalf("in-order packet %d dropped", s)
+		}
+	}
+	if r := m.Munge(missing+1, 0, 0, false); !r.Drop {
+		t.Fatalf("duplicate of %d forwarded again", missing+1)
+	}
+	r := m.Munge(missing, uint32(missing)*3000, 0, false)
+	if r.Drop || r.SeqNo != missing {
+		t.Fatalf("late packet %d: %+v, want it forwarded as %d", missing, r, missing)
+	}
+	if r := m.Munge(missing, 0, 0, false); !r.Drop {
+		t.Fatalf("second copy of late packet %d forwarded", missing)
+	}
+	// A jump of more than the window forgets everything older.
+	far := last + 3*lateWindow
+	if r := m.Munge(far, 0, 0, false); r.Drop {
+		t.Fatalf("packet after a jump dropped")
+	}
+	if r := m.Munge(far-5, 0, 0, false); r.Drop {
+		t.Fatalf("late packet %d within the window after a jump dropped", far-5)
+	}
+	if r := m.Munge(far-lateWindow, 0, 0, false); !r.Drop {
+		t.Fatalf("packet older than the window forwarded")
+	}
+}
