@@ -133,7 +133,6 @@ type DownTrack struct {
 	onClose func()
 	// onBound is told when pion binds the track (media can flow).
 	onBound func()
-
 }
 
 // DownTrackParams describes a new subscription.
