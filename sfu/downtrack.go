@@ -28,19 +28,27 @@ const (
 	audioHistory = 256
 )
 
-// sentPacket maps an outgoing sequence number back to the cached packet and the rewriting applied
-// (24 bytes: fields ordered to leave no padding).
+// sentPacket maps an outgoing sequence number back to the cached packet and the rewriting applied.
+// It is kept to 16 bytes: every subscriber holds hundreds per track.
 type sentPacket struct {
-	rtxAt    int64 // when it was last sent again (ns), to answer repeated NACKs at most once per interval
-	outTS    uint32
-	inSeq    uint16
-	outSeq   uint16
-	picDelta uint16 // VP8 picture-ID offset in force
-	layer    int8
+	// rtxAt is when it was last sent again (milliseconds, wrapping; 0: never), to answer repeated
+	// NACKs at most once per nackRepeat.
+	rtxAt uint32
+	outTS uint32
+	inSeq uint16
+	// outSeq tells the entry from the one a history length before it in the ring.
+	outSeq uint16
+	// The VP8 picture-ID and TL0PICIDX offsets the payload was rewritten with (both 0: sent as
+	// received).
+	picDelta uint16
 	tl0Delta uint8
-	valid    bool
-	rewrote  bool
+	// slot is the source layer + 1; 0 marks an empty entry.
+	slot int8
 }
+
+func (e *sentPacket) valid() bool   { return e.slot != 0 }
+func (e *sentPacket) layer() int8   { return e.slot - 1 }
+func (e *sentPacket) rewrote() bool { return e.picDelta != 0 || e.tl0Delta != 0 }
 
 // binding is what pion negotiated for this downtrack with its subscriber.
 type binding struct {
@@ -508,7 +516,6 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64, s
 		return
 	}
 	payload := p.Payload()
-	rewrote := false
 	var picDelta uint16
 	var tl0Delta uint8
 	if b.stripRED || b.packRED {
@@ -528,7 +535,6 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64, s
 	} else if dt.kind == webrtc.RTPCodecTypeVideo {
 		out := dt.m.MungeVP8(payload, scratch[:])
 		if len(out) > 0 && len(payload) > 0 && &out[0] != &payload[0] {
-			rewrote = true
 			picDelta, tl0Delta = dt.m.VP8Offsets()
 		}
 		payload = out
@@ -548,8 +554,8 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64, s
 
 	dt.histMu.Lock()
 	e := &dt.sent[int(res.SeqNo)&(len(dt.sent)-1)]
-	e.valid, e.layer, e.inSeq, e.outSeq, e.outTS, e.rtxAt = true, layer, p.SequenceNumber, res.SeqNo, res.Timestamp, 0
-	e.rewrote, e.picDelta, e.tl0Delta = rewrote, picDelta, tl0Delta
+	e.slot, e.inSeq, e.outSeq, e.outTS, e.rtxAt = layer+1, p.SequenceNumber, res.SeqNo, res.Timestamp, 0
+	e.picDelta, e.tl0Delta = picDelta, tl0Delta
 	dt.histMu.Unlock()
 
 	n, err := b.writer.WriteRTP(h, payload)
@@ -667,11 +673,12 @@ func (dt *DownTrack) retransmit(outSeq uint16) {
 	}
 	dt.histMu.Lock()
 	e := &dt.sent[int(outSeq)&(len(dt.sent)-1)]
-	if !e.valid || e.outSeq != outSeq || now-e.rtxAt < int64(nackRepeat) {
+	nowMS := uint32(now/int64(time.Millisecond)) | 1 // never 0, which means "not resent"
+	if !e.valid() || e.outSeq != outSeq || (e.rtxAt != 0 && nowMS-e.rtxAt < uint32(nackRepeat/time.Millisecond)) {
 		dt.histMu.Unlock()
 		return
 	}
-	e.rtxAt = now
+	e.rtxAt = nowMS
 	dt.histMu.Unlock()
 	if n := dt.resend(outSeq, false); n > 0 {
 		dt.retransmits.Add(1)
@@ -717,10 +724,10 @@ func (dt *DownTrack) resend(outSeq uint16, rtxOnly bool) int {
 	dt.histMu.Lock()
 	e := dt.sent[int(outSeq)&(len(dt.sent)-1)]
 	dt.histMu.Unlock()
-	if !e.valid || e.outSeq != outSeq {
+	if !e.valid() || e.outSeq != outSeq {
 		return 0
 	}
-	r := dt.track.Receiver(e.layer)
+	r := dt.track.Receiver(e.layer())
 	if r == nil {
 		return 0
 	}
@@ -753,7 +760,7 @@ func (dt *DownTrack) resend(outSeq uint16, rtxOnly bool) int {
 		// RFC 4588: the original sequence number leads the payload.
 		w.buf[0], w.buf[1] = byte(outSeq>>8), byte(outSeq)
 		n := copy(w.buf[2:], payload)
-		if e.rewrote {
+		if e.rewrote() {
 			munger.ApplyVP8(w.buf[2:2+n], e.picDelta, e.tl0Delta)
 		}
 		body = w.buf[:2+n]
@@ -761,7 +768,7 @@ func (dt *DownTrack) resend(outSeq uint16, rtxOnly bool) int {
 		h.SequenceNumber = uint16(dt.rtxSeq.Add(1))
 	} else {
 		n := copy(w.buf[:], payload)
-		if e.rewrote {
+		if e.rewrote() {
 			munger.ApplyVP8(w.buf[:n], e.picDelta, e.tl0Delta)
 		}
 		body = w.buf[:n]

@@ -20,7 +20,7 @@ type dynacastState struct {
 	lowerFrom time.Time            // when demand first fell below sent
 }
 
-// demandChanged wakes the publisher's dynacast loop; it never blocks.
+// demandChanged wakes the publisher's upkeep loop for a dynacast pass; it never blocks.
 func (p *Participant) demandChanged() {
 	select {
 	case p.dynacastKick <- struct{}{}:
@@ -28,53 +28,43 @@ func (p *Participant) demandChanged() {
 	}
 }
 
-func (p *Participant) dynacastLoop() {
-	defer p.wg.Done()
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	state := map[string]*dynacastState{}
-	for {
-		select {
-		case <-p.done:
-			return
-		case <-tick.C:
-		case <-p.dynacastKick:
+// dynacast compares what subscribers want of each published video track with what the publisher
+// was last told to send (state, by track SID) and tells it about changes: more at once, less after
+// dynacastDowngrade.
+func (p *Participant) dynacast(state map[string]*dynacastState, now time.Time) {
+	live := map[string]bool{}
+	for _, t := range p.publishedTracks() {
+		live[t.info.Sid] = true
+		p.mu.Lock()
+		info := t.info
+		p.mu.Unlock()
+		if info.Type != livekit.TrackType_VIDEO {
+			continue
 		}
-		now := time.Now()
-		live := map[string]bool{}
-		for _, t := range p.publishedTracks() {
-			live[t.info.Sid] = true
-			p.mu.Lock()
-			info := t.info
-			p.mu.Unlock()
-			if info.Type != livekit.TrackType_VIDEO {
-				continue
-			}
-			st := state[info.Sid]
-			if st == nil {
-				st = &dynacastState{sent: livekit.VideoQuality_HIGH}
-				state[info.Sid] = st
-			}
-			want := maxQuality(info, t.track.MaxDesiredLayer())
-			switch {
-			case want > st.sent:
+		st := state[info.Sid]
+		if st == nil {
+			st = &dynacastState{sent: livekit.VideoQuality_HIGH}
+			state[info.Sid] = st
+		}
+		want := maxQuality(info, t.track.MaxDesiredLayer())
+		switch {
+		case want > st.sent:
+			p.sendSubscribedQuality(info, want)
+			st.sent, st.lowerFrom = want, time.Time{}
+		case want < st.sent:
+			if st.lowerFrom.IsZero() {
+				st.lowerFrom = now
+			} else if now.Sub(st.lowerFrom) >= dynacastDowngrade {
 				p.sendSubscribedQuality(info, want)
 				st.sent, st.lowerFrom = want, time.Time{}
-			case want < st.sent:
-				if st.lowerFrom.IsZero() {
-					st.lowerFrom = now
-				} else if now.Sub(st.lowerFrom) >= dynacastDowngrade {
-					p.sendSubscribedQuality(info, want)
-					st.sent, st.lowerFrom = want, time.Time{}
-				}
-			default:
-				st.lowerFrom = time.Time{}
 			}
+		default:
+			st.lowerFrom = time.Time{}
 		}
-		for sid := range state {
-			if !live[sid] {
-				delete(state, sid)
-			}
+	}
+	for sid := range state {
+		if !live[sid] {
+			delete(state, sid)
 		}
 	}
 }

@@ -305,8 +305,8 @@ func (p *Participant) start() error {
 			}
 		}
 	}
-	p.wg.Add(3)
-	go p.dynacastLoop()
+	p.wg.Add(2)
+	go p.upkeep()
 	go func() {
 		if joinOffer != nil {
 			if d := answerDelay(p.clientInfo); d > 0 {
@@ -316,7 +316,6 @@ func (p *Participant) start() error {
 		}
 		p.requestLoop(p.sess)
 	}()
-	go p.watchdog()
 	return nil
 }
 
@@ -428,39 +427,57 @@ func (p *Participant) signalLost(s *session) {
 	p.mu.Unlock()
 }
 
-// watchdog disconnects a client that stopped pinging or never connected its media.
-func (p *Participant) watchdog() {
+// upkeep runs the participant's periodic work on one goroutine (one stack and one timer per
+// participant instead of one per task): dynacast every 500 ms or when kicked, liveness every second.
+func (p *Participant) upkeep() {
 	defer p.wg.Done()
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
+	var checked time.Time
+	dyn := map[string]*dynacastState{}
 	for {
 		select {
 		case <-p.done:
 			return
 		case <-tick.C:
-			p.mu.Lock()
-			state := p.state
-			p.mu.Unlock()
-			if state != livekit.ParticipantInfo_ACTIVE && time.Since(start) > connectTimeout {
-				p.log.Info("media connection not established in time")
-				p.close(livekit.DisconnectReason_JOIN_FAILURE, true)
+		case <-p.dynacastKick:
+		}
+		now := time.Now()
+		if now.Sub(checked) >= time.Second {
+			checked = now
+			if !p.checkLiveness(start, now) {
 				return
 			}
-			if last := time.Unix(0, p.lastPing.Load()); time.Since(last) > pingTimeout*time.Second {
-				p.sessMu.Lock()
-				s := p.sess
-				p.sessMu.Unlock()
-				select {
-				case <-s.closed():
-					// already in the resume window
-				default:
-					p.log.Info("client stopped pinging; closing its signal connection")
-					s.end()
-				}
-			}
+		}
+		p.dynacast(dyn, now)
+	}
+}
+
+// checkLiveness disconnects a client that stopped pinging or never connected its media; it
+// reports false when the participant was closed.
+func (p *Participant) checkLiveness(start, now time.Time) bool {
+	p.mu.Lock()
+	state := p.state
+	p.mu.Unlock()
+	if state != livekit.ParticipantInfo_ACTIVE && now.Sub(start) > connectTimeout {
+		p.log.Info("media connection not established in time")
+		p.close(livekit.DisconnectReason_JOIN_FAILURE, true)
+		return false
+	}
+	if last := time.Unix(0, p.lastPing.Load()); now.Sub(last) > pingTimeout*time.Second {
+		p.sessMu.Lock()
+		s := p.sess
+		p.sessMu.Unlock()
+		select {
+		case <-s.closed():
+			// already in the resume window
+		default:
+			p.log.Info("client stopped pinging; closing its signal connection")
+			s.end()
 		}
 	}
+	return true
 }
 
 // resume attaches a new signal connection after a brief network loss.
