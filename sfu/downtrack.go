@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -8,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -619,14 +619,28 @@ func (dt *DownTrack) HoldUntil(t time.Time) { dt.holdUntil.Store(t.UnixNano()) }
 func (dt *DownTrack) Sender() *webrtc.RTPSender { return dt.sender.Load() }
 
 func (dt *DownTrack) rtcpLoop(s *webrtc.RTPSender) {
+	// Read and walk the compound packets in place: pion's ReadRTCP allocates a buffer and parsed
+	// packets per read. pion hands this sender every compound packet that mentions its SSRC, so
+	// each feedback packet is checked to be about this downtrack's stream.
+	buf := make([]byte, 1500)
 	for {
-		pkts, _, err := s.ReadRTCP()
+		n, _, err := s.Read(buf)
 		if err != nil {
 			return
 		}
-		for _, pkt := range pkts {
-			switch pk := pkt.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+		b := dt.bound.Load()
+		if b == nil {
+			continue
+		}
+		for rest := buf[:n]; ; {
+			pkt, next, ok := nextRTCP(rest)
+			if !ok {
+				break
+			}
+			rest = next
+			switch pt, format := rtcpKind(pkt); {
+			case pt == rtcpPSFB && format == fmtPLI && len(pkt) >= 12 && mediaSSRC(pkt) == b.ssrc,
+				pt == rtcpPSFB && format == fmtFIR && firFor(pkt, b.ssrc):
 				dt.plis.Add(1)
 				if dt.kind == webrtc.RTPCodecTypeVideo {
 					l := dt.current
@@ -635,17 +649,36 @@ func (dt *DownTrack) rtcpLoop(s *webrtc.RTPSender) {
 					}
 					dt.track.RequestKeyframe(l)
 				}
-			case *rtcp.TransportLayerNack:
-				for _, pair := range pk.Nacks {
-					pair.Range(func(seq uint16) bool {
-						dt.nacks.Add(1)
-						dt.retransmit(seq)
-						return true
-					})
+			case pt == rtcpRTPFB && format == fmtNACK && len(pkt) >= 12 && mediaSSRC(pkt) == b.ssrc:
+				// Each FCI entry: a lost packet's number and a bitmask of the 16 after it.
+				for fci := pkt[12:]; len(fci) >= 4; fci = fci[4:] {
+					pid, blp := binary.BigEndian.Uint16(fci[0:2]), binary.BigEndian.Uint16(fci[2:4])
+					dt.nack(pid)
+					for i := uint16(0); i < 16; i++ {
+						if blp&(1<<i) != 0 {
+							dt.nack(pid + i + 1)
+						}
+					}
 				}
 			}
 		}
 	}
+}
+
+func (dt *DownTrack) nack(seq uint16) {
+	dt.nacks.Add(1)
+	dt.retransmit(seq)
+}
+
+// firFor reports whether a full intra request (RFC 5104 §4.3.1: the media SSRC field is unused,
+// each FCI entry names an SSRC) asks for ssrc's stream.
+func firFor(pkt []byte, ssrc uint32) bool {
+	for fci := pkt[min(12, len(pkt)):]; len(fci) >= 8; fci = fci[8:] {
+		if binary.BigEndian.Uint32(fci[0:4]) == ssrc {
+			return true
+		}
+	}
+	return false
 }
 
 // resender holds the buffers for resending one packet. They come from a pool for the duration of a

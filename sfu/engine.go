@@ -21,7 +21,6 @@ import (
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
-	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -223,7 +222,7 @@ func (e *Engine) Logger() *slog.Logger { return e.log }
 // packet the peer sends (feedback for the bandwidth estimator). A sendOnly connection never
 // receives media, and goes without the interceptors that look after received streams (each runs a
 // goroutine on a timer, the NACK generator every 20 ms).
-func (e *Engine) NewPeerConnection(onRTCP func([]rtcp.Packet), sendOnly bool) (*webrtc.PeerConnection, error) {
+func (e *Engine) NewPeerConnection(onRTCP func(compound []byte), sendOnly bool) (*webrtc.PeerConnection, error) {
 	ir := &interceptor.Registry{}
 	factories := e.factories
 	if sendOnly {
@@ -371,8 +370,9 @@ func interceptorFactories() (all, sendOnly []interceptor.Factory, err error) {
 	return []interceptor.Factory{gen, rr, sr, fb}, []interceptor.Factory{sr}, nil
 }
 
-// rtcpTapFactory installs an interceptor that shows every incoming RTCP packet to a callback.
-type rtcpTapFactory struct{ on func([]rtcp.Packet) }
+// rtcpTapFactory installs an interceptor that shows every incoming compound RTCP packet to a
+// callback, unparsed.
+type rtcpTapFactory struct{ on func([]byte) }
 
 func (f rtcpTapFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
 	return &rtcpTap{on: f.on}, nil
@@ -380,21 +380,14 @@ func (f rtcpTapFactory) NewInterceptor(string) (interceptor.Interceptor, error) 
 
 type rtcpTap struct {
 	interceptor.NoOp
-	on func([]rtcp.Packet)
+	on func([]byte)
 }
 
 func (t *rtcpTap) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
 	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
 		n, a, err := r.Read(b, a)
-		if err != nil {
-			return n, a, err
-		}
-		if a == nil {
-			a = interceptor.Attributes{}
-		}
-		// The parsed packets are kept in the attributes, so pion does not parse them again.
-		if pkts, perr := a.GetRTCPPackets(b[:n]); perr == nil {
-			t.on(pkts)
+		if err == nil {
+			t.on(b[:n])
 		}
 		return n, a, err
 	})

@@ -137,15 +137,27 @@ func NewTransport(p TransportParams) (*Transport, error) {
 	return t, nil
 }
 
-// onRTCP takes the peer's feedback on what this connection sends.
-func (t *Transport) onRTCP(pkts []rtcp.Packet) {
+// onRTCP takes the peer's feedback on what this connection sends. It reads the compound packet
+// in place: transport-wide feedback arrives many times a second from every subscriber.
+func (t *Transport) onRTCP(compound []byte) {
 	now := time.Now()
-	for _, pkt := range pkts {
-		switch fb := pkt.(type) {
-		case *rtcp.TransportLayerCC:
-			t.est.OnTWCC(fb, now)
-		case *rtcp.ReceiverEstimatedMaximumBitrate:
-			t.est.OnREMB(fb.Bitrate, now)
+	for b := compound; ; {
+		pkt, rest, ok := nextRTCP(b)
+		if !ok {
+			return
+		}
+		b = rest
+		switch pt, format := rtcpKind(pkt); {
+		case pt == rtcpRTPFB && format == fmtTWCC:
+			if err := t.est.OnTWCC(pkt, now); err != nil {
+				t.log.Debug("malformed transport-wide feedback", "err", err)
+			}
+		case pt == rtcpPSFB && format == fmtAFB:
+			// REMB, only from peers without transport-wide feedback: rare enough to parse fully.
+			var remb rtcp.ReceiverEstimatedMaximumBitrate
+			if remb.Unmarshal(pkt) == nil {
+				t.est.OnREMB(remb.Bitrate, now)
+			}
 		}
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/pion/rtcp"
 )
 
 // Config bounds an estimator.
@@ -86,6 +84,8 @@ type Estimator struct {
 	probeResult     uint64
 
 	onChange func(uint64)
+	// results is OnTWCC's buffer, reused under mu.
+	results []packetResult
 }
 
 const (
@@ -201,15 +201,16 @@ type packetResult struct {
 	received  bool
 }
 
-// OnTWCC processes one transport-wide feedback packet.
-func (e *Estimator) OnTWCC(fb *rtcp.TransportLayerCC, now time.Time) {
+// OnTWCC processes one transport-wide feedback packet (RTCP PT 205 FMT 15, header included).
+func (e *Estimator) OnTWCC(pkt []byte, now time.Time) error {
 	nowNS := now.UnixNano()
-	results := expandFeedback(fb, &e.hist)
-	if len(results) == 0 {
-		return
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	results, err := parseFeedback(pkt, &e.hist, e.results[:0])
+	e.results = results[:0] // keep the grown buffer: no allocation per feedback
+	if err != nil || len(results) == 0 {
+		return err
+	}
 	e.lastTWCC = nowNS
 
 	var bytes int
@@ -243,6 +244,7 @@ func (e *Estimator) OnTWCC(fb *rtcp.TransportLayerCC, now time.Time) {
 	e.acked = e.ackedRate()
 	e.finishProbes(nowNS)
 	e.update(nowNS)
+	return nil
 }
 
 // countLoss adds one reported packet to the loss window (the last lossWindow packets reported
@@ -343,52 +345,6 @@ func (e *Estimator) update(now int64) {
 		est = float64(e.remb) // the receiver says it cannot take more
 	}
 	e.set(est, now)
-}
-
-// expandFeedback turns a feedback packet into per-packet results, with send times from history.
-func expandFeedback(fb *rtcp.TransportLayerCC, h *History) []packetResult {
-	out := make([]packetResult, 0, fb.PacketStatusCount)
-	seq := fb.BaseSequenceNumber
-	arrival := int64(fb.ReferenceTime) * 64_000 // µs
-	di := 0
-	remaining := int(fb.PacketStatusCount)
-	add := func(status uint16) {
-		if remaining <= 0 {
-			return
-		}
-		remaining--
-		r := packetResult{}
-		received := status == rtcp.TypeTCCPacketReceivedSmallDelta || status == rtcp.TypeTCCPacketReceivedLargeDelta
-		if received {
-			if di < len(fb.RecvDeltas) {
-				arrival += fb.RecvDeltas[di].Delta
-				di++
-			}
-			r.received = true
-			r.arrivalUS = arrival
-		}
-		if ns, size, cluster, ok := h.lookup(seq); ok {
-			r.sendUS, r.size, r.cluster = ns/1000, size, cluster
-			out = append(out, r)
-		}
-		seq++
-	}
-	for _, c := range fb.PacketChunks {
-		switch ch := c.(type) {
-		case *rtcp.RunLengthChunk:
-			for i := 0; i < int(ch.RunLength); i++ {
-				add(ch.PacketStatusSymbol)
-			}
-		case *rtcp.StatusVectorChunk:
-			for _, s := range ch.SymbolList {
-				if ch.SymbolSize == rtcp.TypeTCCSymbolSizeOneBit && s == 1 {
-					s = rtcp.TypeTCCPacketReceivedSmallDelta
-				}
-				add(s)
-			}
-		}
-	}
-	return out
 }
 
 // sendGroup is the packets sent within one 5 ms burst: the unit of delay-variation measurement.

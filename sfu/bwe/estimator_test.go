@@ -104,7 +104,13 @@ func (s *sim) run(d time.Duration) {
 			s.lastFb = s.now
 			for _, p := range s.rec.BuildFeedbackPacket() {
 				if fb, ok := p.(*rtcp.TransportLayerCC); ok {
-					s.e.OnTWCC(fb, time.Unix(0, s.now+int64(20*time.Millisecond)))
+					b, err := fb.Marshal()
+					if err != nil {
+						s.t.Fatal(err)
+					}
+					if err := s.e.OnTWCC(b, time.Unix(0, s.now+int64(20*time.Millisecond))); err != nil {
+						s.t.Fatal(err)
+					}
 				}
 			}
 		}
