@@ -28,7 +28,7 @@ import (
 	"github.com/hop-meet/hop/internal/loadtest"
 )
 
-var profileOut, reportOut, heapOut string
+var profileOut, reportOut, heapOut, nodeLogOut string
 
 const (
 	hostIP = "10.213.250.1"
@@ -43,6 +43,7 @@ func main() {
 	procs := flag.String("gomaxprocs", "2,1", "GOMAXPROCS values to run the node with")
 	flag.StringVar(&profileOut, "cpuprofile", "", "write the node's CPU profile over the measurement window here")
 	flag.StringVar(&reportOut, "report", "", "write the subscribers' loadtest report (JSON) here")
+	flag.StringVar(&nodeLogOut, "nodelog", "", "write the node's log here (.GOMAXPROCS appended)")
 	flag.StringVar(&heapOut, "heapprofile", "", "write the node's heap profiles after the first subscribers joined (.a) and at the end (.b) here")
 	flag.Parse()
 	if err := run(*bin, *pubs, *subs, *measure, strings.Split(*procs, ",")); err != nil {
@@ -206,6 +207,12 @@ rtc:
 		case <-done:
 		case <-time.After(10 * time.Second):
 			_ = srv.Process.Kill()
+			<-done
+		}
+		if nodeLogOut != "" {
+			if err := os.WriteFile(nodeLogOut+"."+procs, srvLog.Bytes(), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+			}
 		}
 	}()
 	base := fmt.Sprintf("http://%s:%d", nsIP, port)
