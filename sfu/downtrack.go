@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -72,7 +73,17 @@ type binding struct {
 //
 // Its packets come from one forwarder writer goroutine, which alone touches the munger;
 // control (layer targets, pause) changes through atomics.
+//
+// Its size is padded to a multiple of 128 bytes. Neighbouring downtracks in memory often belong to
+// different writers on different cores, and a core's prefetcher fetches cache lines in aligned
+// pairs: a downtrack ending in the middle of a pair had its neighbour's first line pulled back and
+// forth between the cores (fan-out to 100 subscribers at GOMAXPROCS=2: 74 -> 66 ns per forward).
 type DownTrack struct {
+	downTrack
+	_ [(128 - unsafe.Sizeof(downTrack{})%128) % 128]byte
+}
+
+type downTrack struct {
 	track        *Track
 	subscriberID string
 	streamID     string
@@ -159,7 +170,7 @@ type DownTrackParams struct {
 
 // NewDownTrack makes a downtrack; attach it to a PeerConnection, then call Track.AddDownTrack.
 func NewDownTrack(p DownTrackParams) *DownTrack {
-	dt := &DownTrack{
+	dt := &DownTrack{downTrack: downTrack{
 		track:         p.Track,
 		subscriberID:  p.SubscriberID,
 		streamID:      p.StreamID,
@@ -170,7 +181,7 @@ func NewDownTrack(p DownTrackParams) *DownTrack {
 		onBound:       p.OnBound,
 		onStreamState: p.OnStreamState,
 		curTID:        3,
-	}
+	}}
 	if dt.kind == webrtc.RTPCodecTypeVideo {
 		dt.sent = make([]sentPacket, videoHistory)
 	} else {

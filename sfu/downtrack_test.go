@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/hop-meet/hop/sfu/forwarder"
 )
@@ -42,5 +43,12 @@ func TestHoldUntilStartsStreamWithoutGap(t *testing.T) {
 		if got, want := ws[0].lastSeq(), first+uint16(i); got != want {
 			t.Fatalf("packet %d: sequence %d, want %d", i, got, want)
 		}
+	}
+}
+
+// The downtrack's padding keeps it to whole 128-byte cache-line pairs (see DownTrack).
+func TestDownTrackSizeIsWholeLinePairs(t *testing.T) {
+	if n := unsafe.Sizeof(DownTrack{}); n%128 != 0 {
+		t.Fatalf("DownTrack is %d bytes", n)
 	}
 }
