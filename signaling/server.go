@@ -225,13 +225,42 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
+// Websocket keepalive. Not every LiveKit client sends the protocol's pings (server-sdk-go sends
+// none), so the server pings at the websocket level, which every websocket client answers, and
+// gives up on a connection that has sent nothing, not even a pong, for wsIdleTimeout: a client
+// that vanished without closing its TCP connection is found within that time.
+const (
+	wsPingInterval = 5 * time.Second
+	wsIdleTimeout  = 20 * time.Second
+)
+
 // pump moves messages between the websocket and the session until either side ends.
 func (s *Server) pump(conn *websocket.Conn, sess routing.Session, jp *routing.JoinParams) {
 	log := s.log.With("room", jp.Room, "identity", jp.Grants.Identity)
 	writerDone := make(chan struct{})
+	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(wsIdleTimeout)) }
+	conn.SetPongHandler(func(string) error { alive(); return nil })
 	go func() {
 		defer close(writerDone)
-		for msg := range sess.Responses() {
+		tick := time.NewTicker(wsPingInterval)
+		defer tick.Stop()
+		for {
+			var msg *livekit.SignalResponse
+			select {
+			case m, ok := <-sess.Responses():
+				if !ok {
+					// The session ended: close the websocket cleanly.
+					_ = conn.WriteControl(websocket.CloseMessage,
+						websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+					_ = conn.Close()
+					return
+				}
+				msg = m
+			case <-tick.C:
+				// WriteControl may run alongside other writes; a failure shows up on the next read.
+				_ = conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsPingInterval))
+				continue
+			}
 			b, err := proto.Marshal(msg)
 			if err != nil {
 				log.Error("marshal signal response", "err", err)
@@ -246,14 +275,11 @@ func (s *Server) pump(conn *websocket.Conn, sess routing.Session, jp *routing.Jo
 				return
 			}
 		}
-		// The session ended: close the websocket cleanly.
-		_ = conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-		_ = conn.Close()
 	}()
 
 	abort := ""
 	for {
+		alive()
 		mt, data, err := conn.ReadMessage()
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {

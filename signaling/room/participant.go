@@ -94,7 +94,10 @@ type Participant struct {
 	started  atomic.Bool
 	done     chan struct{}
 	lastPing atomic.Int64
-	wg       sync.WaitGroup
+	// pinged: the client sends LiveKit pings (the browser and mobile SDKs do; server-sdk-go does
+	// not), so going quiet for pingTimeout means it is gone.
+	pinged atomic.Bool
+	wg     sync.WaitGroup
 	// dynacastKick wakes the dynacast loop when subscribers' demand changes.
 	dynacastKick chan struct{}
 }
@@ -465,7 +468,8 @@ func (p *Participant) checkLiveness(start, now time.Time) bool {
 		p.close(livekit.DisconnectReason_JOIN_FAILURE, true)
 		return false
 	}
-	if last := time.Unix(0, p.lastPing.Load()); now.Sub(last) > pingTimeout*time.Second {
+	// A client that never pings is watched at the websocket level instead (see signaling.pump).
+	if last := time.Unix(0, p.lastPing.Load()); p.pinged.Load() && now.Sub(last) > pingTimeout*time.Second {
 		p.sessMu.Lock()
 		s := p.sess
 		p.sessMu.Unlock()
@@ -549,9 +553,11 @@ func (p *Participant) handleRequest(req *livekit.SignalRequest) {
 		p.handleSyncState(m.SyncState)
 	case *livekit.SignalRequest_Ping:
 		p.lastPing.Store(time.Now().UnixNano())
+		p.pinged.Store(true)
 		p.write(&livekit.SignalResponse{Message: &livekit.SignalResponse_Pong{Pong: time.Now().UnixMilli()}})
 	case *livekit.SignalRequest_PingReq:
 		p.lastPing.Store(time.Now().UnixNano())
+		p.pinged.Store(true)
 		p.write(&livekit.SignalResponse{Message: &livekit.SignalResponse_PongResp{PongResp: &livekit.Pong{
 			LastPingTimestamp: m.PingReq.Timestamp, Timestamp: time.Now().UnixMilli()}}})
 	case *livekit.SignalRequest_UpdateMetadata:

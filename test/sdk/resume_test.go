@@ -56,3 +56,34 @@ func TestResumeAfterSignalLoss(t *testing.T) {
 		})
 	}
 }
+
+// server-sdk-go never sends the protocol's pings. Its connection must not be taken for dead after
+// the ping timeout (it was: cut every 15 s, the client resumed and the server restarted ICE), while
+// the websocket-level keepalive still runs under it.
+func TestClientWithoutPingsStaysConnected(t *testing.T) {
+	n := testkit.StartNode(t, nil)
+	trouble := make(chan string, 4)
+	note := func(what string) func() {
+		return func() {
+			select {
+			case trouble <- what:
+			default:
+			}
+		}
+	}
+	c := connect(t, n, "quiet", "gopher", connectOpts{autoSubscribe: true, callbacks: func(cb *lksdk.RoomCallback) {
+		cb.OnReconnecting = note("reconnecting")
+		cb.OnDisconnected = note("disconnected")
+	}}, 1)
+	sid := c.room.LocalParticipant.SID()
+	// The server's ping timeout is 15 s; watch for longer than that.
+	select {
+	case what := <-trouble:
+		t.Fatalf("a client that sends no pings was %s", what)
+	case <-time.After(18 * time.Second):
+	}
+	r := n.Rooms().Room("quiet")
+	if r == nil || r.Participant("gopher") == nil || r.Participant("gopher").SID() != sid {
+		t.Fatal("the server no longer has the client's original session")
+	}
+}
