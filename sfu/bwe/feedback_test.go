@@ -113,19 +113,27 @@ func TestParseFeedbackMatchesPion(t *testing.T) {
 	}
 }
 
-// TestParseFeedbackAllocatesNothing: with a grown buffer, reading feedback allocates nothing.
-func TestParseFeedbackAllocatesNothing(t *testing.T) {
-	h := history(200)
+// feedback100 is a receiver's feedback on packets 0-99, every lossEvery-th of them lost.
+func feedback100(tb testing.TB, lossEvery int) []byte {
+	tb.Helper()
 	rec := twcc.NewRecorder(1)
 	for seq := 0; seq < 100; seq++ {
-		if seq%9 != 4 {
+		if seq%lossEvery != 4 {
 			rec.Record(1, uint16(seq), int64(seq)*3000)
 		}
 	}
 	raw, err := rec.BuildFeedbackPacket()[0].Marshal()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return raw
+}
+
+// TestParseFeedbackAllocatesNothing: with a grown buffer, reading feedback allocates nothing.
+func TestParseFeedbackAllocatesNothing(t *testing.T) {
+	h := history(200)
+	raw := feedback100(t, 9)
+	var err error
 	buf := make([]packetResult, 0, 128)
 	if n := testing.AllocsPerRun(100, func() {
 		buf, err = parseFeedback(raw, h, buf[:0])
@@ -169,16 +177,7 @@ func FuzzParseFeedback(f *testing.F) {
 // pion's parser and the per-packet expansion it replaced.
 func BenchmarkFeedback(b *testing.B) {
 	h := history(200)
-	rec := twcc.NewRecorder(1)
-	for seq := 0; seq < 100; seq++ {
-		if seq%11 != 4 {
-			rec.Record(1, uint16(seq), int64(seq)*3000)
-		}
-	}
-	raw, err := rec.BuildFeedbackPacket()[0].Marshal()
-	if err != nil {
-		b.Fatal(err)
-	}
+	raw := feedback100(b, 11)
 	b.Run("parser=hop", func(b *testing.B) {
 		buf := make([]packetResult, 0, 128)
 		b.ReportAllocs()
