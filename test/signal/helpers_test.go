@@ -27,7 +27,8 @@ type rawClient struct {
 	closed chan error
 }
 
-func dialRaw(t *testing.T, n *testkit.Node, token string) *rawClient {
+// dialRaw connects; setup, if given, adjusts the connection before its reader starts.
+func dialRaw(t *testing.T, n *testkit.Node, token string, setup ...func(*websocket.Conn)) *rawClient {
 	t.Helper()
 	u := n.URL() + "/rtc?auto_subscribe=1&protocol=17&sdk=go&access_token=" + url.QueryEscape(token)
 	conn, resp, err := websocket.DefaultDialer.Dial(u, nil)
@@ -38,6 +39,9 @@ func dialRaw(t *testing.T, n *testkit.Node, token string) *rawClient {
 			body = string(b)
 		}
 		t.Fatalf("dial: %v %s", err, body)
+	}
+	for _, f := range setup {
+		f(conn)
 	}
 	c := &rawClient{t: t, conn: conn, msgs: make(chan *livekit.SignalResponse, 256), closed: make(chan error, 1)}
 	go func() {
