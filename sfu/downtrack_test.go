@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/hop-meet/hop/sfu/forwarder"
 )
@@ -43,12 +42,5 @@ func TestHoldUntilStartsStreamWithoutGap(t *testing.T) {
 		if got, want := ws[0].lastSeq(), first+uint16(i); got != want {
 			t.Fatalf("packet %d: sequence %d, want %d", i, got, want)
 		}
-	}
-}
-
-// The downtrack's padding keeps it to whole 128-byte cache-line pairs (see DownTrack).
-func TestDownTrackSizeIsWholeLinePairs(t *testing.T) {
-	if n := unsafe.Sizeof(DownTrack{}); n%128 != 0 {
-		t.Fatalf("DownTrack is %d bytes", n)
 	}
 }
