@@ -1,7 +1,8 @@
 // Package udpbatch sends the SFU's outgoing UDP packets in batches: while a forwarder writer is
 // fanning a packet out, what it writes is queued, and when it is done the queue leaves in one
-// sendmmsg system call instead of one sendto per subscriber. Outside such a batch, writes go
-// straight to the socket.
+// sendmmsg system call instead of one sendto per subscriber. A write outside such a batch leaves
+// at once, through the same queue. Sends and reads use raw system calls on the non-blocking
+// socket (see reader).
 package udpbatch
 
 import (
@@ -40,6 +41,7 @@ const maxSealed = 256
 type Conn struct {
 	*net.UDPConn
 	sender sender
+	reader reader
 
 	open atomic.Int32 // batch scopes in progress
 
@@ -56,6 +58,9 @@ type Conn struct {
 func New(c *net.UDPConn) (*Conn, error) {
 	b := &Conn{UDPConn: c, sealed: make([]*batch, 0, maxSealed)}
 	if err := b.sender.init(c); err != nil {
+		return nil, err
+	}
+	if err := b.reader.init(c); err != nil {
 		return nil, err
 	}
 	b.pool.New = func() any { return new(batch) }
@@ -123,9 +128,11 @@ func (c *Conn) Stats() (batches, packets, dropped uint64) {
 	return c.batches.Load(), c.packets.Load(), c.dropped.Load()
 }
 
-// WriteToAddrPort queues p for addr inside a batch scope, or sends it at once.
+// WriteToAddrPort queues p for addr inside a batch scope. Outside one, p is sent at once, through
+// the same queue: it leaves in order after what is already queued, and if another goroutine is
+// sending, that goroutine takes it along and this one makes no system call.
 func (c *Conn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
-	if c.open.Load() == 0 || len(p) > slotSize {
+	if len(p) > slotSize {
 		return c.UDPConn.WriteToUDPAddrPort(p, addr)
 	}
 	c.mu.Lock()
@@ -146,7 +153,7 @@ func (c *Conn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 
 // ReadFromAddrPort reads one packet.
 func (c *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return c.UDPConn.ReadFromUDPAddrPort(p)
+	return c.reader.read(c, p)
 }
 
 // WriteTo implements net.PacketConn.

@@ -2,9 +2,11 @@ package udpbatch
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 )
@@ -102,9 +104,105 @@ func TestWriteOutsideScopeIsImmediate(t *testing.T) {
 	if _, err := conn.WriteTo(payload(0), peer.LocalAddr()); err != nil {
 		t.Fatal(err)
 	}
+	// Nobody else is sending, so the write has left by the time it returns, alone.
+	if b, n, _ := conn.Stats(); b != 1 || n != 1 {
+		t.Fatalf("%d packets in %d calls for a write outside any scope, want 1 in 1", n, b)
+	}
 	receive(t, peer, 1)
-	if b, _, _ := conn.Stats(); b != 0 {
-		t.Fatalf("%d batches for a write outside any scope", b)
+}
+
+func TestReadReportsSender(t *testing.T) {
+	for _, tc := range []struct{ name, local, peerNet, peer string }{
+		{"ipv4", "udp4", "udp4", "127.0.0.1:0"},
+		{"dual-stack from ipv4", "udp", "udp4", "127.0.0.1:0"},
+		{"ipv6", "udp6", "udp6", "[::1]:0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			local := "127.0.0.1:0"
+			if tc.local != "udp4" {
+				local = "[::]:0"
+			}
+			if tc.local == "udp6" {
+				local = "[::1]:0"
+			}
+			conn, err := New(listen(t, tc.local, local))
+			if err != nil {
+				t.Fatal(err)
+			}
+			peer := listen(t, tc.peerNet, tc.peer)
+			dst := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+			if tc.peerNet == "udp4" {
+				dst = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), dst.Port())
+			} else {
+				dst = netip.AddrPortFrom(netip.IPv6Loopback(), dst.Port())
+			}
+			for i := 0; i < 3; i++ {
+				if _, err := peer.WriteToUDPAddrPort(payload(i), dst); err != nil {
+					t.Fatal(err)
+				}
+			}
+			buf := make([]byte, 2048)
+			want := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+			for i := 0; i < 3; i++ {
+				n, from, err := conn.ReadFromAddrPort(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(buf[:n], payload(i)) {
+					t.Fatalf("packet %d: got %d bytes starting %d", i, n, buf[0])
+				}
+				if from.Addr().Unmap() != want.Addr() || from.Port() != want.Port() {
+					t.Fatalf("packet %d from %v, want %v", i, from, want)
+				}
+			}
+		})
+	}
+}
+
+func TestReadDeadlineAndClose(t *testing.T) {
+	conn, err := New(listen(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, _, err := conn.ReadFromAddrPort(buf); !os.IsTimeout(err) {
+		t.Fatalf("read past its deadline: %v, want a timeout", err)
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := conn.ReadFromAddrPort(buf)
+		done <- err
+	}()
+	_ = conn.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read on a closed socket: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a blocked read did not end when the socket closed")
+	}
+}
+
+// TestReadAllocatesNothing guards the raw read path: it runs once per packet received.
+func TestReadAllocatesNothing(t *testing.T) {
+	conn, err := New(listen(t, "udp4", "127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := listen(t, "udp4", "127.0.0.1:0")
+	dst := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	buf, pkt := make([]byte, 2048), payload(1)
+	allocs := testing.AllocsPerRun(100, func() {
+		_, _ = peer.WriteToUDPAddrPort(pkt, dst)
+		if _, _, err := conn.ReadFromAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per read", allocs)
 	}
 }
 
