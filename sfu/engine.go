@@ -96,24 +96,16 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "sfu"), stats: newStats()}
 	lf := newPionLoggerFactory(e.log)
 
-	udpConn, err := net.ListenPacket("udp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.UDPPort)))
+	// Reads and sends on separate sockets sharing the port; a forwarded packet's copies to every
+	// subscriber leave in one sendmmsg (see sfu/udpbatch).
+	udpConn, err := udpbatch.Listen("udp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.UDPPort)), SocketBuffer)
 	if err != nil {
 		return nil, fmt.Errorf("listen rtc udp port %d: %w", cfg.UDPPort, err)
 	}
 	e.udpConn = udpConn
-	SetSocketBuffers(udpConn, SocketBuffer)
-	muxConn := udpConn
-	if uc, ok := udpConn.(*net.UDPConn); ok {
-		// A forwarded packet's copies to every subscriber leave in one sendmmsg.
-		if b, err := udpbatch.New(uc); err == nil {
-			e.batch = b
-			e.stats.batch = b
-			muxConn = b
-		} else {
-			e.log.Warn("batched udp sends unavailable", "err", err)
-		}
-	}
-	e.udpMux = webrtc.NewICEUDPMux(lf.NewLogger("ice-udp"), muxConn)
+	e.batch = udpConn
+	e.stats.batch = udpConn
+	e.udpMux = webrtc.NewICEUDPMux(lf.NewLogger("ice-udp"), udpConn)
 
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.TCPPort >= 0 {

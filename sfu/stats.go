@@ -28,10 +28,11 @@ type Snapshot struct {
 	NACKs, Retransmits, PLIs                    uint64
 	ForwardDrops                                uint64
 	// SendCalls system calls sent BatchedPackets packets; SendDrops were dropped because the
-	// socket could not take them as fast as they came.
-	SendCalls, BatchedPackets, SendDrops uint64
-	Tracks, DownTracks                   int
-	PeerConnections                      int
+	// socket could not take them as fast as they came. SendOverflows counts batches the send
+	// socket's full buffer pushed onto the read socket.
+	SendCalls, BatchedPackets, SendDrops, SendOverflows uint64
+	Tracks, DownTracks                                  int
+	PeerConnections                                     int
 }
 
 func newStats() *Stats {
@@ -100,6 +101,7 @@ func (s *Stats) Snapshot() Snapshot {
 	sn := s.retired
 	if s.batch != nil {
 		sn.SendCalls, sn.BatchedPackets, sn.SendDrops = s.batch.Stats()
+		sn.SendOverflows = s.batch.Overflows()
 	}
 	for t := range s.tracks {
 		addTrackTotals(&sn, t)

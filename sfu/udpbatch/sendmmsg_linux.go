@@ -19,8 +19,9 @@ type sysState struct {
 }
 
 type sender struct {
-	raw syscall.RawConn
-	v6  bool // the socket is IPv6 (dual stack): IPv4 peers are addressed as mapped addresses
+	raw syscall.RawConn // the read socket, which sends when fd cannot
+	v6  bool            // the socket is IPv6 (dual stack): IPv4 peers are addressed as mapped addresses
+	fd  int             // the send-only socket (see Listen), or -1
 }
 
 func (s *sender) init(c *net.UDPConn) error {
@@ -29,10 +30,19 @@ func (s *sender) init(c *net.UDPConn) error {
 		return err
 	}
 	s.raw = raw
+	s.fd = -1
 	if la, ok := c.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() == nil {
 		s.v6 = true
 	}
 	return nil
+}
+
+// close releases the send-only socket; the caller makes sure no send is in progress.
+func (s *sender) close() {
+	if s.fd >= 0 {
+		_ = unix.Close(s.fd)
+		s.fd = -1
+	}
 }
 
 func (s *sender) send(c *Conn, b *batch) {
@@ -62,6 +72,26 @@ func (s *sender) send(c *Conn, b *batch) {
 		}
 	}
 	sent := 0
+	for sent < b.n && s.fd >= 0 {
+		// The send-only socket is outside Go's poller, so there is nothing to wait on: if its
+		// buffer is full, the rest goes through the read socket, which can wait.
+		n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&st.hdrs[sent])), uintptr(b.n-sent), 0, 0, 0)
+		switch errno {
+		case 0:
+			sent += int(n)
+			continue
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			c.overflow.Add(1)
+		default:
+			// A message the kernel refuses (an unreachable peer, say) is skipped; UDP
+			// promises nothing more, and the rest of the batch still goes.
+			sent++
+			continue
+		}
+		break
+	}
 	for sent < b.n {
 		var n uintptr
 		var errno syscall.Errno
@@ -75,9 +105,7 @@ func (s *sender) send(c *Conn, b *batch) {
 			return // socket closed
 		}
 		if errno != 0 {
-			// A message the kernel refuses (an unreachable peer, say) is skipped; UDP
-			// promises nothing more, and the rest of the batch still goes.
-			sent++
+			sent++ // as above
 			continue
 		}
 		sent += int(n)

@@ -10,6 +10,8 @@ type sender struct{}
 
 func (s *sender) init(*net.UDPConn) error { return nil }
 
+func (s *sender) close() {}
+
 // send writes the packets one by one where sendmmsg does not exist.
 func (s *sender) send(c *Conn, b *batch) {
 	for i := 0; i < b.n; i++ {

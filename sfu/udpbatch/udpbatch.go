@@ -49,9 +49,12 @@ type Conn struct {
 	cur     *batch
 	sealed  []*batch // FIFO of batches to send
 	sending bool     // a goroutine is draining sealed
+	closed  bool     // Close was called: the sender's socket is released once no send is running
 	pool    sync.Pool
 
 	batches, packets, dropped atomic.Uint64
+	// overflow counts sends the send-only socket refused for a full buffer (see Listen).
+	overflow atomic.Uint64
 }
 
 // New wraps c.
@@ -106,7 +109,7 @@ func (c *Conn) drainLocked() {
 		return
 	}
 	c.sending = true
-	for len(c.sealed) > 0 {
+	for len(c.sealed) > 0 && !c.closed {
 		b := c.sealed[0]
 		copy(c.sealed, c.sealed[1:])
 		c.sealed = c.sealed[:len(c.sealed)-1]
@@ -119,7 +122,21 @@ func (c *Conn) drainLocked() {
 		c.mu.Lock()
 	}
 	c.sending = false
+	if c.closed {
+		c.sender.close()
+	}
 	c.mu.Unlock()
+}
+
+// Close closes the socket. What is still queued is not sent.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	if !c.sending {
+		c.sender.close()
+	}
+	c.mu.Unlock()
+	return c.UDPConn.Close()
 }
 
 // Stats returns how many system calls sent how many queued packets, and how many queued packets
@@ -127,6 +144,10 @@ func (c *Conn) drainLocked() {
 func (c *Conn) Stats() (batches, packets, dropped uint64) {
 	return c.batches.Load(), c.packets.Load(), c.dropped.Load()
 }
+
+// Overflows returns how many times the send-only socket's buffer was full and a batch's rest went
+// through the read socket instead.
+func (c *Conn) Overflows() uint64 { return c.overflow.Load() }
 
 // WriteToAddrPort queues p for addr inside a batch scope. Outside one, p is sent at once, through
 // the same queue: it leaves in order after what is already queued, and if another goroutine is
@@ -136,13 +157,18 @@ func (c *Conn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 		return c.UDPConn.WriteToUDPAddrPort(p, addr)
 	}
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return 0, net.ErrClosed
+	}
 	b := c.cur
 	i := b.n
 	b.lens[i] = copy(b.bufs[i][:], p)
 	b.addrs[i] = addr
 	b.n++
 	if b.n == MaxBatch || c.open.Load() == 0 {
-		// Full, or the scope closed while this was queued and nobody else will flush it.
+		// Full, outside a scope, or the scope closed while this was queued and nobody else
+		// will flush it.
 		c.sealLocked()
 		c.drainLocked()
 	} else {

@@ -21,6 +21,30 @@ func listen(t testing.TB, network, addr string) *net.UDPConn {
 	return c
 }
 
+// open makes a Conn either the way the node does (Listen: on Linux, a read socket and a send-only
+// socket sharing the port) or over one socket (New).
+func open(t testing.TB, network, addr string, viaListen bool) *Conn {
+	t.Helper()
+	var c *Conn
+	var err error
+	if viaListen {
+		c, err = Listen(network, addr, 1<<20)
+	} else {
+		c, err = New(listen(t, network, addr))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// modes are the two ways open makes a Conn.
+var modes = []struct {
+	name   string
+	listen bool
+}{{"listen", true}, {"one socket", false}}
+
 func payload(i int) []byte {
 	return bytes.Repeat([]byte{byte(i)}, 100+i%1000)
 }
@@ -59,47 +83,43 @@ func TestBatchReachesEveryPeer(t *testing.T) {
 		{"dual-stack to ipv4", "udp", "127.0.0.1:0"},
 		{"ipv6", "udp6", "[::1]:0"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			local := "0.0.0.0:0"
-			if tc.local != "udp4" {
-				local = "[::]:0"
-			}
-			conn, err := New(listen(t, tc.local, local))
-			if err != nil {
-				t.Fatal(err)
-			}
-			netw := "udp4"
-			if tc.local == "udp6" {
-				netw = "udp6"
-			}
-			peers := []*net.UDPConn{listen(t, netw, tc.peer), listen(t, netw, tc.peer)}
-			const n = MaxBatch + 10 // more than one system call's worth
-			conn.Begin()
-			for i := 0; i < n; i++ {
-				for _, p := range peers {
-					dst := p.LocalAddr().(*net.UDPAddr).AddrPort()
-					if _, err := conn.WriteToAddrPort(payload(i), dst); err != nil {
-						t.Fatal(err)
+		for _, m := range modes {
+			t.Run(tc.name+"/"+m.name, func(t *testing.T) {
+				local := "0.0.0.0:0"
+				if tc.local != "udp4" {
+					local = "[::]:0"
+				}
+				conn := open(t, tc.local, local, m.listen)
+				netw := "udp4"
+				if tc.local == "udp6" {
+					netw = "udp6"
+				}
+				peers := []*net.UDPConn{listen(t, netw, tc.peer), listen(t, netw, tc.peer)}
+				const n = MaxBatch + 10 // more than one system call's worth
+				conn.Begin()
+				for i := 0; i < n; i++ {
+					for _, p := range peers {
+						dst := p.LocalAddr().(*net.UDPAddr).AddrPort()
+						if _, err := conn.WriteToAddrPort(payload(i), dst); err != nil {
+							t.Fatal(err)
+						}
 					}
 				}
-			}
-			conn.End()
-			for _, p := range peers {
-				receive(t, p, n)
-			}
-			batches, packets, _ := conn.Stats()
-			if packets != 2*n || batches < 3 || batches > 4 {
-				t.Fatalf("sent %d packets in %d calls, want %d in 3", packets, batches, 2*n)
-			}
-		})
+				conn.End()
+				for _, p := range peers {
+					receive(t, p, n)
+				}
+				batches, packets, _ := conn.Stats()
+				if packets != 2*n || batches < 3 || batches > 4 {
+					t.Fatalf("sent %d packets in %d calls, want %d in 3", packets, batches, 2*n)
+				}
+			})
+		}
 	}
 }
 
 func TestWriteOutsideScopeIsImmediate(t *testing.T) {
-	conn, err := New(listen(t, "udp4", "127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := open(t, "udp4", "127.0.0.1:0", true)
 	peer := listen(t, "udp4", "127.0.0.1:0")
 	if _, err := conn.WriteTo(payload(0), peer.LocalAddr()); err != nil {
 		t.Fatal(err)
@@ -117,53 +137,49 @@ func TestReadReportsSender(t *testing.T) {
 		{"dual-stack from ipv4", "udp", "udp4", "127.0.0.1:0"},
 		{"ipv6", "udp6", "udp6", "[::1]:0"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			local := "127.0.0.1:0"
-			if tc.local != "udp4" {
-				local = "[::]:0"
-			}
-			if tc.local == "udp6" {
-				local = "[::1]:0"
-			}
-			conn, err := New(listen(t, tc.local, local))
-			if err != nil {
-				t.Fatal(err)
-			}
-			peer := listen(t, tc.peerNet, tc.peer)
-			dst := conn.LocalAddr().(*net.UDPAddr).AddrPort()
-			if tc.peerNet == "udp4" {
-				dst = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), dst.Port())
-			} else {
-				dst = netip.AddrPortFrom(netip.IPv6Loopback(), dst.Port())
-			}
-			for i := 0; i < 3; i++ {
-				if _, err := peer.WriteToUDPAddrPort(payload(i), dst); err != nil {
-					t.Fatal(err)
+		for _, m := range modes {
+			t.Run(tc.name+"/"+m.name, func(t *testing.T) {
+				local := "127.0.0.1:0"
+				if tc.local != "udp4" {
+					local = "[::]:0"
 				}
-			}
-			buf := make([]byte, 2048)
-			want := peer.LocalAddr().(*net.UDPAddr).AddrPort()
-			for i := 0; i < 3; i++ {
-				n, from, err := conn.ReadFromAddrPort(buf)
-				if err != nil {
-					t.Fatal(err)
+				if tc.local == "udp6" {
+					local = "[::1]:0"
 				}
-				if !bytes.Equal(buf[:n], payload(i)) {
-					t.Fatalf("packet %d: got %d bytes starting %d", i, n, buf[0])
+				conn := open(t, tc.local, local, m.listen)
+				peer := listen(t, tc.peerNet, tc.peer)
+				dst := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+				if tc.peerNet == "udp4" {
+					dst = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), dst.Port())
+				} else {
+					dst = netip.AddrPortFrom(netip.IPv6Loopback(), dst.Port())
 				}
-				if from.Addr().Unmap() != want.Addr() || from.Port() != want.Port() {
-					t.Fatalf("packet %d from %v, want %v", i, from, want)
+				for i := 0; i < 3; i++ {
+					if _, err := peer.WriteToUDPAddrPort(payload(i), dst); err != nil {
+						t.Fatal(err)
+					}
 				}
-			}
-		})
+				buf := make([]byte, 2048)
+				want := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+				for i := 0; i < 3; i++ {
+					n, from, err := conn.ReadFromAddrPort(buf)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(buf[:n], payload(i)) {
+						t.Fatalf("packet %d: got %d bytes starting %d", i, n, buf[0])
+					}
+					if from.Addr().Unmap() != want.Addr() || from.Port() != want.Port() {
+						t.Fatalf("packet %d from %v, want %v", i, from, want)
+					}
+				}
+			})
+		}
 	}
 }
 
 func TestReadDeadlineAndClose(t *testing.T) {
-	conn, err := New(listen(t, "udp4", "127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := open(t, "udp4", "127.0.0.1:0", true)
 	buf := make([]byte, 2048)
 	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	if _, _, err := conn.ReadFromAddrPort(buf); !os.IsTimeout(err) {
@@ -188,10 +204,7 @@ func TestReadDeadlineAndClose(t *testing.T) {
 
 // TestReadAllocatesNothing guards the raw read path: it runs once per packet received.
 func TestReadAllocatesNothing(t *testing.T) {
-	conn, err := New(listen(t, "udp4", "127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := open(t, "udp4", "127.0.0.1:0", true)
 	peer := listen(t, "udp4", "127.0.0.1:0")
 	dst := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	buf, pkt := make([]byte, 2048), payload(1)
@@ -207,10 +220,7 @@ func TestReadAllocatesNothing(t *testing.T) {
 }
 
 func TestConcurrentScopes(t *testing.T) {
-	conn, err := New(listen(t, "udp4", "127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := open(t, "udp4", "127.0.0.1:0", true)
 	// Each scope writes more than a batch holds, so writers keep filling batches while
 	// another is being sent.
 	const writers, each, perScope = 4, 400, MaxBatch + 8
@@ -257,10 +267,7 @@ func TestConcurrentScopes(t *testing.T) {
 func BenchmarkSend(b *testing.B) {
 	for _, batched := range []bool{false, true} {
 		b.Run(fmt.Sprintf("batched=%v", batched), func(b *testing.B) {
-			conn, err := New(listen(b, "udp4", "127.0.0.1:0"))
-			if err != nil {
-				b.Fatal(err)
-			}
+			conn := open(b, "udp4", "127.0.0.1:0", true)
 			sink := listen(b, "udp4", "127.0.0.1:0")
 			go func() {
 				buf := make([]byte, 2048)
