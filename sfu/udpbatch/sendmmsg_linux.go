@@ -22,6 +22,13 @@ type sender struct {
 	raw syscall.RawConn // the read socket, which sends when fd cannot
 	v6  bool            // the socket is IPv6 (dual stack): IPv4 peers are addressed as mapped addresses
 	fd  int             // the send-only socket (see Listen), or -1
+
+	// The raw write on the read socket in progress (one goroutine sends at a time: Conn.sending).
+	write func(fd uintptr) bool // s.sendmmsg, bound once so a send allocates nothing
+	hdrs  *unix.Mmsghdr
+	count int
+	n     int
+	errno syscall.Errno
 }
 
 func (s *sender) init(c *net.UDPConn) error {
@@ -31,6 +38,7 @@ func (s *sender) init(c *net.UDPConn) error {
 	}
 	s.raw = raw
 	s.fd = -1
+	s.write = s.sendmmsg
 	if la, ok := c.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() == nil {
 		s.v6 = true
 	}
@@ -93,23 +101,27 @@ func (s *sender) send(c *Conn, b *batch) {
 		break
 	}
 	for sent < b.n {
-		var n uintptr
-		var errno syscall.Errno
-		err := s.raw.Write(func(fd uintptr) bool {
-			// Raw: the socket is non-blocking, so the call is bounded, and the scheduler
-			// need not hand this goroutine's P to another thread mid-batch.
-			n, _, errno = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&st.hdrs[sent])), uintptr(b.n-sent), 0, 0, 0)
-			return errno != unix.EAGAIN
-		})
+		s.hdrs, s.count = &st.hdrs[sent], b.n-sent
+		err := s.raw.Write(s.write)
+		s.hdrs = nil
 		if err != nil {
 			return // socket closed
 		}
-		if errno != 0 {
+		if s.errno != 0 {
 			sent++ // as above
 			continue
 		}
-		sent += int(n)
+		sent += s.n
 	}
+}
+
+// sendmmsg is the raw-write callback on the read socket: false means "buffer full, wait for the
+// poller". Raw: the socket is non-blocking, so the call is bounded, and the scheduler need not hand
+// this goroutine's P to another thread mid-batch.
+func (s *sender) sendmmsg(fd uintptr) bool {
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(s.hdrs)), uintptr(s.count), 0, 0, 0)
+	s.n, s.errno = int(n), errno
+	return errno != unix.EAGAIN
 }
 
 // setPort stores a port in network byte order, whatever the machine's.

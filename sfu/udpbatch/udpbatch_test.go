@@ -296,3 +296,24 @@ func BenchmarkSend(b *testing.B) {
 		})
 	}
 }
+
+// TestWriteAllocatesNothing guards both send paths (the send-only socket and the read socket's
+// raw write): a write runs once per packet per subscriber.
+func TestWriteAllocatesNothing(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			conn := open(t, "udp4", "127.0.0.1:0", m.listen)
+			peer := listen(t, "udp4", "127.0.0.1:0")
+			dst := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+			pkt := payload(1)
+			allocs := testing.AllocsPerRun(100, func() {
+				if _, err := conn.WriteToAddrPort(pkt, dst); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Fatalf("%.1f allocations per write", allocs)
+			}
+		})
+	}
+}
