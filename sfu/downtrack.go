@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -137,9 +138,20 @@ type downTrack struct {
 
 	packetsSent atomic.Uint64
 	bytesSent   atomic.Uint64
+	// payloadSent counts the payload octets of media packets, for sender reports.
+	payloadSent atomic.Uint64
 	nacks       atomic.Uint64
 	retransmits atomic.Uint64
 	plis        atomic.Uint64
+
+	// Sender-report state: the outgoing timestamp of the newest frame and when its first packet
+	// left (Unix ns, 0: none yet). srMu is taken once per frame, never per packet. srLastTS and
+	// srStarted are writer-owned, to notice a new frame without the lock.
+	srMu      sync.Mutex
+	srTS      uint32
+	srNanos   int64
+	srLastTS  uint32
+	srStarted bool
 
 	// sender is set once the downtrack is attached to a transceiver.
 	sender   atomic.Pointer[webrtc.RTPSender]
@@ -573,9 +585,50 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64, s
 	if err != nil {
 		return
 	}
+	if res.Timestamp != dt.srLastTS || !dt.srStarted {
+		dt.srLastTS, dt.srStarted = res.Timestamp, true
+		dt.srMu.Lock()
+		dt.srTS, dt.srNanos = res.Timestamp, now
+		dt.srMu.Unlock()
+	}
 	dt.lastOut.Store(uint32(res.SeqNo))
 	dt.packetsSent.Add(1)
 	dt.bytesSent.Add(uint64(n))
+	dt.payloadSent.Add(uint64(len(payload)))
+}
+
+// SenderReport is this downtrack's RTCP sender report at now (RFC 3550 6.4.1): the RTP time is the
+// newest frame's timestamp carried forward along the track's clock to now, so that the subscriber
+// can map this stream's timestamps to wall-clock time (lip sync across tracks); the counts are the
+// packets and payload octets sent. ok is false until a media packet was sent. Hop sends these
+// itself rather than through pion's sender-report interceptor, which takes a lock and reads the
+// clock for every packet.
+func (dt *DownTrack) SenderReport(now time.Time) (sr rtcp.SenderReport, ok bool) {
+	b := dt.bound.Load()
+	if b == nil || b.clock == 0 {
+		return sr, false
+	}
+	dt.srMu.Lock()
+	ts, at := dt.srTS, dt.srNanos
+	dt.srMu.Unlock()
+	if at == 0 {
+		return sr, false
+	}
+	elapsed := max(now.UnixNano()-at, 0) / 1000 // µs: int64 holds years of it times any clock rate
+	return rtcp.SenderReport{
+		SSRC:        b.ssrc,
+		NTPTime:     ntpTime(now),
+		RTPTime:     ts + uint32(elapsed*int64(b.clock)/1e6),
+		PacketCount: uint32(dt.packetsSent.Load()),
+		OctetCount:  uint32(dt.payloadSent.Load()),
+	}, true
+}
+
+// ntpTime is t in NTP's 64-bit fixed-point format: seconds since 1900, then a binary fraction.
+func ntpTime(t time.Time) uint64 {
+	const unixToNTP = 2_208_988_800 // seconds from 1900 to 1970
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return (uint64(t.Unix())+unixToNTP)<<32 | frac
 }
 
 // stamp gives a packet about to be sent its transport-wide sequence number, recording it for the

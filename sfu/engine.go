@@ -337,11 +337,12 @@ func registerCodecs(me *webrtc.MediaEngine) error {
 }
 
 // interceptorFactories are the RTCP machinery towards publishers (NACK generation, receiver reports,
-// transport-wide congestion feedback) and sender reports towards subscribers. Towards subscribers,
-// DownTracks stamp transport-wide sequence numbers themselves (feeding the bandwidth estimator) and
-// answer NACKs from the packet cache, so pion's TWCC header interceptor and NACK responder (which
-// would keep a second copy of every packet sent) are not installed. sendOnly is the subset for a
-// connection that sends only.
+// transport-wide congestion feedback). Towards subscribers, DownTracks stamp transport-wide
+// sequence numbers themselves (feeding the bandwidth estimator), answer NACKs from the packet cache
+// and report what they sent (Transport.sendReports), so pion's TWCC header interceptor, NACK
+// responder (which would keep a second copy of every packet sent) and sender-report interceptor
+// (a lock and a clock read per packet) are not installed: nothing intercepts the packets sent.
+// sendOnly is the subset for a connection that sends only (none).
 func interceptorFactories() (all, sendOnly []interceptor.Factory, err error) {
 	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorSize(512), nack.GeneratorInterval(20*time.Millisecond))
 	if err != nil {
@@ -351,15 +352,11 @@ func interceptorFactories() (all, sendOnly []interceptor.Factory, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("receiver reports: %w", err)
 	}
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, nil, fmt.Errorf("sender reports: %w", err)
-	}
 	fb, err := twcc.NewSenderInterceptor()
 	if err != nil {
 		return nil, nil, fmt.Errorf("twcc feedback: %w", err)
 	}
-	return []interceptor.Factory{gen, rr, sr, fb}, []interceptor.Factory{sr}, nil
+	return []interceptor.Factory{gen, rr, fb}, nil, nil
 }
 
 // rtcpTapFactory installs an interceptor that shows every incoming compound RTCP packet to a

@@ -594,10 +594,13 @@ func (t *Transport) kickAllocation() {
 	}
 }
 
+// allocLoop allocates bandwidth four times a second and when kicked, and sends the subscriber
+// sender reports once a second.
 func (t *Transport) allocLoop() {
 	defer t.wg.Done()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	var lastReports time.Time
 	for {
 		select {
 		case <-tick.C:
@@ -606,6 +609,39 @@ func (t *Transport) allocLoop() {
 			return
 		}
 		t.allocate()
+		if now := time.Now(); now.Sub(lastReports) >= senderReportInterval {
+			lastReports = now
+			t.sendReports(now)
+		}
+	}
+}
+
+// senderReportInterval is how often each downtrack's sender report goes out (as pion's and
+// browsers' senders do).
+const senderReportInterval = time.Second
+
+// reportsPerPacket bounds a compound RTCP packet of sender reports (28 bytes each) well under the MTU.
+const reportsPerPacket = 30
+
+// sendReports sends a sender report for every downtrack that has sent media.
+func (t *Transport) sendReports(now time.Time) {
+	t.mu.Lock()
+	dts := make([]*DownTrack, 0, len(t.attached))
+	for dt := range t.attached {
+		dts = append(dts, dt)
+	}
+	t.mu.Unlock()
+	var pkts []rtcp.Packet
+	for i, dt := range dts {
+		if sr, ok := dt.SenderReport(now); ok {
+			pkts = append(pkts, &sr)
+		}
+		if len(pkts) == reportsPerPacket || (i == len(dts)-1 && len(pkts) > 0) {
+			if err := t.pc.WriteRTCP(pkts); err != nil {
+				return // the connection is closing
+			}
+			pkts = nil
+		}
 	}
 }
 
