@@ -136,10 +136,10 @@ type downTrack struct {
 	nackAt     int64
 	nackBytes  uint64 // bytesSent at nackAt
 
+	// packetsSent counts every RTP packet sent on the media stream, bytesSent their payload octets
+	// (what sender reports and WebRTC's statistics count).
 	packetsSent atomic.Uint64
 	bytesSent   atomic.Uint64
-	// payloadSent counts the payload octets of media packets, for sender reports.
-	payloadSent atomic.Uint64
 	nacks       atomic.Uint64
 	retransmits atomic.Uint64
 	plis        atomic.Uint64
@@ -581,8 +581,7 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64, s
 	e.picDelta, e.tl0Delta = picDelta, tl0Delta
 	dt.histMu.Unlock()
 
-	n, err := b.writer.WriteRTP(h, payload)
-	if err != nil {
+	if _, err := b.writer.WriteRTP(h, payload); err != nil {
 		return
 	}
 	if res.Timestamp != dt.srLastTS || !dt.srStarted {
@@ -593,8 +592,7 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64, s
 	}
 	dt.lastOut.Store(uint32(res.SeqNo))
 	dt.packetsSent.Add(1)
-	dt.bytesSent.Add(uint64(n))
-	dt.payloadSent.Add(uint64(len(payload)))
+	dt.bytesSent.Add(uint64(len(payload)))
 }
 
 // SenderReport is this downtrack's RTCP sender report at now (RFC 3550 6.4.1): the RTP time is the
@@ -620,7 +618,7 @@ func (dt *DownTrack) SenderReport(now time.Time) (sr rtcp.SenderReport, ok bool)
 		NTPTime:     ntpTime(now),
 		RTPTime:     ts + uint32(elapsed*int64(b.clock)/1e6),
 		PacketCount: uint32(dt.packetsSent.Load()),
-		OctetCount:  uint32(dt.payloadSent.Load()),
+		OctetCount:  uint32(dt.bytesSent.Load()),
 	}, true
 }
 

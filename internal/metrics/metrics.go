@@ -47,7 +47,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("bytes_received_total", "RTP bytes received from publishers.", s.BytesReceived)
 	counter("packets_lost_total", "RTP packets publishers sent that never arrived.", s.PacketsLost)
 	counter("packets_forwarded_total", "RTP packets sent to subscribers.", s.PacketsSent)
-	counter("bytes_forwarded_total", "RTP bytes sent to subscribers.", s.BytesSent)
+	counter("bytes_forwarded_total", "RTP payload bytes sent to subscribers.", s.BytesSent)
 	counter("nacks_total", "Packets subscribers asked to be sent again.", s.NACKs)
 	counter("retransmissions_total", "Packets sent again to subscribers.", s.Retransmits)
 	counter("plis_total", "Keyframe requests from subscribers.", s.PLIs)
