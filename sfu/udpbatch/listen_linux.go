@@ -48,17 +48,11 @@ func Listen(network, address string, buffer int) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	uc, ok := pc.(*net.UDPConn)
-	if !ok {
-		_ = pc.Close()
-		return nil, fmt.Errorf("udpbatch: %s is not a UDP network", network)
-	}
-	c, err := New(uc)
+	c, err := wrap(pc, network)
 	if err != nil {
-		_ = uc.Close()
 		return nil, err
 	}
-	if fd, err := sendSocket(uc, buffer); err == nil {
+	if fd, err := sendSocket(c.UDPConn, buffer); err == nil {
 		c.sender.fd = fd
 	}
 	return c, nil

@@ -2,10 +2,7 @@
 
 package udpbatch
 
-import (
-	"fmt"
-	"net"
-)
+import "net"
 
 // Listen opens a UDP socket and wraps it (buffer sizes are left to the system here).
 func Listen(network, address string, _ int) (*Conn, error) {
@@ -13,15 +10,5 @@ func Listen(network, address string, _ int) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	uc, ok := pc.(*net.UDPConn)
-	if !ok {
-		_ = pc.Close()
-		return nil, fmt.Errorf("udpbatch: %s is not a UDP network", network)
-	}
-	c, err := New(uc)
-	if err != nil {
-		_ = uc.Close()
-		return nil, err
-	}
-	return c, nil
+	return wrap(pc, network)
 }

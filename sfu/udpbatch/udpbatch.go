@@ -6,6 +6,7 @@
 package udpbatch
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -69,6 +70,21 @@ func New(c *net.UDPConn) (*Conn, error) {
 	b.pool.New = func() any { return new(batch) }
 	b.cur = b.pool.Get().(*batch)
 	return b, nil
+}
+
+// wrap makes a Conn of a freshly opened packet socket, closing it on failure.
+func wrap(pc net.PacketConn, network string) (*Conn, error) {
+	uc, ok := pc.(*net.UDPConn)
+	if !ok {
+		_ = pc.Close()
+		return nil, fmt.Errorf("udpbatch: %s is not a UDP network", network)
+	}
+	c, err := New(uc)
+	if err != nil {
+		_ = uc.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // Begin opens a batch scope: writes until the matching End are queued.

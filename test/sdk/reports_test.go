@@ -12,28 +12,29 @@ import (
 	"github.com/hop-meet/hop/internal/testkit"
 )
 
-// reportWatch follows one received track: what arrived, and each sender report with what had
-// arrived when it came.
-type reportWatch struct {
-	mu      sync.Mutex
+// arrivals is what a subscriber got of one track: the newest packet's timestamp and arrival time,
+// and the packets and payload octets so far.
+type arrivals struct {
 	ssrc    uint32
 	clock   uint32
 	lastTS  uint32
 	lastAt  time.Time
 	packets int
 	octets  int
+}
+
+// reportWatch follows one received track, and hears of each sender report with what had arrived
+// when it came.
+type reportWatch struct {
+	mu sync.Mutex
+	arrivals
 	reports chan reportSeen
 }
 
 type reportSeen struct {
-	sr      rtcp.SenderReport
-	at      time.Time
-	ssrc    uint32
-	clock   uint32
-	lastTS  uint32
-	lastAt  time.Time
-	packets int
-	octets  int
+	sr rtcp.SenderReport
+	at time.Time
+	arrivals
 }
 
 // ntpToTime undoes the NTP timestamp format (seconds since 1900, binary fraction).
@@ -64,7 +65,7 @@ func TestSenderReports(t *testing.T) {
 				}
 				now := time.Now()
 				w.mu.Lock()
-				seen := reportSeen{sr: *sr, at: now, ssrc: w.ssrc, clock: w.clock, lastTS: w.lastTS, lastAt: w.lastAt, packets: w.packets, octets: w.octets}
+				seen := reportSeen{sr: *sr, at: now, arrivals: w.arrivals}
 				w.mu.Unlock()
 				select {
 				case w.reports <- seen:

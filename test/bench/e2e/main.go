@@ -1,6 +1,6 @@
 // Command e2e is the end-to-end part of `make bench`: in a network namespace of its own it starts a
 // Hop node and loads it with `hop loadtest` (publishers first, then subscribers), and measures the
-// node: CPU time per forwarded packet (user and kernel, all of it), delivered Mbit/s, memory per
+// node: CPU time per forwarded packet (user and kernel, all of it), RTP payload Mbit/s sent, memory per
 // subscriber (resident and live heap), and the subscribers' loss — once per GOMAXPROCS value.
 // Node and clients share the namespace's addresses, so media takes the kernel's local path: the
 // per-packet kernel cost is that of a receiver on the same machine, as in the issue's floor.
@@ -112,7 +112,7 @@ func run(bin string, pubs, subs int, measure time.Duration, procs []string) erro
 		results = append(results, *r)
 	}
 	fmt.Printf("\nEnd to end: %d simulcast 720p publishers (VP8 + Opus), %d subscribers, `hop loadtest` in a network namespace\n", pubs, subs)
-	fmt.Printf("%-11s %-15s %-11s %-11s %-12s %-8s %-10s %-8s %-10s %-10s %s\n", "GOMAXPROCS", "CPU µs/packet", "packets/s", "Mbit/s out",
+	fmt.Printf("%-11s %-15s %-11s %-11s %-12s %-8s %-10s %-8s %-10s %-10s %s\n", "GOMAXPROCS", "CPU µs/packet", "packets/s", "payload Mb/s",
 		"tracks recv", "loss %", "NACKs/s", "drops", "pkts/call", "in-loss %", "jitter ms (max)")
 	for _, r := range results {
 		fmt.Printf("%-11s %-15.2f %-11.0f %-11.1f %-12s %-8.3f %-10.1f %-8.0f %-10.1f %-10.3f %.1f\n", r.procs, r.cpuUSPerPacket, r.pps, r.mbps,
