@@ -193,13 +193,8 @@ func (e *Engine) TCPAddr() net.Addr {
 	return e.tcpLn.Addr()
 }
 
-// Batcher groups a forwarded packet's sends into one system call; nil when unavailable.
-func (e *Engine) Batcher() forwarder.Batcher {
-	if e.batch == nil {
-		return nil
-	}
-	return e.batch
-}
+// Batcher groups a forwarded packet's sends into one system call.
+func (e *Engine) Batcher() forwarder.Batcher { return e.batch }
 
 // Stats are the engine's packet totals.
 func (e *Engine) Stats() *Stats { return e.stats }

@@ -2,7 +2,8 @@ package sfu
 
 import (
 	"net"
-	"syscall"
+
+	"github.com/hop-meet/hop/sfu/udpbatch"
 )
 
 // SocketBuffer is the send and receive buffer size asked for on media sockets: a keyframe of a
@@ -21,12 +22,5 @@ func SetSocketBuffers(c net.PacketConn, size int) {
 	if err != nil {
 		return
 	}
-	_ = raw.Control(func(fd uintptr) {
-		if syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, size) != nil {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
-		}
-		if syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUFFORCE, size) != nil {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, size)
-		}
-	})
+	_ = raw.Control(func(fd uintptr) { udpbatch.SetBuffers(int(fd), size) })
 }

@@ -632,16 +632,20 @@ func (t *Transport) sendReports(now time.Time) {
 	}
 	t.mu.Unlock()
 	var pkts []rtcp.Packet
-	for i, dt := range dts {
-		if sr, ok := dt.SenderReport(now); ok {
-			pkts = append(pkts, &sr)
+	for _, dt := range dts {
+		sr, ok := dt.SenderReport(now)
+		if !ok {
+			continue
 		}
-		if len(pkts) == reportsPerPacket || (i == len(dts)-1 && len(pkts) > 0) {
-			if err := t.pc.WriteRTCP(pkts); err != nil {
+		if pkts = append(pkts, &sr); len(pkts) == reportsPerPacket {
+			if t.pc.WriteRTCP(pkts) != nil {
 				return // the connection is closing
 			}
 			pkts = nil
 		}
+	}
+	if len(pkts) > 0 {
+		_ = t.pc.WriteRTCP(pkts)
 	}
 }
 

@@ -37,7 +37,7 @@ func Listen(network, address string, buffer int) (*Conn, error) {
 		var serr error
 		err := rc.Control(func(fd uintptr) {
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-			setBuffers(int(fd), buffer)
+			SetBuffers(int(fd), buffer)
 		})
 		if err != nil {
 			return err
@@ -103,7 +103,7 @@ func sendSocket(uc *net.UDPConn, buffer int) (int, error) {
 		err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only)
 	}
 	if err == nil {
-		setBuffers(fd, buffer)
+		SetBuffers(fd, buffer)
 		err = unix.Bind(fd, local)
 	}
 	if err != nil {
@@ -111,18 +111,4 @@ func sendSocket(uc *net.UDPConn, buffer int) (int, error) {
 		return -1, fmt.Errorf("udpbatch: send socket: %w", err)
 	}
 	return fd, nil
-}
-
-// setBuffers asks for size-byte buffers; as root past net.core.[rw]mem_max. Failures leave the
-// kernel's default.
-func setBuffers(fd, size int) {
-	if size <= 0 {
-		return
-	}
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size) != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, size)
-	}
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, size) != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, size)
-	}
 }
