@@ -121,6 +121,10 @@ type downTrack struct {
 
 	m   munger.Munger
 	hdr rtp.Header
+	// hdrExt backs hdr's extension list. Left to SetExtension, the list would be a 32-byte heap
+	// object next to other downtracks' lists, rewritten for every packet from different writers'
+	// cores: one cache line bouncing between cores per packet sent.
+	hdrExt [1]rtp.Extension
 	// Transport-wide sequence number extension payload of the forwarder writer's packets.
 	twccMain [2]byte
 
@@ -199,6 +203,7 @@ func NewDownTrack(p DownTrackParams) *DownTrack {
 	} else {
 		dt.sent = make([]sentPacket, audioHistory)
 	}
+	dt.hdr.Extensions = dt.hdrExt[:0]
 	dt.allocSpatial.Store(MaxLayers - 1)
 	dt.allocTemporal.Store(3)
 	dt.priority.Store(1)
