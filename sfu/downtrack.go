@@ -166,6 +166,7 @@ type downTrack struct {
 
 	// OnClose runs once when the source track goes away or the downtrack is closed.
 	onClose func()
+	lane    *forwarder.Lane
 	// onBound is told when pion binds the track (media can flow).
 	onBound func()
 }
@@ -182,6 +183,9 @@ type DownTrackParams struct {
 	OnBound      func()
 	// OnStreamState is told when bandwidth allocation pauses (true) or resumes the track.
 	OnStreamState func(paused bool)
+	// Lane is the subscriber connection's writer (Transport.Lane): every track it receives is
+	// written from there. Nil: the track's least loaded writer.
+	Lane *forwarder.Lane
 }
 
 // NewDownTrack makes a downtrack; attach it to a PeerConnection, then call Track.AddDownTrack.
@@ -194,6 +198,7 @@ func NewDownTrack(p DownTrackParams) *DownTrack {
 		current:       LayerOff,
 		done:          make(chan struct{}),
 		onClose:       p.OnClose,
+		lane:          p.Lane,
 		onBound:       p.OnBound,
 		onStreamState: p.OnStreamState,
 		curTID:        3,

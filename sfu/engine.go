@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -80,6 +81,7 @@ type Engine struct {
 	stats               *Stats
 	udpConn             net.PacketConn
 	batch               *udpbatch.Conn
+	writers             *forwarder.Pool
 	tcpLn               net.Listener
 	udpMux              ice.UDPMux
 	tcpMux              ice.TCPMux
@@ -105,6 +107,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e.udpConn = udpConn
 	e.batch = udpConn
 	e.stats.batch = udpConn
+	e.writers = forwarder.NewPool(runtime.GOMAXPROCS(0), udpConn)
 	e.udpMux = webrtc.NewICEUDPMux(lf.NewLogger("ice-udp"), udpConn)
 
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
@@ -193,8 +196,9 @@ func (e *Engine) TCPAddr() net.Addr {
 	return e.tcpLn.Addr()
 }
 
-// Batcher groups a forwarded packet's sends into one system call.
-func (e *Engine) Batcher() forwarder.Batcher { return e.batch }
+// Writers is the node's forwarding pool: one writer goroutine per core, each serving whole
+// subscriber connections (see forwarder).
+func (e *Engine) Writers() *forwarder.Pool { return e.writers }
 
 // Stats are the engine's packet totals.
 func (e *Engine) Stats() *Stats { return e.stats }
@@ -246,6 +250,9 @@ func (e *Engine) Close() {
 	}
 	if e.udpConn != nil {
 		_ = e.udpConn.Close()
+	}
+	if e.writers != nil {
+		e.writers.Close()
 	}
 }
 

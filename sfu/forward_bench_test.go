@@ -81,18 +81,34 @@ var vp8 = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapabilit
 // benchTrack makes a VP8 track with subs bound downtracks writing to discarding writers.
 func benchTrack(tb testing.TB, subs int) (*Track, []*countingWriter) {
 	tb.Helper()
-	t := NewTrack(TrackParams{ID: "TR_bench", PublisherID: "PA_bench", Kind: webrtc.RTPCodecTypeVideo})
+	hists := make([]*bwe.History, subs)
+	for i := range hists {
+		hists[i] = bwe.New(bwe.DefaultConfig, nil).History() // as Attach does: one per subscriber
+	}
+	return benchTrackFor(tb, nil, hists, nil)
+}
+
+// benchTrackFor makes a VP8 track writing on pool (nil: its own) with a downtrack for each
+// subscriber connection, given by its bandwidth estimator's history and its lane (nil: none).
+func benchTrackFor(tb testing.TB, pool *forwarder.Pool, hists []*bwe.History, lanes []*forwarder.Lane) (*Track, []*countingWriter) {
+	tb.Helper()
+	subs := len(hists)
+	t := NewTrack(TrackParams{ID: "TR_bench", PublisherID: "PA_bench", Kind: webrtc.RTPCodecTypeVideo, Writers: pool})
 	c := vp8
 	t.codec.Store(&c)
 	t.codecKind.Store(uint32(codecs.VP8))
 	ws := make([]*countingWriter, subs)
 	for i := range ws {
 		ws[i] = &countingWriter{progress: make(chan struct{}, 1)}
-		dt := NewDownTrack(DownTrackParams{Track: t, SubscriberID: fmt.Sprint(i), StreamID: "s", DesiredLayer: 0})
+		var lane *forwarder.Lane
+		if lanes != nil {
+			lane = lanes[i]
+		}
+		dt := NewDownTrack(DownTrackParams{Track: t, SubscriberID: fmt.Sprint(i), StreamID: "s", DesiredLayer: 0, Lane: lane})
 		if _, err := dt.Bind(&fakeBind{codecs: []webrtc.RTPCodecParameters{vp8}, w: ws[i], ssrc: webrtc.SSRC(1000 + i)}); err != nil {
 			tb.Fatal(err)
 		}
-		dt.hist.Store(bwe.New(bwe.DefaultConfig, nil).History()) // as Attach does: one per subscriber
+		dt.hist.Store(hists[i])
 
 		t.AddDownTrack(dt)
 	}
@@ -188,6 +204,57 @@ func BenchmarkForward(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(el.Nanoseconds())/float64(b.N*subs), "ns/fwd")
 			b.ReportMetric(float64(t.fwd.Writers()), "writers")
+		})
+	}
+}
+
+// BenchmarkRoom measures a meeting's fan-out: every subscriber receives each of several
+// publishers' video tracks, all of a subscriber's downtracks numbering their packets in one
+// transport-wide sequence (one bandwidth estimator per connection, as in the node). One goroutine
+// stands in for the publishers' receive goroutines, dispatching a packet of each track in turn.
+// ns/op is per packet of every track; ns/fwd is per packet written to one subscriber.
+func BenchmarkRoom(b *testing.B) {
+	for _, c := range []struct{ pubs, subs int }{{4, 30}, {4, 100}} {
+		b.Run(fmt.Sprintf("publishers=%d/subscribers=%d", c.pubs, c.subs), func(b *testing.B) {
+			pool := forwarder.NewPool(runtime.GOMAXPROCS(0), nil)
+			defer pool.Close()
+			hists := make([]*bwe.History, c.subs)
+			lanes := make([]*forwarder.Lane, c.subs)
+			for i := range hists {
+				hists[i] = bwe.New(bwe.DefaultConfig, nil).History()
+				lanes[i] = pool.Lane()
+			}
+			tracks := make([]*Track, c.pubs)
+			sinks := make([][]*countingWriter, c.pubs)
+			pkts := make([][]*packetcache.Packet, c.pubs)
+			for k := range tracks {
+				tracks[k], sinks[k] = benchTrackFor(b, pool, hists, lanes)
+				defer tracks[k].Close()
+				_, pkts[k] = vp8Packets(b, 1024)
+				tracks[k].fwd.Dispatch(0, pkts[k][0])
+				waitWritten(b, sinks[k], 1)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				for k, t := range tracks {
+					p := pkts[k][1+i%1023]
+					p.SequenceNumber, p.Timestamp = uint16(i+1), uint32((i+1)/4)*3000
+					t.fwd.Dispatch(0, p)
+				}
+				if (i+1)%window == 0 && i >= 3*window {
+					for k, t := range tracks {
+						awaitWritten(b, sinks[k], t.fwd.Writers(), int64(i+2-3*window))
+					}
+				}
+			}
+			for k := range tracks {
+				waitWritten(b, sinks[k], int64(b.N+1))
+			}
+			el := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(el.Nanoseconds())/float64(b.N*c.pubs*c.subs), "ns/fwd")
 		})
 	}
 }

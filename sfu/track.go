@@ -3,6 +3,7 @@ package sfu
 import (
 	"log/slog"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,8 @@ type Track struct {
 
 	receivers [MaxLayers]atomic.Pointer[Receiver]
 	fwd       *forwarder.Forwarder
+	pool      *forwarder.Pool
+	ownPool   bool
 
 	// Keyframe requests are queued to one goroutine so that writers never do RTCP I/O.
 	pliCh   chan int8
@@ -87,8 +90,9 @@ type TrackParams struct {
 	OnDemandChanged func()
 	// Stats, if set, counts the track's packets in the engine's totals.
 	Stats *Stats
-	// Batch, if set, groups each packet's fan-out into one system call (Engine.Batcher).
-	Batch forwarder.Batcher
+	// Writers is the node's writer pool (Engine.Writers). Nil: the track starts a pool of its own,
+	// one writer per core, stopped with it.
+	Writers *forwarder.Pool
 }
 
 // NewTrack makes a track that receivers can be attached to.
@@ -106,7 +110,7 @@ func NewTrack(p TrackParams) *Track {
 		log:           p.Logger.With("track", p.ID),
 		pliThrottle:   p.PLIThrottle,
 		writeRTCP:     p.WriteRTCP,
-		fwd:           forwarder.New(p.Batch),
+		ownPool:       p.Writers == nil,
 		pliCh:         make(chan int8, 8),
 		downTracks:    map[*DownTrack]struct{}{},
 		done:          make(chan struct{}),
@@ -115,6 +119,11 @@ func NewTrack(p TrackParams) *Track {
 		onDemand:      p.OnDemandChanged,
 		stats:         p.Stats,
 	}
+	pool := p.Writers
+	if pool == nil {
+		pool = forwarder.NewPool(runtime.GOMAXPROCS(0), nil)
+	}
+	t.pool, t.fwd = pool, forwarder.New(pool)
 	if t.stats != nil {
 		t.stats.addTrack(t)
 	}
@@ -381,7 +390,7 @@ func (t *Track) AddDownTrack(dt *DownTrack) bool {
 	t.downTracks[dt] = struct{}{}
 	t.mu.Unlock()
 	dt.updateTarget(t.ActiveLayers())
-	t.fwd.Add(dt)
+	t.fwd.Add(dt, dt.lane)
 	t.demandChanged()
 	return true
 }
@@ -475,6 +484,9 @@ func (t *Track) Close() {
 	}
 	close(t.done)
 	t.fwd.Close()
+	if t.ownPool {
+		t.pool.Close()
+	}
 	t.wg.Wait()
 	for i := range t.receivers {
 		if r := t.receivers[i].Load(); r != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hop-meet/hop/sfu/alloc"
 	"github.com/hop-meet/hop/sfu/bwe"
+	"github.com/hop-meet/hop/sfu/forwarder"
 )
 
 // Role says who makes offers on a Transport.
@@ -60,6 +61,8 @@ type Transport struct {
 	log *slog.Logger
 	// est estimates the bandwidth towards the peer from its feedback on what this connection sends.
 	est *bwe.Estimator
+	// lane is the writer that sends every forwarded packet of this connection.
+	lane *forwarder.Lane
 
 	mu                sync.Mutex
 	closed            bool
@@ -102,12 +105,14 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		freedAt:   map[*webrtc.RTPTransceiver]int{},
 		allocKick: make(chan struct{}, 1),
 		done:      make(chan struct{}),
+		lane:      p.Engine.writers.Lane(),
 	}
 	t.est = bwe.New(bwe.DefaultConfig, func(uint64) { t.kickAllocation() })
 	// The server offers only on the subscriber connection of the two-connection mode, which
 	// carries no media from the client.
 	pc, err := p.Engine.NewPeerConnection(t.onRTCP, p.Role == RoleOfferer)
 	if err != nil {
+		t.lane.Release()
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	t.pc = pc
@@ -584,7 +589,11 @@ func (t *Transport) Close() {
 		t.log.Debug("close peer connection", "err", err)
 	}
 	t.wg.Wait()
+	t.lane.Release()
 }
+
+// Lane is the writer this connection's downtracks are written from (DownTrackParams.Lane).
+func (t *Transport) Lane() *forwarder.Lane { return t.lane }
 
 // kickAllocation asks for an allocation pass now (the estimate or the set of tracks changed).
 func (t *Transport) kickAllocation() {

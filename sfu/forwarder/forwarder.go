@@ -1,15 +1,20 @@
-// Package forwarder fans packets of one published track out to its subscribers on a pool of writer
-// goroutines, so the goroutine that reads from the publisher only hands each packet to a few queues
-// and a room with many subscribers spreads its sends over every core.
+// Package forwarder fans packets of published tracks out to their subscribers on a pool of writer
+// goroutines, so the goroutine that reads from a publisher only hands each packet to a few queues
+// and a node's sends spread over every core.
 //
-// The pool grows with the number of subscribers, about √N writers for N subscribers, each owning a
-// fixed subset of them. Subscriber lists are copy-on-write: Dispatch and the writers read them
-// without locks. A packet is passed by pointer to its packet-cache slot, never copied.
+// The pool has a writer per core, and every subscriber connection is served by one of them, its
+// lane, for all the tracks it receives. What a connection's packets share (the transport-wide
+// sequence counter and send history, pion's SRTP session and its lock) is then touched by one
+// goroutine at a time and stays in one core's cache; spreading one subscriber's tracks over
+// several writers made those lines bounce between cores for every packet, and a room of four
+// publishers gained nothing from a second core.
+//
+// A track's Forwarder keeps, per writer, the list of its sinks on that writer's lanes. Lists are
+// copy-on-write: Dispatch and the writers read them without locks. A packet is passed by pointer to
+// its packet-cache slot, never copied.
 package forwarder
 
 import (
-	"math"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +22,7 @@ import (
 	"github.com/hop-meet/hop/sfu/packetcache"
 )
 
-// Sink is one subscriber of the track. WritePacket is called from a single writer goroutine at a
+// Sink is one subscriber of a track. WritePacket is called from a single writer goroutine at a
 // time and must not block on anything but the network send. now is the send time (Unix ns), read
 // once per packet for all the writer's sinks. scratch is the writer's buffer for a packet the sink
 // rewrites; it is only good until WritePacket returns.
@@ -29,27 +34,32 @@ type Sink interface {
 // subscriber's downtracks need no buffer of their own.
 type Scratch [packetcache.MaxPacketSize]byte
 
-// Batcher groups the network writes of one packet's fan-out (see sfu/udpbatch).
+// Batcher groups the network writes of a writer's turn (see sfu/udpbatch).
 type Batcher interface {
 	Begin()
 	End()
 }
 
-// QueueSize bounds each writer's queue. It must stay well below the packet caches' size so that a
-// queued slot cannot be overwritten before it is written out.
+// QueueSize bounds how many packets of one track may wait at one writer, besides the one being
+// written. It must stay well below the packet caches' size so that a queued slot cannot be
+// overwritten before it is written out.
 const QueueSize = 128
 
+// writerQueue bounds a writer's queue, shared by all the tracks its lanes receive.
+const writerQueue = 1024
+
 type item struct {
-	layer int8
+	g     *group
 	p     *packetcache.Packet
+	layer int8
 }
 
 type writer struct {
-	ch    chan item
-	quit  chan struct{}
-	sinks atomic.Pointer[[]Sink]
-	// dropped counts packets this writer could not queue because it was behind.
-	dropped atomic.Uint64
+	ch   chan item
+	quit chan struct{}
+	// lanes counts the subscriber connections served here, sinks the sinks of lane-less Adds.
+	lanes   int
+	sinks   int
 	scratch *Scratch
 }
 
@@ -62,15 +72,10 @@ func (w *writer) run(wg *sync.WaitGroup, batch Batcher) {
 			if batch != nil {
 				batch.Begin()
 			}
-			for _, s := range *w.sinks.Load() {
-				s.WritePacket(it.layer, it.p, now, w.scratch)
-			}
+			w.write(it, now)
 			// Packets already queued behind this one join the same system call.
 			for more := len(w.ch); more > 0; more-- {
-				it = <-w.ch
-				for _, s := range *w.sinks.Load() {
-					s.WritePacket(it.layer, it.p, now, w.scratch)
-				}
+				w.write(<-w.ch, now)
 			}
 			if batch != nil {
 				batch.End()
@@ -81,172 +86,235 @@ func (w *writer) run(wg *sync.WaitGroup, batch Batcher) {
 	}
 }
 
-// Forwarder distributes one track's packets.
-type Forwarder struct {
-	mu      sync.Mutex // serialises membership changes
-	writers atomic.Pointer[[]*writer]
-	wg      sync.WaitGroup
-	closed  bool
-	// perWriter overrides the √N sizing (0: automatic); used by benchmarks.
-	perWriter int
-	// maxWriters caps the pool (0: GOMAXPROCS).
-	maxWriters int
-	// retiredDropped keeps the drop counts of writers that were retired.
-	retiredDropped atomic.Uint64
-	batch          Batcher
+func (w *writer) write(it item, now int64) {
+	it.g.queued.Add(-1)
+	for _, s := range *it.g.sinks.Load() {
+		s.WritePacket(it.layer, it.p, now, w.scratch)
+	}
 }
 
-// New makes an empty forwarder; batch (optional) groups each fan-out's sends.
-func New(batch Batcher) *Forwarder {
-	f := &Forwarder{batch: batch}
-	empty := []*writer{}
-	f.writers.Store(&empty)
+// Pool is a node's writer goroutines.
+type Pool struct {
+	mu      sync.Mutex // guards the writers' load counts and closed
+	writers []*writer
+	wg      sync.WaitGroup
+	closed  bool
+}
+
+// NewPool starts n writers (at least one); batch (optional) groups each writer's sends.
+func NewPool(n int, batch Batcher) *Pool {
+	p := &Pool{writers: make([]*writer, max(n, 1))}
+	for i := range p.writers {
+		w := &writer{ch: make(chan item, writerQueue), quit: make(chan struct{}), scratch: new(Scratch)}
+		p.writers[i] = w
+		p.wg.Add(1)
+		go w.run(&p.wg, batch)
+	}
+	return p
+}
+
+// Size is the number of writers.
+func (p *Pool) Size() int { return len(p.writers) }
+
+// Close stops the writers and waits for them. Packets dispatched afterwards are dropped.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	for _, w := range p.writers {
+		close(w.quit)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// leastLoaded returns the writer with the fewest lanes, then sinks. p.mu must be held.
+func (p *Pool) leastLoaded() *writer {
+	best := p.writers[0]
+	for _, w := range p.writers[1:] {
+		if w.lanes < best.lanes || w.lanes == best.lanes && w.sinks < best.sinks {
+			best = w
+		}
+	}
+	return best
+}
+
+// Lane assigns a subscriber connection to the least loaded writer. Release it when the
+// connection closes.
+func (p *Pool) Lane() *Lane {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.leastLoaded()
+	w.lanes++
+	return &Lane{pool: p, w: w}
+}
+
+// Lane is a subscriber connection's writer.
+type Lane struct {
+	pool     *Pool
+	w        *writer
+	released atomic.Bool
+}
+
+// Release gives the lane's share of its writer back (once; later calls do nothing).
+func (l *Lane) Release() {
+	if l == nil || !l.released.CompareAndSwap(false, true) {
+		return
+	}
+	l.pool.mu.Lock()
+	l.w.lanes--
+	l.pool.mu.Unlock()
+}
+
+// group is a track's sinks on one writer.
+type group struct {
+	w     *writer
+	sinks atomic.Pointer[[]Sink]
+	// queued counts this group's packets waiting in the writer's queue (see QueueSize).
+	queued atomic.Int32
+}
+
+type owned struct {
+	s Sink
+	w *writer
+}
+
+// Forwarder distributes one track's packets.
+type Forwarder struct {
+	pool   *Pool
+	mu     sync.Mutex // serialises membership changes
+	groups atomic.Pointer[[]*group]
+	// own records the writer of each sink added without a lane, to give its load back on Remove.
+	own     []owned
+	closed  bool
+	dropped atomic.Uint64
+}
+
+// New makes an empty forwarder writing on pool's writers.
+func New(pool *Pool) *Forwarder {
+	f := &Forwarder{pool: pool}
+	empty := []*group{}
+	f.groups.Store(&empty)
 	return f
 }
 
-// SetSinksPerWriter fixes how many sinks share a writer (0 restores √N sizing).
-func (f *Forwarder) SetSinksPerWriter(n int) {
-	f.mu.Lock()
-	f.perWriter = n
-	f.mu.Unlock()
-}
-
-// Dispatch queues p for every writer. It never blocks: a writer whose queue is full misses the
-// packet (its subscribers recover through NACK or a keyframe).
+// Dispatch queues p for every writer with sinks of this track. It never blocks: a writer that is
+// behind misses the packet (its subscribers recover through NACK or a keyframe).
 func (f *Forwarder) Dispatch(layer int8, p *packetcache.Packet) {
-	for _, w := range *f.writers.Load() {
+	for _, g := range *f.groups.Load() {
+		if g.queued.Add(1) > QueueSize {
+			g.queued.Add(-1)
+			f.dropped.Add(1)
+			continue
+		}
 		select {
-		case w.ch <- item{layer: layer, p: p}:
+		case g.w.ch <- item{g: g, p: p, layer: layer}:
 		default:
-			w.dropped.Add(1)
+			g.queued.Add(-1)
+			f.dropped.Add(1)
 		}
 	}
 }
 
-// Dropped returns the packets writers missed because their queues were full.
-func (f *Forwarder) Dropped() uint64 {
-	n := f.retiredDropped.Load()
-	for _, w := range *f.writers.Load() {
-		n += w.dropped.Load()
-	}
-	return n
-}
+// Dropped returns the packets writers missed because they were behind.
+func (f *Forwarder) Dropped() uint64 { return f.dropped.Load() }
 
-func (f *Forwarder) wantWriters(sinks int) int {
-	if sinks == 0 {
-		return 0
-	}
-	if f.perWriter > 0 {
-		return (sinks + f.perWriter - 1) / f.perWriter
-	}
-	// √N writers of √N sinks each keeps both a packet's fan-out and the number of goroutines
-	// woken per packet small; more writers than cores only adds wake-ups and shrinks the batches
-	// each one sends, since one track's writers can never run on more cores than there are.
-	n := int(math.Ceil(math.Sqrt(float64(sinks))))
-	limit := f.maxWriters
-	if limit <= 0 {
-		limit = runtime.GOMAXPROCS(0)
-	}
-	return min(n, limit)
-}
-
-func (f *Forwarder) countSinks(ws []*writer) int {
-	n := 0
-	for _, w := range ws {
-		n += len(*w.sinks.Load())
-	}
-	return n
-}
-
-// Add starts forwarding to s.
-func (f *Forwarder) Add(s Sink) {
+// Add starts forwarding to s on lane's writer; with a nil lane, on the least loaded writer.
+func (f *Forwarder) Add(s Sink, lane *Lane) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return
 	}
-	ws := *f.writers.Load()
-	if len(ws) < f.wantWriters(f.countSinks(ws)+1) {
-		w := &writer{ch: make(chan item, QueueSize), quit: make(chan struct{}), scratch: new(Scratch)}
-		empty := []Sink{}
-		w.sinks.Store(&empty)
-		f.wg.Add(1)
-		go w.run(&f.wg, f.batch)
-		nws := append(append([]*writer{}, ws...), w)
-		f.writers.Store(&nws)
-		ws = nws
+	var w *writer
+	if lane != nil {
+		w = lane.w
+	} else {
+		f.pool.mu.Lock()
+		w = f.pool.leastLoaded()
+		w.sinks++
+		f.pool.mu.Unlock()
+		f.own = append(f.own, owned{s, w})
 	}
-	// The least loaded writer takes the new sink.
-	best := ws[0]
-	for _, w := range ws[1:] {
-		if len(*w.sinks.Load()) < len(*best.sinks.Load()) {
-			best = w
+	gs := *f.groups.Load()
+	for _, g := range gs {
+		if g.w == w {
+			old := *g.sinks.Load()
+			ns := append(append(make([]Sink, 0, len(old)+1), old...), s)
+			g.sinks.Store(&ns)
+			return
 		}
 	}
-	old := *best.sinks.Load()
-	ns := append(append(make([]Sink, 0, len(old)+1), old...), s)
-	best.sinks.Store(&ns)
+	g := &group{w: w}
+	g.sinks.Store(&[]Sink{s})
+	ngs := append(append(make([]*group, 0, len(gs)+1), gs...), g)
+	f.groups.Store(&ngs)
 }
 
 // Remove stops forwarding to s. When it returns, s may still receive the packet being written.
 func (f *Forwarder) Remove(s Sink) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ws := *f.writers.Load()
-	for _, w := range ws {
-		old := *w.sinks.Load()
-		for i, x := range old {
-			if x == s {
-				ns := append(append(make([]Sink, 0, len(old)-1), old[:i]...), old[i+1:]...)
-				w.sinks.Store(&ns)
-				break
-			}
+	for i, o := range f.own {
+		if o.s == s {
+			f.own = append(f.own[:i], f.own[i+1:]...)
+			f.pool.mu.Lock()
+			o.w.sinks--
+			f.pool.mu.Unlock()
+			break
 		}
 	}
-	// Retire writers left empty while more writers remain than the fan-out needs.
-	want := f.wantWriters(f.countSinks(ws))
-	if len(ws) > want {
-		keep := make([]*writer, 0, len(ws))
-		var retired []*writer
-		for _, w := range ws {
-			if len(*w.sinks.Load()) == 0 && len(ws)-len(retired) > want {
-				retired = append(retired, w)
+	gs := *f.groups.Load()
+	for gi, g := range gs {
+		old := *g.sinks.Load()
+		for i, x := range old {
+			if x != s {
 				continue
 			}
-			keep = append(keep, w)
-		}
-		f.writers.Store(&keep)
-		for _, w := range retired {
-			f.retiredDropped.Add(w.dropped.Load())
-			close(w.quit)
+			ns := append(append(make([]Sink, 0, len(old)-1), old[:i]...), old[i+1:]...)
+			g.sinks.Store(&ns)
+			if len(ns) == 0 {
+				// Packets still queued for the group find its list empty.
+				ngs := append(append(make([]*group, 0, len(gs)-1), gs[:gi]...), gs[gi+1:]...)
+				f.groups.Store(&ngs)
+			}
+			return
 		}
 	}
 }
 
 // Len returns the number of sinks.
 func (f *Forwarder) Len() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.countSinks(*f.writers.Load())
+	n := 0
+	for _, g := range *f.groups.Load() {
+		n += len(*g.sinks.Load())
+	}
+	return n
 }
 
-// Writers returns the number of writer goroutines.
-func (f *Forwarder) Writers() int { return len(*f.writers.Load()) }
+// Writers returns the number of writers this track's packets go to.
+func (f *Forwarder) Writers() int { return len(*f.groups.Load()) }
 
-// Close stops all writers and waits for them.
+// Close removes every sink; later Adds are ignored and Dispatch does nothing.
 func (f *Forwarder) Close() {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.closed {
-		f.mu.Unlock()
 		return
 	}
 	f.closed = true
-	ws := *f.writers.Load()
-	empty := []*writer{}
-	f.writers.Store(&empty)
-	for _, w := range ws {
-		close(w.quit)
+	for _, g := range *f.groups.Load() {
+		g.sinks.Store(&[]Sink{})
 	}
-	f.mu.Unlock()
-	f.wg.Wait()
+	empty := []*group{}
+	f.groups.Store(&empty)
+	f.pool.mu.Lock()
+	for _, o := range f.own {
+		o.w.sinks--
+	}
+	f.pool.mu.Unlock()
+	f.own = nil
 }

@@ -313,7 +313,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, rr *webrtc.RTPReceiver
 		OnEnded:         func() { once.Do(func() { p.unpublish(info.Sid, false) }) },
 		OnDemandChanged: p.demandChanged,
 		Stats:           p.room.m.engine.Stats(),
-		Batch:           p.room.m.engine.Batcher(),
+		Writers:         p.room.m.engine.Writers(),
 	})
 	p.published[info.Sid] = pt
 	p.byRemoteID[key] = pt
@@ -479,7 +479,12 @@ func (p *Participant) subscribe(pub *Participant, t *publishedTrack) {
 	p.mu.Unlock()
 
 	info := pub.trackInfo(t.info.Sid)
+	tr := p.publisher()
+	if p.sub != nil {
+		tr = p.sub
+	}
 	dt := sfu.NewDownTrack(sfu.DownTrackParams{
+		Lane:         tr.Lane(),
 		Track:        t.track,
 		SubscriberID: p.sid,
 		StreamID:     pub.sid + "|" + t.info.Sid,
@@ -509,10 +514,6 @@ func (p *Participant) subscribe(pub *Participant, t *publishedTrack) {
 	if !t.track.AddDownTrack(dt) {
 		p.subscriptionEnded(t.info.Sid)
 		return
-	}
-	tr := p.publisher()
-	if p.sub != nil {
-		tr = p.sub
 	}
 	placed, err := tr.AddDownTrack(dt)
 	if err != nil {
