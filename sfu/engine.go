@@ -107,6 +107,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e.udpConn = udpConn
 	e.batch = udpConn
 	e.stats.batch = udpConn
+	// A lane per writer: each writer's subscribers are sent from a batch of its own.
+	udpConn.SetLanes(runtime.GOMAXPROCS(0))
 	e.writers = forwarder.NewPool(runtime.GOMAXPROCS(0), udpConn)
 	e.udpMux = webrtc.NewICEUDPMux(lf.NewLogger("ice-udp"), udpConn)
 

@@ -31,8 +31,12 @@ type Snapshot struct {
 	// socket could not take them as fast as they came. SendOverflows counts batches the send
 	// socket's full buffer pushed onto the read socket.
 	SendCalls, BatchedPackets, SendDrops, SendOverflows uint64
-	Tracks, DownTracks                                  int
-	PeerConnections                                     int
+	// LanePackets were queued in a forwarder writer's own batch; LaneRoutes peer addresses are
+	// routed to one (see udpbatch).
+	LanePackets        uint64
+	LaneRoutes         int
+	Tracks, DownTracks int
+	PeerConnections    int
 }
 
 func newStats() *Stats {
@@ -102,6 +106,7 @@ func (s *Stats) Snapshot() Snapshot {
 	if s.batch != nil {
 		sn.SendCalls, sn.BatchedPackets, sn.SendDrops = s.batch.Stats()
 		sn.SendOverflows = s.batch.Overflows()
+		sn.LanePackets, sn.LaneRoutes = s.batch.LanePackets(), s.batch.Routes()
 	}
 	for t := range s.tracks {
 		addTrackTotals(&sn, t)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,8 +62,10 @@ type Transport struct {
 	log *slog.Logger
 	// est estimates the bandwidth towards the peer from its feedback on what this connection sends.
 	est *bwe.Estimator
-	// lane is the writer that sends every forwarded packet of this connection.
-	lane *forwarder.Lane
+	// lane is the writer that sends every forwarded packet of this connection; routed is the peer
+	// address its packets go to, routed to the lane's batch (guarded by mu).
+	lane   *forwarder.Lane
+	routed netip.AddrPort
 
 	mu                sync.Mutex
 	closed            bool
@@ -130,6 +133,8 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		ci := c.ToJSON()
 		p.OnICECandidate(&ci)
 	})
+	// Send the lane's packets to the peer through the lane's own batch (see udpbatch).
+	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(t.route)
 	if p.OnTrack != nil {
 		pc.OnTrack(p.OnTrack)
 	}
@@ -140,6 +145,30 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		pc.OnConnectionStateChange(p.OnStateChange)
 	}
 	return t, nil
+}
+
+// route points the engine's socket at this connection's lane for the peer's address of the
+// selected candidate pair (UDP only: TCP and relayed pairs do not send through the UDP port).
+func (t *Transport) route(pair *webrtc.ICECandidatePair) {
+	var addr netip.AddrPort
+	if pair != nil && pair.Remote != nil && pair.Remote.Protocol == webrtc.ICEProtocolUDP {
+		if ip, err := netip.ParseAddr(pair.Remote.Address); err == nil {
+			addr = netip.AddrPortFrom(ip, pair.Remote.Port)
+		}
+	}
+	conn := t.p.Engine.batch
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || addr == t.routed {
+		return
+	}
+	if t.routed.IsValid() {
+		conn.Unroute(t.routed)
+	}
+	t.routed = addr
+	if addr.IsValid() {
+		conn.Route(addr, t.lane.Index())
+	}
 }
 
 // onRTCP takes the peer's feedback on what this connection sends. It reads the compound packet
@@ -571,6 +600,9 @@ func (t *Transport) Close() {
 		return
 	}
 	t.closed = true
+	if t.routed.IsValid() {
+		t.p.Engine.batch.Unroute(t.routed)
+	}
 	dts := make([]*DownTrack, 0, len(t.attached)+len(t.pending))
 	for dt := range t.attached {
 		dts = append(dts, dt)

@@ -34,10 +34,11 @@ type Sink interface {
 // subscriber's downtracks need no buffer of their own.
 type Scratch [packetcache.MaxPacketSize]byte
 
-// Batcher groups the network writes of a writer's turn (see sfu/udpbatch).
+// Batcher groups the network writes of a writer's turn (see sfu/udpbatch); lane is the writer's
+// index in the pool (Lane.Index).
 type Batcher interface {
-	Begin()
-	End()
+	Begin(lane int)
+	End(lane int)
 }
 
 // QueueSize bounds how many packets of one track may wait at one writer, besides the one being
@@ -55,8 +56,9 @@ type item struct {
 }
 
 type writer struct {
-	ch   chan item
-	quit chan struct{}
+	index int
+	ch    chan item
+	quit  chan struct{}
 	// lanes counts the subscriber connections served here, sinks the sinks of lane-less Adds.
 	lanes   int
 	sinks   int
@@ -70,7 +72,7 @@ func (w *writer) run(wg *sync.WaitGroup, batch Batcher) {
 		case it := <-w.ch:
 			now := time.Now().UnixNano()
 			if batch != nil {
-				batch.Begin()
+				batch.Begin(w.index)
 			}
 			w.write(it, now)
 			// Packets already queued behind this one join the same system call.
@@ -78,7 +80,7 @@ func (w *writer) run(wg *sync.WaitGroup, batch Batcher) {
 				w.write(<-w.ch, now)
 			}
 			if batch != nil {
-				batch.End()
+				batch.End(w.index)
 			}
 		case <-w.quit:
 			return
@@ -105,7 +107,7 @@ type Pool struct {
 func NewPool(n int, batch Batcher) *Pool {
 	p := &Pool{writers: make([]*writer, max(n, 1))}
 	for i := range p.writers {
-		w := &writer{ch: make(chan item, writerQueue), quit: make(chan struct{}), scratch: new(Scratch)}
+		w := &writer{index: i, ch: make(chan item, writerQueue), quit: make(chan struct{}), scratch: new(Scratch)}
 		p.writers[i] = w
 		p.wg.Add(1)
 		go w.run(&p.wg, batch)
@@ -158,6 +160,9 @@ type Lane struct {
 	w        *writer
 	released atomic.Bool
 }
+
+// Index is the lane's writer in the pool, 0 to Size()-1 (the lane a Batcher is told of).
+func (l *Lane) Index() int { return l.w.index }
 
 // Release gives the lane's share of its writer back (once; later calls do nothing).
 func (l *Lane) Release() {

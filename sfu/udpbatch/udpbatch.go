@@ -3,6 +3,11 @@
 // sendmmsg system call instead of one sendto per subscriber. A write outside such a batch leaves
 // at once, through the same queue. Sends and reads use raw system calls on the non-blocking
 // socket (see reader).
+//
+// Each forwarder writer has a lane: a batch of its own, filled with what is written to the
+// addresses routed to it (its subscribers). A writer's packets are then copied into memory only
+// its core writes, under a lock nobody else takes, instead of into one batch every core fills
+// under one lock.
 package udpbatch
 
 import (
@@ -56,6 +61,20 @@ type Conn struct {
 	batches, packets, dropped atomic.Uint64
 	// overflow counts sends the send-only socket refused for a full buffer (see Listen).
 	overflow atomic.Uint64
+
+	lanes       []*lane
+	lanePackets atomic.Uint64 // packets sent from lanes' batches
+	routes      atomic.Pointer[map[netip.AddrPort]int]
+	routeMu     sync.Mutex // serialises route changes
+	isClosed    atomic.Bool
+}
+
+// lane is one writer's batch being filled.
+type lane struct {
+	mu   sync.Mutex
+	open bool // the writer is inside Begin/End
+	cur  *batch
+	_    [128 - 24]byte // its own cache lines: each lane is written from its own core
 }
 
 // New wraps c.
@@ -87,13 +106,85 @@ func wrap(pc net.PacketConn, network string) (*Conn, error) {
 	return c, nil
 }
 
-// Begin opens a batch scope: writes until the matching End are queued.
-func (c *Conn) Begin() { c.open.Add(1) }
+// SetLanes gives the Conn n lanes (one per forwarder writer). Call it before any write.
+func (c *Conn) SetLanes(n int) {
+	c.lanes = make([]*lane, n)
+	for i := range c.lanes {
+		c.lanes[i] = &lane{cur: c.pool.Get().(*batch)}
+	}
+}
 
-// End closes a batch scope and sends what is queued.
-func (c *Conn) End() {
+// routeKey spells an address one way: an IPv4 peer may be written to as IPv4 or IPv4-mapped IPv6.
+func routeKey(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
+
+// Route queues what lane i's scope writes to addr in lane i's batch (i out of range: unroute).
+func (c *Conn) Route(addr netip.AddrPort, i int) {
+	c.routeMu.Lock()
+	defer c.routeMu.Unlock()
+	next := map[netip.AddrPort]int{}
+	if m := c.routes.Load(); m != nil {
+		for k, v := range *m {
+			next[k] = v
+		}
+	}
+	if i >= 0 && i < len(c.lanes) {
+		next[routeKey(addr)] = i
+	} else {
+		delete(next, routeKey(addr))
+	}
+	c.routes.Store(&next)
+}
+
+// Unroute sends what is written to addr through the shared batch again.
+func (c *Conn) Unroute(addr netip.AddrPort) { c.Route(addr, -1) }
+
+// Routes returns how many addresses are routed to a lane.
+func (c *Conn) Routes() int {
+	if m := c.routes.Load(); m != nil {
+		return len(*m)
+	}
+	return 0
+}
+
+// LanePackets returns how many packets were queued in lanes' batches.
+func (c *Conn) LanePackets() uint64 { return c.lanePackets.Load() }
+
+// Begin opens a batch scope for lane i (out of range: no lane): writes until the matching End are
+// queued.
+func (c *Conn) Begin(i int) {
+	c.open.Add(1)
+	if i >= 0 && i < len(c.lanes) {
+		l := c.lanes[i]
+		l.mu.Lock()
+		l.open = true
+		l.mu.Unlock()
+	}
+}
+
+// End closes lane i's batch scope and sends what is queued.
+func (c *Conn) End(i int) {
+	var b *batch
+	if i >= 0 && i < len(c.lanes) {
+		l := c.lanes[i]
+		l.mu.Lock()
+		l.open = false
+		if l.cur.n > 0 {
+			b, l.cur = l.cur, c.pool.Get().(*batch)
+		}
+		l.mu.Unlock()
+	}
 	c.open.Add(-1)
-	c.Flush()
+	if b != nil {
+		c.lanePackets.Add(uint64(b.n))
+	}
+	c.mu.Lock()
+	if b != nil {
+		c.pushLocked(b)
+	}
+	c.sealLocked()
+	c.drainLocked()
 }
 
 // Flush sends what is queued now (or leaves it to the goroutine already sending).
@@ -103,18 +194,24 @@ func (c *Conn) Flush() {
 	c.drainLocked()
 }
 
-// sealLocked moves the batch being filled to the FIFO.
+// sealLocked moves the shared batch being filled to the FIFO.
 func (c *Conn) sealLocked() {
 	if c.cur.n == 0 {
 		return
 	}
+	c.pushLocked(c.cur)
+	c.cur = c.pool.Get().(*batch)
+}
+
+// pushLocked appends b to the FIFO, or drops its packets when the FIFO is full.
+func (c *Conn) pushLocked(b *batch) {
 	if len(c.sealed) == maxSealed {
-		c.dropped.Add(uint64(c.cur.n))
-		c.cur.n = 0
+		c.dropped.Add(uint64(b.n))
+		b.n = 0
+		c.pool.Put(b)
 		return
 	}
-	c.sealed = append(c.sealed, c.cur)
-	c.cur = c.pool.Get().(*batch)
+	c.sealed = append(c.sealed, b)
 }
 
 // drainLocked sends the FIFO unless another goroutine is at it; it is called with mu held and
@@ -146,6 +243,7 @@ func (c *Conn) drainLocked() {
 
 // Close closes the socket. What is still queued is not sent.
 func (c *Conn) Close() error {
+	c.isClosed.Store(true)
 	c.mu.Lock()
 	c.closed = true
 	if !c.sending {
@@ -172,6 +270,14 @@ func (c *Conn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 	if len(p) > slotSize {
 		return c.UDPConn.WriteToUDPAddrPort(p, addr)
 	}
+	if m := c.routes.Load(); m != nil && len(*m) > 0 {
+		if i, ok := (*m)[routeKey(addr)]; ok && c.writeLane(c.lanes[i], p, addr) {
+			if c.isClosed.Load() {
+				return 0, net.ErrClosed
+			}
+			return len(p), nil
+		}
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -191,6 +297,31 @@ func (c *Conn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 		c.mu.Unlock()
 	}
 	return len(p), nil
+}
+
+// writeLane queues p in l's batch if its writer is inside a scope, and reports whether it did.
+func (c *Conn) writeLane(l *lane, p []byte, addr netip.AddrPort) bool {
+	l.mu.Lock()
+	if !l.open {
+		l.mu.Unlock()
+		return false
+	}
+	b := l.cur
+	i := b.n
+	b.lens[i] = copy(b.bufs[i][:], p)
+	b.addrs[i] = addr
+	b.n++
+	if b.n < MaxBatch {
+		l.mu.Unlock()
+		return true
+	}
+	l.cur = c.pool.Get().(*batch)
+	l.mu.Unlock()
+	c.lanePackets.Add(uint64(b.n))
+	c.mu.Lock()
+	c.pushLocked(b)
+	c.drainLocked()
+	return true
 }
 
 // ReadFromAddrPort reads one packet.

@@ -96,7 +96,7 @@ func TestBatchReachesEveryPeer(t *testing.T) {
 				}
 				peers := []*net.UDPConn{listen(t, netw, tc.peer), listen(t, netw, tc.peer)}
 				const n = MaxBatch + 10 // more than one system call's worth
-				conn.Begin()
+				conn.Begin(-1)
 				for i := 0; i < n; i++ {
 					for _, p := range peers {
 						dst := p.LocalAddr().(*net.UDPAddr).AddrPort()
@@ -105,7 +105,7 @@ func TestBatchReachesEveryPeer(t *testing.T) {
 						}
 					}
 				}
-				conn.End()
+				conn.End(-1)
 				for _, p := range peers {
 					receive(t, p, n)
 				}
@@ -219,8 +219,11 @@ func TestReadAllocatesNothing(t *testing.T) {
 	}
 }
 
+// TestConcurrentScopes runs writers at once, two on lanes of their own and two on the shared
+// batch: every peer gets its packets in order (run with -race).
 func TestConcurrentScopes(t *testing.T) {
 	conn := open(t, "udp4", "127.0.0.1:0", true)
+	conn.SetLanes(2)
 	// Each scope writes more than a batch holds, so writers keep filling batches while
 	// another is being sent.
 	const writers, each, perScope = 4, 400, MaxBatch + 8
@@ -233,16 +236,21 @@ func TestConcurrentScopes(t *testing.T) {
 		// that a socket buffer never overflows (under the race detector readers are slow).
 		read := make(chan struct{}, each)
 		go func(c *net.UDPConn) { received <- expect(c, each, read) }(peers[w])
+		lane := -1
+		if w < 2 {
+			lane = w
+			conn.Route(peers[w].LocalAddr().(*net.UDPAddr).AddrPort(), lane)
+		}
 		go func(dst netip.AddrPort) {
 			defer func() { done <- struct{}{} }()
 			for i := 0; i < each; {
-				conn.Begin()
+				conn.Begin(lane)
 				j := 0
 				for ; j < perScope && i < each; j++ {
 					_, _ = conn.WriteToAddrPort(payload(i), dst)
 					i++
 				}
-				conn.End()
+				conn.End(lane)
 				for ; j > 0; j-- {
 					select {
 					case <-read:
@@ -284,17 +292,89 @@ func BenchmarkSend(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i += 30 {
 				if batched {
-					conn.Begin()
+					conn.Begin(-1)
 				}
 				for j := 0; j < 30; j++ {
 					_, _ = conn.WriteToAddrPort(pkt, dst)
 				}
 				if batched {
-					conn.End()
+					conn.End(-1)
 				}
 			}
 		})
 	}
+}
+
+// TestLaneQueuesItsRoutedAddresses: inside a lane's scope, what is written to an address routed
+// to it fills the lane's own batch, not the shared one; the rest goes the shared way; IPv4 peers
+// match whether written to as IPv4 or IPv4-mapped IPv6; a lane's batch that fills up leaves early
+// and order holds.
+func TestLaneQueuesItsRoutedAddresses(t *testing.T) {
+	conn := open(t, "udp", "[::]:0", true)
+	conn.SetLanes(2)
+	routed, other := listen(t, "udp4", "127.0.0.1:0"), listen(t, "udp4", "127.0.0.1:0")
+	dst := routed.LocalAddr().(*net.UDPAddr).AddrPort()
+	conn.Route(dst, 1)
+	if conn.Routes() != 1 {
+		t.Fatalf("%d routes, want 1", conn.Routes())
+	}
+	mapped := netip.AddrPortFrom(netip.AddrFrom16(dst.Addr().As16()), dst.Port())
+	conn.Begin(1)
+	for i, to := range []netip.AddrPort{dst, mapped} {
+		if _, err := conn.WriteToAddrPort(payload(i), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.WriteToAddrPort(payload(0), other.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	if n := conn.lanes[1].cur.n; n != 2 {
+		t.Fatalf("lane 1 holds %d packets, want the 2 written to its address", n)
+	}
+	if n := conn.cur.n; n != 1 {
+		t.Fatalf("shared batch holds %d packets, want the 1 written elsewhere", n)
+	}
+	// Past a batch's worth, the lane's full batch leaves while the scope goes on.
+	const n = 2*MaxBatch + 5
+	for i := 2; i < n; i++ {
+		if _, err := conn.WriteToAddrPort(payload(i), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.End(1)
+	receive(t, routed, n)
+	receive(t, other, 1)
+	if conn.lanes[1].cur.n != 0 || conn.cur.n != 0 {
+		t.Fatal("End left packets queued")
+	}
+	// Outside the lane's scope, and once unrouted, writes take the shared way.
+	conn.Begin(0)
+	_, _ = conn.WriteToAddrPort(payload(0), dst)
+	if conn.lanes[1].cur.n != 0 || conn.cur.n != 1 {
+		t.Fatal("a write to lane 1's address outside its scope was not queued in the shared batch")
+	}
+	conn.End(0)
+	conn.Unroute(dst)
+	conn.Begin(1)
+	_, _ = conn.WriteToAddrPort(payload(1), dst)
+	if conn.lanes[1].cur.n != 0 {
+		t.Fatal("a write to an unrouted address went to the lane")
+	}
+	conn.End(1)
+	buf := make([]byte, 2048)
+	for i := 0; i < 2; i++ {
+		if m, _, err := routed.ReadFromUDPAddrPort(buf); err != nil || !bytes.Equal(buf[:m], payload(i)) {
+			t.Fatalf("after the lane: packet %d missing or wrong (%v)", i, err)
+		}
+	}
+	// Closed: a write to a routed address in scope is refused like any other.
+	conn.Route(dst, 1)
+	_ = conn.Close()
+	conn.Begin(1)
+	if _, err := conn.WriteToAddrPort(payload(0), dst); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write after Close: %v, want net.ErrClosed", err)
+	}
+	conn.End(1)
 }
 
 // TestWriteAllocatesNothing guards both send paths (the send-only socket and the read socket's
@@ -313,6 +393,19 @@ func TestWriteAllocatesNothing(t *testing.T) {
 			})
 			if allocs != 0 {
 				t.Fatalf("%.1f allocations per write", allocs)
+			}
+			// And through a lane, in its scope.
+			conn.SetLanes(1)
+			conn.Route(dst, 0)
+			allocs = testing.AllocsPerRun(100, func() {
+				conn.Begin(0)
+				if _, err := conn.WriteToAddrPort(pkt, dst); err != nil {
+					t.Fatal(err)
+				}
+				conn.End(0)
+			})
+			if allocs != 0 {
+				t.Fatalf("%.1f allocations per lane write", allocs)
 			}
 		})
 	}

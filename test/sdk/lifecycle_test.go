@@ -103,6 +103,9 @@ func TestNoGoroutineLeakAfterRoomCloses(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if r := n.Engine().Stats().Snapshot().LaneRoutes; r != 0 {
+		t.Errorf("%d peer addresses still routed to writers' batches after everyone left", r)
+	}
 	// The SDK clients' own goroutines end too; allow a few for pion's shared timers.
 	testkit.WaitGoroutines(t, baseline, 5, 15*time.Second)
 }

@@ -43,6 +43,14 @@ func TestTwoParticipantsExchangeMedia(t *testing.T) {
 					r.mu.Unlock()
 				}
 			}
+			// Each subscribing connection's packets left from its writer's own batch.
+			sn := n.Engine().Stats().Snapshot()
+			if sn.LaneRoutes < 2 {
+				t.Errorf("%d peer addresses routed to a writer's batch, want one per subscribing connection (2)", sn.LaneRoutes)
+			}
+			if sn.LanePackets < sn.PacketsSent*9/10 {
+				t.Errorf("%d of %d forwarded packets went through writers' own batches", sn.LanePackets, sn.PacketsSent)
+			}
 		})
 	}
 }
