@@ -62,10 +62,12 @@ type Transport struct {
 	log *slog.Logger
 	// est estimates the bandwidth towards the peer from its feedback on what this connection sends.
 	est *bwe.Estimator
-	// lane is the writer that sends every forwarded packet of this connection; routed is the peer
-	// address its packets go to, routed to the lane's batch (guarded by mu).
-	lane   *forwarder.Lane
-	routed netip.AddrPort
+	// lane is the writer that sends every forwarded packet of this connection, taken when the
+	// first downtrack asks for it (a publishing connection never does); remote is the peer
+	// address of the selected ICE pair, and routed what is routed to the lane's batch. All
+	// guarded by mu.
+	lane           *forwarder.Lane
+	remote, routed netip.AddrPort
 
 	mu                sync.Mutex
 	closed            bool
@@ -108,14 +110,12 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		freedAt:   map[*webrtc.RTPTransceiver]int{},
 		allocKick: make(chan struct{}, 1),
 		done:      make(chan struct{}),
-		lane:      p.Engine.writers.Lane(),
 	}
 	t.est = bwe.New(bwe.DefaultConfig, func(uint64) { t.kickAllocation() })
 	// The server offers only on the subscriber connection of the two-connection mode, which
 	// carries no media from the client.
 	pc, err := p.Engine.NewPeerConnection(t.onRTCP, p.Role == RoleOfferer)
 	if err != nil {
-		t.lane.Release()
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	t.pc = pc
@@ -156,18 +156,28 @@ func (t *Transport) route(pair *webrtc.ICECandidatePair) {
 			addr = netip.AddrPortFrom(ip, pair.Remote.Port)
 		}
 	}
-	conn := t.p.Engine.batch
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed || addr == t.routed {
+	t.remote = addr
+	t.routeLocked()
+}
+
+// routeLocked routes the peer's address to the lane, if both are known. t.mu must be held.
+func (t *Transport) routeLocked() {
+	conn := t.p.Engine.batch
+	want := t.remote
+	if t.closed || t.lane == nil {
+		want = netip.AddrPort{}
+	}
+	if want == t.routed {
 		return
 	}
 	if t.routed.IsValid() {
 		conn.Unroute(t.routed)
 	}
-	t.routed = addr
-	if addr.IsValid() {
-		conn.Route(addr, t.lane.Index())
+	t.routed = want
+	if want.IsValid() {
+		conn.Route(want, t.lane.Index())
 	}
 }
 
@@ -600,9 +610,9 @@ func (t *Transport) Close() {
 		return
 	}
 	t.closed = true
-	if t.routed.IsValid() {
-		t.p.Engine.batch.Unroute(t.routed)
-	}
+	t.routeLocked()
+	lane := t.lane
+	t.lane = nil
 	dts := make([]*DownTrack, 0, len(t.attached)+len(t.pending))
 	for dt := range t.attached {
 		dts = append(dts, dt)
@@ -621,11 +631,21 @@ func (t *Transport) Close() {
 		t.log.Debug("close peer connection", "err", err)
 	}
 	t.wg.Wait()
-	t.lane.Release()
+	lane.Release()
 }
 
-// Lane is the writer this connection's downtracks are written from (DownTrackParams.Lane).
-func (t *Transport) Lane() *forwarder.Lane { return t.lane }
+// Lane is the writer this connection's downtracks are written from (DownTrackParams.Lane). The
+// first call takes the least loaded writer, so that only connections that carry forwarded media
+// count in the balance; nil once closed.
+func (t *Transport) Lane() *forwarder.Lane {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.lane == nil && !t.closed {
+		t.lane = t.p.Engine.writers.Lane()
+		t.routeLocked()
+	}
+	return t.lane
+}
 
 // kickAllocation asks for an allocation pass now (the estimate or the set of tracks changed).
 func (t *Transport) kickAllocation() {

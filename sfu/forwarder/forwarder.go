@@ -144,6 +144,17 @@ func (p *Pool) leastLoaded() *writer {
 	return best
 }
 
+// Lanes returns how many lanes are taken.
+func (p *Pool) Lanes() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, w := range p.writers {
+		n += w.lanes
+	}
+	return n
+}
+
 // Lane assigns a subscriber connection to the least loaded writer. Release it when the
 // connection closes.
 func (p *Pool) Lane() *Lane {

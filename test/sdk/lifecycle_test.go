@@ -93,6 +93,11 @@ func TestNoGoroutineLeakAfterRoomCloses(t *testing.T) {
 			c.waitFor(other, webrtc.RTPCodecTypeAudio, 20*time.Second)
 		}
 	}
+	// One writer lane per connection that carries forwarded media, whatever the signalling mode:
+	// publishing connections take none.
+	if l := n.Engine().Writers().Lanes(); l != len(clients) {
+		t.Errorf("%d writer lanes for %d subscribing connections", l, len(clients))
+	}
 	for _, c := range clients {
 		c.room.Disconnect()
 	}
@@ -105,6 +110,9 @@ func TestNoGoroutineLeakAfterRoomCloses(t *testing.T) {
 	}
 	if r := n.Engine().Stats().Snapshot().LaneRoutes; r != 0 {
 		t.Errorf("%d peer addresses still routed to writers' batches after everyone left", r)
+	}
+	if l := n.Engine().Writers().Lanes(); l != 0 {
+		t.Errorf("%d writer lanes still taken after everyone left", l)
 	}
 	// The SDK clients' own goroutines end too; allow a few for pion's shared timers.
 	testkit.WaitGoroutines(t, baseline, 5, 15*time.Second)
