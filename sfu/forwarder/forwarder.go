@@ -70,14 +70,15 @@ func (w *writer) run(wg *sync.WaitGroup, batch Batcher) {
 	for {
 		select {
 		case it := <-w.ch:
-			now := time.Now().UnixNano()
 			if batch != nil {
 				batch.Begin(w.index)
 			}
-			w.write(it, now)
-			// Packets already queued behind this one join the same system call.
+			w.write(it, time.Now().UnixNano())
+			// Packets already queued behind this one join the same system calls. The clock is
+			// read for each: the queue is shared by every track the writer serves, and the
+			// bandwidth estimator needs each packet's own send time.
 			for more := len(w.ch); more > 0; more-- {
-				w.write(<-w.ch, now)
+				w.write(<-w.ch, time.Now().UnixNano())
 			}
 			if batch != nil {
 				batch.End(w.index)
