@@ -120,6 +120,8 @@ func routeKey(a netip.AddrPort) netip.AddrPort {
 }
 
 // Route queues what lane i's scope writes to addr in lane i's batch (i out of range: unroute).
+// Routes change when ICE picks a pair: packets to addr queued on either side of a change in one
+// scope may leave out of order, once.
 func (c *Conn) Route(addr netip.AddrPort, i int) {
 	c.routeMu.Lock()
 	defer c.routeMu.Unlock()
