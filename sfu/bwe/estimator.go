@@ -206,7 +206,7 @@ func (e *Estimator) OnTWCC(pkt []byte, now time.Time) error {
 	nowNS := now.UnixNano()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	results, err := parseFeedback(pkt, &e.hist, e.results[:0])
+	results, err := parseFeedback(pkt, &e.hist, nowNS/1000, e.results[:0])
 	e.results = results[:0] // keep the grown buffer: no allocation per feedback
 	if err != nil || len(results) == 0 {
 		return err

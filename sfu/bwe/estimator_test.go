@@ -163,6 +163,84 @@ func TestREMBWithoutTWCC(t *testing.T) {
 	}
 }
 
+// An entry keeps a packet's send time to the microsecond, whatever the clock reads (times past the
+// 28 bits an entry stores, feedback a little before or long after), its size (up to 4095) and
+// probe cluster, and tells a sequence number from the one a ring's length before it.
+func TestHistoryEntries(t *testing.T) {
+	var h History
+	cases := []struct {
+		sentNS, nowNS int64
+		size          int
+		cluster       uint32
+	}{
+		{1_000_000, 1_050_000_000, 1200, 0},                           // 50 ms before feedback
+		{300_000_123_456, 300_000_200_000, 1200, 7},                   // past 2^28 µs
+		{1_764_000_000_123_456_789, 1_764_000_000_623_456_789, 60, 0}, // a wall clock
+		{1_764_000_000_123_456_789, 1_764_000_000_122_456_789, 60, 0}, // the feedback's clock 1 ms behind
+		{5_000_000_000, 5_000_000_000 + 120*1e9, 9000, MaxCluster},    // two minutes later; size clamped
+	}
+	for _, c := range cases {
+		h.cluster.Store(c.cluster)
+		seq := h.Record(c.size, c.sentNS)
+		us, size, cluster, ok := h.lookup(seq, c.nowNS/1000)
+		if !ok {
+			t.Fatalf("%+v: not found", c)
+		}
+		if us != c.sentNS/1000 {
+			t.Errorf("%+v: send time %d µs, want %d", c, us, c.sentNS/1000)
+		}
+		if want := min(c.size, 4095); size != want {
+			t.Errorf("%+v: size %d, want %d", c, size, want)
+		}
+		if cluster != uint16(c.cluster) {
+			t.Errorf("%+v: cluster %d", c, cluster)
+		}
+	}
+	// A ring's length later the slot holds another packet: the old number is gone.
+	old := h.Record(100, 0)
+	for i := 0; i < historySize; i++ {
+		h.Record(100, 0)
+	}
+	if _, _, _, ok := h.lookup(old, 0); ok {
+		t.Fatal("a packet overwritten in the ring was still found")
+	}
+	var empty History
+	if _, _, _, ok := empty.lookup(0, 0); ok {
+		t.Fatal("an empty entry was found")
+	}
+}
+
+// Probe cluster ids stay within what an entry holds, and packets sent during a probe carry its id.
+func TestProbeClusterIDsFitEntries(t *testing.T) {
+	e := New(DefaultConfig, nil)
+	at := time.Unix(1000, 0)
+	seen := map[uint16]bool{}
+	for i := 0; i < 2*MaxCluster+3; i++ {
+		at = at.Add(10 * time.Second)
+		id, _, ok := e.StartProbe(2_000_000, at)
+		if !ok {
+			t.Fatalf("probe %d not started", i)
+		}
+		if id == 0 || id > MaxCluster {
+			t.Fatalf("probe %d: cluster id %d", i, id)
+		}
+		seen[id] = true
+		seq := e.History().Record(1200, at.UnixNano())
+		if _, _, cluster, ok := e.History().lookup(seq, at.UnixMicro()); !ok || cluster != id {
+			t.Fatalf("probe %d: packet tagged %d, want %d", i, cluster, id)
+		}
+		e.EndProbe(id)
+		e.mu.Lock()
+		for j := range e.probes {
+			e.probes[j].done = true
+		}
+		e.mu.Unlock()
+	}
+	if len(seen) != MaxCluster {
+		t.Fatalf("%d distinct cluster ids over %d probes, want all %d", len(seen), 2*MaxCluster+3, MaxCluster)
+	}
+}
+
 func TestHistoryConcurrentRecord(t *testing.T) {
 	var h History
 	done := make(chan struct{})
@@ -181,7 +259,7 @@ func TestHistoryConcurrentRecord(t *testing.T) {
 		t.Fatalf("assigned %d sequence numbers, want 40000", n)
 	}
 	seq := uint16(40000 - 1)
-	if _, size, _, ok := h.lookup(seq); !ok || size != 1000 {
+	if _, size, _, ok := h.lookup(seq, 0); !ok || size != 1000 {
 		t.Fatalf("last packet not found: %v %d", ok, size)
 	}
 }

@@ -25,8 +25,9 @@ const (
 )
 
 // parseFeedback appends to out a result for each packet the feedback pkt (one RTCP packet, header
-// included) reports and h still remembers, with its send time and size from h.
-func parseFeedback(pkt []byte, h *History, out []packetResult) ([]packetResult, error) {
+// included) reports and h still remembers, with its send time and size from h; nowUS is when the
+// feedback arrived (Unix µs), which places the send times h stores.
+func parseFeedback(pkt []byte, h *History, nowUS int64, out []packetResult) ([]packetResult, error) {
 	const fixed = 20 // header, two SSRCs, base sequence, status count, reference time, count
 	if len(pkt) < fixed {
 		return out, errFeedback
@@ -81,8 +82,8 @@ func parseFeedback(pkt []byte, h *History, out []packetResult) ([]packetResult, 
 			r.received, r.arrivalUS = true, arrival
 		}
 		// Anything else (not received, or the reserved symbol 3) reports a packet lost.
-		if ns, size, cluster, ok := h.lookup(seq); ok {
-			r.sendUS, r.size, r.cluster = ns/1000, size, cluster
+		if us, size, cluster, ok := h.lookup(seq, nowUS); ok {
+			r.sendUS, r.size, r.cluster = us, size, cluster
 			out = append(out, r)
 		}
 		seq++

@@ -9,6 +9,9 @@ import (
 	"github.com/pion/rtcp"
 )
 
+// testNowUS is when the tests' feedback arrives: a few seconds after their packets were sent.
+const testNowUS = 5_000_000
+
 // pionResults reads feedback with pion's parser: the reference parseFeedback must agree with.
 func pionResults(fb *rtcp.TransportLayerCC, h *History) []packetResult {
 	var out []packetResult
@@ -29,8 +32,8 @@ func pionResults(fb *rtcp.TransportLayerCC, h *History) []packetResult {
 			}
 			r.received, r.arrivalUS = true, arrival
 		}
-		if ns, size, cluster, ok := h.lookup(seq); ok {
-			r.sendUS, r.size, r.cluster = ns/1000, size, cluster
+		if us, size, cluster, ok := h.lookup(seq, testNowUS); ok {
+			r.sendUS, r.size, r.cluster = us, size, cluster
 			out = append(out, r)
 		}
 		seq++
@@ -98,7 +101,7 @@ func TestParseFeedbackMatchesPion(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := pionResults(&parsed, h)
-			buf, err = parseFeedback(raw, h, buf[:0])
+			buf, err = parseFeedback(raw, h, testNowUS, buf[:0])
 			if err != nil {
 				t.Fatalf("feedback at %d: %v", seq, err)
 			}
@@ -136,7 +139,7 @@ func TestParseFeedbackAllocatesNothing(t *testing.T) {
 	var err error
 	buf := make([]packetResult, 0, 128)
 	if n := testing.AllocsPerRun(100, func() {
-		buf, err = parseFeedback(raw, h, buf[:0])
+		buf, err = parseFeedback(raw, h, testNowUS, buf[:0])
 	}); n != 0 || err != nil || len(buf) != 100 {
 		t.Fatalf("%v allocs, err %v, %d results", n, err, len(buf))
 	}
@@ -158,7 +161,7 @@ func FuzzParseFeedback(f *testing.F) {
 	}
 	h := history(historySize)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		got, err := parseFeedback(raw, h, nil)
+		got, err := parseFeedback(raw, h, testNowUS, nil)
 		var fb rtcp.TransportLayerCC
 		if fb.Unmarshal(raw) != nil || raw[0]&0x20 != 0 {
 			return // pion refuses it (or strips padding its own way): only "no panic" holds
@@ -182,7 +185,7 @@ func BenchmarkFeedback(b *testing.B) {
 		buf := make([]packetResult, 0, 128)
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			buf, _ = parseFeedback(raw, h, buf[:0])
+			buf, _ = parseFeedback(raw, h, testNowUS, buf[:0])
 		}
 	})
 	b.Run("parser=pion", func(b *testing.B) {

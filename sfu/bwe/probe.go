@@ -51,7 +51,7 @@ func (e *Estimator) StartProbe(target uint64, now time.Time) (id uint16, d time.
 		return 0, 0, false
 	}
 	e.nextCluster++
-	if e.nextCluster == 0 {
+	if e.nextCluster > MaxCluster { // ids must fit a history entry
 		e.nextCluster = 1
 	}
 	slot := &e.probes[int(e.nextCluster)%len(e.probes)]
