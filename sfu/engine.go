@@ -107,9 +107,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e.udpConn = udpConn
 	e.batch = udpConn
 	e.stats.batch = udpConn
-	// A lane per writer: each writer's subscribers are sent from a batch of its own.
-	udpConn.SetLanes(runtime.GOMAXPROCS(0))
-	e.writers = forwarder.NewPool(runtime.GOMAXPROCS(0), udpConn)
+	// A writer per core, each with a batch of its own on the socket (see forwarder, udpbatch).
+	writers := runtime.GOMAXPROCS(0)
+	udpConn.SetLanes(writers)
+	e.writers = forwarder.NewPool(writers, udpConn)
 	e.udpMux = webrtc.NewICEUDPMux(lf.NewLogger("ice-udp"), udpConn)
 
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}

@@ -44,8 +44,8 @@ type Track struct {
 
 	receivers [MaxLayers]atomic.Pointer[Receiver]
 	fwd       *forwarder.Forwarder
-	pool      *forwarder.Pool
-	ownPool   bool
+	// ownPool is the pool the track started for itself (no Writers given), stopped with it.
+	ownPool *forwarder.Pool
 
 	// Keyframe requests are queued to one goroutine so that writers never do RTCP I/O.
 	pliCh   chan int8
@@ -110,7 +110,6 @@ func NewTrack(p TrackParams) *Track {
 		log:           p.Logger.With("track", p.ID),
 		pliThrottle:   p.PLIThrottle,
 		writeRTCP:     p.WriteRTCP,
-		ownPool:       p.Writers == nil,
 		pliCh:         make(chan int8, 8),
 		downTracks:    map[*DownTrack]struct{}{},
 		done:          make(chan struct{}),
@@ -122,8 +121,9 @@ func NewTrack(p TrackParams) *Track {
 	pool := p.Writers
 	if pool == nil {
 		pool = forwarder.NewPool(runtime.GOMAXPROCS(0), nil)
+		t.ownPool = pool
 	}
-	t.pool, t.fwd = pool, forwarder.New(pool)
+	t.fwd = forwarder.New(pool)
 	if t.stats != nil {
 		t.stats.addTrack(t)
 	}
@@ -484,8 +484,8 @@ func (t *Track) Close() {
 	}
 	close(t.done)
 	t.fwd.Close()
-	if t.ownPool {
-		t.pool.Close()
+	if t.ownPool != nil {
+		t.ownPool.Close()
 	}
 	t.wg.Wait()
 	for i := range t.receivers {

@@ -56,12 +56,10 @@ type item struct {
 }
 
 type writer struct {
-	index int
-	ch    chan item
-	quit  chan struct{}
-	// lanes counts the subscriber connections served here, sinks the sinks of lane-less Adds.
-	lanes   int
-	sinks   int
+	index   int
+	ch      chan item
+	quit    chan struct{}
+	lanes   int // lanes taken on this writer
 	scratch *Scratch
 }
 
@@ -134,17 +132,6 @@ func (p *Pool) Close() {
 	p.wg.Wait()
 }
 
-// leastLoaded returns the writer with the fewest lanes, then sinks. p.mu must be held.
-func (p *Pool) leastLoaded() *writer {
-	best := p.writers[0]
-	for _, w := range p.writers[1:] {
-		if w.lanes < best.lanes || w.lanes == best.lanes && w.sinks < best.sinks {
-			best = w
-		}
-	}
-	return best
-}
-
 // Lanes returns how many lanes are taken.
 func (p *Pool) Lanes() int {
 	p.mu.Lock()
@@ -161,7 +148,12 @@ func (p *Pool) Lanes() int {
 func (p *Pool) Lane() *Lane {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	w := p.leastLoaded()
+	w := p.writers[0]
+	for _, x := range p.writers[1:] {
+		if x.lanes < w.lanes {
+			w = x
+		}
+	}
 	w.lanes++
 	return &Lane{pool: p, w: w}
 }
@@ -195,8 +187,8 @@ type group struct {
 }
 
 type owned struct {
-	s Sink
-	w *writer
+	s    Sink
+	lane *Lane
 }
 
 // Forwarder distributes one track's packets.
@@ -204,7 +196,7 @@ type Forwarder struct {
 	pool   *Pool
 	mu     sync.Mutex // serialises membership changes
 	groups atomic.Pointer[[]*group]
-	// own records the writer of each sink added without a lane, to give its load back on Remove.
+	// own are the lanes taken for sinks added without one, released when they go.
 	own     []owned
 	closed  bool
 	dropped atomic.Uint64
@@ -239,23 +231,19 @@ func (f *Forwarder) Dispatch(layer int8, p *packetcache.Packet) {
 // Dropped returns the packets writers missed because they were behind.
 func (f *Forwarder) Dropped() uint64 { return f.dropped.Load() }
 
-// Add starts forwarding to s on lane's writer; with a nil lane, on the least loaded writer.
+// Add starts forwarding to s on lane's writer; with a nil lane, on a lane of its own (the least
+// loaded writer), released when s is removed.
 func (f *Forwarder) Add(s Sink, lane *Lane) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return
 	}
-	var w *writer
-	if lane != nil {
-		w = lane.w
-	} else {
-		f.pool.mu.Lock()
-		w = f.pool.leastLoaded()
-		w.sinks++
-		f.pool.mu.Unlock()
-		f.own = append(f.own, owned{s, w})
+	if lane == nil {
+		lane = f.pool.Lane()
+		f.own = append(f.own, owned{s, lane})
 	}
+	w := lane.w
 	gs := *f.groups.Load()
 	for _, g := range gs {
 		if g.w == w {
@@ -278,9 +266,7 @@ func (f *Forwarder) Remove(s Sink) {
 	for i, o := range f.own {
 		if o.s == s {
 			f.own = append(f.own[:i], f.own[i+1:]...)
-			f.pool.mu.Lock()
-			o.w.sinks--
-			f.pool.mu.Unlock()
+			o.lane.Release()
 			break
 		}
 	}
@@ -328,10 +314,8 @@ func (f *Forwarder) Close() {
 	}
 	empty := []*group{}
 	f.groups.Store(&empty)
-	f.pool.mu.Lock()
 	for _, o := range f.own {
-		o.w.sinks--
+		o.lane.Release()
 	}
-	f.pool.mu.Unlock()
 	f.own = nil
 }

@@ -320,20 +320,41 @@ func TestAddAfterCloseIsIgnored(t *testing.T) {
 	f.Add(&recSink{}, nil)
 	f.Close()
 	f.Close() // idempotent
-	late := &recSink{}
-	f.Add(late, pool.Lane())
+	lane := pool.Lane()
+	f.Add(&recSink{}, lane)
+	f.Add(&recSink{}, nil)
 	if f.Writers() != 0 || f.Len() != 0 {
 		t.Fatalf("%d writers, %d sinks after Close", f.Writers(), f.Len())
 	}
 	f.Dispatch(0, &packetcache.Packet{}) // must not block or panic
 	f.Remove(&recSink{})
-	// Sinks added without a lane gave their share of the writers back.
-	pool.mu.Lock()
-	defer pool.mu.Unlock()
-	for _, w := range pool.writers {
-		if w.sinks != 0 {
-			t.Fatalf("a writer still counts %d sinks of a closed track", w.sinks)
-		}
+	lane.Release()
+	// Sinks added without a lane gave the lanes taken for them back, and none was taken after Close.
+	if n := pool.Lanes(); n != 0 {
+		t.Fatalf("%d lanes still taken after the track closed", n)
+	}
+}
+
+// A sink added without a lane takes one of its own, on the least loaded writer, and gives it
+// back when removed.
+func TestLanelessSinkTakesAndReleasesALane(t *testing.T) {
+	pool := NewPool(2, nil)
+	defer pool.Close()
+	busy := pool.Lane()
+	defer busy.Release()
+	f := New(pool)
+	defer f.Close()
+	s := &recSink{}
+	f.Add(s, nil)
+	if n := pool.Lanes(); n != 2 {
+		t.Fatalf("%d lanes taken, want the connection's and the sink's", n)
+	}
+	if g := (*f.groups.Load())[0]; g.w == busy.w {
+		t.Fatal("the sink went to the busy writer while the other was idle")
+	}
+	f.Remove(s)
+	if n := pool.Lanes(); n != 1 {
+		t.Fatalf("%d lanes taken after Remove, want 1", n)
 	}
 }
 

@@ -55,8 +55,10 @@ type Conn struct {
 	cur     *batch
 	sealed  []*batch // FIFO of batches to send
 	sending bool     // a goroutine is draining sealed
-	closed  bool     // Close was called: the sender's socket is released once no send is running
-	pool    sync.Pool
+	// closed says Close was called (set under mu): the sender's socket is released once no send
+	// is running, and writes are refused. Writes read it without mu.
+	closed atomic.Bool
+	pool   sync.Pool
 
 	batches, packets, dropped atomic.Uint64
 	// overflow counts sends the send-only socket refused for a full buffer (see Listen).
@@ -66,7 +68,6 @@ type Conn struct {
 	lanePackets atomic.Uint64 // packets sent from lanes' batches
 	routes      atomic.Pointer[map[netip.AddrPort]int]
 	routeMu     sync.Mutex // serialises route changes
-	isClosed    atomic.Bool
 }
 
 // lane is one writer's batch being filled.
@@ -224,7 +225,7 @@ func (c *Conn) drainLocked() {
 		return
 	}
 	c.sending = true
-	for len(c.sealed) > 0 && !c.closed {
+	for len(c.sealed) > 0 && !c.closed.Load() {
 		b := c.sealed[0]
 		copy(c.sealed, c.sealed[1:])
 		c.sealed = c.sealed[:len(c.sealed)-1]
@@ -237,7 +238,7 @@ func (c *Conn) drainLocked() {
 		c.mu.Lock()
 	}
 	c.sending = false
-	if c.closed {
+	if c.closed.Load() {
 		c.sender.close()
 	}
 	c.mu.Unlock()
@@ -245,9 +246,8 @@ func (c *Conn) drainLocked() {
 
 // Close closes the socket. What is still queued is not sent.
 func (c *Conn) Close() error {
-	c.isClosed.Store(true)
 	c.mu.Lock()
-	c.closed = true
+	c.closed.Store(true)
 	if !c.sending {
 		c.sender.close()
 	}
@@ -272,19 +272,15 @@ func (c *Conn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 	if len(p) > slotSize {
 		return c.UDPConn.WriteToUDPAddrPort(p, addr)
 	}
+	if c.closed.Load() {
+		return 0, net.ErrClosed
+	}
 	if m := c.routes.Load(); m != nil && len(*m) > 0 {
 		if i, ok := (*m)[routeKey(addr)]; ok && c.writeLane(c.lanes[i], p, addr) {
-			if c.isClosed.Load() {
-				return 0, net.ErrClosed
-			}
 			return len(p), nil
 		}
 	}
 	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return 0, net.ErrClosed
-	}
 	b := c.cur
 	i := b.n
 	b.lens[i] = copy(b.bufs[i][:], p)
