@@ -44,11 +44,16 @@ type sentPacket struct {
 	// received).
 	picDelta uint16
 	tl0Delta uint8
-	// slot is the source layer + 1; 0 marks an empty entry.
+	// slot is the source layer + 1; 0 marks an empty entry, padSlot a padding-only packet.
 	slot int8
 }
 
+// padSlot marks a padding-only packet in the history: a lost one is sent again as padding, so
+// the subscriber's NACKs for it are answered like any other.
+const padSlot = 127
+
 func (e *sentPacket) valid() bool   { return e.slot != 0 }
+func (e *sentPacket) padding() bool { return e.slot == padSlot }
 func (e *sentPacket) layer() int8   { return e.slot - 1 }
 func (e *sentPacket) rewrote() bool { return e.picDelta != 0 || e.tl0Delta != 0 }
 
@@ -95,11 +100,13 @@ type downTrack struct {
 	holdUntil atomic.Int64
 
 	// desired is the layer the subscriber asked for (LayerOff when it disabled the track);
-	// target is what the track's availability allows. current is writer-owned.
-	desired atomic.Int32
-	target  atomic.Int32
-	current int8
-	paused  atomic.Bool
+	// target is what the track's availability allows. current is writer-owned; curLayer publishes
+	// it to the RTCP goroutine.
+	desired  atomic.Int32
+	target   atomic.Int32
+	current  int8
+	curLayer atomic.Int32
+	paused   atomic.Bool
 	// The allocator's decision: the highest spatial and temporal layers this subscriber's bandwidth
 	// allows (spatial LayerOff: paused for lack of bandwidth).
 	allocSpatial  atomic.Int32
@@ -139,6 +146,10 @@ type downTrack struct {
 	nackTokens float64 // bytes
 	nackAt     int64
 	nackBytes  uint64 // bytesSent at nackAt
+	// misses remembers the first NACK of recent packets that could not be answered (RTCP-goroutine
+	// owned), to tell a packet that is gone for good from one still on its way.
+	misses   [4]nackMiss
+	missNext int
 
 	// packetsSent counts every RTP packet sent on the media stream, bytesSent their payload octets
 	// (what sender reports and WebRTC's statistics count).
@@ -147,6 +158,8 @@ type downTrack struct {
 	nacks       atomic.Uint64
 	retransmits atomic.Uint64
 	plis        atomic.Uint64
+	// lostForGood counts NACKed packets that could not be sent again, repeatedly asked for.
+	lostForGood atomic.Uint64
 
 	// Sender-report state: the outgoing timestamp of the newest frame and when its first packet
 	// left (Unix ns, 0: none yet). srMu is taken once per frame, never per packet. srLastTS and
@@ -209,6 +222,7 @@ func NewDownTrack(p DownTrackParams) *DownTrack {
 		dt.sent = make([]sentPacket, audioHistory)
 	}
 	dt.hdr.Extensions = dt.hdrExt[:0]
+	dt.curLayer.Store(LayerOff)
 	dt.allocSpatial.Store(MaxLayers - 1)
 	dt.allocTemporal.Store(3)
 	dt.priority.Store(1)
@@ -525,6 +539,7 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64, s
 				return
 			}
 			dt.current = layer
+			dt.curLayer.Store(int32(layer))
 			dt.m.Switch(p.SequenceNumber, p.Timestamp, p.ArrivalNanos, b.clock)
 		}
 	} else if !dt.m.Started() {
@@ -545,6 +560,10 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64, s
 		return
 	}
 	if res.Fill {
+		dt.histMu.Lock()
+		e := &dt.sent[int(res.SeqNo)&(len(dt.sent)-1)]
+		e.slot, e.inSeq, e.outSeq, e.outTS, e.rtxAt, e.picDelta, e.tl0Delta = padSlot, p.SequenceNumber, res.SeqNo, res.Timestamp, 0, 0, 0
+		dt.histMu.Unlock()
 		dt.writePadding(b, res.SeqNo, res.Timestamp, now, scratch)
 		return
 	}
@@ -715,7 +734,7 @@ func (dt *DownTrack) rtcpLoop(s *webrtc.RTPSender) {
 				pt == rtcpPSFB && format == fmtFIR && firFor(pkt, b.ssrc):
 				dt.plis.Add(1)
 				if dt.kind == webrtc.RTPCodecTypeVideo {
-					l := dt.current
+					l := int8(dt.curLayer.Load())
 					if l == LayerOff {
 						l = int8(dt.target.Load())
 					}
@@ -723,12 +742,13 @@ func (dt *DownTrack) rtcpLoop(s *webrtc.RTPSender) {
 				}
 			case pt == rtcpRTPFB && format == fmtNACK && len(pkt) >= 12 && mediaSSRC(pkt) == b.ssrc:
 				// Each FCI entry: a lost packet's number and a bitmask of the 16 after it.
+				now := time.Now().UnixNano()
 				for fci := pkt[12:]; len(fci) >= 4; fci = fci[4:] {
 					pid, blp := binary.BigEndian.Uint16(fci[0:2]), binary.BigEndian.Uint16(fci[2:4])
-					dt.nack(pid)
+					dt.nack(pid, now)
 					for i := uint16(0); i < 16; i++ {
 						if blp&(1<<i) != 0 {
-							dt.nack(pid + i + 1)
+							dt.nack(pid+i+1, now)
 						}
 					}
 				}
@@ -737,9 +757,48 @@ func (dt *DownTrack) rtcpLoop(s *webrtc.RTPSender) {
 	}
 }
 
-func (dt *DownTrack) nack(seq uint16) {
+// nack answers the subscriber's request for packet seq, received at now (Unix ns).
+func (dt *DownTrack) nack(seq uint16, now int64) {
 	dt.nacks.Add(1)
-	dt.retransmit(seq)
+	dt.retransmit(seq, now)
+}
+
+// nackMiss is a NACKed packet that could not be sent again, and when it was first asked for.
+type nackMiss struct {
+	seq uint16
+	at  int64 // Unix ns; 0: empty
+}
+
+// missGrace is how long a NACKed packet that cannot be answered may still turn up: a hole left by
+// loss on the publisher's side is filled when the publisher's retransmission arrives, within
+// its round trip.
+const missGrace = 150 * time.Millisecond
+
+// missed handles a NACK for a video packet that cannot be sent again: no longer cached, or never
+// received from the publisher. The subscriber's decoder cannot go past the hole and, left alone,
+// asks for a keyframe only after seconds of frozen picture (Chrome: 3 s); once the subscriber has
+// asked for the packet for missGrace, the hole is not going to fill, so a keyframe is requested
+// for the layer it receives.
+func (dt *DownTrack) missed(seq uint16, now int64) {
+	if dt.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	for i := range dt.misses {
+		m := &dt.misses[i]
+		if m.at == 0 || m.seq != seq || now-m.at > int64(10*missGrace) {
+			continue
+		}
+		if now-m.at >= int64(missGrace) {
+			m.at = 0
+			dt.lostForGood.Add(1)
+			if l := int8(dt.curLayer.Load()); l != LayerOff {
+				dt.track.RequestKeyframe(l)
+			}
+		}
+		return
+	}
+	dt.misses[dt.missNext] = nackMiss{seq: seq, at: now}
+	dt.missNext = (dt.missNext + 1) % len(dt.misses)
 }
 
 // firFor reports whether a full intra request (RFC 5104 §4.3.1: the media SSRC field is unused,
@@ -771,21 +830,29 @@ const (
 )
 
 // retransmit answers a NACK from the packet cache, on the RTX stream when one was negotiated.
-func (dt *DownTrack) retransmit(outSeq uint16) {
-	now := time.Now().UnixNano()
+func (dt *DownTrack) retransmit(outSeq uint16, now int64) {
 	if !dt.nackAllowed(now) {
 		return
 	}
 	dt.histMu.Lock()
 	e := &dt.sent[int(outSeq)&(len(dt.sent)-1)]
 	nowMS := uint32(now/int64(time.Millisecond)) | 1 // never 0, which means "not resent"
-	if !e.valid() || e.outSeq != outSeq || (e.rtxAt != 0 && nowMS-e.rtxAt < uint32(nackRepeat/time.Millisecond)) {
+	if !e.valid() || e.outSeq != outSeq {
+		dt.histMu.Unlock()
+		dt.missed(outSeq, now)
+		return
+	}
+	if e.rtxAt != 0 && nowMS-e.rtxAt < uint32(nackRepeat/time.Millisecond) {
 		dt.histMu.Unlock()
 		return
 	}
 	e.rtxAt = nowMS
 	dt.histMu.Unlock()
-	if n := dt.resend(outSeq, false); n > 0 {
+	n, gone := dt.resend(outSeq, false)
+	if gone {
+		dt.missed(outSeq, now)
+	}
+	if n > 0 {
 		dt.retransmits.Add(1)
 		dt.nackTokens -= float64(n)
 	}
@@ -811,42 +878,61 @@ func (dt *DownTrack) nackAllowed(now int64) bool {
 // SendProbe resends the most recent packet on the RTX stream, as bandwidth-probe traffic the
 // subscriber discards. It returns the bytes sent (0 without RTX or nothing to resend).
 func (dt *DownTrack) SendProbe() int {
-	return dt.resend(uint16(dt.lastOut.Load()), true)
+	n, _ := dt.resend(uint16(dt.lastOut.Load()), true)
+	return n
 }
 
 var resenders = sync.Pool{New: func() any { return new(resender) }}
 
-// resend sends an already-sent packet again; rtxOnly refuses to resend on the media stream.
-func (dt *DownTrack) resend(outSeq uint16, rtxOnly bool) int {
+// resend sends an already-sent packet again (the bytes written); rtxOnly refuses to resend on the
+// media stream. gone reports a packet that can no longer be sent again: it left the cache.
+func (dt *DownTrack) resend(outSeq uint16, rtxOnly bool) (n int, gone bool) {
 	b := dt.bound.Load()
 	if b == nil {
-		return 0
+		return 0, false
 	}
 	useRTX := b.rtxSSRC != 0 && b.rtxPT != 0
 	if rtxOnly && !useRTX {
-		return 0
+		return 0, false
 	}
 	dt.histMu.Lock()
 	e := dt.sent[int(outSeq)&(len(dt.sent)-1)]
 	dt.histMu.Unlock()
 	if !e.valid() || e.outSeq != outSeq {
-		return 0
-	}
-	r := dt.track.Receiver(e.layer())
-	if r == nil {
-		return 0
-	}
-	p, ok := r.cache.Get(e.inSeq)
-	if !ok {
-		return 0
+		return 0, true
 	}
 	w := resenders.Get().(*resender)
 	defer resenders.Put(w)
+	if e.padding() {
+		if rtxOnly {
+			return 0, false
+		}
+		// Padding carries nothing to retransmit: the same padding packet again, on the media
+		// stream, fills the subscriber's hole.
+		h := &w.hdr
+		h.Version, h.Padding, h.Marker, h.CSRC = 2, true, false, h.CSRC[:0]
+		h.PayloadType, h.SequenceNumber, h.Timestamp, h.SSRC = b.pt, outSeq, e.outTS, b.ssrc
+		dt.stamp(h, &w.twcc, b, 1, time.Now().UnixNano())
+		w.buf[0] = 1
+		n, err := b.writer.WriteRTP(h, w.buf[:1])
+		if err != nil {
+			return 0, false
+		}
+		return n, false
+	}
+	r := dt.track.Receiver(e.layer())
+	if r == nil {
+		return 0, true
+	}
+	p, ok := r.cache.Get(e.inSeq)
+	if !ok {
+		return 0, true
+	}
 	payload := p.Payload()
 	if b.stripRED || (b.packRED && b.srcRED) {
 		prim, ok := codecs.REDPrimary(payload)
 		if !ok {
-			return 0
+			return 0, false
 		}
 		payload = prim
 	}
@@ -883,15 +969,19 @@ func (dt *DownTrack) resend(outSeq uint16, rtxOnly bool) int {
 	dt.stamp(h, &w.twcc, b, len(body), time.Now().UnixNano())
 	n, err := b.writer.WriteRTP(h, body)
 	if err != nil {
-		return 0
+		return 0, false
 	}
-	return n
+	return n, false
 }
 
 // Stats returns packets and bytes sent, NACKs received, retransmissions and PLIs received.
 func (dt *DownTrack) Stats() (packets, bytes, nacks, retransmits, plis uint64) {
 	return dt.packetsSent.Load(), dt.bytesSent.Load(), dt.nacks.Load(), dt.retransmits.Load(), dt.plis.Load()
 }
+
+// LostForGood counts video packets the subscriber kept asking for that could not be sent again
+// (each answered with a keyframe request).
+func (dt *DownTrack) LostForGood() uint64 { return dt.lostForGood.Load() }
 
 // CurrentLayer is the layer last forwarded (racy read, for statistics and tests).
 func (dt *DownTrack) CurrentLayer() int8 { return int8(dt.target.Load()) }

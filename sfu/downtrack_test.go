@@ -4,6 +4,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/hop-meet/hop/sfu/codecs"
 	"github.com/hop-meet/hop/sfu/forwarder"
 )
 
@@ -82,5 +86,93 @@ func TestSenderReportCarriesTimestampForward(t *testing.T) {
 	}
 	if got := time.Unix(int64(sr.NTPTime>>32)-2_208_988_800, int64((sr.NTPTime&0xffffffff)*1e9>>32)); got.Sub(at).Abs() > time.Microsecond {
 		t.Errorf("NTP time %v, want %v", got, at)
+	}
+}
+
+// NACKs: a sent packet is sent again; a padding packet that filled a hole is sent again as
+// padding; a packet never received from the publisher is not answered at first (the publisher's
+// retransmission may still fill the hole), but once the subscriber has kept asking for it for
+// missGrace, a keyframe is requested for the layer it receives.
+func TestNACKAnswersAndLostForGood(t *testing.T) {
+	plis := make(chan uint32, 4)
+	tr := NewTrack(TrackParams{ID: "TR_nack", PublisherID: "PA_nack", Kind: webrtc.RTPCodecTypeVideo, PLIThrottle: time.Nanosecond,
+		WriteRTCP: func(pkts []rtcp.Packet) error {
+			for _, p := range pkts {
+				if pli, ok := p.(*rtcp.PictureLossIndication); ok {
+					plis <- pli.MediaSSRC
+				}
+			}
+			return nil
+		}})
+	c := vp8
+	tr.codec.Store(&c)
+	tr.codecKind.Store(uint32(codecs.VP8))
+	cache, pkts := vp8Packets(t, 8)
+	tr.receivers[0].Store(&Receiver{track: tr, layer: 0, ssrc: 42, cache: cache})
+	defer func() {
+		tr.receivers[0].Store(nil) // not a running receiver: nothing to stop
+		tr.Close()
+	}()
+	w := &countingWriter{progress: make(chan struct{}, 1)}
+	dt := NewDownTrack(DownTrackParams{Track: tr, SubscriberID: "s", StreamID: "s", DesiredLayer: 0})
+	if _, err := dt.Bind(&fakeBind{codecs: []webrtc.RTPCodecParameters{vp8}, w: w, ssrc: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-plis: // a new binding starts with a keyframe
+	case <-time.After(5 * time.Second):
+		t.Fatal("no keyframe request at binding")
+	}
+	var scratch forwarder.Scratch
+	now := time.Now().UnixNano()
+	for i := 0; i < 4; i++ {
+		dt.WritePacket(0, pkts[i], now, &scratch)
+	}
+	// Packet 4 is lost on the way from the publisher; 5 arrives as padding, 6 and 7 as media.
+	pad := *pkts[5]
+	pad.PayloadEnd = pad.PayloadStart
+	dt.WritePacket(0, &pad, now, &scratch)
+	if got := w.lastSeq(); got != 5 || w.n.Load() != 5 {
+		t.Fatalf("after the padding: %d packets, last %d; want 5 packets, padding numbered 5", w.n.Load(), got)
+	}
+	dt.WritePacket(0, pkts[6], now, &scratch)
+	dt.WritePacket(0, pkts[7], now, &scratch)
+
+	sent := w.n.Load()
+	dt.nack(1, now)
+	if w.n.Load() != sent+1 || w.lastSeq() != 1 {
+		t.Fatalf("NACK 1: %d packets sent again, last %d", w.n.Load()-sent, w.lastSeq())
+	}
+	dt.nack(5, now)
+	if w.n.Load() != sent+2 || w.lastSeq() != 5 {
+		t.Fatalf("NACK of the padding: %d packets sent again, last %d", w.n.Load()-sent, w.lastSeq())
+	}
+
+	ms := int64(time.Millisecond)
+	for _, at := range []int64{0, 50 * ms, 100 * ms} {
+		dt.nack(4, now+at)
+	}
+	select {
+	case ssrc := <-plis:
+		t.Fatalf("keyframe requested (SSRC %d) within the grace for a packet that may still come", ssrc)
+	default:
+	}
+	if dt.LostForGood() != 0 {
+		t.Fatalf("lost for good %d before the grace ended", dt.LostForGood())
+	}
+	dt.nack(4, now+int64(missGrace)+ms)
+	select {
+	case ssrc := <-plis:
+		if ssrc != 42 {
+			t.Fatalf("keyframe requested from SSRC %d, want the received layer's 42", ssrc)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no keyframe request for a packet gone for good")
+	}
+	if dt.LostForGood() != 1 {
+		t.Fatalf("lost for good %d, want 1", dt.LostForGood())
+	}
+	if w.n.Load() != sent+2 {
+		t.Fatalf("%d packets sent for NACKs, want 2", w.n.Load()-sent)
 	}
 }

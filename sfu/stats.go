@@ -26,7 +26,9 @@ type Snapshot struct {
 	PacketsReceived, BytesReceived, PacketsLost uint64
 	PacketsSent, BytesSent                      uint64
 	NACKs, Retransmits, PLIs                    uint64
-	ForwardDrops                                uint64
+	// LostForGood counts NACKed video packets that could not be sent again (see DownTrack).
+	LostForGood  uint64
+	ForwardDrops uint64
 	// SendCalls system calls sent BatchedPackets packets; SendDrops were dropped because the
 	// socket could not take them as fast as they came. SendOverflows counts batches the send
 	// socket's full buffer pushed onto the read socket.
@@ -96,6 +98,7 @@ func addDownTotals(sn *Snapshot, dt *DownTrack) {
 	sn.NACKs += n
 	sn.Retransmits += r
 	sn.PLIs += pl
+	sn.LostForGood += dt.LostForGood()
 }
 
 // Snapshot returns the totals now.

@@ -51,6 +51,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("nacks_total", "Packets subscribers asked to be sent again.", s.NACKs)
 	counter("retransmissions_total", "Packets sent again to subscribers.", s.Retransmits)
 	counter("plis_total", "Keyframe requests from subscribers.", s.PLIs)
+	counter("nacks_unrecoverable_total", "Video packets subscribers kept asking for that could not be sent again (answered with a keyframe).", s.LostForGood)
 	counter("forward_drops_total", "Packets a writer could not queue because it was behind.", s.ForwardDrops)
 	counter("send_calls_total", "System calls that sent batched packets (sendmmsg).", s.SendCalls)
 	counter("send_batched_packets_total", "Packets sent in batches.", s.BatchedPackets)

@@ -156,9 +156,9 @@ func (m *Munger) advance(seq uint16) {
 }
 
 // Munge maps one packet of the current layer. skip says the packet is not to be forwarded (padding,
-// or a temporal layer the subscriber does not get): in order, it is dropped and the following
-// sequence numbers close the gap; late, after the gap was already left open, its number is filled
-// with padding instead.
+// or a temporal layer the subscriber does not get): right after the previous packet, it is dropped
+// and the following sequence numbers close the gap; after a gap or late, its number is filled with
+// padding instead.
 func (m *Munger) Munge(seq uint16, ts uint32, nanos int64, skip bool) Result {
 	if !m.started {
 		return Result{Drop: true}
@@ -183,7 +183,10 @@ func (m *Munger) Munge(seq uint16, ts uint32, nanos int64, skip bool) Result {
 		m.lastOutTS = outTS
 		m.lastNanos = nanos
 		m.markSent(seq)
-		return Result{SeqNo: out, Timestamp: outTS}
+		// A skipped packet after a gap keeps its number: the missing packets before it may still
+		// come and need theirs. Padding goes out in its place, never its payload (a frame of a
+		// temporal layer the subscriber does not get).
+		return Result{SeqNo: out, Timestamp: outTS, Fill: skip}
 	}
 	if seq == m.highestIn || seqLess(seq, m.oldest()) || m.wasSent(seq) {
 		return Result{Drop: true} // a duplicate, or too old to matter

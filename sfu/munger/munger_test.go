@@ -195,6 +195,18 @@ func TestMunge(t *testing.T) {
 			},
 		},
 		{
+			name:  "skipped packet after a gap is filled with padding",
+			clock: videoRate,
+			pkts: []pkt{
+				{seq: 10, ts: 1, switchTo: true, outSeq: 10},
+				{seq: 12, ts: 2, padding: true, fill: true, outSeq: 12}, // 11 is missing
+				{seq: 11, ts: 1, outSeq: 11},                            // late: still numbered
+				{seq: 12, ts: 2, padding: true, drop: true},             // a copy
+				{seq: 13, ts: 2, padding: true, drop: true},             // in order: gap closed
+				{seq: 14, ts: 3, outSeq: 13},
+			},
+		},
+		{
 			name:  "late packet of the new layer after a switch",
 			clock: videoRate,
 			pkts: []pkt{
