@@ -82,6 +82,11 @@ type Estimator struct {
 	lastProbe       int64
 	lastProbeFailed bool
 	probeResult     uint64
+	// While a probe's extra traffic may still be queued (until probeFloorUntil, ns), congestion is
+	// the probe's doing: the estimate falls no lower than probeFloor, just under where it stood
+	// before the probe, which the path was carrying.
+	probeFloor      float64
+	probeFloorUntil int64
 
 	onChange func(uint64)
 	// results is OnTWCC's buffer, reused under mu.
@@ -313,14 +318,18 @@ func (e *Estimator) update(now int64) {
 			if e.acked == 0 || target > est {
 				target = 0.85 * est
 			}
+			target = e.probeFloored(target, est, now)
 			e.rateAtCongestion.update(target)
 			e.lastDecrease = now
 			est = target
 		}
-	case e.loss > 0.25:
-		// Heavy loss without a queue: a policer, or a link that drops in bursts.
+	case e.loss > 0.25 && e.excess < 25:
+		// Heavy loss without a queue: a policer, or a link that drops in bursts. (Loss with a
+		// queue is a full buffer's tail drop, answered above; while that queue drains, the
+		// loss window still holds its drops, and counting them again would cut the estimate
+		// far below what the path carries.)
 		if now-e.lastDecrease > int64(300*time.Millisecond) {
-			est *= 1 - 0.5*e.loss
+			est = e.probeFloored(est*(1-0.5*e.loss), est, now)
 			e.lastDecrease = now
 		}
 	case !congested && e.signal != Underuse && e.loss < 0.10 && e.excess < 25:
@@ -345,6 +354,15 @@ func (e *Estimator) update(now int64) {
 		est = float64(e.remb) // the receiver says it cannot take more
 	}
 	e.set(est, now)
+}
+
+// probeFloored limits a decrease from est to target while a probe's traffic may be what congests
+// the path: the probe failed, the path is no worse than before it.
+func (e *Estimator) probeFloored(target, est float64, now int64) float64 {
+	if now < e.probeFloorUntil && target < e.probeFloor {
+		return min(e.probeFloor, est)
+	}
+	return target
 }
 
 // sendGroup is the packets sent within one 5 ms burst: the unit of delay-variation measurement.

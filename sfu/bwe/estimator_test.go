@@ -263,3 +263,26 @@ func TestHistoryConcurrentRecord(t *testing.T) {
 		t.Fatalf("last packet not found: %v %d", ok, size)
 	}
 }
+
+// A link that drops from fast to a 500 kbit/s bottleneck with a deep (300 ms) buffer, while the
+// subscriber wants more: the estimate comes down to the bottleneck and stays near it. Neither the
+// full buffer's tail drops (counted again as loss while the queue drains) nor the probes for more
+// (congestion of their own making) may push it far below what the path carries: each such dip
+// moves a subscriber to a smaller layer and back, a keyframe each way.
+func TestEstimateStaysNearABottleneckAfterItAppears(t *testing.T) {
+	l := &link{rate: 5_000_000, maxQueue: 300 * time.Millisecond, rng: rand.New(rand.NewSource(3))}
+	s := newSim(t, l, 1_500_000)
+	s.run(5 * time.Second)
+	l.rate = 500_000
+	s.demand = 3_000_000
+	s.run(3 * time.Second)
+	lo, hi := s.e.Estimate(), s.e.Estimate()
+	for i := 0; i < 150; i++ {
+		s.run(100 * time.Millisecond)
+		lo, hi = min(lo, s.e.Estimate()), max(hi, s.e.Estimate())
+	}
+	t.Logf("15 s behind 500 kbit/s: estimate %d–%d", lo, hi)
+	if lo < 375_000 || hi > 650_000 {
+		t.Fatalf("estimate ranged %d–%d behind a 500 kbit/s bottleneck, want 375k–650k", lo, hi)
+	}
+}

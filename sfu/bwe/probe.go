@@ -27,6 +27,12 @@ const (
 	probeSettle = 400 * time.Millisecond
 	// probeInterval is the least time between probes while they keep failing.
 	probeInterval = 2 * time.Second
+	// probeDrain is how long after a probe's feedback is in its traffic may still be queued on the
+	// path (a bottleneck's buffer holds a few hundred milliseconds).
+	probeDrain = 600 * time.Millisecond
+	// probeFloorShare of the estimate before a probe is the least that congestion the probe causes
+	// brings it down to.
+	probeFloorShare = 0.9
 )
 
 // StartProbe begins a probe cluster at target bits/s if none is running and the path is not
@@ -57,6 +63,8 @@ func (e *Estimator) StartProbe(target uint64, now time.Time) (id uint16, d time.
 	slot := &e.probes[int(e.nextCluster)%len(e.probes)]
 	*slot = probeCluster{id: e.nextCluster, target: target, start: ns, end: ns + int64(probeDuration), active: true}
 	e.lastProbe = ns
+	e.probeFloor = probeFloorShare * float64(e.estimate.Load())
+	e.probeFloorUntil = ns + int64(probeDuration+probeSettle+probeDrain)
 	e.hist.cluster.Store(uint32(e.nextCluster))
 	return e.nextCluster, probeDuration, true
 }
