@@ -36,6 +36,8 @@ type sentPacket struct {
 	// rtxAt is when it was last sent again (milliseconds, wrapping; 0: never), to answer repeated
 	// NACKs at most once per nackRepeat.
 	rtxAt uint32
+	// outTS is the timestamp sent; for a hole, the timestamp offset in force (the packet's own
+	// timestamp is not known until it is).
 	outTS uint32
 	inSeq uint16
 	// outSeq tells the entry from the one a history length before it in the ring.
@@ -44,7 +46,10 @@ type sentPacket struct {
 	// received).
 	picDelta uint16
 	tl0Delta uint8
-	// slot is the source layer + 1; 0 marks an empty entry, padSlot a padding-only packet.
+	// slot is the source layer + 1; 0 marks an empty entry, padSlot a padding-only packet, and
+	// -(layer + 1) a hole: a number left open for a packet of that layer that was not forwarded
+	// (lost before the node, or missed by a writer that was behind), sent from the cache if it is
+	// there when the subscriber asks for it.
 	slot int8
 }
 
@@ -54,7 +59,18 @@ const padSlot = 127
 
 func (e *sentPacket) valid() bool   { return e.slot != 0 }
 func (e *sentPacket) padding() bool { return e.slot == padSlot }
-func (e *sentPacket) layer() int8   { return e.slot - 1 }
+func (e *sentPacket) hole() bool    { return e.slot < 0 }
+func (e *sentPacket) layer() int8 {
+	if e.slot < 0 {
+		return -e.slot - 1
+	}
+	return e.slot - 1
+}
+
+// maxHole bounds the numbers a gap records as holes: a longer one is an outage, over before a
+// retransmission could help.
+const maxHole = 32
+
 func (e *sentPacket) rewrote() bool { return e.picDelta != 0 || e.tl0Delta != 0 }
 
 // binding is what pion negotiated for this downtrack with its subscriber.
@@ -559,6 +575,9 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64, s
 	if res.Drop {
 		return
 	}
+	if res.Hole > 0 {
+		dt.recordHole(layer, p, res)
+	}
 	if res.Fill {
 		dt.histMu.Lock()
 		e := &dt.sent[int(res.SeqNo)&(len(dt.sent)-1)]
@@ -622,6 +641,21 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64, s
 	dt.lastOut.Store(uint32(res.SeqNo))
 	dt.packetsSent.Add(1)
 	dt.bytesSent.Add(uint64(len(payload)))
+}
+
+// recordHole remembers the numbers left open before res (a packet of layer): a NACK for one of them
+// is answered from the cache if the packet has arrived there since.
+func (dt *DownTrack) recordHole(layer int8, p *packetcache.Packet, res munger.Result) {
+	n := min(res.Hole, maxHole)
+	tsOffset := p.Timestamp - res.Timestamp
+	picDelta, tl0Delta := dt.m.VP8Offsets()
+	dt.histMu.Lock()
+	for i := uint16(1); i <= n; i++ {
+		out := res.SeqNo - i
+		dt.sent[int(out)&(len(dt.sent)-1)] = sentPacket{slot: -(layer + 1), inSeq: p.SequenceNumber - i, outSeq: out,
+			outTS: tsOffset, picDelta: picDelta, tl0Delta: tl0Delta}
+	}
+	dt.histMu.Unlock()
 }
 
 // SenderReport is this downtrack's RTCP sender report at now (RFC 3550 6.4.1): the RTP time is the
@@ -884,6 +918,21 @@ func (dt *DownTrack) SendProbe() int {
 
 var resenders = sync.Pool{New: func() any { return new(resender) }}
 
+// resendPadding sends padding-only packet outSeq again, on the media stream: padding carries
+// nothing to retransmit, the number is what fills the subscriber's hole.
+func (dt *DownTrack) resendPadding(w *resender, b *binding, outSeq uint16, ts uint32) int {
+	h := &w.hdr
+	h.Version, h.Padding, h.Marker, h.CSRC = 2, true, false, h.CSRC[:0]
+	h.PayloadType, h.SequenceNumber, h.Timestamp, h.SSRC = b.pt, outSeq, ts, b.ssrc
+	dt.stamp(h, &w.twcc, b, 1, time.Now().UnixNano())
+	w.buf[0] = 1
+	n, err := b.writer.WriteRTP(h, w.buf[:1])
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
 // resend sends an already-sent packet again (the bytes written); rtxOnly refuses to resend on the
 // media stream. gone reports a packet that can no longer be sent again: it left the cache.
 func (dt *DownTrack) resend(outSeq uint16, rtxOnly bool) (n int, gone bool) {
@@ -907,18 +956,7 @@ func (dt *DownTrack) resend(outSeq uint16, rtxOnly bool) (n int, gone bool) {
 		if rtxOnly {
 			return 0, false
 		}
-		// Padding carries nothing to retransmit: the same padding packet again, on the media
-		// stream, fills the subscriber's hole.
-		h := &w.hdr
-		h.Version, h.Padding, h.Marker, h.CSRC = 2, true, false, h.CSRC[:0]
-		h.PayloadType, h.SequenceNumber, h.Timestamp, h.SSRC = b.pt, outSeq, e.outTS, b.ssrc
-		dt.stamp(h, &w.twcc, b, 1, time.Now().UnixNano())
-		w.buf[0] = 1
-		n, err := b.writer.WriteRTP(h, w.buf[:1])
-		if err != nil {
-			return 0, false
-		}
-		return n, false
+		return dt.resendPadding(w, b, outSeq, e.outTS), false
 	}
 	r := dt.track.Receiver(e.layer())
 	if r == nil {
@@ -927,6 +965,16 @@ func (dt *DownTrack) resend(outSeq uint16, rtxOnly bool) (n int, gone bool) {
 	p, ok := r.cache.Get(e.inSeq)
 	if !ok {
 		return 0, true
+	}
+	if e.hole() {
+		e.outTS = p.Timestamp - e.outTS
+		if p.IsPadding() || (p.HasTID && int8(p.TID) > int8(dt.allocTemporal.Load())) {
+			// Nothing this subscriber is to decode: the number is filled with padding.
+			if rtxOnly {
+				return 0, false
+			}
+			return dt.resendPadding(w, b, outSeq, e.outTS), false
+		}
 	}
 	payload := p.Payload()
 	if b.stripRED || (b.packRED && b.srcRED) {

@@ -1,14 +1,17 @@
 package sfu
 
 import (
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/hop-meet/hop/sfu/codecs"
 	"github.com/hop-meet/hop/sfu/forwarder"
+	"github.com/hop-meet/hop/sfu/packetcache"
 )
 
 // lastSeq is the sequence number of the last packet w wrote.
@@ -90,9 +93,10 @@ func TestSenderReportCarriesTimestampForward(t *testing.T) {
 }
 
 // NACKs: a sent packet is sent again; a padding packet that filled a hole is sent again as
-// padding; a packet never received from the publisher is not answered at first (the publisher's
-// retransmission may still fill the hole), but once the subscriber has kept asking for it for
-// missGrace, a keyframe is requested for the layer it receives.
+// padding; a hole (a packet the writer never got) is sent from the cache with the timestamp it
+// would have had. A packet the cache no longer has is not answered at first (a publisher's
+// retransmission may still fill it), but once the subscriber has kept asking for it for missGrace,
+// a keyframe is requested for the layer it receives.
 func TestNACKAnswersAndLostForGood(t *testing.T) {
 	plis := make(chan uint32, 4)
 	tr := NewTrack(TrackParams{ID: "TR_nack", PublisherID: "PA_nack", Kind: webrtc.RTPCodecTypeVideo, PLIThrottle: time.Nanosecond,
@@ -113,7 +117,7 @@ func TestNACKAnswersAndLostForGood(t *testing.T) {
 		tr.receivers[0].Store(nil) // not a running receiver: nothing to stop
 		tr.Close()
 	}()
-	w := &countingWriter{progress: make(chan struct{}, 1)}
+	w := &recordingWriter{}
 	dt := NewDownTrack(DownTrackParams{Track: tr, SubscriberID: "s", StreamID: "s", DesiredLayer: 0})
 	if _, err := dt.Bind(&fakeBind{codecs: []webrtc.RTPCodecParameters{vp8}, w: w, ssrc: 1000}); err != nil {
 		t.Fatal(err)
@@ -128,39 +132,42 @@ func TestNACKAnswersAndLostForGood(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		dt.WritePacket(0, pkts[i], now, &scratch)
 	}
-	// Packet 4 is lost on the way from the publisher; 5 arrives as padding, 6 and 7 as media.
+	// The writer never gets packet 4 (it is in the cache); 5 arrives as padding, 6 and 7 as media.
 	pad := *pkts[5]
 	pad.PayloadEnd = pad.PayloadStart
 	dt.WritePacket(0, &pad, now, &scratch)
-	if got := w.lastSeq(); got != 5 || w.n.Load() != 5 {
-		t.Fatalf("after the padding: %d packets, last %d; want 5 packets, padding numbered 5", w.n.Load(), got)
+	if last := w.last(); len(w.sent) != 5 || last.SequenceNumber != 5 || !last.Padding {
+		t.Fatalf("after the padding: %d packets, last %+v; want 5 packets, padding numbered 5", len(w.sent), last)
 	}
 	dt.WritePacket(0, pkts[6], now, &scratch)
 	dt.WritePacket(0, pkts[7], now, &scratch)
 
-	sent := w.n.Load()
-	dt.nack(1, now)
-	if w.n.Load() != sent+1 || w.lastSeq() != 1 {
-		t.Fatalf("NACK 1: %d packets sent again, last %d", w.n.Load()-sent, w.lastSeq())
+	sent := len(w.sent)
+	resent := func(nack uint16, at int64, seq uint16, ts uint32, padding bool) {
+		t.Helper()
+		dt.nack(nack, at)
+		if len(w.sent) != sent+1 {
+			t.Fatalf("NACK %d: %d packets sent again, want 1", nack, len(w.sent)-sent)
+		}
+		sent++
+		if h := w.last(); h.SequenceNumber != seq || h.Timestamp != ts || h.Padding != padding {
+			t.Fatalf("NACK %d: sent %d (timestamp %d, padding %v), want %d (%d, %v)", nack, h.SequenceNumber, h.Timestamp, h.Padding, seq, ts, padding)
+		}
 	}
-	dt.nack(5, now)
-	if w.n.Load() != sent+2 || w.lastSeq() != 5 {
-		t.Fatalf("NACK of the padding: %d packets sent again, last %d", w.n.Load()-sent, w.lastSeq())
-	}
+	resent(1, now, 1, pkts[1].Timestamp, false)
+	resent(5, now, 5, pkts[5].Timestamp, true)
+	resent(4, now, 4, pkts[4].Timestamp, false)
 
+	// Packet 4 leaves the cache: NACKs for it can no longer be answered.
+	evict(t, cache, 4+videoCacheSize)
 	ms := int64(time.Millisecond)
-	for _, at := range []int64{0, 50 * ms, 100 * ms} {
+	for _, at := range []int64{200 * ms, 250 * ms, 300 * ms} {
 		dt.nack(4, now+at)
-	}
-	select {
-	case ssrc := <-plis:
-		t.Fatalf("keyframe requested (SSRC %d) within the grace for a packet that may still come", ssrc)
-	default:
 	}
 	if dt.LostForGood() != 0 {
 		t.Fatalf("lost for good %d before the grace ended", dt.LostForGood())
 	}
-	dt.nack(4, now+int64(missGrace)+ms)
+	dt.nack(4, now+400*ms)
 	select {
 	case ssrc := <-plis:
 		if ssrc != 42 {
@@ -172,7 +179,44 @@ func TestNACKAnswersAndLostForGood(t *testing.T) {
 	if dt.LostForGood() != 1 {
 		t.Fatalf("lost for good %d, want 1", dt.LostForGood())
 	}
-	if w.n.Load() != sent+2 {
-		t.Fatalf("%d packets sent for NACKs, want 2", w.n.Load()-sent)
+	if len(w.sent) != sent {
+		t.Fatalf("%d packets sent for NACKs of a packet no longer cached", len(w.sent)-sent)
+	}
+}
+
+// recordingWriter keeps the headers written (one goroutine at a time).
+type recordingWriter struct {
+	mu   sync.Mutex
+	sent []rtp.Header
+}
+
+func (w *recordingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := *h
+	c.Extensions = nil
+	w.sent = append(w.sent, c)
+	return h.MarshalSize() + len(payload), nil
+}
+
+func (w *recordingWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+func (w *recordingWriter) last() rtp.Header {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.sent) == 0 {
+		return rtp.Header{}
+	}
+	return w.sent[len(w.sent)-1]
+}
+
+// evict stores a packet numbered seq in cache, taking the slot of the packet a cache length before.
+func evict(t *testing.T, cache *packetcache.Cache, seq int) {
+	t.Helper()
+	h := rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(seq), SSRC: 42}
+	raw := make([]byte, 100)
+	hl, _ := h.MarshalTo(raw)
+	if _, err := cache.Put(raw, &h, hl, 0); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -63,6 +63,9 @@ type Result struct {
 	Fill      bool
 	SeqNo     uint16
 	Timestamp uint32
+	// Hole counts the sequence numbers just before SeqNo left open for packets that did not come
+	// (yet): a late one takes its number, or the subscriber's NACK asks for it.
+	Hole uint16
 }
 
 // SetVP8 enables VP8 picture-ID and TL0PICIDX continuity.
@@ -176,6 +179,7 @@ func (m *Munger) Munge(seq uint16, ts uint32, nanos int64, skip bool) Result {
 			m.markSent(seq) // handled: a late copy must not take a number
 			return Result{Drop: true}
 		}
+		hole := seq - m.highestIn - 1
 		m.advance(seq)
 		out := seq - m.seqOffset
 		outTS := ts - m.tsOffset
@@ -186,7 +190,7 @@ func (m *Munger) Munge(seq uint16, ts uint32, nanos int64, skip bool) Result {
 		// A skipped packet after a gap keeps its number: the missing packets before it may still
 		// come and need theirs. Padding goes out in its place, never its payload (a frame of a
 		// temporal layer the subscriber does not get).
-		return Result{SeqNo: out, Timestamp: outTS, Fill: skip}
+		return Result{SeqNo: out, Timestamp: outTS, Fill: skip, Hole: hole}
 	}
 	if seq == m.highestIn || seqLess(seq, m.oldest()) || m.wasSent(seq) {
 		return Result{Drop: true} // a duplicate, or too old to matter

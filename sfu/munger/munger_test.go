@@ -25,6 +25,7 @@ type pkt struct {
 	drop bool
 	// fill: the packet's number is filled with padding instead (a late skipped packet).
 	fill    bool
+	hole    uint16 // numbers left open before this one
 	outSeq  uint16
 	outTS   uint32
 	checkTS bool
@@ -48,6 +49,9 @@ func runPackets(t *testing.T, m *Munger, clock uint32, pkts []pkt) {
 		}
 		if r.SeqNo != p.outSeq {
 			t.Errorf("packet %d (seq %d): out seq %d, want %d", i, p.seq, r.SeqNo, p.outSeq)
+		}
+		if r.Hole != p.hole {
+			t.Errorf("packet %d (seq %d): hole %d, want %d", i, p.seq, r.Hole, p.hole)
 		}
 		if p.checkTS && r.Timestamp != p.outTS {
 			t.Errorf("packet %d (seq %d): out ts %d, want %d", i, p.seq, r.Timestamp, p.outTS)
@@ -172,11 +176,11 @@ func TestMunge(t *testing.T) {
 			clock: videoRate,
 			pkts: []pkt{
 				{seq: 10, ts: 1, switchTo: true, outSeq: 10},
-				{seq: 12, ts: 1, outSeq: 12},                          // 11 is missing
+				{seq: 12, ts: 1, outSeq: 12, hole: 1},                 // 11 is missing
 				{seq: 13, ts: 1, padding: true, drop: true},           // gap closed from 14 on
 				{seq: 14, ts: 2, outSeq: 13},                          //
 				{seq: 11, ts: 1, outSeq: 11},                          // late: old offset
-				{seq: 16, ts: 3, outSeq: 15},                          // 15 is missing
+				{seq: 16, ts: 3, outSeq: 15, hole: 1},                 // 15 is missing
 				{seq: 17, ts: 3, padding: true, drop: true},           //
 				{seq: 18, ts: 3, padding: true, drop: true},           //
 				{seq: 19, ts: 4, outSeq: 16},                          //
@@ -189,7 +193,7 @@ func TestMunge(t *testing.T) {
 			clock: videoRate,
 			pkts: []pkt{
 				{seq: 10, ts: 1, switchTo: true, outSeq: 10},
-				{seq: 12, ts: 1, outSeq: 12},
+				{seq: 12, ts: 1, outSeq: 12, hole: 1},
 				{seq: 11, ts: 1, padding: true, fill: true, outSeq: 11},
 				{seq: 11, ts: 1, padding: true, drop: true},
 			},
@@ -199,10 +203,10 @@ func TestMunge(t *testing.T) {
 			clock: videoRate,
 			pkts: []pkt{
 				{seq: 10, ts: 1, switchTo: true, outSeq: 10},
-				{seq: 12, ts: 2, padding: true, fill: true, outSeq: 12}, // 11 is missing
-				{seq: 11, ts: 1, outSeq: 11},                            // late: still numbered
-				{seq: 12, ts: 2, padding: true, drop: true},             // a copy
-				{seq: 13, ts: 2, padding: true, drop: true},             // in order: gap closed
+				{seq: 12, ts: 2, padding: true, fill: true, outSeq: 12, hole: 1}, // 11 is missing
+				{seq: 11, ts: 1, outSeq: 11},                                     // late: still numbered
+				{seq: 12, ts: 2, padding: true, drop: true},                      // a copy
+				{seq: 13, ts: 2, padding: true, drop: true},                      // in order: gap closed
 				{seq: 14, ts: 3, outSeq: 13},
 			},
 		},
@@ -213,7 +217,7 @@ func TestMunge(t *testing.T) {
 				{seq: 10, ts: 1, switchTo: true, outSeq: 10},
 				{seq: 11, ts: 1, outSeq: 11},
 				{seq: 3000, ts: 1, nanos: 10 * ms, switchTo: true, outSeq: 12},
-				{seq: 3002, ts: 1, outSeq: 14},
+				{seq: 3002, ts: 1, outSeq: 14, hole: 1},
 				{seq: 3001, ts: 1, outSeq: 13},
 			},
 		},
@@ -240,7 +244,7 @@ func TestMunge(t *testing.T) {
 				{seq: 65534, ts: 1, outSeq: 65534},
 				{seq: 65535, ts: 1, outSeq: 65535},
 				{seq: 0, ts: 1, outSeq: 0},
-				{seq: 2, ts: 1, outSeq: 2},
+				{seq: 2, ts: 1, outSeq: 2, hole: 1},
 				{seq: 1, ts: 1, outSeq: 1},
 				{seq: 65532, ts: 1, drop: true}, // before the switch point
 			},
