@@ -162,10 +162,6 @@ type downTrack struct {
 	nackTokens float64 // bytes
 	nackAt     int64
 	nackBytes  uint64 // bytesSent at nackAt
-	// misses remembers the first NACK of recent packets that could not be answered (RTCP-goroutine
-	// owned), to tell a packet that is gone for good from one still on its way.
-	misses   [4]nackMiss
-	missNext int
 
 	// packetsSent counts every RTP packet sent on the media stream, bytesSent their payload octets
 	// (what sender reports and WebRTC's statistics count).
@@ -174,8 +170,6 @@ type downTrack struct {
 	nacks       atomic.Uint64
 	retransmits atomic.Uint64
 	plis        atomic.Uint64
-	// lostForGood counts NACKed packets that could not be sent again, repeatedly asked for.
-	lostForGood atomic.Uint64
 
 	// Sender-report state: the outgoing timestamp of the newest frame and when its first packet
 	// left (Unix ns, 0: none yet). srMu is taken once per frame, never per packet. srLastTS and
@@ -198,6 +192,19 @@ type downTrack struct {
 	lane    *forwarder.Lane
 	// onBound is told when pion binds the track (media can flow).
 	onBound func()
+
+	// misses is made at the first NACK that cannot be answered (most downtracks never see one;
+	// a downtrack's size is what every subscriber pays per track).
+	misses atomic.Pointer[missState]
+}
+
+// missState remembers the first NACK of recent packets that could not be answered, to tell a
+// packet that is gone for good from one still on its way. The RTCP goroutine owns ring and next.
+type missState struct {
+	ring [4]nackMiss
+	next int
+	// lostForGood counts NACKed packets that could not be sent again, repeatedly asked for.
+	lostForGood atomic.Uint64
 }
 
 // DownTrackParams describes a new subscription.
@@ -817,22 +824,27 @@ func (dt *DownTrack) missed(seq uint16, now int64) {
 	if dt.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
-	for i := range dt.misses {
-		m := &dt.misses[i]
+	ms := dt.misses.Load()
+	if ms == nil {
+		ms = new(missState)
+		dt.misses.Store(ms)
+	}
+	for i := range ms.ring {
+		m := &ms.ring[i]
 		if m.at == 0 || m.seq != seq || now-m.at > int64(10*missGrace) {
 			continue
 		}
 		if now-m.at >= int64(missGrace) {
 			m.at = 0
-			dt.lostForGood.Add(1)
+			ms.lostForGood.Add(1)
 			if l := int8(dt.curLayer.Load()); l != LayerOff {
 				dt.track.RequestKeyframe(l)
 			}
 		}
 		return
 	}
-	dt.misses[dt.missNext] = nackMiss{seq: seq, at: now}
-	dt.missNext = (dt.missNext + 1) % len(dt.misses)
+	ms.ring[ms.next] = nackMiss{seq: seq, at: now}
+	ms.next = (ms.next + 1) % len(ms.ring)
 }
 
 // firFor reports whether a full intra request (RFC 5104 §4.3.1: the media SSRC field is unused,
@@ -1029,7 +1041,12 @@ func (dt *DownTrack) Stats() (packets, bytes, nacks, retransmits, plis uint64) {
 
 // LostForGood counts video packets the subscriber kept asking for that could not be sent again
 // (each answered with a keyframe request).
-func (dt *DownTrack) LostForGood() uint64 { return dt.lostForGood.Load() }
+func (dt *DownTrack) LostForGood() uint64 {
+	if ms := dt.misses.Load(); ms != nil {
+		return ms.lostForGood.Load()
+	}
+	return 0
+}
 
 // CurrentLayer is the layer last forwarded (racy read, for statistics and tests).
 func (dt *DownTrack) CurrentLayer() int8 { return int8(dt.target.Load()) }
