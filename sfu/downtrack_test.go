@@ -97,8 +97,11 @@ func TestSenderReportCarriesTimestampForward(t *testing.T) {
 // would have had. A packet the cache no longer has is not answered at first (a publisher's
 // retransmission may still fill it), but once the subscriber has kept asking for it for missGrace,
 // a keyframe is requested for the layer it receives.
-func TestNACKAnswersAndLostForGood(t *testing.T) {
-	plis := make(chan uint32, 4)
+// nackSetup makes a VP8 track whose layer 0 is cached in cache (pkts: a keyframe and delta frames),
+// and a bound downtrack writing to w; plis hears the keyframe requests sent to the publisher.
+func nackSetup(t *testing.T) (dt *DownTrack, w *recordingWriter, cache *packetcache.Cache, pkts []*packetcache.Packet, plis chan uint32) {
+	t.Helper()
+	plis = make(chan uint32, 4)
 	tr := NewTrack(TrackParams{ID: "TR_nack", PublisherID: "PA_nack", Kind: webrtc.RTPCodecTypeVideo, PLIThrottle: time.Nanosecond,
 		WriteRTCP: func(pkts []rtcp.Packet) error {
 			for _, p := range pkts {
@@ -111,14 +114,14 @@ func TestNACKAnswersAndLostForGood(t *testing.T) {
 	c := vp8
 	tr.codec.Store(&c)
 	tr.codecKind.Store(uint32(codecs.VP8))
-	cache, pkts := vp8Packets(t, 8)
+	cache, pkts = vp8Packets(t, 8)
 	tr.receivers[0].Store(&Receiver{track: tr, layer: 0, ssrc: 42, cache: cache})
-	defer func() {
+	t.Cleanup(func() {
 		tr.receivers[0].Store(nil) // not a running receiver: nothing to stop
 		tr.Close()
-	}()
-	w := &recordingWriter{}
-	dt := NewDownTrack(DownTrackParams{Track: tr, SubscriberID: "s", StreamID: "s", DesiredLayer: 0})
+	})
+	w = &recordingWriter{}
+	dt = NewDownTrack(DownTrackParams{Track: tr, SubscriberID: "s", StreamID: "s", DesiredLayer: 0})
 	if _, err := dt.Bind(&fakeBind{codecs: []webrtc.RTPCodecParameters{vp8}, w: w, ssrc: 1000}); err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +130,32 @@ func TestNACKAnswersAndLostForGood(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no keyframe request at binding")
 	}
+	return dt, w, cache, pkts, plis
+}
+
+// A hole whose packet belongs to a temporal layer the subscriber does not get is filled with
+// padding when NACKed, never with the packet.
+func TestNACKHoleOfDroppedTemporalLayer(t *testing.T) {
+	dt, w, _, pkts, _ := nackSetup(t)
+	dt.allocTemporal.Store(1)
+	pkts[4].HasTID, pkts[4].TID = true, 2
+	var scratch forwarder.Scratch
+	now := time.Now().UnixNano()
+	for _, i := range []int{0, 1, 2, 3, 5} { // the writer misses 4
+		dt.WritePacket(0, pkts[i], now, &scratch)
+	}
+	sent := len(w.sent)
+	dt.nack(4, now)
+	if len(w.sent) != sent+1 {
+		t.Fatalf("%d packets sent for the NACK, want 1", len(w.sent)-sent)
+	}
+	if h := w.last(); h.SequenceNumber != 4 || !h.Padding {
+		t.Fatalf("sent %d (padding %v), want padding numbered 4", h.SequenceNumber, h.Padding)
+	}
+}
+
+func TestNACKAnswersAndLostForGood(t *testing.T) {
+	dt, w, cache, pkts, plis := nackSetup(t)
 	var scratch forwarder.Scratch
 	now := time.Now().UnixNano()
 	for i := 0; i < 4; i++ {
