@@ -20,6 +20,7 @@ import (
 	"github.com/hop-meet/hop/sfu/forwarder"
 	"github.com/hop-meet/hop/sfu/munger"
 	"github.com/hop-meet/hop/sfu/packetcache"
+	"github.com/hop-meet/hop/sfu/srtpout"
 )
 
 // How many sent packets a downtrack remembers to answer NACKs (powers of two): about 1.5 s of 720p
@@ -181,8 +182,10 @@ type downTrack struct {
 	srStarted bool
 
 	// sender is set once the downtrack is attached to a transceiver.
-	sender   atomic.Pointer[webrtc.RTPSender]
-	hist     atomic.Pointer[bwe.History]
+	sender atomic.Pointer[webrtc.RTPSender]
+	hist   atomic.Pointer[bwe.History]
+	// out is the connection's own SRTP sender; pion's writer sends what it leaves.
+	out      atomic.Pointer[srtpout.Sender]
 	closed   atomic.Bool
 	done     chan struct{}
 	doneOnce sync.Once
@@ -636,7 +639,7 @@ func (dt *DownTrack) WritePacket(layer int8, p *packetcache.Packet, now int64, s
 	e.picDelta, e.tl0Delta = picDelta, tl0Delta
 	dt.histMu.Unlock()
 
-	if _, err := b.writer.WriteRTP(h, payload); err != nil {
+	if _, err := dt.writeRTP(b, h, payload); err != nil {
 		return
 	}
 	if res.Timestamp != dt.srLastTS || !dt.srStarted {
@@ -728,19 +731,34 @@ func (dt *DownTrack) writePadding(b *binding, seq uint16, ts uint32, now int64, 
 	h.CSRC = h.CSRC[:0]
 	dt.stamp(h, &dt.twccMain, b, 1, now)
 	scratch[0] = 1 // RFC 3550: the last padding byte counts the padding, itself included
-	if _, err := b.writer.WriteRTP(h, scratch[:1]); err == nil {
+	if _, err := dt.writeRTP(b, h, scratch[:1]); err == nil {
 		dt.packetsSent.Add(1)
 	}
 }
 
 // Attach records the RTP sender carrying this downtrack and starts reading its RTCP. hist numbers
-// and remembers every packet sent for the connection's bandwidth estimator.
-func (dt *DownTrack) Attach(s *webrtc.RTPSender, hist *bwe.History) {
+// and remembers every packet sent for the connection's bandwidth estimator; out (optional) is the
+// connection's own SRTP sender.
+func (dt *DownTrack) Attach(s *webrtc.RTPSender, hist *bwe.History, out *srtpout.Sender) {
 	if !dt.sender.CompareAndSwap(nil, s) {
 		return
 	}
 	dt.hist.Store(hist)
+	if out != nil {
+		dt.out.Store(out)
+	}
 	go dt.rtcpLoop(s)
+}
+
+// writeRTP sends one packet: through the connection's own sender, or pion's when it leaves the
+// connection's RTP to pion.
+func (dt *DownTrack) writeRTP(b *binding, h *rtp.Header, payload []byte) (int, error) {
+	if o := dt.out.Load(); o != nil {
+		if handled, n, err := o.WriteRTP(h, payload); handled {
+			return n, err
+		}
+	}
+	return b.writer.WriteRTP(h, payload)
 }
 
 // HoldUntil drops the track's packets until t, before the munger numbers them: the subscriber
@@ -938,7 +956,7 @@ func (dt *DownTrack) resendPadding(w *resender, b *binding, outSeq uint16, ts ui
 	h.PayloadType, h.SequenceNumber, h.Timestamp, h.SSRC = b.pt, outSeq, ts, b.ssrc
 	dt.stamp(h, &w.twcc, b, 1, time.Now().UnixNano())
 	w.buf[0] = 1
-	n, err := b.writer.WriteRTP(h, w.buf[:1])
+	n, err := dt.writeRTP(b, h, w.buf[:1])
 	if err != nil {
 		return 0
 	}
@@ -1027,7 +1045,7 @@ func (dt *DownTrack) resend(outSeq uint16, rtxOnly bool) (n int, gone bool) {
 		h.SequenceNumber = outSeq
 	}
 	dt.stamp(h, &w.twcc, b, len(body), time.Now().UnixNano())
-	n, err := b.writer.WriteRTP(h, body)
+	n, err := dt.writeRTP(b, h, body)
 	if err != nil {
 		return 0, false
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hop-meet/hop/sfu/forwarder"
+	"github.com/hop-meet/hop/sfu/srtpout"
 	"github.com/hop-meet/hop/sfu/udpbatch"
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
@@ -84,7 +85,7 @@ type Engine struct {
 	writers             *forwarder.Pool
 	tcpLn               net.Listener
 	udpMux              ice.UDPMux
-	tcpMux              ice.TCPMux
+	tcpMux              *tcpMux
 }
 
 // NewEngine opens the RTC sockets and prepares the pion API.
@@ -121,7 +122,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("listen rtc tcp port %d: %w", cfg.TCPPort, err)
 		}
 		e.tcpLn = ln
-		e.tcpMux = webrtc.NewICETCPMux(lf.NewLogger("ice-tcp"), ln, 32)
+		e.tcpMux = newTCPMux(webrtc.NewICETCPMux(lf.NewLogger("ice-tcp"), ln, 32))
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 
@@ -172,6 +173,13 @@ func NewEngine(cfg Config) (*Engine, error) {
 	se.SetRelayAcceptanceMinWait(250 * time.Millisecond)
 	// Publishers send simulcast layers identified by RID header extensions before any SSRC is signalled.
 	se.SetHandleUndeclaredSSRCWithoutAnswer(true)
+	// The node is the DTLS server on the connections it answers (on those it offers, browsers and
+	// pion choose the client role): only the server's side of the handshake shows the SRTP keys
+	// that let it encrypt and send RTP itself (see sfu/srtpout).
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("dtls role: %w", err)
+	}
 
 	if err := registerCodecs(&webrtc.MediaEngine{}); err != nil {
 		e.Close()
@@ -215,8 +223,9 @@ func (e *Engine) Logger() *slog.Logger { return e.log }
 // NewPeerConnection makes a PeerConnection on the shared sockets. onRTCP, if set, sees every RTCP
 // packet the peer sends (feedback for the bandwidth estimator). A sendOnly connection never
 // receives media, and goes without the interceptors that look after received streams (each runs a
-// goroutine on a timer, the NACK generator every 20 ms).
-func (e *Engine) NewPeerConnection(onRTCP func(compound []byte), sendOnly bool) (*webrtc.PeerConnection, error) {
+// goroutine on a timer, the NACK generator every 20 ms). hs (optional) is shown the connection's
+// DTLS handshake, for its SRTP keys.
+func (e *Engine) NewPeerConnection(onRTCP func(compound []byte), sendOnly bool, hs *srtpout.Handshake) (*webrtc.PeerConnection, error) {
 	ir := &interceptor.Registry{}
 	factories := e.factories
 	if sendOnly {
@@ -233,10 +242,18 @@ func (e *Engine) NewPeerConnection(onRTCP func(compound []byte), sendOnly bool) 
 	if err := registerCodecs(me); err != nil {
 		return nil, err
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(e.se), webrtc.WithInterceptorRegistry(ir))
+	se := e.se
+	if hs != nil {
+		se.SetDTLSKeyLogWriter(hs)
+		se.SetDTLSServerHelloMessageHook(hs.ServerHello)
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
 	return api.NewPeerConnection(webrtc.Configuration{
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
+		// RTP header extensions travel in clear, as with every browser today (cryptex, RFC 9335,
+		// is off in them by default): the node's own SRTP sender does not encrypt them.
+		RTPHeaderEncryptionPolicy: webrtc.RTPHeaderEncryptionPolicyDisable,
 	})
 }
 

@@ -19,6 +19,8 @@ type Stats struct {
 	batch *udpbatch.Conn
 	// conns counts the open PeerConnections.
 	conns atomic.Int64
+	// direct counts RTP packets the node's own SRTP senders sent (see sfu/srtpout).
+	direct atomic.Uint64
 }
 
 // Snapshot is a set of totals since the engine started.
@@ -35,8 +37,10 @@ type Snapshot struct {
 	SendCalls, BatchedPackets, SendDrops, SendOverflows uint64
 	// LanePackets were queued in a forwarder writer's own batch; LaneRoutes peer addresses are
 	// routed to one (see udpbatch).
-	LanePackets        uint64
-	LaneRoutes         int
+	LanePackets uint64
+	LaneRoutes  int
+	// DirectPackets were encrypted and sent by the connections' own SRTP senders, not pion's.
+	DirectPackets      uint64
 	Tracks, DownTracks int
 	PeerConnections    int
 }
@@ -119,5 +123,6 @@ func (s *Stats) Snapshot() Snapshot {
 	}
 	sn.Tracks, sn.DownTracks = len(s.tracks), len(s.downs)
 	sn.PeerConnections = int(s.conns.Load())
+	sn.DirectPackets = s.direct.Load()
 	return sn
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/hop-meet/hop/sfu/alloc"
 	"github.com/hop-meet/hop/sfu/bwe"
 	"github.com/hop-meet/hop/sfu/forwarder"
+	"github.com/hop-meet/hop/sfu/srtpout"
 )
 
 // Role says who makes offers on a Transport.
@@ -68,6 +70,12 @@ type Transport struct {
 	// guarded by mu.
 	lane           *forwarder.Lane
 	remote, routed netip.AddrPort
+	// pair is the selected ICE pair (guarded by mu); out sends this connection's RTP, with keys
+	// from the DTLS handshake hs watched (see sfu/srtpout).
+	pair     *webrtc.ICECandidatePair
+	tcpUfrag string // the local ufrag, when the pair is ICE-TCP
+	out      *srtpout.Sender
+	hs   srtpout.Handshake
 
 	mu                sync.Mutex
 	closed            bool
@@ -112,13 +120,24 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		done:      make(chan struct{}),
 	}
 	t.est = bwe.New(bwe.DefaultConfig, func(uint64) { t.kickAllocation() })
+	t.out = srtpout.NewSender(&p.Engine.stats.direct)
 	// The server offers only on the subscriber connection of the two-connection mode, which
 	// carries no media from the client.
-	pc, err := p.Engine.NewPeerConnection(t.onRTCP, p.Role == RoleOfferer)
+	pc, err := p.Engine.NewPeerConnection(t.onRTCP, p.Role == RoleOfferer, &t.hs)
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	t.pc = pc
+	// The handshake is over (and pion's own SRTP sessions not yet started): from here on either
+	// this connection's sender or pion sends its RTP.
+	pc.SCTP().Transport().OnStateChange(func(s webrtc.DTLSTransportState) {
+		if s != webrtc.DTLSTransportStateConnected {
+			return
+		}
+		if err := t.out.Start(&t.hs); err != nil {
+			t.log.Debug("rtp sent through pion", "reason", err)
+		}
+	})
 	p.Engine.stats.conns.Add(1)
 	t.wg.Add(1)
 	go t.allocLoop()
@@ -147,8 +166,9 @@ func NewTransport(p TransportParams) (*Transport, error) {
 	return t, nil
 }
 
-// route points the engine's socket at this connection's lane for the peer's address of the
-// selected candidate pair (UDP only: TCP and relayed pairs do not send through the UDP port).
+// route follows the selected candidate pair: on UDP, the engine's socket queues what is sent to
+// the peer's address in this connection's lane batch, and the connection's sender writes there;
+// on ICE-TCP, the sender writes to the agent's TCP connection.
 func (t *Transport) route(pair *webrtc.ICECandidatePair) {
 	var addr netip.AddrPort
 	if pair != nil && pair.Remote != nil && pair.Remote.Protocol == webrtc.ICEProtocolUDP {
@@ -156,29 +176,62 @@ func (t *Transport) route(pair *webrtc.ICECandidatePair) {
 			addr = netip.AddrPortFrom(ip, pair.Remote.Port)
 		}
 	}
+	// Read before taking mu: pion calls this with its ICE lock held, and the parameters need it.
+	var ufrag string
+	if pair != nil && pair.Local != nil && pair.Local.Protocol == webrtc.ICEProtocolTCP {
+		if lp, err := t.pc.SCTP().Transport().ICETransport().GetLocalParameters(); err == nil {
+			ufrag = lp.UsernameFragment
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.remote = addr
+	t.remote, t.pair, t.tcpUfrag = addr, pair, ufrag
 	t.routeLocked()
 }
 
-// routeLocked routes the peer's address to the lane, if both are known. t.mu must be held.
+// routeLocked routes the peer's address to the lane, if both are known, and tells the sender
+// where packets go. t.mu must be held.
 func (t *Transport) routeLocked() {
 	conn := t.p.Engine.batch
 	want := t.remote
 	if t.closed || t.lane == nil {
 		want = netip.AddrPort{}
 	}
-	if want == t.routed {
-		return
+	if want != t.routed {
+		if t.routed.IsValid() {
+			conn.Unroute(t.routed)
+		}
+		t.routed = want
+		if want.IsValid() {
+			conn.Route(want, t.lane.Index())
+		}
 	}
-	if t.routed.IsValid() {
-		conn.Unroute(t.routed)
+	t.out.SetRoute(t.outRouteLocked())
+}
+
+// outRouteLocked is where the sender writes for the selected pair (nil: nowhere).
+func (t *Transport) outRouteLocked() *srtpout.Route {
+	switch p := t.pair; {
+	case t.closed || p == nil || p.Local == nil || p.Remote == nil:
+		return nil
+	case t.remote.IsValid() && p.Local.Protocol == webrtc.ICEProtocolUDP:
+		lane := -1
+		if t.lane != nil {
+			lane = t.lane.Index()
+		}
+		return &srtpout.Route{UDP: t.p.Engine.batch, Lane: lane, Addr: t.remote}
+	case p.Local.Protocol == webrtc.ICEProtocolTCP && t.p.Engine.tcpMux != nil && t.tcpUfrag != "":
+		ip, err := netip.ParseAddr(p.Remote.Address)
+		if err != nil {
+			return nil
+		}
+		pc := t.p.Engine.tcpMux.conn(t.tcpUfrag, p.Local.Address, ip.Is6() && !ip.Is4In6())
+		if pc == nil {
+			return nil
+		}
+		return &srtpout.Route{Lane: -1, TCP: pc, To: net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, p.Remote.Port))}
 	}
-	t.routed = want
-	if want.IsValid() {
-		conn.Route(want, t.lane.Index())
-	}
+	return nil
 }
 
 // onRTCP takes the peer's feedback on what this connection sends. It reads the compound packet
@@ -328,7 +381,7 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 	t.flushCandidatesLocked()
 	for _, dt := range newlyAttached {
 		if s := t.attached[dt].Sender(); s != nil {
-			dt.Attach(s, t.est.History())
+			dt.Attach(s, t.est.History(), t.out)
 		}
 	}
 	for _, dt := range newlyAttached {
@@ -439,7 +492,7 @@ func (t *Transport) AddDownTrack(dt *DownTrack) (placed bool, err error) {
 	}
 	t.attached[dt] = tr
 	t.mu.Unlock()
-	dt.Attach(tr.Sender(), t.est.History())
+	dt.Attach(tr.Sender(), t.est.History(), t.out)
 	t.p.Engine.stats.addDownTrack(dt)
 	t.kickAllocation()
 	t.Negotiate(false)

@@ -56,6 +56,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("send_calls_total", "System calls that sent batched packets (sendmmsg).", s.SendCalls)
 	counter("send_batched_packets_total", "Packets sent in batches.", s.BatchedPackets)
 	counter("send_drops_total", "Packets dropped because the socket could not take them as fast as they came.", s.SendDrops)
+	counter("srtp_direct_packets_total", "RTP packets the node encrypted and queued itself rather than through pion's write path.", s.DirectPackets)
 	counter("send_overflows_total", "Batches sent through the read socket because the send socket's buffer was full.", s.SendOverflows)
 	gauge("published_tracks", "Tracks being published.", float64(s.Tracks))
 	gauge("subscribed_tracks", "Tracks being sent to subscribers.", float64(s.DownTracks))

@@ -305,13 +305,20 @@ func (c *Conn) writeLane(l *lane, p []byte, addr netip.AddrPort) bool {
 		return false
 	}
 	b := l.cur
-	i := b.n
-	b.lens[i] = copy(b.bufs[i][:], p)
-	b.addrs[i] = addr
+	b.lens[b.n] = copy(b.bufs[b.n][:], p)
+	b.addrs[b.n] = addr
+	c.queuedLocked(l)
+	return true
+}
+
+// queuedLocked counts the packet just put in l's batch and releases l; a full batch is sealed
+// and sent.
+func (c *Conn) queuedLocked(l *lane) {
+	b := l.cur
 	b.n++
 	if b.n < MaxBatch {
 		l.mu.Unlock()
-		return true
+		return
 	}
 	l.cur = c.pool.Get().(*batch)
 	l.mu.Unlock()
@@ -319,7 +326,40 @@ func (c *Conn) writeLane(l *lane, p []byte, addr netip.AddrPort) bool {
 	c.mu.Lock()
 	c.pushLocked(b)
 	c.drainLocked()
-	return true
+}
+
+// SlotSize is the room a batch slot has for one packet.
+const SlotSize = slotSize
+
+// Reserve returns the next free slot of lane i's batch, for the caller to build a packet in
+// place (no copy), when lane i's writer is inside Begin/End; nil otherwise, or for a lane that
+// does not exist. A non-nil slot holds the lane until Commit, which must follow on the same
+// goroutine with nothing in between that could wait on the lane.
+func (c *Conn) Reserve(i int) []byte {
+	if i < 0 || i >= len(c.lanes) || c.closed.Load() {
+		return nil
+	}
+	l := c.lanes[i]
+	l.mu.Lock()
+	if !l.open {
+		l.mu.Unlock()
+		return nil
+	}
+	return l.cur.bufs[l.cur.n][:]
+}
+
+// Commit queues the first n bytes of the slot Reserve(i) returned, for addr, and releases the
+// lane; n = 0 queues nothing.
+func (c *Conn) Commit(i int, addr netip.AddrPort, n int) {
+	l := c.lanes[i]
+	if n <= 0 || n > slotSize {
+		l.mu.Unlock()
+		return
+	}
+	b := l.cur
+	b.lens[b.n] = n
+	b.addrs[b.n] = addr
+	c.queuedLocked(l)
 }
 
 // ReadFromAddrPort reads one packet.

@@ -80,6 +80,12 @@ func TestThreeBrowsersMeet(t *testing.T) {
 					}
 				}
 			}
+			// The node was the DTLS server of every Chromium connection (it answers with
+			// setup:passive; Chromium answers its offers with setup:active), so it encrypted what
+			// it forwarded itself, and Chromium decoded it.
+			if sn := n.Engine().Stats().Snapshot(); sn.DirectPackets < sn.PacketsSent*9/10 {
+				t.Errorf("%d of %d forwarded packets were encrypted by the node's own SRTP senders", sn.DirectPackets, sn.PacketsSent)
+			}
 		})
 	}
 }

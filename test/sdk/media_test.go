@@ -51,6 +51,11 @@ func TestTwoParticipantsExchangeMedia(t *testing.T) {
 			if sn.LanePackets < sn.PacketsSent*9/10 {
 				t.Errorf("%d of %d forwarded packets went through writers' own batches", sn.LanePackets, sn.PacketsSent)
 			}
+			// And the node encrypted them itself, with the keys of each connection's handshake
+			// (the SDK decrypting them, with no gap, is what shows the keys are right).
+			if sn.DirectPackets < sn.PacketsSent*9/10 {
+				t.Errorf("%d of %d forwarded packets were encrypted by the node's own SRTP senders", sn.DirectPackets, sn.PacketsSent)
+			}
 		})
 	}
 }
