@@ -75,7 +75,7 @@ type Transport struct {
 	pair     *webrtc.ICECandidatePair
 	tcpUfrag string // the local ufrag, when the pair is ICE-TCP
 	out      *srtpout.Sender
-	hs   srtpout.Handshake
+	hs       srtpout.Handshake
 
 	mu                sync.Mutex
 	closed            bool
