@@ -47,6 +47,8 @@ const (
 	netnsPrefix = "hopt-"
 	// nftLossTable is the table DropRandom installs inside the namespace.
 	nftLossTable = "hopt_loss"
+	// nftBlockTable is the table BlockUDP installs inside the namespace.
+	nftBlockTable = "hopt_block"
 	// DownlinkBufferLatency is how long a packet may wait in LimitDownlink's token bucket before it
 	// is dropped (tbf's latency): the bottleneck's buffer. 300 ms is a common home-router buffer,
 	// deep enough that a delay-based estimator (TWCC/GCC) sees queueing delay grow well before the
@@ -228,6 +230,42 @@ func (n *NetNS) DropRandom(percent int) {
 	n.mu.Lock()
 	n.dropped = true
 	n.mu.Unlock()
+}
+
+// BlockUDP drops every UDP packet into and out of the namespace (a network that lets only TCP
+// through, as some corporate firewalls do), for the rest of the test.
+func (n *NetNS) BlockUDP() {
+	n.t.Helper()
+	rules := fmt.Sprintf(`table inet %s {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		meta l4proto udp counter drop
+	}
+	chain out {
+		type filter hook output priority 0; policy accept;
+		meta l4proto udp counter drop
+	}
+}
+`, nftBlockTable)
+	cmd := exec.Command("ip", "netns", "exec", n.name, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		n.t.Fatalf("netns %s: nft: %v: %s", n.name, err, out)
+	}
+}
+
+// BlockedUDP reports how many UDP packets BlockUDP's rules dropped.
+func (n *NetNS) BlockedUDP() (int64, error) {
+	out, err := exec.Command("ip", "netns", "exec", n.name, "nft", "list", "table", "inet", nftBlockTable).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("nft list: %w: %s", err, out)
+	}
+	var total int64
+	for _, m := range regexp.MustCompile(`counter packets (\d+)`).FindAllSubmatch(out, -1) {
+		v, _ := strconv.ParseInt(string(m[1]), 10, 64)
+		total += v
+	}
+	return total, nil
 }
 
 // DropStats reports how many UDP packets the DropRandom chain saw and how many it dropped.

@@ -27,7 +27,7 @@ const (
 // startNamespaceNode starts a node that serves the namespaces made before it: HTTP on all
 // addresses (the namespaces reach it at their 10.213.N.1), ICE candidates only on the veth
 // addresses, media only with the namespaces, no TURN.
-func startNamespaceNode(t *testing.T) *testkit.Node {
+func startNamespaceNode(t *testing.T, more ...func(*config.Config)) *testkit.Node {
 	t.Helper()
 	return testkit.StartNode(t, func(c *config.Config) {
 		c.BindAddress = "0.0.0.0"
@@ -36,6 +36,9 @@ func startNamespaceNode(t *testing.T) *testkit.Node {
 		c.RTC.IPs.Includes = []string{"10.213.0.0/16"}
 		c.RTC.AllowedPeers = []string{"10.213.0.0/16"}
 		c.TURN.Enabled = false
+		for _, f := range more {
+			f(c)
+		}
 	})
 }
 
