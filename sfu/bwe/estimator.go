@@ -68,6 +68,8 @@ type Estimator struct {
 	baseAt     int64 // ns when baseDelay was set
 	excess     float64
 	prevExcess float64
+	// queuedSince is when excess last rose above standingMS (0: it is below).
+	queuedSince int64
 	// rate control
 	lastUpdate   int64 // ns
 	lastDecrease int64 // ns
@@ -92,6 +94,12 @@ type Estimator struct {
 	// results is OnTWCC's buffer, reused under mu.
 	results []packetResult
 }
+
+// A standing queue is one-way delay more than standingMS above the base for standingFor.
+const (
+	standingMS  = 40
+	standingFor = 200 * time.Millisecond
+)
 
 const (
 	lossWindow  = 300
@@ -245,6 +253,11 @@ func (e *Estimator) OnTWCC(pkt []byte, now time.Time) error {
 	if delayN > 0 {
 		e.prevExcess = e.excess
 		e.excess = delaySum / float64(delayN) / 1000
+		if e.excess <= standingMS {
+			e.queuedSince = 0
+		} else if e.queuedSince == 0 {
+			e.queuedSince = nowNS
+		}
 	}
 	e.acked = e.ackedRate()
 	e.finishProbes(nowNS)
@@ -308,7 +321,10 @@ func (e *Estimator) update(now int64) {
 	e.lastUpdate = now
 	// Congestion: the delay detector fires, or a standing queue has built up (a full tail-drop
 	// queue shows no delay growth, only high delay and loss).
-	congested := e.signal == Overuse || e.excess > 100 || (e.excess > 40 && e.loss > 0.05)
+	// The queue must stand for standingFor: a receiver descheduled for a few hundred ms (a busy
+	// machine) reports one feedback of late arrivals and then none, and is no queue on the path.
+	standing := e.queuedSince != 0 && now-e.queuedSince >= int64(standingFor)
+	congested := e.signal == Overuse || (standing && (e.excess > 100 || e.loss > 0.05))
 	draining := e.excess < e.prevExcess-5
 	switch {
 	case congested && !draining:
@@ -367,23 +383,30 @@ func (e *Estimator) probeFloored(target, est float64, now int64) float64 {
 
 // sendGroup is the packets sent within one 5 ms burst: the unit of delay-variation measurement.
 type sendGroup struct {
-	firstSendUS, lastSendUS int64
-	lastArrivalUS           int64
-	size                    int
+	firstSendUS, lastSendUS       int64
+	firstArrivalUS, lastArrivalUS int64
+	size                          int
 }
 
-const groupSpanUS = 5_000
+const (
+	groupSpanUS = 5_000
+	// A packet that arrives within burstGapUS of its group's last one, sooner after it than it was
+	// sent, joins that group whatever its send time, up to burstSpanUS of arrivals: a receiver (or
+	// sender) that was descheduled and then reads a backlog at once shows a stall, not a queue.
+	burstGapUS  = 5_000
+	burstSpanUS = 100_000
+)
 
 func (e *Estimator) addToGroup(r *packetResult) {
 	if !e.haveGroup {
-		e.group = sendGroup{firstSendUS: r.sendUS, lastSendUS: r.sendUS, lastArrivalUS: r.arrivalUS, size: r.size}
+		e.group = sendGroup{firstSendUS: r.sendUS, lastSendUS: r.sendUS, firstArrivalUS: r.arrivalUS, lastArrivalUS: r.arrivalUS, size: r.size}
 		e.haveGroup = true
 		return
 	}
 	if r.sendUS < e.group.firstSendUS {
 		return // reordered from an older group
 	}
-	if r.sendUS-e.group.firstSendUS <= groupSpanUS {
+	if r.sendUS-e.group.firstSendUS <= groupSpanUS || e.group.burst(r) {
 		if r.sendUS > e.group.lastSendUS {
 			e.group.lastSendUS = r.sendUS
 		}
@@ -400,5 +423,15 @@ func (e *Estimator) addToGroup(r *packetResult) {
 		e.signal = e.trend.update(arrDelta-sendDelta, float64(e.group.lastArrivalUS)/1000, &e.overSince)
 	}
 	e.prevGroup = e.group
-	e.group = sendGroup{firstSendUS: r.sendUS, lastSendUS: r.sendUS, lastArrivalUS: r.arrivalUS, size: r.size}
+	e.group = sendGroup{firstSendUS: r.sendUS, lastSendUS: r.sendUS, firstArrivalUS: r.arrivalUS, lastArrivalUS: r.arrivalUS, size: r.size}
+}
+
+// burst reports whether r arrived in the same burst as the group's packets.
+func (g *sendGroup) burst(r *packetResult) bool {
+	arrDelta := r.arrivalUS - g.lastArrivalUS
+	sendDelta := r.sendUS - g.lastSendUS
+	if sendDelta == 0 {
+		return true
+	}
+	return arrDelta-sendDelta < 0 && arrDelta <= burstGapUS && r.arrivalUS-g.firstArrivalUS < burstSpanUS
 }

@@ -17,6 +17,9 @@ type link struct {
 	loss     float64
 	busyTill int64 // ns when the queue empties
 	rng      *rand.Rand
+	// A receiver starved of CPU every stallEvery for stallFor reads what arrived meanwhile in one
+	// burst when it runs again: those packets carry arrival times squeezed in just after the stall.
+	stallEvery, stallFor time.Duration
 }
 
 // send returns the packet's arrival time (ns), or false if it was dropped.
@@ -32,7 +35,13 @@ func (l *link) send(at int64, size int) (int64, bool) {
 		return 0, false
 	}
 	l.busyTill = start + int64(float64(size*8)/l.rate*1e9)
-	return l.busyTill + int64(20*time.Millisecond), true // plus propagation
+	arr := l.busyTill + int64(20*time.Millisecond) // plus propagation
+	if l.stallEvery > 0 {
+		if into := arr % int64(l.stallEvery); into < int64(l.stallFor) {
+			arr += int64(l.stallFor) - into + into/100 // held to the stall's end, then read 100x faster
+		}
+	}
+	return arr, true
 }
 
 type arrival struct {
@@ -284,5 +293,46 @@ func TestEstimateStaysNearABottleneckAfterItAppears(t *testing.T) {
 	t.Logf("15 s behind 500 kbit/s: estimate %d–%d", lo, hi)
 	if lo < 375_000 || hi > 650_000 {
 		t.Fatalf("estimate ranged %d–%d behind a 500 kbit/s bottleneck, want 375k–650k", lo, hi)
+	}
+}
+
+// A receiver that stalls for 40 ms every 300 ms (a busy machine descheduling the browser) reads
+// the packets held meanwhile in one burst: that is no queue on the path, and the estimate must not
+// fall for it. GCC's inter-arrival grouping merges such a burst into the group before it.
+func TestReceiverStallsAreNotCongestion(t *testing.T) {
+	l := &link{rate: 50_000_000, maxQueue: 300 * time.Millisecond, rng: rand.New(rand.NewSource(4)),
+		stallEvery: 300 * time.Millisecond, stallFor: 40 * time.Millisecond}
+	s := newSim(t, l, 5_000_000)
+	s.run(10 * time.Second)
+	if est := s.e.Estimate(); est < 4_500_000 {
+		t.Fatalf("after 10 s the estimate is %d, want the 5 Mbit/s demand", est)
+	}
+	lo := s.e.Estimate()
+	for i := 0; i < 100; i++ {
+		s.run(100 * time.Millisecond)
+		lo = min(lo, s.e.Estimate())
+	}
+	if lo < 4_000_000 {
+		t.Fatalf("receiver stalls pulled the estimate down to %d with no queue on the path", lo)
+	}
+}
+
+// A receiver descheduled for up to 400 ms every 2 s (three browsers encoding 720p on two cores)
+// reports one feedback of packets that all arrived late, then catches up: its delay is far above
+// the base, but no queue stands on the path, and the estimate must hold the demand.
+func TestLongReceiverStallsAreNotAStandingQueue(t *testing.T) {
+	for _, stall := range []time.Duration{120 * time.Millisecond, 400 * time.Millisecond} {
+		l := &link{rate: 50_000_000, maxQueue: 300 * time.Millisecond, rng: rand.New(rand.NewSource(5)),
+			stallEvery: 2 * time.Second, stallFor: stall}
+		s := newSim(t, l, 1_500_000)
+		s.run(10 * time.Second)
+		lo := s.e.Estimate()
+		for i := 0; i < 100; i++ {
+			s.run(100 * time.Millisecond)
+			lo = min(lo, s.e.Estimate())
+		}
+		if lo < 1_500_000 {
+			t.Errorf("%v stalls pulled the estimate down to %d with no queue on the path, want ≥ the 1.5 Mbit/s demand", stall, lo)
+		}
 	}
 }
