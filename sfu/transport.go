@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -783,6 +784,9 @@ func (t *Transport) allocate() {
 	if len(dts) == 0 {
 		return
 	}
+	// A stable order: the allocator gives ties to the earlier track, and map order changes on
+	// every call.
+	slices.SortFunc(dts, func(a, b *DownTrack) int { return strings.Compare(a.ID(), b.ID()) })
 	var audio uint64
 	video := make([]*DownTrack, 0, len(dts))
 	tracks := make([]alloc.Track, 0, len(dts))
@@ -804,7 +808,8 @@ func (t *Transport) allocate() {
 			desired = LayerOff
 		}
 		video = append(video, dt)
-		tracks = append(tracks, alloc.Track{Priority: dt.Priority(), MaxSpatial: desired, MaxTemporal: 3, Rates: rates})
+		cur, _ := dt.Allocation()
+		tracks = append(tracks, alloc.Track{Priority: dt.Priority(), Current: cur, MaxSpatial: desired, MaxTemporal: 3, Rates: rates})
 	}
 	est := t.est.Estimate()
 	budget := uint64(float64(est) * headroom)

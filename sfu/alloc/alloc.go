@@ -20,6 +20,11 @@ const (
 type Track struct {
 	// Priority orders tracks: higher is served first.
 	Priority int
+	// Current is the spatial layer the track is allocated now (Off: none). Among tracks of one
+	// priority the higher current layer climbs first, so a budget that fits only one track's top
+	// layer keeps it on the same track: a switch costs the viewer a keyframe's wait on both
+	// tracks, and alternating them each round froze both.
+	Current int8
 	// MaxSpatial and MaxTemporal are the most the subscriber wants (MaxSpatial Off: nothing).
 	MaxSpatial, MaxTemporal int8
 	// Rates[s][t] is the bitrate of spatial layer s with temporal layers up to t; 0 means that
@@ -85,7 +90,8 @@ func Smallest(tr *Track) (spatial, temporal int8, ok bool) {
 	return st[0].s, st[0].t, true
 }
 
-// Allocate chooses layers for tracks within budget (bits/s). It returns the decisions (in input
+// Allocate chooses layers for tracks within budget (bits/s). Ties between tracks of equal priority
+// and current layer go to the earlier in input order, which the caller keeps stable. It returns the decisions (in input
 // order), the total rate used, and the deficit: how much more would give every track what it asked for.
 func Allocate(budget uint64, tracks []Track) (out []Decision, used, deficit uint64) {
 	out = make([]Decision, len(tracks))
@@ -100,7 +106,13 @@ func Allocate(budget uint64, tracks []Track) (out []Decision, used, deficit uint
 			order = append(order, i)
 		}
 	}
-	sort.SliceStable(order, func(a, b int) bool { return tracks[order[a]].Priority > tracks[order[b]].Priority })
+	sort.SliceStable(order, func(a, b int) bool {
+		ta, tb := &tracks[order[a]], &tracks[order[b]]
+		if ta.Priority != tb.Priority {
+			return ta.Priority > tb.Priority
+		}
+		return ta.Current > tb.Current
+	})
 
 	// Everyone's smallest layer first, by priority.
 	remaining := budget

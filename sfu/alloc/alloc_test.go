@@ -113,3 +113,22 @@ func TestSmallest(t *testing.T) {
 		t.Fatal("a track the subscriber does not want has a smallest layer")
 	}
 }
+
+// A budget that fits only one of two equal tracks at its top layer keeps that layer on the track
+// that has it, whatever order the tracks come in.
+func TestTopLayerStaysWithItsTrack(t *testing.T) {
+	budget := uint64(2_000_000 + 1_200_000 + 100_000) // one at 720p full rate, one at 720p t1
+	for _, holder := range []int{0, 1} {
+		tracks := []Track{cam(1, 2), cam(1, 2)}
+		tracks[holder].Current, tracks[1-holder].Current = 2, 1
+		d, _, _ := Allocate(budget, tracks)
+		if d[holder].Rate != 2_000_000 || d[1-holder].Rate != 1_200_000 {
+			t.Fatalf("track %d holds the top layer: got %+v", holder, d)
+		}
+	}
+	// Without a current layer to tell them apart the earlier track in input order gets it.
+	d, _, _ := Allocate(budget, []Track{cam(1, 2), cam(1, 2)})
+	if d[0].Rate != 2_000_000 || d[1].Rate != 1_200_000 {
+		t.Fatalf("got %+v, want the first at the top layer", d)
+	}
+}
