@@ -229,7 +229,9 @@ type DownTrackParams struct {
 
 // NewDownTrack makes a downtrack; attach it to a PeerConnection, then call Track.AddDownTrack.
 func NewDownTrack(p DownTrackParams) *DownTrack {
-	dt := &DownTrack{downTrack: downTrack{
+	// From the lane's own memory: the downtrack is rewritten for every packet by the lane's writer.
+	dt := forwarder.Alloc[DownTrack](p.Lane)
+	dt.downTrack = downTrack{
 		track:         p.Track,
 		subscriberID:  p.SubscriberID,
 		streamID:      p.StreamID,
@@ -241,7 +243,7 @@ func NewDownTrack(p DownTrackParams) *DownTrack {
 		onBound:       p.OnBound,
 		onStreamState: p.OnStreamState,
 		curTID:        3,
-	}}
+	}
 	if dt.kind == webrtc.RTPCodecTypeVideo {
 		dt.sent = make([]sentPacket, videoHistory)
 	} else {

@@ -20,9 +20,10 @@ import (
 	"github.com/hop-meet/hop/sfu/packetcache"
 )
 
-// countingWriter stands in for pion's SRTP writer: it marshals the packet into a pooled buffer as
-// pion does (so the copy lands in memory hot on the writing core, not in a buffer per subscriber)
-// and counts.
+// countingWriter stands in for the connection's SRTP sender: it marshals the packet into a pooled
+// buffer (so the copy lands in memory hot on the writing core, not in a buffer per subscriber) and
+// counts. A subscriber's is allocated from its lane's memory (forwarder.Alloc), as its downtracks
+// are.
 type countingWriter struct {
 	n   atomic.Int64
 	seq atomic.Uint32 // sequence number of the last packet written
@@ -99,11 +100,12 @@ func benchTrackFor(tb testing.TB, pool *forwarder.Pool, hists []*bwe.History, la
 	t.codecKind.Store(uint32(codecs.VP8))
 	ws := make([]*countingWriter, subs)
 	for i := range ws {
-		ws[i] = &countingWriter{progress: make(chan struct{}, 1)}
 		var lane *forwarder.Lane
 		if lanes != nil {
 			lane = lanes[i]
 		}
+		ws[i] = forwarder.Alloc[countingWriter](lane)
+		ws[i].progress = make(chan struct{}, 1)
 		dt := NewDownTrack(DownTrackParams{Track: t, SubscriberID: fmt.Sprint(i), StreamID: "s", DesiredLayer: 0, Lane: lane})
 		if _, err := dt.Bind(&fakeBind{codecs: []webrtc.RTPCodecParameters{vp8}, w: ws[i], ssrc: webrtc.SSRC(1000 + i)}); err != nil {
 			tb.Fatal(err)
@@ -173,12 +175,21 @@ func BenchmarkDownTrackWrite(b *testing.B) {
 }
 
 // BenchmarkForward measures the whole fan-out: the read side dispatches each packet once and the
-// writer pool writes it to every subscriber. ns/op is per received packet; ns/fwd is per packet
-// written to one subscriber.
+// writer pool (a writer per core) writes it to every subscriber, each subscriber a connection with
+// its own lane, as in the node. ns/op is per received packet; ns/fwd is per packet written to one
+// subscriber.
 func BenchmarkForward(b *testing.B) {
 	for _, subs := range []int{1, 10, 100, 500} {
 		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
-			t, ws := benchTrack(b, subs)
+			pool := forwarder.NewPool(runtime.GOMAXPROCS(0), nil)
+			defer pool.Close()
+			hists := make([]*bwe.History, subs)
+			lanes := make([]*forwarder.Lane, subs)
+			for i := range hists {
+				hists[i] = bwe.New(bwe.DefaultConfig, nil).History()
+				lanes[i] = pool.Lane()
+			}
+			t, ws := benchTrackFor(b, pool, hists, lanes)
 			defer t.Close()
 			_, pkts := vp8Packets(b, 1024)
 			t.fwd.Dispatch(0, pkts[0])

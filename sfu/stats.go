@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hop-meet/hop/sfu/srtpout"
 	"github.com/hop-meet/hop/sfu/udpbatch"
 )
 
@@ -19,8 +20,8 @@ type Stats struct {
 	batch *udpbatch.Conn
 	// conns counts the open PeerConnections.
 	conns atomic.Int64
-	// direct counts RTP packets the node's own SRTP senders sent (see sfu/srtpout).
-	direct atomic.Uint64
+	// senders are the connections' own SRTP senders (see sfu/srtpout), which count what they send.
+	senders map[*srtpout.Sender]struct{}
 }
 
 // Snapshot is a set of totals since the engine started.
@@ -46,7 +47,7 @@ type Snapshot struct {
 }
 
 func newStats() *Stats {
-	return &Stats{tracks: map[*Track]struct{}{}, downs: map[*DownTrack]struct{}{}}
+	return &Stats{tracks: map[*Track]struct{}{}, downs: map[*DownTrack]struct{}{}, senders: map[*srtpout.Sender]struct{}{}}
 }
 
 func (s *Stats) addTrack(t *Track) {
@@ -79,6 +80,22 @@ func (s *Stats) removeDownTrack(dt *DownTrack) {
 	}
 	delete(s.downs, dt)
 	addDownTotals(&s.retired, dt)
+}
+
+func (s *Stats) addSender(x *srtpout.Sender) {
+	s.mu.Lock()
+	s.senders[x] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *Stats) removeSender(x *srtpout.Sender) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.senders[x]; !ok {
+		return
+	}
+	delete(s.senders, x)
+	s.retired.DirectPackets += x.Sent()
 }
 
 func addTrackTotals(sn *Snapshot, t *Track) {
@@ -123,6 +140,8 @@ func (s *Stats) Snapshot() Snapshot {
 	}
 	sn.Tracks, sn.DownTracks = len(s.tracks), len(s.downs)
 	sn.PeerConnections = int(s.conns.Load())
-	sn.DirectPackets = s.direct.Load()
+	for x := range s.senders {
+		sn.DirectPackets += x.Sent()
+	}
 	return sn
 }

@@ -121,7 +121,7 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		done:      make(chan struct{}),
 	}
 	t.est = bwe.New(bwe.DefaultConfig, func(uint64) { t.kickAllocation() })
-	t.out = srtpout.NewSender(&p.Engine.stats.direct)
+	t.out = srtpout.NewSender()
 	// The server offers only on the subscriber connection of the two-connection mode, which
 	// carries no media from the client.
 	pc, err := p.Engine.NewPeerConnection(t.onRTCP, p.Role == RoleOfferer, &t.hs)
@@ -140,6 +140,7 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		}
 	})
 	p.Engine.stats.conns.Add(1)
+	p.Engine.stats.addSender(t.out)
 	t.wg.Add(1)
 	go t.allocLoop()
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -685,6 +686,7 @@ func (t *Transport) Close() {
 		t.log.Debug("close peer connection", "err", err)
 	}
 	t.wg.Wait()
+	t.p.Engine.stats.removeSender(t.out)
 	lane.Release()
 }
 

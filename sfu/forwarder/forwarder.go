@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/hop-meet/hop/sfu/packetcache"
 )
@@ -61,6 +62,8 @@ type writer struct {
 	quit    chan struct{}
 	lanes   int // lanes taken on this writer
 	scratch *Scratch
+	// chunks holds, per type given to Alloc, the unused rest of the writer's current chunk.
+	chunks map[any]any
 }
 
 func (w *writer) run(wg *sync.WaitGroup, batch Batcher) {
@@ -158,6 +161,41 @@ func (p *Pool) Lane() *Lane {
 	return &Lane{pool: p, w: w}
 }
 
+// chunkBytes is the size of the chunks Alloc carves. A multiple of the page size, so that a chunk
+// starts on a page of its own: cores prefetch neighbouring lines of what they touch, within a
+// page, and another writer's objects there were pulled back and forth between the cores (fan-out
+// to 500 subscribers each on its own lane, GOMAXPROCS=2: 1.1x the throughput of one core, 2x with
+// each writer's state on its own pages).
+const chunkBytes = 16 << 10
+
+type chunkKey[T any] struct{}
+
+// Alloc returns a new zero T from memory kept for l's writer: the state a writer's sinks rewrite
+// for every packet then shares no page with another writer's. A nil lane gets new(T). Memory is
+// never reused: a chunk is freed when nothing points into it any more, so a long-lived value can
+// keep up to a chunk alive.
+func Alloc[T any](l *Lane) *T {
+	if l == nil {
+		return new(T)
+	}
+	per := chunkBytes / int(max(unsafe.Sizeof(*new(T)), 1))
+	if per < 2 {
+		return new(T)
+	}
+	l.pool.mu.Lock()
+	defer l.pool.mu.Unlock()
+	w := l.w
+	if w.chunks == nil {
+		w.chunks = map[any]any{}
+	}
+	rest, _ := w.chunks[chunkKey[T]{}].([]T)
+	if len(rest) == 0 {
+		rest = make([]T, per)
+	}
+	w.chunks[chunkKey[T]{}] = rest[1:]
+	return &rest[0]
+}
+
 // Lane is a subscriber connection's writer.
 type Lane struct {
 	pool     *Pool
@@ -184,6 +222,9 @@ type group struct {
 	sinks atomic.Pointer[[]Sink]
 	// queued counts this group's packets waiting in the writer's queue (see QueueSize).
 	queued atomic.Int32
+	// A track's groups are allocated together and each is written by a different writer for
+	// every packet: a line pair each.
+	_ [128 - 20]byte
 }
 
 type owned struct {

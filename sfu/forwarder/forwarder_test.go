@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/hop-meet/hop/sfu/packetcache"
 )
@@ -562,5 +563,45 @@ func TestTransientSinksSeeOrderedSubsequence(t *testing.T) {
 				t.Fatalf("transient sink %d: seq %d after %d", k, got[i], got[i-1])
 			}
 		}
+	}
+}
+
+// Alloc keeps each writer's values together, on pages no other writer's values share, and hands
+// out each slot once.
+func TestAllocKeepsWritersApart(t *testing.T) {
+	type state struct{ a, b [100]uint64 } // 1600 bytes: 10 to a chunk
+	p := NewPool(2, nil)
+	defer p.Close()
+	l0, l1 := p.Lane(), p.Lane()
+	if l0.Index() == l1.Index() {
+		t.Fatal("two lanes on one writer")
+	}
+	const page = 4096
+	seen := map[uintptr]bool{}
+	pages := [2]map[uintptr]bool{{}, {}}
+	for i := 0; i < 25; i++ {
+		for k, l := range []*Lane{l0, l1} {
+			x := Alloc[state](l)
+			x.a[0]++
+			if x.a[0] != 1 || x.b[99] != 0 {
+				t.Fatalf("value %d of lane %d was not zero", i, k)
+			}
+			start, end := uintptr(unsafe.Pointer(x)), uintptr(unsafe.Pointer(x))+unsafe.Sizeof(*x)-1
+			if seen[start] {
+				t.Fatalf("slot %#x handed out twice", start)
+			}
+			seen[start] = true
+			for pg := start / page; pg <= end/page; pg++ {
+				pages[k][pg] = true
+			}
+		}
+	}
+	for pg := range pages[0] {
+		if pages[1][pg] {
+			t.Fatalf("page %#x holds values of both writers", pg*page)
+		}
+	}
+	if x := Alloc[state](nil); x == nil || x.a[0] != 0 {
+		t.Fatal("Alloc without a lane")
 	}
 }

@@ -125,7 +125,7 @@ func TestLocalKeysUnknownAsClient(t *testing.T) {
 	if _, err := hs.LocalKeys(); !errors.Is(err, ErrNoKeys) {
 		t.Errorf("LocalKeys as the client: %v, want ErrNoKeys", err)
 	}
-	s := NewSender(nil)
+	s := NewSender()
 	if err := s.Start(&hs); err == nil || s.Direct() {
 		t.Errorf("Start without keys: err %v, direct %v", err, s.Direct())
 	}

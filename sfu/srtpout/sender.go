@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
@@ -40,10 +41,20 @@ const (
 const maxTag = 16
 
 // Sender encrypts and sends one connection's RTP. Its methods may be called from any goroutine.
+//
+// It is written for every packet its connection sends, from that connection's writer lane: its
+// size is padded to whole 128-byte line pairs so that it shares none with a Sender of another lane.
 type Sender struct {
+	sender
+	_ [(128 - unsafe.Sizeof(sender{})%128) % 128]byte
+}
+
+type sender struct {
 	mode  atomic.Int32
 	route atomic.Pointer[Route]
-	sent  *atomic.Uint64 // shared count of packets sent this way (may be nil)
+	// sent counts the packets sent. It is the Sender's own: one counter shared by every
+	// connection moved its cache line between the writers' cores for every packet.
+	sent atomic.Uint64
 
 	mu  sync.Mutex // guards ctx and hdr: an SRTP context is not safe for concurrent use
 	ctx *srtp.Context
@@ -53,12 +64,15 @@ type Sender struct {
 	hdrExt [4]rtp.Extension
 }
 
-// NewSender makes a Sender in the pending mode; sent (optional) counts what it sends.
-func NewSender(sent *atomic.Uint64) *Sender {
-	s := &Sender{sent: sent}
+// NewSender makes a Sender in the pending mode.
+func NewSender() *Sender {
+	s := &Sender{}
 	s.hdr.Extensions = s.hdrExt[:0]
 	return s
 }
+
+// Sent returns how many packets the Sender encrypted and sent.
+func (s *Sender) Sent() uint64 { return s.sent.Load() }
 
 // Start ends the pending mode once the DTLS handshake is over: with the keys the handshake
 // showed, the Sender sends from now on; without them (err != nil), pion does.
@@ -127,7 +141,7 @@ func (s *Sender) WriteRTP(h *rtp.Header, payload []byte) (handled bool, n int, e
 }
 
 func (s *Sender) count(err error) {
-	if err == nil && s.sent != nil {
+	if err == nil {
 		s.sent.Add(1)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,7 +14,7 @@ import (
 )
 
 // started is a Sender in the direct mode with fixed keys, and a context that decrypts what it sends.
-func started(t *testing.T, profile srtp.ProtectionProfile) (*Sender, *srtp.Context, *atomic.Uint64) {
+func started(t *testing.T, profile srtp.ProtectionProfile) (*Sender, *srtp.Context) {
 	t.Helper()
 	kl, _ := profile.KeyLen()
 	sl, _ := profile.SaltLen()
@@ -24,15 +23,14 @@ func started(t *testing.T, profile srtp.ProtectionProfile) (*Sender, *srtp.Conte
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sent atomic.Uint64
-	s := NewSender(&sent)
+	s := NewSender()
 	s.ctx = ctx
 	s.mode.Store(modeDirect)
 	rx, err := srtp.CreateContext(key, salt, profile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, rx, &sent
+	return s, rx
 }
 
 func header(seq uint16) *rtp.Header {
@@ -47,7 +45,7 @@ func header(seq uint16) *rtp.Header {
 func TestSenderPacketsDecrypt(t *testing.T) {
 	for _, p := range []srtp.ProtectionProfile{srtp.ProtectionProfileAeadAes128Gcm, srtp.ProtectionProfileAes128CmHmacSha1_80} {
 		t.Run(p.String(), func(t *testing.T) {
-			s, rx, sent := started(t, p)
+			s, rx := started(t, p)
 			conn, err := udpbatch.Listen("udp4", "127.0.0.1:0", 1<<20)
 			if err != nil {
 				t.Fatal(err)
@@ -78,7 +76,7 @@ func TestSenderPacketsDecrypt(t *testing.T) {
 					t.Fatalf("packet %d: handled %v, %v", i, handled, err)
 				}
 			}
-			if got := sent.Load(); got != n {
+			if got := s.Sent(); got != n {
 				t.Errorf("counted %d packets sent, want %d", got, n)
 			}
 			if conn.LanePackets() == 0 {
@@ -111,7 +109,7 @@ func TestSenderPacketsDecrypt(t *testing.T) {
 
 // Until the handshake is over packets are dropped; once pion sends, the caller is told to use it.
 func TestSenderModes(t *testing.T) {
-	s := NewSender(nil)
+	s := NewSender()
 	if handled, n, err := s.WriteRTP(header(1), []byte{1}); !handled || n != 0 || err != nil {
 		t.Errorf("pending: %v %d %v, want dropped", handled, n, err)
 	}
@@ -122,7 +120,7 @@ func TestSenderModes(t *testing.T) {
 		t.Error("without keys the packet was not left to pion")
 	}
 	// No route: dropped.
-	d, _, _ := started(t, srtp.ProtectionProfileAeadAes128Gcm)
+	d, _ := started(t, srtp.ProtectionProfileAeadAes128Gcm)
 	if handled, n, _ := d.WriteRTP(header(1), []byte{1}); !handled || n != 0 {
 		t.Errorf("no route: %v %d", handled, n)
 	}
@@ -147,7 +145,7 @@ func TestSenderModes(t *testing.T) {
 
 // Building and encrypting a packet in a lane's batch allocates nothing.
 func TestSenderWriteAllocatesNothing(t *testing.T) {
-	s, _, _ := started(t, srtp.ProtectionProfileAeadAes128Gcm)
+	s, _ := started(t, srtp.ProtectionProfileAeadAes128Gcm)
 	conn, err := udpbatch.Listen("udp4", "127.0.0.1:0", 1<<20)
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +186,7 @@ func BenchmarkSeal(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := NewSender(nil)
+	s := NewSender()
 	s.ctx = ctx
 	h, payload, dst := header(1), make([]byte, 1000), make([]byte, 1500)
 	b.SetBytes(1000)
