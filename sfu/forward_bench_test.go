@@ -31,7 +31,7 @@ type countingWriter struct {
 	srtp *srtp.Context
 	hdr  *rtp.Header
 	n    atomic.Int64
-	seq atomic.Uint32 // sequence number of the last packet written
+	seq  atomic.Uint32 // sequence number of the last packet written
 	// progress hears when n reaches target, so a benchmark can wait without spinning.
 	progress chan struct{}
 	target   atomic.Int64
