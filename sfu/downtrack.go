@@ -245,9 +245,9 @@ func NewDownTrack(p DownTrackParams) *DownTrack {
 		curTID:        3,
 	}
 	if dt.kind == webrtc.RTPCodecTypeVideo {
-		dt.sent = make([]sentPacket, videoHistory)
+		dt.sent = forwarder.Alloc[[videoHistory]sentPacket](p.Lane)[:]
 	} else {
-		dt.sent = make([]sentPacket, audioHistory)
+		dt.sent = forwarder.Alloc[[audioHistory]sentPacket](p.Lane)[:]
 	}
 	dt.hdr.Extensions = dt.hdrExt[:0]
 	dt.curLayer.Store(LayerOff)
