@@ -19,13 +19,10 @@ func started(t *testing.T, profile srtp.ProtectionProfile) (*Sender, *srtp.Conte
 	kl, _ := profile.KeyLen()
 	sl, _ := profile.SaltLen()
 	key, salt := bytes.Repeat([]byte{7}, kl), bytes.Repeat([]byte{9}, sl)
-	ctx, err := srtp.CreateContext(key, salt, profile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := NewSender()
-	s.ctx = ctx
-	s.mode.Store(modeDirect)
+	if err := s.StartKeys(Keys{Key: key, Salt: salt, Profile: profile}); err != nil || !s.Direct() {
+		t.Fatalf("start: %v, direct %v", err, s.Direct())
+	}
 	rx, err := srtp.CreateContext(key, salt, profile)
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +120,11 @@ func TestSenderModes(t *testing.T) {
 	d, _ := started(t, srtp.ProtectionProfileAeadAes128Gcm)
 	if handled, n, _ := d.WriteRTP(header(1), []byte{1}); !handled || n != 0 {
 		t.Errorf("no route: %v %d", handled, n)
+	}
+	// An empty route: encrypted (an AES-GCM tag longer), counted, dropped.
+	d.SetRoute(&Route{})
+	if handled, n, err := d.WriteRTP(header(1), []byte{1}); !handled || err != nil || n != header(1).MarshalSize()+1+16 || d.Sent() != 1 {
+		t.Errorf("empty route: %v %d %v, sent %d", handled, n, err, d.Sent())
 	}
 	// Too large for any buffer: refused, nothing queued.
 	conn, err := udpbatch.Listen("udp4", "127.0.0.1:0", 1<<20)
