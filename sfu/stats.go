@@ -36,6 +36,9 @@ type Snapshot struct {
 	// socket could not take them as fast as they came. SendOverflows counts batches the send
 	// socket's full buffer pushed onto the read socket.
 	SendCalls, BatchedPackets, SendDrops, SendOverflows uint64
+	// SendMessages is how many messages those calls carried: with segmentation offload, one
+	// message can carry several packets to one peer.
+	SendMessages uint64
 	// LanePackets were queued in a forwarder writer's own batch; LaneRoutes peer addresses are
 	// routed to one (see udpbatch).
 	LanePackets uint64
@@ -130,6 +133,7 @@ func (s *Stats) Snapshot() Snapshot {
 	if s.batch != nil {
 		sn.SendCalls, sn.BatchedPackets, sn.SendDrops = s.batch.Stats()
 		sn.SendOverflows = s.batch.Overflows()
+		sn.SendMessages = s.batch.Messages()
 		sn.LanePackets, sn.LaneRoutes = s.batch.LanePackets(), s.batch.Routes()
 	}
 	for t := range s.tracks {

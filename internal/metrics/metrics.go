@@ -55,6 +55,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("forward_drops_total", "Packets a writer could not queue because it was behind.", s.ForwardDrops)
 	counter("send_calls_total", "System calls that sent batched packets (sendmmsg).", s.SendCalls)
 	counter("send_batched_packets_total", "Packets sent in batches.", s.BatchedPackets)
+	counter("send_messages_total", "Messages the batched system calls carried (one per packet, or several packets to one peer cut apart by the kernel: UDP GSO).", s.SendMessages)
 	counter("send_drops_total", "Packets dropped because the socket could not take them as fast as they came.", s.SendDrops)
 	counter("srtp_direct_packets_total", "RTP packets the node encrypted and queued itself rather than through pion's write path.", s.DirectPackets)
 	counter("send_overflows_total", "Batches sent through the read socket because the send socket's buffer was full.", s.SendOverflows)

@@ -75,10 +75,13 @@ func (w *writer) run(wg *sync.WaitGroup, batch Batcher) {
 				batch.Begin(w.index)
 			}
 			w.write(it, time.Now().UnixNano())
-			// Packets already queued behind this one join the same system calls. The clock is
-			// read for each: the queue is shared by every track the writer serves, and the
-			// bandwidth estimator needs each packet's own send time.
-			for more := len(w.ch); more > 0; more-- {
+			// Packets queued behind this one, and those that arrive while it is written, join
+			// the same system calls: a video frame's packets come in a burst, and a batch that
+			// holds several of them for one subscriber leaves in fewer messages (see
+			// udpbatch's GSO). Full batches leave on their own, so waiting work never piles up
+			// here. The clock is read for each: the queue is shared by every track the writer
+			// serves, and the bandwidth estimator needs each packet's own send time.
+			for len(w.ch) > 0 {
 				w.write(<-w.ch, time.Now().UnixNano())
 			}
 			if batch != nil {

@@ -3,6 +3,7 @@
 package udpbatch
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"net/netip"
@@ -102,4 +103,61 @@ func TestListenRefusesAPortInUse(t *testing.T) {
 		t.Fatalf("Listen on %s after Close: %v", addr, err)
 	}
 	_ = again.Close()
+}
+
+// Packets of one batch for one peer leave in as few messages as segmentation offload allows (a
+// run of one size, the last of it possibly shorter), and every peer still reads each packet, whole
+// and in the order written.
+func TestGSOGroupsEachPeersPackets(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			conn := open(t, "udp", "[::]:0", m.listen)
+			if !conn.GSO() {
+				t.Fatal("the kernel refuses UDP_SEGMENT")
+			}
+			a, b := listen(t, "udp4", "127.0.0.1:0"), listen(t, "udp4", "127.0.0.1:0")
+			toA, toB := a.LocalAddr().(*net.UDPAddr).AddrPort(), b.LocalAddr().(*net.UDPAddr).AddrPort()
+			// A: [1000 1000 1000 600] [1000] [1200 300]; B: [800 x5]. 4 messages.
+			sizesA := []int{1000, 1000, 1000, 600, 1000, 1200, 300}
+			var wantA, wantB [][]byte
+			conn.Begin(-1)
+			for i, n := range sizesA {
+				p := bytes.Repeat([]byte{byte(i + 1)}, n)
+				wantA = append(wantA, p)
+				if _, err := conn.WriteToAddrPort(p, toA); err != nil {
+					t.Fatal(err)
+				}
+				if i < 5 {
+					q := bytes.Repeat([]byte{byte(100 + i)}, 800)
+					wantB = append(wantB, q)
+					if _, err := conn.WriteToAddrPort(q, toB); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			conn.End(-1)
+			for _, peer := range []struct {
+				c    *net.UDPConn
+				want [][]byte
+			}{{a, wantA}, {b, wantB}} {
+				buf := make([]byte, 2048)
+				_ = peer.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				for i, w := range peer.want {
+					n, _, err := peer.c.ReadFromUDPAddrPort(buf)
+					if err != nil {
+						t.Fatalf("packet %d: %v", i, err)
+					}
+					if !bytes.Equal(buf[:n], w) {
+						t.Fatalf("packet %d: %d bytes of %d, want %d of %d", i, n, buf[0], len(w), w[0])
+					}
+				}
+			}
+			if _, packets, _ := conn.Stats(); packets != 12 {
+				t.Fatalf("%d packets sent, want 12", packets)
+			}
+			if msgs := conn.Messages(); msgs != 4 {
+				t.Fatalf("%d messages, want 4", msgs)
+			}
+		})
+	}
 }

@@ -20,7 +20,7 @@ import (
 )
 
 // MaxBatch is the most packets one system call sends.
-const MaxBatch = 64
+const MaxBatch = 128
 
 const slotSize = 1500
 
@@ -58,9 +58,12 @@ type Conn struct {
 	// closed says Close was called (set under mu): the sender's socket is released once no send
 	// is running, and writes are refused. Writes read it without mu.
 	closed atomic.Bool
-	pool   sync.Pool
+	// free holds sent batches for reuse. Not a sync.Pool: a collection would drop its batches
+	// and the next sends allocate them again, 400 KB each.
+	free chan *batch
 
 	batches, packets, dropped atomic.Uint64
+	messages                  atomic.Uint64 // see Messages
 	// overflow counts sends the send-only socket refused for a full buffer (see Listen).
 	overflow atomic.Uint64
 
@@ -78,6 +81,29 @@ type lane struct {
 	_    [128 - 24]byte // its own cache lines: each lane is written from its own core
 }
 
+// maxFree bounds the batches kept for reuse: enough for every lane's batch being filled and those
+// waiting to be sent at meeting rates; more are allocated when a burst needs them, and let go.
+const maxFree = 16
+
+// get returns an empty batch.
+func (c *Conn) get() *batch {
+	select {
+	case b := <-c.free:
+		return b
+	default:
+		return new(batch)
+	}
+}
+
+// put gives a sent batch back.
+func (c *Conn) put(b *batch) {
+	b.n = 0
+	select {
+	case c.free <- b:
+	default:
+	}
+}
+
 // New wraps c.
 func New(c *net.UDPConn) (*Conn, error) {
 	b := &Conn{UDPConn: c, sealed: make([]*batch, 0, maxSealed)}
@@ -87,8 +113,8 @@ func New(c *net.UDPConn) (*Conn, error) {
 	if err := b.reader.init(c); err != nil {
 		return nil, err
 	}
-	b.pool.New = func() any { return new(batch) }
-	b.cur = b.pool.Get().(*batch)
+	b.free = make(chan *batch, maxFree)
+	b.cur = b.get()
 	return b, nil
 }
 
@@ -111,7 +137,7 @@ func wrap(pc net.PacketConn, network string) (*Conn, error) {
 func (c *Conn) SetLanes(n int) {
 	c.lanes = make([]*lane, n)
 	for i := range c.lanes {
-		c.lanes[i] = &lane{cur: c.pool.Get().(*batch)}
+		c.lanes[i] = &lane{cur: c.get()}
 	}
 }
 
@@ -174,7 +200,7 @@ func (c *Conn) End(i int) {
 		l.mu.Lock()
 		l.open = false
 		if l.cur.n > 0 {
-			b, l.cur = l.cur, c.pool.Get().(*batch)
+			b, l.cur = l.cur, c.get()
 		}
 		l.mu.Unlock()
 	}
@@ -203,7 +229,7 @@ func (c *Conn) sealLocked() {
 		return
 	}
 	c.pushLocked(c.cur)
-	c.cur = c.pool.Get().(*batch)
+	c.cur = c.get()
 }
 
 // pushLocked appends b to the FIFO, or drops its packets when the FIFO is full.
@@ -211,7 +237,7 @@ func (c *Conn) pushLocked(b *batch) {
 	if len(c.sealed) == maxSealed {
 		c.dropped.Add(uint64(b.n))
 		b.n = 0
-		c.pool.Put(b)
+		c.put(b)
 		return
 	}
 	c.sealed = append(c.sealed, b)
@@ -234,7 +260,7 @@ func (c *Conn) drainLocked() {
 		c.batches.Add(1)
 		c.packets.Add(uint64(b.n))
 		b.n = 0
-		c.pool.Put(b)
+		c.put(b)
 		c.mu.Lock()
 	}
 	c.sending = false
@@ -260,6 +286,10 @@ func (c *Conn) Close() error {
 func (c *Conn) Stats() (batches, packets, dropped uint64) {
 	return c.batches.Load(), c.packets.Load(), c.dropped.Load()
 }
+
+// Messages returns how many messages the system calls carried: one per packet, or fewer where
+// the kernel cut a message into several packets (see GSO).
+func (c *Conn) Messages() uint64 { return c.messages.Load() }
 
 // Overflows returns how many times the send-only socket's buffer was full and a batch's rest went
 // through the read socket instead.
@@ -320,7 +350,7 @@ func (c *Conn) queuedLocked(l *lane) {
 		l.mu.Unlock()
 		return
 	}
-	l.cur = c.pool.Get().(*batch)
+	l.cur = c.get()
 	l.mu.Unlock()
 	c.lanePackets.Add(uint64(b.n))
 	c.mu.Lock()

@@ -18,6 +18,10 @@ func listen(t testing.TB, network, addr string) *net.UDPConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
+	// Room for a few batches to one peer: the tests read only after sending.
+	if raw, err := c.SyscallConn(); err == nil {
+		_ = raw.Control(func(fd uintptr) { SetBuffers(int(fd), 4<<20) })
+	}
 	return c
 }
 

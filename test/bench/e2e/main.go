@@ -59,7 +59,7 @@ type result struct {
 	lossPct, jitterMs, kbpsSub float64
 	tracks, expected           int
 	nacksPerSec, drops         float64
-	perCall                    float64
+	perCall, perMessage        float64
 	inLossPct                  float64
 	mbPerSub, heapPerSub       float64
 	// The same for the subscribers of the second group only (see runOnce).
@@ -112,11 +112,11 @@ func run(bin string, pubs, subs int, measure time.Duration, procs []string) erro
 		results = append(results, *r)
 	}
 	fmt.Printf("\nEnd to end: %d simulcast 720p publishers (VP8 + Opus), %d subscribers, `hop loadtest` in a network namespace\n", pubs, subs)
-	fmt.Printf("%-11s %-15s %-11s %-11s %-12s %-8s %-10s %-8s %-10s %-10s %s\n", "GOMAXPROCS", "CPU µs/packet", "packets/s", "payload Mb/s",
-		"tracks recv", "loss %", "NACKs/s", "drops", "pkts/call", "in-loss %", "jitter ms (max)")
+	fmt.Printf("%-11s %-15s %-11s %-11s %-12s %-8s %-10s %-8s %-10s %-9s %-10s %s\n", "GOMAXPROCS", "CPU µs/packet", "packets/s", "payload Mb/s",
+		"tracks recv", "loss %", "NACKs/s", "drops", "pkts/call", "pkts/msg", "in-loss %", "jitter ms (max)")
 	for _, r := range results {
-		fmt.Printf("%-11s %-15.2f %-11.0f %-11.1f %-12s %-8.3f %-10.1f %-8.0f %-10.1f %-10.3f %.1f\n", r.procs, r.cpuUSPerPacket, r.pps, r.mbps,
-			fmt.Sprintf("%d/%d", r.tracks, r.expected), r.lossPct, r.nacksPerSec, r.drops, r.perCall, r.inLossPct, r.jitterMs)
+		fmt.Printf("%-11s %-15.2f %-11.0f %-11.1f %-12s %-8.3f %-10.1f %-8.0f %-10.1f %-9.2f %-10.3f %.1f\n", r.procs, r.cpuUSPerPacket, r.pps, r.mbps,
+			fmt.Sprintf("%d/%d", r.tracks, r.expected), r.lossPct, r.nacksPerSec, r.drops, r.perCall, r.perMessage, r.inLossPct, r.jitterMs)
 	}
 	fmt.Printf("\nMemory per subscriber (MB): all %d subscribers against none, and the last %d against the first %d\n", subs, subs-subs/3, subs/3)
 	fmt.Printf("%-11s %-8s %-9s %-10s %-18s %s\n", "GOMAXPROCS", "RSS MB", "RSS/sub", "heap/sub", "RSS/sub marginal", "heap/sub marginal")
@@ -386,6 +386,8 @@ rtc:
 			max(1, m2["hop_packets_received_total"]-m1["hop_packets_received_total"]),
 		perCall: (m2["hop_send_batched_packets_total"] - m1["hop_send_batched_packets_total"]) /
 			max(1, m2["hop_send_calls_total"]-m1["hop_send_calls_total"]),
+		perMessage: (m2["hop_send_batched_packets_total"] - m1["hop_send_batched_packets_total"]) /
+			max(1, m2["hop_send_messages_total"]-m1["hop_send_messages_total"]),
 	}, nil
 }
 
