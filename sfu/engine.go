@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hop-meet/hop/sfu/forwarder"
+	"github.com/hop-meet/hop/sfu/srtpin"
 	"github.com/hop-meet/hop/sfu/srtpout"
 	"github.com/hop-meet/hop/sfu/udpbatch"
 	"github.com/pion/dtls/v3"
@@ -79,13 +80,18 @@ type Engine struct {
 	// factories are the interceptors every PeerConnection gets, sendOnly those of a connection
 	// that only sends media; each connection builds its own.
 	factories, sendOnly []interceptor.Factory
-	stats               *Stats
-	udpConn             net.PacketConn
-	batch               *udpbatch.Conn
-	writers             *forwarder.Pool
-	tcpLn               net.Listener
-	udpMux              ice.UDPMux
-	tcpMux              *tcpMux
+	// demux takes publishers' RTP from the socket before pion's ICE mux (see sfu/srtpin).
+	demux *srtpin.Demux
+	// stage holds what the socket's reader dispatches until the socket is empty (see
+	// forwarder.Stage); only that goroutine uses it.
+	stage   *forwarder.Stage
+	stats   *Stats
+	udpConn net.PacketConn
+	batch   *udpbatch.Conn
+	writers *forwarder.Pool
+	tcpLn   net.Listener
+	udpMux  ice.UDPMux
+	tcpMux  *tcpMux
 }
 
 // NewEngine opens the RTC sockets and prepares the pion API.
@@ -107,6 +113,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	e.udpConn = udpConn
 	e.batch = udpConn
+	e.demux = srtpin.NewDemux()
+	e.stage = &forwarder.Stage{}
+	udpConn.SetTap(e.demux.Tap, e.stage.Flush)
 	e.stats.batch = udpConn
 	// A writer per core, each with a batch of its own on the socket (see forwarder, udpbatch).
 	writers := runtime.GOMAXPROCS(0)
@@ -224,14 +233,18 @@ func (e *Engine) Logger() *slog.Logger { return e.log }
 // packet the peer sends (feedback for the bandwidth estimator). A sendOnly connection never
 // receives media, and goes without the interceptors that look after received streams (each runs a
 // goroutine on a timer, the NACK generator every 20 ms). hs (optional) is shown the connection's
-// DTLS handshake, for its SRTP keys.
-func (e *Engine) NewPeerConnection(onRTCP func(compound []byte), sendOnly bool, hs *srtpout.Handshake) (*webrtc.PeerConnection, error) {
+// DTLS handshake, for its SRTP keys. built (optional) is given each interceptor made for the
+// connection (see inbound).
+func (e *Engine) NewPeerConnection(onRTCP func(compound []byte), sendOnly bool, hs *srtpout.Handshake, built func(interceptor.Interceptor)) (*webrtc.PeerConnection, error) {
 	ir := &interceptor.Registry{}
 	factories := e.factories
 	if sendOnly {
 		factories = e.sendOnly
 	}
 	for _, f := range factories {
+		if built != nil {
+			f = watchedFactory{f, built}
+		}
 		ir.Add(f)
 	}
 	if onRTCP != nil {
@@ -379,6 +392,20 @@ func interceptorFactories() (all, sendOnly []interceptor.Factory, err error) {
 		return nil, nil, fmt.Errorf("twcc feedback: %w", err)
 	}
 	return []interceptor.Factory{gen, rr, fb}, nil, nil
+}
+
+// watchedFactory tells built of each interceptor f makes.
+type watchedFactory struct {
+	f     interceptor.Factory
+	built func(interceptor.Interceptor)
+}
+
+func (w watchedFactory) NewInterceptor(id string) (interceptor.Interceptor, error) {
+	i, err := w.f.NewInterceptor(id)
+	if err == nil {
+		w.built(i)
+	}
+	return i, err
 }
 
 // rtcpTapFactory installs an interceptor that shows every incoming compound RTCP packet to a

@@ -8,11 +8,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/hop-meet/hop/sfu/codecs"
+	"github.com/hop-meet/hop/sfu/forwarder"
 	"github.com/hop-meet/hop/sfu/packetcache"
 )
 
@@ -81,6 +83,34 @@ type Receiver struct {
 	closing   atomic.Bool
 	ended     atomic.Bool
 	done      chan struct{}
+
+	// The publisher's connection, when it is a Transport's (nil in benchmarks), and this
+	// stream's place in it: whether srtpin delivers the stream (and its retransmission stream,
+	// rtx) instead of pion, and then the chain of the connection's interceptors its packets go
+	// through (pion's path has its own).
+	in *inbound
+	// pmu serialises packets: around the switch to srtpin, pion's path and srtpin's may both
+	// deliver one.
+	pmu      sync.Mutex
+	chain    interceptor.RTPReader
+	info     *interceptor.StreamInfo
+	attrs    interceptor.Attributes
+	direct   bool
+	rtx      rtxStream
+	pt       uint8
+	untilRTX int
+	hdr      rtp.Header
+	video    bool // packets until the next look for a retransmission stream
+}
+
+// rtxStream is a receiver's retransmission stream (RFC 4588), taken from pion with the main one:
+// pion hands retransmissions out only from inside a read of the main stream, which never returns
+// once srtpin has the main stream.
+type rtxStream struct {
+	r     *Receiver
+	ssrc  uint32
+	chain interceptor.RTPReader
+	info  *interceptor.StreamInfo
 }
 
 func newReceiver(t *Track, remote *webrtc.TrackRemote, rr *webrtc.RTPReceiver, layer int8) *Receiver {
@@ -101,6 +131,11 @@ func newReceiver(t *Track, remote *webrtc.TrackRemote, rr *webrtc.RTPReceiver, l
 			}
 		}
 	}
+	r.rtx.r = r
+	r.pt = uint8(remote.PayloadType())
+	r.video = remote.Kind() == webrtc.RTPCodecTypeVideo
+	r.in = inboundOf(rr)
+	r.attrs = interceptor.Attributes{}
 	return r
 }
 
@@ -165,14 +200,12 @@ func (r *Receiver) readLoop() {
 	defer close(r.done)
 	defer func() {
 		r.ended.Store(true)
+		r.release()
 		if !r.closing.Load() {
 			r.track.receiverEnded()
 		}
 	}()
 	buf := make([]byte, packetcache.MaxPacketSize)
-	var h rtp.Header
-	kind := r.track.kindOf()
-	video := r.remote.Kind() == webrtc.RTPCodecTypeVideo
 	for {
 		n, _, err := r.remote.Read(buf)
 		if err != nil {
@@ -181,41 +214,168 @@ func (r *Receiver) readLoop() {
 			}
 			return
 		}
-		hl, err := h.Unmarshal(buf[:n])
-		if err != nil {
-			continue // not RTP we can use; the stream goes on
+		// pion's interceptors have seen it on the way.
+		r.pmu.Lock()
+		r.store(buf[:n], nil)
+		if r.in != nil {
+			r.takeOver()
 		}
-		now := time.Now().UnixNano()
-		p, err := r.cache.Put(buf[:n], &h, hl, now)
-		if err != nil {
-			continue
+		r.pmu.Unlock()
+	}
+}
+
+// HandleRTP takes one decrypted packet of the stream from srtpin, on the socket's reader: shown
+// to the connection's interceptors, then stored and staged for the writers.
+func (r *Receiver) HandleRTP(pkt []byte) {
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	if r.chain != nil {
+		clear(r.attrs)
+		_, _, _ = r.chain.Read(pkt, r.attrs)
+	}
+	r.store(pkt, r.in.t.p.Engine.stage)
+	r.takeOver() // for the retransmission stream
+}
+
+// takeOver has srtpin deliver the stream, and its retransmission stream once pion knows it.
+// r.pmu is held.
+func (r *Receiver) takeOver() {
+	if !r.direct {
+		if r.closing.Load() || !r.in.in.Started() {
+			return
 		}
-		r.account(h.SequenceNumber, n)
-		if video {
-			payload := p.Payload()
-			switch kind {
-			case codecs.VP8:
-				if d, ok := codecs.ParseVP8(payload); ok {
-					p.Keyframe = d.IsKeyframe
-					p.FrameStart = d.Start
-					p.TID = d.TID & 3
-					p.HasTID = d.TIDPresent
-					p.LayerSync = d.LayerSync
-				}
-			default:
-				p.Keyframe = codecs.IsKeyframeStart(kind, payload)
+		r.info = streamInfo(r.remote, r.rtpRecv, r.ssrc, false)
+		r.chain = r.in.bind(r.info)
+		r.direct = r.in.in.Add(r.ssrc, r.highestSeq>>16, r)
+	}
+	if r.rtx.ssrc != 0 || !r.video {
+		return
+	}
+	if r.untilRTX--; r.untilRTX > 0 {
+		return
+	}
+	r.untilRTX = 64 // pion may learn the SSRC late (simulcast: from the first retransmission)
+	ssrc := uint32(r.remote.RtxSSRC())
+	if ssrc == 0 {
+		return
+	}
+	info := streamInfo(r.remote, r.rtpRecv, ssrc, true)
+	r.rtx.ssrc, r.rtx.chain, r.rtx.info = ssrc, r.in.bind(info), info
+	r.in.in.Add(ssrc, 0, &r.rtx)
+}
+
+// release gives the streams back to pion and leaves the interceptors.
+func (r *Receiver) release() {
+	if r.in == nil {
+		return
+	}
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	r.in.in.Remove(r.ssrc)
+	if r.info != nil {
+		r.in.unbind(r.info)
+	}
+	if r.rtx.ssrc != 0 {
+		r.in.in.Remove(r.rtx.ssrc)
+		r.in.unbind(r.rtx.info)
+	}
+	r.chain, r.rtx.chain = nil, nil
+	r.direct = false
+}
+
+// HandleRTP takes a retransmission: shown to the interceptors as what arrived (for the
+// transport-wide feedback on it), then stored as the original packet it carries. A packet with
+// no original (padding a sender probes the path with) ends there.
+func (x *rtxStream) HandleRTP(pkt []byte) {
+	r := x.r
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	if x.chain != nil {
+		clear(r.attrs)
+		_, _, _ = x.chain.Read(pkt, r.attrs)
+	}
+	hl := rtpHeaderLen(pkt)
+	end := len(pkt)
+	if hl < 0 {
+		return
+	}
+	if pkt[0]&0x20 != 0 { // padding
+		end -= int(pkt[end-1])
+	}
+	if end-hl < 2 {
+		return
+	}
+	// The original sequence number leads the payload; the header takes the main stream's.
+	pkt[2], pkt[3] = pkt[hl], pkt[hl+1]
+	pkt[1] = pkt[1]&0x80 | r.pt&0x7f
+	pkt[8], pkt[9], pkt[10], pkt[11] = byte(r.ssrc>>24), byte(r.ssrc>>16), byte(r.ssrc>>8), byte(r.ssrc)
+	copy(pkt[hl:], pkt[hl+2:])
+	pkt = pkt[:len(pkt)-2]
+	r.store(pkt, r.in.t.p.Engine.stage)
+}
+
+// rtpHeaderLen is the length of pkt's RTP header with its CSRCs and extension, or -1.
+func rtpHeaderLen(pkt []byte) int {
+	if len(pkt) < 12 {
+		return -1
+	}
+	n := 12 + 4*int(pkt[0]&0x0f)
+	if pkt[0]&0x10 != 0 {
+		if len(pkt) < n+4 {
+			return -1
+		}
+		n += 4 + 4*(int(pkt[n+2])<<8|int(pkt[n+3]))
+	}
+	if n > len(pkt) {
+		return -1
+	}
+	return n
+}
+
+// store puts a packet in the cache and hands it to the forwarder, through st if set. r.pmu is
+// held.
+func (r *Receiver) store(pkt []byte, st *forwarder.Stage) {
+	h := &r.hdr
+	n := len(pkt)
+	hl, err := h.Unmarshal(pkt)
+	if err != nil {
+		return // not RTP we can use; the stream goes on
+	}
+	now := time.Now().UnixNano()
+	p, err := r.cache.Put(pkt, h, hl, now)
+	if err != nil {
+		return
+	}
+	r.account(h.SequenceNumber, n)
+	kind := r.track.kindOf()
+	if r.video {
+		payload := p.Payload()
+		switch kind {
+		case codecs.VP8:
+			if d, ok := codecs.ParseVP8(payload); ok {
+				p.Keyframe = d.IsKeyframe
+				p.FrameStart = d.Start
+				p.TID = d.TID & 3
+				p.HasTID = d.TIDPresent
+				p.LayerSync = d.LayerSync
 			}
-		} else if r.audioLevelID != 0 {
-			if ext := h.GetExtension(r.audioLevelID); len(ext) > 0 {
-				p.AudioLevel = ext[0] & 0x7f
-				p.AudioLevelOK = true
-				r.levelSum.Add(levelPower[p.AudioLevel])
-				r.levelCount.Add(1)
-			}
+		default:
+			p.Keyframe = codecs.IsKeyframeStart(kind, payload)
 		}
-		r.bytesByTID[p.TID].Add(uint64(n))
-		r.lastPacket.Store(now)
-		r.track.packetArrived()
+	} else if r.audioLevelID != 0 {
+		if ext := h.GetExtension(r.audioLevelID); len(ext) > 0 {
+			p.AudioLevel = ext[0] & 0x7f
+			p.AudioLevelOK = true
+			r.levelSum.Add(levelPower[p.AudioLevel])
+			r.levelCount.Add(1)
+		}
+	}
+	r.bytesByTID[p.TID].Add(uint64(n))
+	r.lastPacket.Store(now)
+	r.track.packetArrived()
+	if st != nil {
+		r.track.fwd.DispatchStaged(st, r.layer, p)
+	} else {
 		r.track.fwd.Dispatch(r.layer, p)
 	}
 }

@@ -77,6 +77,8 @@ type Transport struct {
 	tcpUfrag string // the local ufrag, when the pair is ICE-TCP
 	out      *srtpout.Sender
 	hs       srtpout.Handshake
+	// in handles the media the peer sends.
+	in inbound
 
 	mu                sync.Mutex
 	closed            bool
@@ -120,23 +122,30 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		allocKick: make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
+	t.in.t = t
 	t.est = bwe.New(bwe.DefaultConfig, func(uint64) { t.kickAllocation() })
 	t.out = srtpout.NewSender()
 	// The server offers only on the subscriber connection of the two-connection mode, which
 	// carries no media from the client.
-	pc, err := p.Engine.NewPeerConnection(t.onRTCP, p.Role == RoleOfferer, &t.hs)
+	pc, err := p.Engine.NewPeerConnection(t.onRTCP, p.Role == RoleOfferer, &t.hs, t.in.built)
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	t.pc = pc
+	inbounds.Store(pc.SCTP().Transport(), &t.in)
 	// The handshake is over (and pion's own SRTP sessions not yet started): from here on either
 	// this connection's sender or pion sends its RTP.
 	pc.SCTP().Transport().OnStateChange(func(s webrtc.DTLSTransportState) {
 		if s != webrtc.DTLSTransportStateConnected {
 			return
 		}
-		if err := t.out.Start(&t.hs); err != nil {
-			t.log.Debug("rtp sent through pion", "reason", err)
+		remote, err := t.out.Start(&t.hs)
+		if err != nil {
+			t.log.Debug("rtp sent and received through pion", "reason", err)
+			return
+		}
+		if err := t.in.in.Start(remote); err != nil {
+			t.log.Debug("rtp received through pion", "reason", err)
 		}
 	})
 	p.Engine.stats.conns.Add(1)
@@ -185,6 +194,7 @@ func (t *Transport) route(pair *webrtc.ICECandidatePair) {
 			ufrag = lp.UsernameFragment
 		}
 	}
+	t.in.route(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.remote, t.pair, t.tcpUfrag = addr, pair, ufrag
@@ -682,9 +692,11 @@ func (t *Transport) Close() {
 	}
 	close(t.done)
 	t.p.Engine.stats.conns.Add(-1)
+	t.in.close()
 	if err := t.pc.Close(); err != nil {
 		t.log.Debug("close peer connection", "err", err)
 	}
+	inbounds.Delete(t.pc.SCTP().Transport())
 	t.wg.Wait()
 	t.p.Engine.stats.removeSender(t.out)
 	lane.Release()

@@ -228,6 +228,7 @@ type group struct {
 
 type groupState struct {
 	w     *writer
+	f     *Forwarder
 	sinks atomic.Pointer[[]Sink]
 	// queued counts this group's packets waiting in the writer's queue (see QueueSize).
 	queued atomic.Int32
@@ -275,6 +276,48 @@ func (f *Forwarder) Dispatch(layer int8, p *packetcache.Packet) {
 	}
 }
 
+// DispatchStaged is Dispatch through s: the packet waits there until s is flushed.
+func (f *Forwarder) DispatchStaged(s *Stage, layer int8, p *packetcache.Packet) {
+	for _, g := range *f.groups.Load() {
+		if g.queued.Add(1) > QueueSize {
+			g.queued.Add(-1)
+			f.dropped.Add(1)
+			continue
+		}
+		s.items = append(s.items, item{g: g, p: p, layer: layer})
+	}
+	if len(s.items) >= stageMax {
+		s.Flush()
+	}
+}
+
+// stageMax bounds what a Stage holds, far below the packet caches' size (see QueueSize).
+const stageMax = 64
+
+// Stage holds the packets one goroutine dispatches until it flushes them. The socket's reader
+// dispatches each packet it reads; handed to the writers one at a time, every packet of a burst
+// woke a writer again (the writer, on the other core, was done with the last one before the next
+// came), and each wake-up costs both cores the scheduler's round of looking for work. Flushed when
+// the socket is empty, a burst wakes each writer once, and its packets leave in one batch.
+// A Stage is used from one goroutine only.
+type Stage struct {
+	items []item
+}
+
+// Flush queues what s holds for the writers, in the order it was dispatched.
+func (s *Stage) Flush() {
+	for i, it := range s.items {
+		select {
+		case it.g.w.ch <- it:
+		default:
+			it.g.queued.Add(-1)
+			it.g.f.dropped.Add(1)
+		}
+		s.items[i] = item{}
+	}
+	s.items = s.items[:0]
+}
+
 // Dropped returns the packets writers missed because they were behind.
 func (f *Forwarder) Dropped() uint64 { return f.dropped.Load() }
 
@@ -300,7 +343,7 @@ func (f *Forwarder) Add(s Sink, lane *Lane) {
 			return
 		}
 	}
-	g := &group{groupState: groupState{w: w}}
+	g := &group{groupState: groupState{w: w, f: f}}
 	g.sinks.Store(&[]Sink{s})
 	ngs := append(append(make([]*group, 0, len(gs)+1), gs...), g)
 	f.groups.Store(&ngs)

@@ -87,36 +87,37 @@ func (h *Handshake) ServerHello(m handshake.MessageServerHello) handshake.Messag
 // handshake did not finish).
 var ErrNoKeys = errors.New("srtpout: the DTLS handshake's keys are not known")
 
-// Keys are the SRTP master key and salt for what the node sends, with their profile.
+// Keys are the SRTP master key and salt of one direction, with their profile.
 type Keys struct {
 	Key, Salt []byte
 	Profile   srtp.ProtectionProfile
 }
 
-// LocalKeys derives the SRTP keys of the node's direction (the DTLS server's write keys), and
-// forgets the master secret.
-func (h *Handshake) LocalKeys() (Keys, error) {
+// SessionKeys derives the SRTP keys of both directions: local, what the node sends (the DTLS
+// server's write keys), and remote, what the peer sends. The master secret is forgotten.
+func (h *Handshake) SessionKeys() (local, remote Keys, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.master == nil || h.serverRandom == nil || h.profile == 0 {
-		return Keys{}, ErrNoKeys
+		return Keys{}, Keys{}, ErrNoKeys
 	}
 	hf, err := prfHash(h.suite)
 	if err != nil {
-		return Keys{}, err
+		return Keys{}, Keys{}, err
 	}
 	profile, err := srtpProfile(h.profile)
 	if err != nil {
-		return Keys{}, err
+		return Keys{}, Keys{}, err
 	}
 	cfg := srtp.Config{Profile: profile}
 	ex := exporter{master: h.master, clientRandom: h.clientRandom, serverRandom: h.serverRandom, hash: hf}
 	if err := cfg.ExtractSessionKeysFromDTLS(ex, false); err != nil {
-		return Keys{}, fmt.Errorf("srtpout: export keys: %w", err)
+		return Keys{}, Keys{}, fmt.Errorf("srtpout: export keys: %w", err)
 	}
 	clear(h.master)
 	h.master = nil
-	return Keys{Key: cfg.Keys.LocalMasterKey, Salt: cfg.Keys.LocalMasterSalt, Profile: profile}, nil
+	return Keys{Key: cfg.Keys.LocalMasterKey, Salt: cfg.Keys.LocalMasterSalt, Profile: profile},
+		Keys{Key: cfg.Keys.RemoteMasterKey, Salt: cfg.Keys.RemoteMasterSalt, Profile: profile}, nil
 }
 
 // exporter is RFC 5705's keying material exporter for TLS 1.2 without a context value: the PRF of

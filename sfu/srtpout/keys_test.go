@@ -75,9 +75,9 @@ func runHandshake(t *testing.T, hs *Handshake, suite dtls.CipherSuiteID, profile
 	return st
 }
 
-// The keys derived from what the hooks saw are the server's write keys that pion's own exporter
-// gives the client as the remote keys, for each PRF hash and SRTP profile.
-func TestLocalKeysMatchPionExporter(t *testing.T) {
+// The keys derived from what the hooks saw are those pion's own exporter gives the client, each
+// direction swapped, for each PRF hash and SRTP profile.
+func TestSessionKeysMatchPionExporter(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		suite   dtls.CipherSuiteID
@@ -95,38 +95,41 @@ func TestLocalKeysMatchPionExporter(t *testing.T) {
 			if err := want.ExtractSessionKeysFromDTLS(&st, true); err != nil {
 				t.Fatal(err)
 			}
-			got, err := hs.LocalKeys()
+			got, remote, err := hs.SessionKeys()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Profile != tc.srtp {
-				t.Errorf("profile %v, want %v", got.Profile, tc.srtp)
+			if got.Profile != tc.srtp || remote.Profile != tc.srtp {
+				t.Errorf("profiles %v %v, want %v", got.Profile, remote.Profile, tc.srtp)
 			}
 			if !bytes.Equal(got.Key, want.Keys.RemoteMasterKey) || !bytes.Equal(got.Salt, want.Keys.RemoteMasterSalt) {
 				t.Errorf("key %x salt %x, want %x %x", got.Key, got.Salt, want.Keys.RemoteMasterKey, want.Keys.RemoteMasterSalt)
 			}
+			if !bytes.Equal(remote.Key, want.Keys.LocalMasterKey) || !bytes.Equal(remote.Salt, want.Keys.LocalMasterSalt) {
+				t.Errorf("remote key %x salt %x, want the client's %x %x", remote.Key, remote.Salt, want.Keys.LocalMasterKey, want.Keys.LocalMasterSalt)
+			}
 			if hs.master != nil {
 				t.Error("the master secret is kept after the keys were derived")
 			}
-			if _, err := hs.LocalKeys(); !errors.Is(err, ErrNoKeys) {
-				t.Errorf("second LocalKeys: %v, want ErrNoKeys", err)
+			if _, _, err := hs.SessionKeys(); !errors.Is(err, ErrNoKeys) {
+				t.Errorf("second SessionKeys: %v, want ErrNoKeys", err)
 			}
 		})
 	}
 }
 
 // On the client side of a handshake the server random is never seen: no keys, so pion sends.
-func TestLocalKeysUnknownAsClient(t *testing.T) {
+func TestSessionKeysUnknownAsClient(t *testing.T) {
 	var hs Handshake
 	runHandshake(t, &hs, dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, []dtls.SRTPProtectionProfile{dtls.SRTP_AEAD_AES_128_GCM}, true)
 	if hs.master == nil {
 		t.Fatal("the key log was not written")
 	}
-	if _, err := hs.LocalKeys(); !errors.Is(err, ErrNoKeys) {
-		t.Errorf("LocalKeys as the client: %v, want ErrNoKeys", err)
+	if _, _, err := hs.SessionKeys(); !errors.Is(err, ErrNoKeys) {
+		t.Errorf("SessionKeys as the client: %v, want ErrNoKeys", err)
 	}
 	s := NewSender()
-	if err := s.Start(&hs); err == nil || s.Direct() {
+	if _, err := s.Start(&hs); err == nil || s.Direct() {
 		t.Errorf("Start without keys: err %v, direct %v", err, s.Direct())
 	}
 }

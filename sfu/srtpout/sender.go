@@ -76,14 +76,15 @@ func NewSender() *Sender {
 func (s *Sender) Sent() uint64 { return s.sent.Load() }
 
 // Start ends the pending mode once the DTLS handshake is over: with the keys the handshake
-// showed, the Sender sends from now on; without them (err != nil), pion does.
-func (s *Sender) Start(h *Handshake) error {
-	k, err := h.LocalKeys()
+// showed, the Sender sends from now on; without them (err != nil), pion does. It returns the
+// keys of the other direction, for the connection's inbound side (see sfu/srtpin).
+func (s *Sender) Start(h *Handshake) (remote Keys, err error) {
+	local, remote, err := h.SessionKeys()
 	if err != nil {
 		s.mode.CompareAndSwap(modePending, modePion)
-		return err
+		return Keys{}, err
 	}
-	return s.StartKeys(k)
+	return remote, s.StartKeys(local)
 }
 
 // StartKeys is Start with the keys already known.

@@ -110,7 +110,7 @@ func TestSenderModes(t *testing.T) {
 	if handled, n, err := s.WriteRTP(header(1), []byte{1}); !handled || n != 0 || err != nil {
 		t.Errorf("pending: %v %d %v, want dropped", handled, n, err)
 	}
-	if err := s.Start(&Handshake{}); err == nil {
+	if _, err := s.Start(&Handshake{}); err == nil {
 		t.Error("Start without a handshake succeeded")
 	}
 	if handled, _, _ := s.WriteRTP(header(1), []byte{1}); handled {

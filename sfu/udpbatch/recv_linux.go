@@ -29,6 +29,7 @@ type reader struct {
 	from  unix.RawSockaddrAny
 	flen  uint32
 	local net.Addr
+	idle  func() // see Conn.SetTap
 }
 
 func (r *reader) init(c *net.UDPConn) error {
@@ -56,6 +57,9 @@ func (r *reader) recvfrom(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			if r.idle != nil {
+				r.idle()
+			}
 			return false
 		}
 		r.n, r.errno = int(n), errno

@@ -48,6 +48,7 @@ type Conn struct {
 	*net.UDPConn
 	sender sender
 	reader reader
+	tap    atomic.Pointer[Tap]
 
 	open atomic.Int32 // batch scopes in progress
 
@@ -392,9 +393,44 @@ func (c *Conn) Commit(i int, addr netip.AddrPort, n int) {
 	c.queuedLocked(l)
 }
 
+// Tap, if set, is shown every packet read before the reader gets it; a packet it takes (returns
+// true for) is not returned, and the read goes on to the next one. It runs on the reading
+// goroutine, one packet at a time, and must not keep p.
+type Tap func(p []byte, from netip.AddrPort) bool
+
+// SetTap installs t (nil: none), and idle, which the reading goroutine calls when it finds the
+// socket empty, before it waits: what the tap took from a burst of packets can be passed on at
+// once. Call it before the first read.
+func (c *Conn) SetTap(t Tap, idle func()) {
+	c.reader.idle = idle
+	if t == nil {
+		c.tap.Store(nil)
+		return
+	}
+	c.tap.Store(&t)
+}
+
 // ReadFromAddrPort reads one packet.
 func (c *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return c.reader.read(c, p)
+	for {
+		n, from, err := c.reader.read(c, p)
+		if err != nil {
+			return n, from, err
+		}
+		if t := c.tap.Load(); t != nil && (*t)(p[:n], from) {
+			continue
+		}
+		return n, from, nil
+	}
+}
+
+// ReadFrom implements net.PacketConn, through the tap as ReadFromAddrPort.
+func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, from, err := c.ReadFromAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
 }
 
 // WriteTo implements net.PacketConn.

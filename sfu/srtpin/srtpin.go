@@ -1,0 +1,203 @@
+// Package srtpin receives publishers' RTP without pion's read stack. pion hands a packet read from
+// the UDP socket through five goroutines (the UDP mux, the ICE candidate, the DTLS/SRTP
+// demultiplexer, the SRTP session, the track reader) before the SFU sees it, and each hand-over
+// wakes a thread. Here the goroutine that read it decrypts it (with the keys sfu/srtpout derives
+// from the DTLS handshake) and gives it to the stream's handler at once.
+//
+// Only what pion has already set up is taken: a connection's packets once its keys are known and
+// its ICE pair is chosen, and of those only RTP of streams registered with Add, which the SFU does
+// once pion has told it of the track (pion learns simulcast layers and their SSRCs from the first
+// packets). Everything else (STUN, DTLS, RTCP, unknown streams, retransmission streams) goes on to
+// pion.
+package srtpin
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+
+	"github.com/hop-meet/hop/sfu/srtpout"
+)
+
+// Handler takes one stream's decrypted RTP packets. HandleRTP runs on the socket's reader
+// goroutine: it must not block, and p is only good until it returns.
+type Handler interface {
+	HandleRTP(p []byte)
+}
+
+// Demux routes packets read from the node's socket to the connections they come from.
+type Demux struct {
+	mu    sync.Mutex // serialises route changes
+	conns atomic.Pointer[map[netip.AddrPort]*Conn]
+
+	// The reader goroutine's state: Tap is called for one packet at a time.
+	buf  [1500]byte
+	hdr  rtp.Header
+	exts [8]rtp.Extension
+
+	taken, failed atomic.Uint64
+}
+
+// NewDemux makes a Demux with no routes.
+func NewDemux() *Demux {
+	d := &Demux{}
+	d.hdr.Extensions = d.exts[:0]
+	return d
+}
+
+func key(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
+
+// Route sends what addr sends to c from now on (nil: to nobody).
+func (d *Demux) Route(addr netip.AddrPort, c *Conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next := map[netip.AddrPort]*Conn{}
+	if m := d.conns.Load(); m != nil {
+		for k, v := range *m {
+			next[k] = v
+		}
+	}
+	if c != nil {
+		next[key(addr)] = c
+	} else {
+		delete(next, key(addr))
+	}
+	d.conns.Store(&next)
+}
+
+// Forget removes every route to c.
+func (d *Demux) Forget(c *Conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := d.conns.Load()
+	if m == nil {
+		return
+	}
+	next := map[netip.AddrPort]*Conn{}
+	for k, v := range *m {
+		if v != c {
+			next[k] = v
+		}
+	}
+	d.conns.Store(&next)
+}
+
+// Stats returns how many packets were taken from pion's path, and how many of those failed to
+// decrypt (dropped, as pion would drop them).
+func (d *Demux) Stats() (taken, failed uint64) { return d.taken.Load(), d.failed.Load() }
+
+// Tap is shown each packet read from the socket, from one goroutine at a time, and reports
+// whether it took it; if not, the packet goes on to pion.
+func (d *Demux) Tap(p []byte, from netip.AddrPort) bool {
+	// RTP, not RTCP (RFC 7983 and RFC 5761: version 2, payload types 64-95 with the marker bit
+	// are RTCP's packet types 192-223).
+	if len(p) < 12 || p[0]&0xc0 != 0x80 || (p[1] >= 192 && p[1] <= 223) {
+		return false
+	}
+	m := d.conns.Load()
+	if m == nil || len(*m) == 0 {
+		return false
+	}
+	c := (*m)[key(from)]
+	if c == nil {
+		return false
+	}
+	ssrc := uint32(p[8])<<24 | uint32(p[9])<<16 | uint32(p[10])<<8 | uint32(p[11])
+	st := c.streams.Load()
+	if st == nil {
+		return false
+	}
+	h := (*st)[ssrc]
+	if h == nil {
+		return false
+	}
+	d.taken.Add(1)
+	if len(p) > len(d.buf) {
+		d.failed.Add(1)
+		return true
+	}
+	c.mu.Lock()
+	out, err := c.ctx.DecryptRTP(d.buf[:len(p)], p, &d.hdr)
+	c.mu.Unlock()
+	if err != nil || len(out) == 0 || &out[0] != &d.buf[0] {
+		d.failed.Add(1)
+		return true
+	}
+	h.HandleRTP(out)
+	return true
+}
+
+// Conn is one connection's inbound side.
+type Conn struct {
+	mu      sync.Mutex // guards ctx, which is not safe for concurrent use
+	ctx     *srtp.Context
+	streams atomic.Pointer[map[uint32]Handler]
+	started atomic.Bool
+	smu     sync.Mutex // serialises stream changes
+}
+
+// Start gives the connection the peer's keys; until then, and if they cannot be used, pion keeps
+// every packet.
+func (c *Conn) Start(k srtpout.Keys) error {
+	ctx, err := srtp.CreateContext(k.Key, k.Salt, k.Profile, srtp.SRTPReplayProtection(64))
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.ctx = ctx
+	c.mu.Unlock()
+	c.started.Store(true)
+	return nil
+}
+
+// Started reports whether the keys are known.
+func (c *Conn) Started() bool { return c.started.Load() }
+
+// Add takes the stream ssrc from pion's path: from now on its packets go to h. roc is the
+// stream's rollover counter now (its extended highest sequence number over 65536), which the
+// new decryption context cannot guess for a stream past its first wrap. Without keys, Add does
+// nothing and reports false.
+func (c *Conn) Add(ssrc uint32, roc uint32, h Handler) bool {
+	if !c.started.Load() {
+		return false
+	}
+	c.mu.Lock()
+	c.ctx.SetROC(ssrc, roc)
+	c.mu.Unlock()
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	next := map[uint32]Handler{ssrc: h}
+	if m := c.streams.Load(); m != nil {
+		for k, v := range *m {
+			if k != ssrc {
+				next[k] = v
+			}
+		}
+	}
+	c.streams.Store(&next)
+	return true
+}
+
+// Remove gives the stream back to pion's path (a packet being handled may still reach its
+// handler).
+func (c *Conn) Remove(ssrc uint32) {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	m := c.streams.Load()
+	if m == nil {
+		return
+	}
+	if _, ok := (*m)[ssrc]; !ok {
+		return
+	}
+	next := map[uint32]Handler{}
+	for k, v := range *m {
+		if k != ssrc {
+			next[k] = v
+		}
+	}
+	c.streams.Store(&next)
+}
