@@ -185,10 +185,13 @@ type downTrack struct {
 	sender atomic.Pointer[webrtc.RTPSender]
 	hist   atomic.Pointer[bwe.History]
 	// out is the connection's own SRTP sender; pion's writer sends what it leaves.
-	out      atomic.Pointer[srtpout.Sender]
-	closed   atomic.Bool
-	done     chan struct{}
-	doneOnce sync.Once
+	out atomic.Pointer[srtpout.Sender]
+	// srtp and srtpRTX are the SRTP rollover state of the stream and its retransmission stream,
+	// for the sender's own AES-GCM sealing.
+	srtp, srtpRTX srtpout.Stream
+	closed        atomic.Bool
+	done          chan struct{}
+	doneOnce      sync.Once
 
 	// OnClose runs once when the source track goes away or the downtrack is closed.
 	onClose func()
@@ -756,7 +759,11 @@ func (dt *DownTrack) Attach(s *webrtc.RTPSender, hist *bwe.History, out *srtpout
 // connection's RTP to pion.
 func (dt *DownTrack) writeRTP(b *binding, h *rtp.Header, payload []byte) (int, error) {
 	if o := dt.out.Load(); o != nil {
-		if handled, n, err := o.WriteRTP(h, payload); handled {
+		st := &dt.srtp
+		if h.SSRC != b.ssrc {
+			st = &dt.srtpRTX
+		}
+		if handled, n, err := o.WriteRTPStream(st, h, payload); handled {
 			return n, err
 		}
 	}

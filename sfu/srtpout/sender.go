@@ -57,6 +57,9 @@ type sender struct {
 	// connection moved its cache line between the writers' cores for every packet.
 	sent atomic.Uint64
 
+	// gcm seals the streams written with their Stream when the profile is AES-GCM (see gcm).
+	gcm atomic.Pointer[gcm]
+
 	mu  sync.Mutex // guards ctx and hdr: an SRTP context is not safe for concurrent use
 	ctx *srtp.Context
 	// hdr receives the header EncryptRTP parses back from the packet; its extension list has room
@@ -94,6 +97,14 @@ func (s *Sender) StartKeys(k Keys) error {
 		s.mode.CompareAndSwap(modePending, modePion)
 		return fmt.Errorf("srtpout: context: %w", err)
 	}
+	g, err := newGCM(k)
+	if err != nil {
+		s.mode.CompareAndSwap(modePending, modePion)
+		return err
+	}
+	if g != nil {
+		s.gcm.Store(g)
+	}
 	s.mu.Lock()
 	s.ctx = ctx
 	s.mu.Unlock()
@@ -115,6 +126,13 @@ var bufs = sync.Pool{New: func() any { return new([2048]byte) }}
 // WriteRTP encrypts and sends one RTP packet. handled is false when pion sends this
 // connection's RTP (see Start), and the caller must write the packet through pion instead.
 func (s *Sender) WriteRTP(h *rtp.Header, payload []byte) (handled bool, n int, err error) {
+	return s.WriteRTPStream(nil, h, payload)
+}
+
+// WriteRTPStream is WriteRTP for a stream whose rollover state st the caller keeps: with AES-GCM,
+// the packet is then sealed without pion's context. A stream must be written always with its
+// Stream or always without: the two ways count rollovers apart.
+func (s *Sender) WriteRTPStream(st *Stream, h *rtp.Header, payload []byte) (handled bool, n int, err error) {
 	switch s.mode.Load() {
 	case modePion:
 		return false, 0, nil
@@ -127,7 +145,7 @@ func (s *Sender) WriteRTP(h *rtp.Header, payload []byte) (handled bool, n int, e
 	}
 	if r.UDP != nil {
 		if slot := r.UDP.Reserve(r.Lane); slot != nil {
-			n, err := s.seal(slot, h, payload)
+			n, err := s.seal(slot, st, h, payload)
 			r.UDP.Commit(r.Lane, r.Addr, n)
 			s.count(err)
 			return true, n, err
@@ -135,7 +153,7 @@ func (s *Sender) WriteRTP(h *rtp.Header, payload []byte) (handled bool, n int, e
 	}
 	buf := bufs.Get().(*[2048]byte)
 	defer bufs.Put(buf)
-	if n, err = s.seal(buf[:], h, payload); err != nil {
+	if n, err = s.seal(buf[:], st, h, payload); err != nil {
 		return true, 0, err
 	}
 	switch {
@@ -155,7 +173,7 @@ func (s *Sender) count(err error) {
 }
 
 // seal writes the packet into dst and encrypts it there, returning its encrypted length.
-func (s *Sender) seal(dst []byte, h *rtp.Header, payload []byte) (int, error) {
+func (s *Sender) seal(dst []byte, st *Stream, h *rtp.Header, payload []byte) (int, error) {
 	hl := h.MarshalSize()
 	n := hl + len(payload)
 	if n+maxTag > len(dst) {
@@ -165,6 +183,9 @@ func (s *Sender) seal(dst []byte, h *rtp.Header, payload []byte) (int, error) {
 		return 0, fmt.Errorf("srtpout: header: %w", err)
 	}
 	copy(dst[hl:n], payload)
+	if g := s.gcm.Load(); g != nil && st != nil {
+		return g.seal(st, dst, hl, n, h.SSRC, h.SequenceNumber), nil
+	}
 	s.mu.Lock()
 	out, err := s.ctx.EncryptRTP(dst[:n], dst[:n], &s.hdr)
 	s.mu.Unlock()

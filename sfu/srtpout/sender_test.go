@@ -184,19 +184,75 @@ func TestSenderWriteAllocatesNothing(t *testing.T) {
 func BenchmarkSeal(b *testing.B) {
 	kl, _ := srtp.ProtectionProfileAeadAes128Gcm.KeyLen()
 	sl, _ := srtp.ProtectionProfileAeadAes128Gcm.SaltLen()
-	ctx, err := srtp.CreateContext(make([]byte, kl), make([]byte, sl), srtp.ProtectionProfileAeadAes128Gcm)
-	if err != nil {
-		b.Fatal(err)
+	for _, own := range []bool{false, true} {
+		name := "pion"
+		if own {
+			name = "gcm"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := NewSender()
+			if err := s.StartKeys(Keys{Key: make([]byte, kl), Salt: make([]byte, sl), Profile: srtp.ProtectionProfileAeadAes128Gcm}); err != nil {
+				b.Fatal(err)
+			}
+			var st *Stream
+			if own {
+				st = &Stream{}
+			}
+			h, payload, dst := header(1), make([]byte, 1000), make([]byte, 1500)
+			b.SetBytes(1000)
+			b.ReportAllocs()
+			for b.Loop() {
+				h.SequenceNumber++
+				if _, err := s.seal(dst, st, h, payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
-	s := NewSender()
-	s.ctx = ctx
-	h, payload, dst := header(1), make([]byte, 1000), make([]byte, 1500)
-	b.SetBytes(1000)
-	b.ReportAllocs()
-	for b.Loop() {
-		h.SequenceNumber++
-		if _, err := s.seal(dst, h, payload); err != nil {
-			b.Fatal(err)
+}
+
+// Sealed with the stream's own rollover state, a packet is what pion's context makes of it, and
+// the peer decrypts every packet across a sequence wrap, a late one from before the wrap included.
+func TestGCMSealsAsPionDoes(t *testing.T) {
+	for _, profile := range []srtp.ProtectionProfile{srtp.ProtectionProfileAeadAes128Gcm, srtp.ProtectionProfileAeadAes256Gcm} {
+		s, rx := started(t, profile)
+		if s.gcm.Load() == nil {
+			t.Fatalf("profile %v: no GCM sealer", profile)
+		}
+		kl, _ := profile.KeyLen()
+		sl, _ := profile.SaltLen()
+		ref, err := srtp.CreateContext(bytes.Repeat([]byte{7}, kl), bytes.Repeat([]byte{9}, sl), profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := &Stream{}
+		payload := bytes.Repeat([]byte{0x5a}, 900)
+		order := []uint16{65530, 65532, 65534, 65535, 0, 1, 2, 65531, 3, 65533}
+		for i, seq := range order {
+			h := header(seq)
+			dst := make([]byte, 1500)
+			n, err := s.seal(dst, st, h, payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i < 4 { // before the wrap, pion's context agrees byte for byte
+				plain, _ := (&rtp.Packet{Header: *h, Payload: payload}).Marshal()
+				want, err := ref.EncryptRTP(nil, plain, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(dst[:n], want) {
+					t.Fatalf("profile %v seq %d: sealed differently from pion", profile, seq)
+				}
+			}
+			out, err := rx.DecryptRTP(nil, dst[:n], nil)
+			if err != nil {
+				t.Fatalf("profile %v: packet %d (seq %d) does not decrypt: %v", profile, i, seq, err)
+			}
+			var got rtp.Packet
+			if err := got.Unmarshal(out); err != nil || got.SequenceNumber != seq || !bytes.Equal(got.Payload, payload) {
+				t.Fatalf("profile %v seq %d: decrypted to seq %d, %d bytes (%v)", profile, seq, got.SequenceNumber, len(got.Payload), err)
+			}
 		}
 	}
 }
