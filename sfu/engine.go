@@ -114,6 +114,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e.udpConn = udpConn
 	e.batch = udpConn
 	e.demux = srtpin.NewDemux()
+	e.stats.demux = e.demux
 	e.stage = &forwarder.Stage{}
 	udpConn.SetTap(e.demux.Tap, e.stage.Flush)
 	e.stats.batch = udpConn

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hop-meet/hop/sfu/srtpin"
 	"github.com/hop-meet/hop/sfu/srtpout"
 	"github.com/hop-meet/hop/sfu/udpbatch"
 )
@@ -18,6 +19,7 @@ type Stats struct {
 	retired Snapshot
 	// batch, if set, is the socket's send batching, counted as it is.
 	batch *udpbatch.Conn
+	demux *srtpin.Demux
 	// conns counts the open PeerConnections.
 	conns atomic.Int64
 	// senders are the connections' own SRTP senders (see sfu/srtpout), which count what they send.
@@ -44,9 +46,13 @@ type Snapshot struct {
 	LanePackets uint64
 	LaneRoutes  int
 	// DirectPackets were encrypted and sent by the connections' own SRTP senders, not pion's.
-	DirectPackets      uint64
-	Tracks, DownTracks int
-	PeerConnections    int
+	DirectPackets uint64
+	// DirectReceived RTP and RTCP packets were taken from the socket by sfu/srtpin rather than
+	// pion's read path, DirectReceivedRTCP of them compound RTCP; DirectDropped of those failed
+	// to decrypt.
+	DirectReceived, DirectReceivedRTCP, DirectDropped uint64
+	Tracks, DownTracks                                int
+	PeerConnections                                   int
 }
 
 func newStats() *Stats {
@@ -134,6 +140,10 @@ func (s *Stats) Snapshot() Snapshot {
 		sn.SendCalls, sn.BatchedPackets, sn.SendDrops = s.batch.Stats()
 		sn.SendOverflows = s.batch.Overflows()
 		sn.SendMessages = s.batch.Messages()
+	}
+	if s.demux != nil {
+		sn.DirectReceived, sn.DirectDropped = s.demux.Stats()
+		sn.DirectReceivedRTCP = s.demux.RTCPTaken()
 		sn.LanePackets, sn.LaneRoutes = s.batch.LanePackets(), s.batch.Routes()
 	}
 	for t := range s.tracks {

@@ -124,6 +124,7 @@ func NewTransport(p TransportParams) (*Transport, error) {
 	}
 	t.in.t = t
 	t.in.in.SetRTCP(t.in.rtcp)
+	t.in.in.Bind(p.Engine.demux)
 	t.est = bwe.New(bwe.DefaultConfig, func(uint64) { t.kickAllocation() })
 	t.out = srtpout.NewSender()
 	// The server offers only on the subscriber connection of the two-connection mode, which

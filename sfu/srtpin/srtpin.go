@@ -29,9 +29,16 @@ type Handler interface {
 }
 
 // Demux routes packets read from the node's socket to the connections they come from.
+//
+// A connection is known by the peer address of its selected ICE pair, and by the SSRCs of the
+// streams taken from it: a browser may send from another of its candidates than the pair the node
+// selected, and an RTP packet from an unknown address is then tried with the keys of the
+// connection its SSRC belongs to. Once one decrypts, its address is routed too. Authentication is
+// what proves where a packet comes from, as in pion, whose ICE agent takes data on any valid pair.
 type Demux struct {
 	mu    sync.Mutex // serialises route changes
 	conns atomic.Pointer[map[netip.AddrPort]*Conn]
+	ssrcs atomic.Pointer[map[uint32]*Conn]
 
 	// The reader goroutine's state: Tap is called for one packet at a time.
 	buf  [1500]byte
@@ -68,21 +75,50 @@ func (d *Demux) Route(addr netip.AddrPort, c *Conn) {
 	d.conns.Store(&next)
 }
 
-// Forget removes every route to c.
+// Forget removes every route to c, and its streams.
 func (d *Demux) Forget(c *Conn) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	m := d.conns.Load()
-	if m == nil {
-		return
+	if m := d.conns.Load(); m != nil {
+		next := map[netip.AddrPort]*Conn{}
+		for k, v := range *m {
+			if v != c {
+				next[k] = v
+			}
+		}
+		d.conns.Store(&next)
 	}
-	next := map[netip.AddrPort]*Conn{}
-	for k, v := range *m {
-		if v != c {
+	if m := d.ssrcs.Load(); m != nil {
+		next := map[uint32]*Conn{}
+		for k, v := range *m {
+			if v != c {
+				next[k] = v
+			}
+		}
+		d.ssrcs.Store(&next)
+	}
+}
+
+// setSSRC records that ssrc belongs to c (nil: to nobody); the first connection to claim an SSRC
+// keeps it.
+func (d *Demux) setSSRC(ssrc uint32, c, was *Conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next := map[uint32]*Conn{}
+	if m := d.ssrcs.Load(); m != nil {
+		for k, v := range *m {
 			next[k] = v
 		}
 	}
-	d.conns.Store(&next)
+	switch cur, ok := next[ssrc]; {
+	case c != nil && !ok:
+		next[ssrc] = c
+	case c == nil && cur == was:
+		delete(next, ssrc)
+	default:
+		return
+	}
+	d.ssrcs.Store(&next)
 }
 
 // Stats returns how many packets were taken from pion's path, and how many of those failed to
@@ -97,18 +133,26 @@ func (d *Demux) Tap(p []byte, from netip.AddrPort) bool {
 	if len(p) < 12 || p[0]&0xc0 != 0x80 {
 		return false
 	}
-	m := d.conns.Load()
-	if m == nil || len(*m) == 0 {
-		return false
+	var c *Conn
+	if m := d.conns.Load(); m != nil {
+		c = (*m)[key(from)]
 	}
-	c := (*m)[key(from)]
-	if c == nil {
-		return false
-	}
-	if p[1] >= 192 && p[1] <= 223 {
+	rtcp := p[1] >= 192 && p[1] <= 223
+	if c != nil && rtcp {
 		return d.rtcp(c, p)
 	}
 	ssrc := uint32(p[8])<<24 | uint32(p[9])<<16 | uint32(p[10])<<8 | uint32(p[11])
+	learn := false
+	if c == nil {
+		m := d.ssrcs.Load()
+		if rtcp || m == nil {
+			return false
+		}
+		if c = (*m)[ssrc]; c == nil {
+			return false
+		}
+		learn = true
+	}
 	st := c.streams.Load()
 	if st == nil {
 		return false
@@ -117,19 +161,27 @@ func (d *Demux) Tap(p []byte, from netip.AddrPort) bool {
 	if h == nil {
 		return false
 	}
+	ok := len(p) <= len(d.buf)
+	if ok {
+		c.mu.Lock()
+		out, err := c.ctx.DecryptRTP(d.buf[:len(p)], p, &d.hdr)
+		c.mu.Unlock()
+		ok = err == nil && len(out) > 0 && &out[0] == &d.buf[0]
+		p = out
+	}
+	if !ok && learn {
+		// Not this connection's after all (an SSRC two peers chose, or a forgery): pion's.
+		return false
+	}
 	d.taken.Add(1)
-	if len(p) > len(d.buf) {
+	if !ok {
 		d.failed.Add(1)
 		return true
 	}
-	c.mu.Lock()
-	out, err := c.ctx.DecryptRTP(d.buf[:len(p)], p, &d.hdr)
-	c.mu.Unlock()
-	if err != nil || len(out) == 0 || &out[0] != &d.buf[0] {
-		d.failed.Add(1)
-		return true
+	if learn {
+		d.Route(from, c)
 	}
-	h.HandleRTP(out)
+	h.HandleRTP(p)
 	return true
 }
 
@@ -165,6 +217,7 @@ type Conn struct {
 	ctx     *srtp.Context
 	streams atomic.Pointer[map[uint32]Handler]
 	started atomic.Bool
+	d       *Demux     // set by Bind
 	smu     sync.Mutex // serialises stream changes
 	// rtcpHandler takes decrypted compound RTCP packets, reporting whether it handled them; those
 	// it did not are left to pion.
@@ -174,6 +227,9 @@ type Conn struct {
 // SetRTCP installs the connection's RTCP handler. It runs on the socket's reader, must not block,
 // and must not keep the packet; a packet it refuses (false) goes to pion, which decrypts it again.
 func (c *Conn) SetRTCP(h func(compound []byte) bool) { c.rtcpHandler.Store(&h) }
+
+// Bind makes c a connection of d: its streams are found by SSRC too (see Demux).
+func (c *Conn) Bind(d *Demux) { c.d = d }
 
 // Start gives the connection the peer's keys; until then, and if they cannot be used, pion keeps
 // every packet.
@@ -214,6 +270,9 @@ func (c *Conn) Add(ssrc uint32, roc uint32, h Handler) bool {
 		}
 	}
 	c.streams.Store(&next)
+	if c.d != nil {
+		c.d.setSSRC(ssrc, c, nil)
+	}
 	return true
 }
 
@@ -236,4 +295,7 @@ func (c *Conn) Remove(ssrc uint32) {
 		}
 	}
 	c.streams.Store(&next)
+	if c.d != nil {
+		c.d.setSSRC(ssrc, nil, c)
+	}
 }

@@ -241,3 +241,39 @@ func TestTapOffersRTCPToTheHandler(t *testing.T) {
 		t.Fatalf("%d RTCP packets taken, want 1", n)
 	}
 }
+
+// A peer that sends from another address than the routed one is found by its stream's SSRC once
+// a packet from there decrypts with its keys, and that address is routed from then on; a packet
+// that does not decrypt is left to pion.
+func TestTapLearnsAPeersOtherAddress(t *testing.T) {
+	d := NewDemux()
+	c := &Conn{}
+	c.Bind(d)
+	if err := c.Start(keys); err != nil {
+		t.Fatal(err)
+	}
+	d.Route(peer, c)
+	h := &recorder{}
+	c.Add(1111, 0, h)
+	ctx := sealer(t)
+	_, forged := packet(t, sealer(t), 1111, 1)
+	forged[len(forged)-1] ^= 1
+	if d.Tap(forged, other) {
+		t.Fatal("a forged packet from an unknown address was taken")
+	}
+	_, good := packet(t, ctx, 1111, 2)
+	if !d.Tap(good, other) || len(h.got) != 1 {
+		t.Fatal("a good packet from the peer's other address was not taken")
+	}
+	if m := d.conns.Load(); (*m)[other] != c {
+		t.Fatal("the other address was not routed")
+	}
+	c.Remove(1111)
+	if m := d.ssrcs.Load(); (*m)[1111] != nil {
+		t.Fatal("a removed stream is still found by SSRC")
+	}
+	d.Forget(c)
+	if m := d.conns.Load(); len(*m) != 0 {
+		t.Fatalf("%d routes left after Forget", len(*m))
+	}
+}

@@ -83,8 +83,14 @@ func TestThreeBrowsersMeet(t *testing.T) {
 			// The node was the DTLS server of every Chromium connection (it answers with
 			// setup:passive; Chromium answers its offers with setup:active), so it encrypted what
 			// it forwarded itself, and Chromium decoded it.
-			if sn := n.Engine().Stats().Snapshot(); sn.DirectPackets < sn.PacketsSent*9/10 {
+			sn := n.Engine().Stats().Snapshot()
+			if sn.DirectPackets < sn.PacketsSent*9/10 {
 				t.Errorf("%d of %d forwarded packets were encrypted by the node's own SRTP senders", sn.DirectPackets, sn.PacketsSent)
+			}
+			// And it decrypted what it received itself (sfu/srtpin), apart from each stream's
+			// first packets, which pion reads to learn the stream; and most feedback.
+			if rtp := sn.DirectReceived - sn.DirectReceivedRTCP; rtp < sn.PacketsReceived*9/10 || sn.DirectReceivedRTCP == 0 || sn.DirectDropped != 0 {
+				t.Errorf("srtpin took %d of %d RTP packets received and %d RTCP packets; %d failed to decrypt", rtp, sn.PacketsReceived, sn.DirectReceivedRTCP, sn.DirectDropped)
 			}
 		})
 	}

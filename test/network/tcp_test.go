@@ -53,7 +53,13 @@ func TestICETCPWhenUDPIsBlocked(t *testing.T) {
 			t.Error("no UDP packet was blocked: the test did not exercise a UDP-less network")
 		}
 	}
-	if sn := n.Engine().Stats().Snapshot(); sn.DirectPackets < sn.PacketsSent*9/10 {
+	sn := n.Engine().Stats().Snapshot()
+	if sn.DirectPackets < sn.PacketsSent*9/10 {
 		t.Errorf("%d of %d forwarded packets were encrypted by the node's own SRTP senders", sn.DirectPackets, sn.PacketsSent)
+	}
+	// The publisher is on UDP: the node decrypted its media itself (sfu/srtpin), and the TCP
+	// subscriber still got it.
+	if rtp := sn.DirectReceived - sn.DirectReceivedRTCP; rtp < sn.PacketsReceived*9/10 {
+		t.Errorf("srtpin took %d of the %d RTP packets received", rtp, sn.PacketsReceived)
 	}
 }
