@@ -23,9 +23,6 @@ type inbound struct {
 
 	mu  sync.Mutex // guards what follows
 	ics []interceptor.Interceptor
-	// reports shows the interceptors the peer's compound RTCP packets (built on first use, once
-	// pion has made every interceptor).
-	reports interceptor.RTCPReader
 	// routed is the peer address srtpin takes packets from.
 	routed netip.AddrPort
 }
@@ -63,58 +60,6 @@ func (in *inbound) unbind(info *interceptor.StreamInfo) {
 		i.UnbindRemoteStream(info)
 	}
 }
-
-// rtcp takes, on the socket's reader, the peer's compound RTCP packets that need nothing but the
-// bandwidth estimator and the interceptors: transport-wide feedback, REMB, receiver and sender
-// reports, source descriptions, which are nearly all of them (a subscriber sends feedback ten or
-// twenty times a second). pion would pass each through four goroutines to the estimator. The
-// others (NACK, PLI, FIR, BYE, anything else) are left to pion, whose per-sender readers hand them
-// to the downtracks that answer them.
-func (in *inbound) rtcp(compound []byte) bool {
-	sr := false
-	for b := compound; len(b) > 0; {
-		pkt, rest, ok := nextRTCP(b)
-		if !ok {
-			return false
-		}
-		b = rest
-		switch pt, format := rtcpKind(pkt); {
-		case pt == rtcpSR:
-			sr = true
-		case pt == rtcpRR || pt == rtcpSDES:
-		case pt == rtcpRTPFB && format == fmtTWCC, pt == rtcpPSFB && format == fmtAFB:
-		default:
-			return false
-		}
-	}
-	in.t.onRTCP(compound)
-	if sr {
-		// The receiver-report interceptor times its reports' round trip from sender reports;
-		// nothing else in the chain reads RTCP.
-		if r := in.reportReader(); r != nil {
-			_, _, _ = r.Read(compound, nil)
-		}
-	}
-	return true
-}
-
-// reportReader is the interceptors' RTCP reader, or nil when the connection has none.
-func (in *inbound) reportReader() interceptor.RTCPReader {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.reports == nil && len(in.ics) > 0 {
-		var r interceptor.RTCPReader = rtcpPassThrough
-		for _, i := range in.ics {
-			r = i.BindRTCPReader(r)
-		}
-		in.reports = r
-	}
-	return in.reports
-}
-
-var rtcpPassThrough = interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
-	return len(b), a, nil
-})
 
 // route has srtpin take what addr sends (invalid: nothing), once the keys are known.
 func (in *inbound) route(addr netip.AddrPort) {

@@ -4,9 +4,6 @@ import "encoding/binary"
 
 // RTCP packet types and feedback formats Hop acts on (RFC 4585, RFC 5104, transport-wide CC).
 const (
-	rtcpSR    = 200 // sender report
-	rtcpRR    = 201 // receiver report
-	rtcpSDES  = 202 // source description
 	rtcpRTPFB = 205 // transport-layer feedback
 	rtcpPSFB  = 206 // payload-specific feedback
 

@@ -47,12 +47,11 @@ type Snapshot struct {
 	LaneRoutes  int
 	// DirectPackets were encrypted and sent by the connections' own SRTP senders, not pion's.
 	DirectPackets uint64
-	// DirectReceived RTP and RTCP packets were taken from the socket by sfu/srtpin rather than
-	// pion's read path, DirectReceivedRTCP of them compound RTCP; DirectDropped of those failed
-	// to decrypt.
-	DirectReceived, DirectReceivedRTCP, DirectDropped uint64
-	Tracks, DownTracks                                int
-	PeerConnections                                   int
+	// DirectReceived RTP packets were taken from the socket by sfu/srtpin rather than pion's
+	// read path; DirectDropped of those failed to decrypt.
+	DirectReceived, DirectDropped uint64
+	Tracks, DownTracks            int
+	PeerConnections               int
 }
 
 func newStats() *Stats {
@@ -143,7 +142,6 @@ func (s *Stats) Snapshot() Snapshot {
 	}
 	if s.demux != nil {
 		sn.DirectReceived, sn.DirectDropped = s.demux.Stats()
-		sn.DirectReceivedRTCP = s.demux.RTCPTaken()
 		sn.LanePackets, sn.LaneRoutes = s.batch.LanePackets(), s.batch.Routes()
 	}
 	for t := range s.tracks {

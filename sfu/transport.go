@@ -123,7 +123,6 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		done:      make(chan struct{}),
 	}
 	t.in.t = t
-	t.in.in.SetRTCP(t.in.rtcp)
 	t.in.in.Bind(p.Engine.demux)
 	t.est = bwe.New(bwe.DefaultConfig, func(uint64) { t.kickAllocation() })
 	t.out = srtpout.NewSender()
