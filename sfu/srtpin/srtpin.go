@@ -223,7 +223,19 @@ func (c *Conn) Add(ssrc uint32, roc uint32, h Handler) bool {
 	c.mu.Unlock()
 	c.smu.Lock()
 	defer c.smu.Unlock()
-	next := map[uint32]Handler{ssrc: h}
+	next := c.without(ssrc)
+	next[ssrc] = h
+	c.streams.Store(&next)
+	if c.d != nil {
+		c.d.setSSRC(ssrc, c, nil)
+	}
+	return true
+}
+
+// without copies c's streams but ssrc (copy-on-write: Tap reads them without a lock). c.smu is
+// held.
+func (c *Conn) without(ssrc uint32) map[uint32]Handler {
+	next := map[uint32]Handler{}
 	if m := c.streams.Load(); m != nil {
 		for k, v := range *m {
 			if k != ssrc {
@@ -231,11 +243,7 @@ func (c *Conn) Add(ssrc uint32, roc uint32, h Handler) bool {
 			}
 		}
 	}
-	c.streams.Store(&next)
-	if c.d != nil {
-		c.d.setSSRC(ssrc, c, nil)
-	}
-	return true
+	return next
 }
 
 // Remove gives the stream back to pion's path (a packet being handled may still reach its
@@ -250,12 +258,7 @@ func (c *Conn) Remove(ssrc uint32) {
 	if _, ok := (*m)[ssrc]; !ok {
 		return
 	}
-	next := map[uint32]Handler{}
-	for k, v := range *m {
-		if k != ssrc {
-			next[k] = v
-		}
-	}
+	next := c.without(ssrc)
 	c.streams.Store(&next)
 	if c.d != nil {
 		c.d.setSSRC(ssrc, nil, c)
