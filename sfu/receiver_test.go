@@ -17,8 +17,8 @@ func TestCacheSizeFollowsLayerRate(t *testing.T) {
 	}{
 		{webrtc.RTPCodecTypeVideo, "", 0, videoCacheSize}, // one layer: it may be the 720p one
 		{webrtc.RTPCodecTypeVideo, "f", 2, videoCacheSize},
-		{webrtc.RTPCodecTypeVideo, "h", 1, videoCacheSize / 2},
-		{webrtc.RTPCodecTypeVideo, "q", 0, videoCacheSize / 4},
+		{webrtc.RTPCodecTypeVideo, "h", 1, lowLayerCacheSize},
+		{webrtc.RTPCodecTypeVideo, "q", 0, lowLayerCacheSize},
 		{webrtc.RTPCodecTypeAudio, "", 0, audioCacheSize},
 	} {
 		got := cacheSize(c.kind, c.rid, c.layer)
