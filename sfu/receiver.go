@@ -39,7 +39,7 @@ var levelPower = func() (t [128]uint64) {
 // of each of 30 subscribers' share of the node's memory in the end-to-end run.
 const (
 	videoCacheSize    = 512
-	lowLayerCacheSize = 256
+	lowerLayerCacheSize = 256
 	audioCacheSize    = 256
 )
 
@@ -51,7 +51,7 @@ func cacheSize(kind webrtc.RTPCodecType, rid string, layer int8) int {
 	case rid == "" || layer >= MaxLayers-1:
 		return videoCacheSize
 	}
-	return lowLayerCacheSize
+	return lowerLayerCacheSize
 }
 
 // Receiver reads one RTP stream (a track, or one simulcast layer of it) from the publisher, stores
