@@ -38,9 +38,9 @@ var levelPower = func() (t [128]uint64) {
 // slots for the top layer and 512 for the middle one, four publishers' caches were 0.16 MB more
 // of each of 30 subscribers' share of the node's memory in the end-to-end run.
 const (
-	videoCacheSize    = 512
+	videoCacheSize      = 512
 	lowerLayerCacheSize = 256
-	audioCacheSize    = 256
+	audioCacheSize      = 256
 )
 
 // cacheSize is the packet cache for a stream: rid is empty unless it is a simulcast layer.
