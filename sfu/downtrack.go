@@ -158,9 +158,10 @@ type downTrack struct {
 	rtxSeq atomic.Uint32
 	// lastOut is the last sequence number sent (for probes, which resend recent packets).
 	lastOut atomic.Uint32
-	// NACK budget (RTCP-goroutine owned): retransmissions may use a share of what the downtrack
+	// NACK budget: retransmissions may use a share of what the downtrack
 	// sends, so that a congested subscriber's NACKs do not multiply its congestion.
-	nackTokens float64 // bytes
+	nackMu     sync.Mutex // guards the NACK state: both feedback paths may answer NACKs
+	nackTokens float64    // bytes
 	nackAt     int64
 	nackBytes  uint64 // bytesSent at nackAt
 
@@ -779,48 +780,59 @@ func (dt *DownTrack) Sender() *webrtc.RTPSender { return dt.sender.Load() }
 
 func (dt *DownTrack) rtcpLoop(s *webrtc.RTPSender) {
 	// Read and walk the compound packets in place: pion's ReadRTCP allocates a buffer and parsed
-	// packets per read. pion hands this sender every compound packet that mentions its SSRC, so
-	// each feedback packet is checked to be about this downtrack's stream.
+	// packets per read. Most of a connection's feedback comes through Transport's fast path
+	// instead (sfu/srtpin); this reads what pion still gets (ICE-TCP, a peer's other candidates).
 	buf := make([]byte, 1500)
 	for {
 		n, _, err := s.Read(buf)
 		if err != nil {
 			return
 		}
-		b := dt.bound.Load()
-		if b == nil {
-			continue
+		dt.HandleRTCP(buf[:n])
+	}
+}
+
+// HandleRTCP acts on what the compound packet asks of this downtrack: keyframe requests (PLI,
+// FIR) and NACKs about its stream; the rest is left alone. It is called for every compound that
+// might concern the downtrack (pion hands a sender each one that mentions its SSRC; the fast path
+// shows each to all the connection's downtracks), from either path's goroutine.
+func (dt *DownTrack) HandleRTCP(compound []byte) {
+	b := dt.bound.Load()
+	if b == nil {
+		return
+	}
+	for rest := compound; ; {
+		pkt, next, ok := nextRTCP(rest)
+		if !ok {
+			return
 		}
-		for rest := buf[:n]; ; {
-			pkt, next, ok := nextRTCP(rest)
-			if !ok {
-				break
-			}
-			rest = next
-			switch pt, format := rtcpKind(pkt); {
-			case pt == rtcpPSFB && format == fmtPLI && len(pkt) >= 12 && mediaSSRC(pkt) == b.ssrc,
-				pt == rtcpPSFB && format == fmtFIR && firFor(pkt, b.ssrc):
-				dt.plis.Add(1)
-				if dt.kind == webrtc.RTPCodecTypeVideo {
-					l := int8(dt.curLayer.Load())
-					if l == LayerOff {
-						l = int8(dt.target.Load())
-					}
-					dt.track.RequestKeyframe(l)
+		rest = next
+		switch pt, format := rtcpKind(pkt); {
+		case pt == rtcpPSFB && format == fmtPLI && len(pkt) >= 12 && mediaSSRC(pkt) == b.ssrc,
+			pt == rtcpPSFB && format == fmtFIR && firFor(pkt, b.ssrc):
+			dt.plis.Add(1)
+			if dt.kind == webrtc.RTPCodecTypeVideo {
+				l := int8(dt.curLayer.Load())
+				if l == LayerOff {
+					l = int8(dt.target.Load())
 				}
-			case pt == rtcpRTPFB && format == fmtNACK && len(pkt) >= 12 && mediaSSRC(pkt) == b.ssrc:
-				// Each FCI entry: a lost packet's number and a bitmask of the 16 after it.
-				now := time.Now().UnixNano()
-				for fci := pkt[12:]; len(fci) >= 4; fci = fci[4:] {
-					pid, blp := binary.BigEndian.Uint16(fci[0:2]), binary.BigEndian.Uint16(fci[2:4])
-					dt.nack(pid, now)
-					for i := uint16(0); i < 16; i++ {
-						if blp&(1<<i) != 0 {
-							dt.nack(pid+i+1, now)
-						}
+				dt.track.RequestKeyframe(l)
+			}
+		case pt == rtcpRTPFB && format == fmtNACK && len(pkt) >= 12 && mediaSSRC(pkt) == b.ssrc:
+			// Each FCI entry: a lost packet's number and a bitmask of the 16 after it. The
+			// retransmission budget is one state, whichever path the NACK came by.
+			now := time.Now().UnixNano()
+			dt.nackMu.Lock()
+			for fci := pkt[12:]; len(fci) >= 4; fci = fci[4:] {
+				pid, blp := binary.BigEndian.Uint16(fci[0:2]), binary.BigEndian.Uint16(fci[2:4])
+				dt.nack(pid, now)
+				for i := uint16(0); i < 16; i++ {
+					if blp&(1<<i) != 0 {
+						dt.nack(pid+i+1, now)
 					}
 				}
 			}
+			dt.nackMu.Unlock()
 		}
 	}
 }

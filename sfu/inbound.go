@@ -23,6 +23,9 @@ type inbound struct {
 
 	mu  sync.Mutex // guards what follows
 	ics []interceptor.Interceptor
+	// reports shows the interceptors the peer's sender reports (built on first use, once pion
+	// has made every interceptor).
+	reports interceptor.RTCPReader
 	// routed is the peer address srtpin takes packets from.
 	routed netip.AddrPort
 }
@@ -60,6 +63,62 @@ func (in *inbound) unbind(info *interceptor.StreamInfo) {
 		i.UnbindRemoteStream(info)
 	}
 }
+
+// rtcp takes, on the socket's reader, a compound RTCP packet from the peer, and does with it what
+// pion's path would, without its four goroutines (UDP mux, ICE candidate, SRTP session, per-SSRC
+// reader) between the socket and the SFU: transport-wide feedback and REMB go to the estimator,
+// keyframe requests and NACKs to the downtracks they name, sender reports to the receiver-report
+// interceptor (the round trip its reports tell the publisher). Receiver reports, source
+// descriptions and the rest are read by nothing in Hop. A compound that does not parse is left to
+// pion, which drops it.
+func (in *inbound) rtcp(compound []byte) bool {
+	sr, fb := false, false
+	for b := compound; len(b) > 0; {
+		pkt, rest, ok := nextRTCP(b)
+		if !ok {
+			return false
+		}
+		b = rest
+		switch pt, format := rtcpKind(pkt); {
+		case pt == rtcpSR:
+			sr = true
+		case pt == rtcpPSFB && (format == fmtPLI || format == fmtFIR), pt == rtcpRTPFB && format == fmtNACK:
+			fb = true
+		}
+	}
+	in.t.onRTCP(compound)
+	if fb {
+		if ds := in.t.downs.Load(); ds != nil {
+			for _, dt := range *ds {
+				dt.HandleRTCP(compound)
+			}
+		}
+	}
+	if sr {
+		if r := in.reportReader(); r != nil {
+			_, _, _ = r.Read(compound, nil)
+		}
+	}
+	return true
+}
+
+// reportReader is the interceptors' RTCP reader, or nil when the connection has none.
+func (in *inbound) reportReader() interceptor.RTCPReader {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.reports == nil && len(in.ics) > 0 {
+		var r interceptor.RTCPReader = rtcpPassThrough
+		for _, i := range in.ics {
+			r = i.BindRTCPReader(r)
+		}
+		in.reports = r
+	}
+	return in.reports
+}
+
+var rtcpPassThrough = interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+	return len(b), a, nil
+})
 
 // route has srtpin take what addr sends (invalid: nothing), once the keys are known.
 func (in *inbound) route(addr netip.AddrPort) {

@@ -4,6 +4,7 @@ import "encoding/binary"
 
 // RTCP packet types and feedback formats Hop acts on (RFC 4585, RFC 5104, transport-wide CC).
 const (
+	rtcpSR    = 200 // sender report
 	rtcpRTPFB = 205 // transport-layer feedback
 	rtcpPSFB  = 206 // payload-specific feedback
 

@@ -50,8 +50,10 @@ type Snapshot struct {
 	// DirectReceived RTP packets were taken from the socket by sfu/srtpin rather than pion's
 	// read path; DirectDropped of those failed to decrypt.
 	DirectReceived, DirectDropped uint64
-	Tracks, DownTracks            int
-	PeerConnections               int
+	// DirectRTCP compound RTCP packets were read on the fast path (see inbound.rtcp).
+	DirectRTCP         uint64
+	Tracks, DownTracks int
+	PeerConnections    int
 }
 
 func newStats() *Stats {
@@ -142,6 +144,7 @@ func (s *Stats) Snapshot() Snapshot {
 	}
 	if s.demux != nil {
 		sn.DirectReceived, sn.DirectDropped = s.demux.Stats()
+		sn.DirectRTCP = s.demux.RTCPTaken()
 		sn.LanePackets, sn.LaneRoutes = s.batch.LanePackets(), s.batch.Routes()
 	}
 	for t := range s.tracks {

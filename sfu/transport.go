@@ -104,6 +104,8 @@ type Transport struct {
 
 	// Bandwidth allocation runs on its own goroutine, on a timer and when the estimate moves.
 	allocKick chan struct{}
+	// downs are the attached downtracks, for keyframe requests and NACKs read by the fast path.
+	downs     atomic.Pointer[[]*DownTrack]
 	lastAlloc string // the last decisions logged
 	done      chan struct{}
 	wg        sync.WaitGroup
@@ -124,6 +126,7 @@ func NewTransport(p TransportParams) (*Transport, error) {
 	}
 	t.in.t = t
 	t.in.in.Bind(p.Engine.demux)
+	t.in.in.SetRTCP(t.in.rtcp)
 	t.est = bwe.New(bwe.DefaultConfig, func(uint64) { t.kickAllocation() })
 	t.out = srtpout.NewSender()
 	// The server offers only on the subscriber connection of the two-connection mode, which
@@ -374,6 +377,7 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 			newlyAttached = append(newlyAttached, dt)
 		}
 		t.pending = still
+		t.publishDownsLocked()
 	}
 	if !t.noRED.Load() {
 		// Ask publishers for RED where their offer allows it (the browser sends the codec our
@@ -504,6 +508,7 @@ func (t *Transport) AddDownTrack(dt *DownTrack) (placed bool, err error) {
 		return false, errors.New("add track: no transceiver for the sender")
 	}
 	t.attached[dt] = tr
+	t.publishDownsLocked()
 	t.mu.Unlock()
 	dt.Attach(tr.Sender(), t.est.History(), t.out)
 	t.p.Engine.stats.addDownTrack(dt)
@@ -523,6 +528,7 @@ func (t *Transport) RemoveDownTrack(dt *DownTrack) {
 	}
 	tr, ok := t.attached[dt]
 	delete(t.attached, dt)
+	t.publishDownsLocked()
 	if ok {
 		t.p.Engine.stats.removeDownTrack(dt)
 	}
@@ -541,6 +547,16 @@ func (t *Transport) RemoveDownTrack(dt *DownTrack) {
 	if offerer {
 		t.Negotiate(false)
 	}
+}
+
+// publishDownsLocked copies the attached downtracks for the RTCP fast path, which reads them
+// without t.mu (copy on write). t.mu must be held.
+func (t *Transport) publishDownsLocked() {
+	ds := make([]*DownTrack, 0, len(t.attached))
+	for dt := range t.attached {
+		ds = append(ds, dt)
+	}
+	t.downs.Store(&ds)
 }
 
 // MissingSlots returns how many more audio and video receive slots the client must add so that every

@@ -59,6 +59,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("send_drops_total", "Packets dropped because the socket could not take them as fast as they came.", s.SendDrops)
 	counter("srtp_direct_packets_total", "RTP packets the node encrypted and queued itself rather than through pion's write path.", s.DirectPackets)
 	counter("srtp_direct_received_total", "RTP packets the node took from the socket and decrypted itself rather than through pion's read path.", s.DirectReceived)
+	counter("srtp_direct_rtcp_total", "Compound RTCP packets the node took from the socket, decrypted and acted on itself rather than through pion's read path.", s.DirectRTCP)
 	counter("srtp_direct_dropped_total", "Packets taken from the socket that failed to decrypt (forged, damaged or replayed).", s.DirectDropped)
 	counter("send_overflows_total", "Batches sent through the read socket because the send socket's buffer was full.", s.SendOverflows)
 	gauge("published_tracks", "Tracks being published.", float64(s.Tracks))

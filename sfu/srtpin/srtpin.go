@@ -7,7 +7,8 @@
 // Only what pion has already set up is taken: a connection's packets once its keys are known and
 // its ICE pair is chosen, and of those only RTP of streams registered with Add, which the SFU does
 // once pion has told it of the track (pion learns simulcast layers and their SSRCs from the first
-// packets). Everything else (STUN, DTLS, RTCP, unknown streams) goes on to pion.
+// packets), and the compound RTCP its handler (SetRTCP) accepts. Everything else (STUN, DTLS,
+// unknown streams, RTCP the handler leaves) goes on to pion.
 package srtpin
 
 import (
@@ -44,7 +45,7 @@ type Demux struct {
 	hdr  rtp.Header
 	exts [8]rtp.Extension
 
-	taken, failed atomic.Uint64
+	taken, failed, rtcpTaken atomic.Uint64
 }
 
 // NewDemux makes a Demux with no routes.
@@ -120,21 +121,25 @@ func (d *Demux) setSSRC(ssrc uint32, c, was *Conn) {
 	d.ssrcs.Store(&next)
 }
 
-// Stats returns how many packets were taken from pion's path, and how many of those failed to
-// decrypt (dropped, as pion would drop them).
+// Stats returns how many RTP packets were taken from pion's path, and how many packets (RTP or
+// RTCP) failed to decrypt (dropped, as pion would drop them).
 func (d *Demux) Stats() (taken, failed uint64) { return d.taken.Load(), d.failed.Load() }
 
 // Tap is shown each packet read from the socket, from one goroutine at a time, and reports
 // whether it took it; if not, the packet goes on to pion.
 func (d *Demux) Tap(p []byte, from netip.AddrPort) bool {
-	// RTP, not RTCP (RFC 7983: version 2; RFC 5761: payload types 64-95 with the marker bit
-	// are RTCP's packet types 192-223).
-	if len(p) < 12 || p[0]&0xc0 != 0x80 || (p[1] >= 192 && p[1] <= 223) {
+	// RTP or RTCP (RFC 7983: version 2; RFC 5761: payload types 64-95 with the marker bit are
+	// RTCP's packet types 192-223).
+	if len(p) < 12 || p[0]&0xc0 != 0x80 {
 		return false
 	}
 	var c *Conn
 	if m := d.conns.Load(); m != nil {
 		c = (*m)[key(from)]
+	}
+	if p[1] >= 192 && p[1] <= 223 {
+		// RTCP only from the routed address: its sender SSRC says nothing of the connection.
+		return c != nil && d.rtcp(c, p)
 	}
 	ssrc := uint32(p[8])<<24 | uint32(p[9])<<16 | uint32(p[10])<<8 | uint32(p[11])
 	learn := false
@@ -180,8 +185,36 @@ func (d *Demux) Tap(p []byte, from netip.AddrPort) bool {
 	return true
 }
 
+// rtcp decrypts a compound RTCP packet and offers it to c's handler; what the handler leaves goes
+// on to pion as it came.
+func (d *Demux) rtcp(c *Conn, p []byte) bool {
+	h := c.rtcpHandler.Load()
+	if h == nil || !c.started.Load() || len(p) > len(d.buf) {
+		return false
+	}
+	c.mu.Lock()
+	out, err := c.ctx.DecryptRTCP(d.buf[:len(p)], p, nil)
+	c.mu.Unlock()
+	if err != nil || len(out) == 0 || &out[0] != &d.buf[0] {
+		d.failed.Add(1)
+		return true
+	}
+	if !(*h)(out) {
+		return false
+	}
+	d.rtcpTaken.Add(1)
+	return true
+}
+
+// RTCPTaken returns how many compound RTCP packets handlers took.
+func (d *Demux) RTCPTaken() uint64 { return d.rtcpTaken.Load() }
+
 // Conn is one connection's inbound side.
 type Conn struct {
+	// rtcpHandler takes decrypted compound RTCP packets, reporting whether it handled them; those
+	// it did not are left to pion.
+	rtcpHandler atomic.Pointer[func(compound []byte) bool]
+
 	mu      sync.Mutex // guards ctx, which is not safe for concurrent use
 	ctx     *srtp.Context
 	streams atomic.Pointer[map[uint32]Handler]
@@ -189,6 +222,10 @@ type Conn struct {
 	d       *Demux     // set by Bind
 	smu     sync.Mutex // serialises stream changes
 }
+
+// SetRTCP installs the connection's RTCP handler. It runs on the socket's reader, must not block,
+// and must not keep the packet; a packet it refuses (false) goes to pion, which decrypts it again.
+func (c *Conn) SetRTCP(h func(compound []byte) bool) { c.rtcpHandler.Store(&h) }
 
 // Bind makes c a connection of d: its streams are found by SSRC too (see Demux).
 func (c *Conn) Bind(d *Demux) { c.d = d }

@@ -235,3 +235,45 @@ func TestTapLearnsAPeersOtherAddress(t *testing.T) {
 		t.Fatalf("%d routes left after Forget", len(*m))
 	}
 }
+
+// Compound RTCP from the routed peer is decrypted and offered to the handler; what it refuses,
+// and everything before a handler is set, goes on to pion.
+func TestTapOffersRTCPToTheHandler(t *testing.T) {
+	d, c, _ := setup(t)
+	ctx := sealer(t)
+	rr := []byte{0x80, 201, 0, 1, 0, 0, 0x04, 0x57} // an empty receiver report from SSRC 1111
+	seal := func() []byte {
+		p, err := ctx.EncryptRTCP(nil, rr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if d.Tap(seal(), peer) {
+		t.Fatal("RTCP taken without a handler")
+	}
+	var got [][]byte
+	take := true
+	c.SetRTCP(func(b []byte) bool {
+		got = append(got, append([]byte(nil), b...))
+		return take
+	})
+	if !d.Tap(seal(), peer) || len(got) != 1 || !bytes.Equal(got[0], rr) {
+		t.Fatalf("handler got %x, want %x", got, rr)
+	}
+	take = false
+	if d.Tap(seal(), peer) || len(got) != 2 {
+		t.Fatal("refused RTCP not left to pion")
+	}
+	if d.Tap(seal(), other) {
+		t.Fatal("RTCP from an unrouted address taken")
+	}
+	bad := seal()
+	bad[len(bad)-1] ^= 1
+	if !d.Tap(bad, peer) || len(got) != 2 {
+		t.Fatal("forged RTCP handed over")
+	}
+	if n := d.RTCPTaken(); n != 1 {
+		t.Fatalf("%d RTCP packets taken, want 1", n)
+	}
+}

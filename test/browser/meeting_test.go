@@ -92,6 +92,10 @@ func TestThreeBrowsersMeet(t *testing.T) {
 			if sn.DirectReceived < sn.PacketsReceived*9/10 || sn.DirectDropped != 0 {
 				t.Errorf("srtpin took %d of %d RTP packets received; %d failed to decrypt", sn.DirectReceived, sn.PacketsReceived, sn.DirectDropped)
 			}
+			// Chromium's feedback (transport-wide, NACK, PLI, reports) was read there too.
+			if sn.DirectRTCP == 0 {
+				t.Error("no RTCP read on the node's fast path")
+			}
 		})
 	}
 }
