@@ -158,8 +158,8 @@ type downTrack struct {
 	rtxSeq atomic.Uint32
 	// lastOut is the last sequence number sent (for probes, which resend recent packets).
 	lastOut atomic.Uint32
-	// NACK budget: retransmissions may use a share of what the downtrack
-	// sends, so that a congested subscriber's NACKs do not multiply its congestion.
+	// NACK budget: retransmissions may use a share of what the downtrack sends, so that a
+	// congested subscriber's NACKs do not multiply its congestion.
 	nackMu     sync.Mutex // guards the NACK state: both feedback paths may answer NACKs
 	nackTokens float64    // bytes
 	nackAt     int64
