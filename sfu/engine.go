@@ -21,7 +21,6 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
@@ -233,7 +232,7 @@ func (e *Engine) Logger() *slog.Logger { return e.log }
 // NewPeerConnection makes a PeerConnection on the shared sockets. onRTCP, if set, sees every RTCP
 // packet the peer sends (feedback for the bandwidth estimator). A sendOnly connection never
 // receives media, and goes without the interceptors that look after received streams (each runs a
-// goroutine on a timer, the NACK generator every 20 ms). hs (optional) is shown the connection's
+// goroutine on a timer). hs (optional) is shown the connection's
 // DTLS handshake, for its SRTP keys. built (optional) is given each interceptor made for the
 // connection (see inbound).
 func (e *Engine) NewPeerConnection(onRTCP func(compound []byte), sendOnly bool, hs *srtpout.Handshake, built func(interceptor.Interceptor)) (*webrtc.PeerConnection, error) {
@@ -372,18 +371,15 @@ func registerCodecs(me *webrtc.MediaEngine) error {
 	return nil
 }
 
-// interceptorFactories are the RTCP machinery towards publishers (NACK generation, receiver reports,
-// transport-wide congestion feedback). Towards subscribers, DownTracks stamp transport-wide
+// interceptorFactories are the RTCP machinery towards publishers (receiver reports, transport-wide
+// congestion feedback). NACKs to publishers come from each Receiver as packets arrive (see
+// sfu/nackgen), not from pion's generator, whose timer woke an idle core every 20 ms per publisher. Towards subscribers, DownTracks stamp transport-wide
 // sequence numbers themselves (feeding the bandwidth estimator), answer NACKs from the packet cache
 // and report what they sent (Transport.sendReports), so pion's TWCC header interceptor, NACK
 // responder (which would keep a second copy of every packet sent) and sender-report interceptor
 // (a lock and a clock read per packet) are not installed: nothing intercepts the packets sent.
 // sendOnly is the subset for a connection that sends only (none).
 func interceptorFactories() (all, sendOnly []interceptor.Factory, err error) {
-	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorSize(512), nack.GeneratorInterval(20*time.Millisecond))
-	if err != nil {
-		return nil, nil, fmt.Errorf("nack generator: %w", err)
-	}
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
 		return nil, nil, fmt.Errorf("receiver reports: %w", err)
@@ -392,7 +388,7 @@ func interceptorFactories() (all, sendOnly []interceptor.Factory, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("twcc feedback: %w", err)
 	}
-	return []interceptor.Factory{gen, rr, fb}, nil, nil
+	return []interceptor.Factory{rr, fb}, nil, nil
 }
 
 // watchedFactory tells built of each interceptor f makes.

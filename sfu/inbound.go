@@ -11,8 +11,8 @@ import (
 )
 
 // inbound is a connection's side of sfu/srtpin: the streams srtpin takes from pion's path, and
-// the connection's interceptors (NACK generation, receiver reports, transport-wide feedback
-// towards the publisher) for them. Those are pion's own instances for the connection: a stream
+// the connection's interceptors (receiver reports, transport-wide feedback towards the publisher)
+// for them. Those are pion's own instances for the connection: a stream
 // taken over is bound to them a second time, with a reader that shows them what srtpin delivers,
 // so that each packet is seen once whichever way it came. Transport-wide feedback must cover every
 // packet the publisher numbered (also those pion alone reads: streams not yet known, probes),

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hop-meet/hop/sfu/codecs"
 	"github.com/hop-meet/hop/sfu/forwarder"
+	"github.com/hop-meet/hop/sfu/nackgen"
 	"github.com/hop-meet/hop/sfu/packetcache"
 )
 
@@ -80,6 +81,11 @@ type Receiver struct {
 	baseSeq    uint32
 	highestSeq uint32
 	lost       atomic.Int64
+	// nack decides which lost packets to ask the publisher for again, as packets arrive (when
+	// the stream negotiated NACK); nackBuf takes its answer.
+	nackOn  bool
+	nack    nackgen.Generator
+	nackBuf [nackgen.MaxMissing]uint16
 
 	closeOnce sync.Once
 	closing   atomic.Bool
@@ -136,6 +142,11 @@ func newReceiver(t *Track, remote *webrtc.TrackRemote, rr *webrtc.RTPReceiver, l
 	r.rtx.r = r
 	r.pt = uint8(remote.PayloadType())
 	r.video = remote.Kind() == webrtc.RTPCodecTypeVideo
+	for _, fb := range remote.Codec().RTCPFeedback {
+		if fb.Type == "nack" && fb.Parameter == "" {
+			r.nackOn = true
+		}
+	}
 	r.in = inboundOf(rr)
 	r.attrs = interceptor.Attributes{}
 	return r
@@ -349,6 +360,11 @@ func (r *Receiver) store(pkt []byte, st *forwarder.Stage) {
 		return
 	}
 	r.account(h.SequenceNumber, n)
+	if r.nackOn {
+		if seqs := r.nack.Push(h.SequenceNumber, now, r.nackBuf[:0]); len(seqs) > 0 {
+			r.track.requestNACK(r.ssrc, seqs)
+		}
+	}
 	kind := r.track.kindOf()
 	if r.video {
 		payload := p.Payload()

@@ -31,6 +31,8 @@ type Snapshot struct {
 	PacketsReceived, BytesReceived, PacketsLost uint64
 	PacketsSent, BytesSent                      uint64
 	NACKs, Retransmits, PLIs                    uint64
+	// NACKsSent counts packets asked for again from publishers (lost on the way in).
+	NACKsSent uint64
 	// LostForGood counts NACKed video packets that could not be sent again (see DownTrack).
 	LostForGood  uint64
 	ForwardDrops uint64
@@ -120,6 +122,7 @@ func addTrackTotals(sn *Snapshot, t *Track) {
 		}
 	}
 	sn.ForwardDrops += t.fwd.Dropped()
+	sn.NACKsSent += t.NACKsSent()
 }
 
 func addDownTotals(sn *Snapshot, dt *DownTrack) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hop-meet/hop/sfu/codecs"
 	"github.com/hop-meet/hop/sfu/forwarder"
+	"github.com/hop-meet/hop/sfu/nackgen"
 )
 
 // MaxLayers is the number of simulcast layers a track can have (low, medium, high).
@@ -47,9 +48,14 @@ type Track struct {
 	// ownPool is the pool the track started for itself (no Writers given), stopped with it.
 	ownPool *forwarder.Pool
 
-	// Keyframe requests are queued to one goroutine so that writers never do RTCP I/O.
+	// Keyframe requests and NACKs towards the publisher are queued to one goroutine so that
+	// writers and the socket's reader never do RTCP I/O.
 	pliCh   chan int8
 	lastPLI [MaxLayers]atomic.Int64
+	nackCh  chan nackRequest
+	// nacksSent counts packets asked for again from the publisher; nacksDropped, requests
+	// dropped because the queue was full.
+	nacksSent, nacksDropped atomic.Uint64
 
 	mu         sync.Mutex
 	downTracks map[*DownTrack]struct{}
@@ -111,6 +117,7 @@ func NewTrack(p TrackParams) *Track {
 		pliThrottle:   p.PLIThrottle,
 		writeRTCP:     p.WriteRTCP,
 		pliCh:         make(chan int8, 8),
+		nackCh:        make(chan nackRequest, 16),
 		downTracks:    map[*DownTrack]struct{}{},
 		done:          make(chan struct{}),
 		onFirstPacket: p.OnFirstPacket,
@@ -128,7 +135,7 @@ func NewTrack(p TrackParams) *Track {
 		t.stats.addTrack(t)
 	}
 	t.wg.Add(2)
-	go t.keyframeLoop()
+	go t.feedbackLoop()
 	go t.layerWatch()
 	return t
 }
@@ -242,7 +249,31 @@ func (t *Track) RequestKeyframe(layer int8) {
 	}
 }
 
-func (t *Track) keyframeLoop() {
+// nackRequest names packets of one of the publisher's streams to send again.
+type nackRequest struct {
+	ssrc uint32
+	n    int
+	seqs [nackgen.MaxMissing]uint16
+}
+
+// requestNACK asks the publisher to send the packets seqs of stream ssrc again. It is called on
+// the stream's receiving goroutine and never blocks: a request that finds the queue full is
+// dropped (the packets are asked for again on a later arrival).
+func (t *Track) requestNACK(ssrc uint32, seqs []uint16) {
+	req := nackRequest{ssrc: ssrc}
+	req.n = copy(req.seqs[:], seqs)
+	select {
+	case t.nackCh <- req:
+	default:
+		t.nacksDropped.Add(1)
+	}
+}
+
+// NACKsSent is how many packets were asked for again from the publisher.
+func (t *Track) NACKsSent() uint64 { return t.nacksSent.Load() }
+
+// feedbackLoop sends the publisher the keyframe requests and NACKs queued for it.
+func (t *Track) feedbackLoop() {
 	defer t.wg.Done()
 	for {
 		select {
@@ -254,6 +285,16 @@ func (t *Track) keyframeLoop() {
 			if err := t.writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: r.ssrc}}); err != nil {
 				t.log.Debug("keyframe request failed", "layer", layer, "err", err)
 			}
+		case req := <-t.nackCh:
+			if t.writeRTCP == nil {
+				continue
+			}
+			nack := &rtcp.TransportLayerNack{MediaSSRC: req.ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(req.seqs[:req.n])}
+			if err := t.writeRTCP([]rtcp.Packet{nack}); err != nil {
+				t.log.Debug("NACK failed", "ssrc", req.ssrc, "err", err)
+				continue
+			}
+			t.nacksSent.Add(uint64(req.n))
 		case <-t.done:
 			return
 		}

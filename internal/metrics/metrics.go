@@ -49,6 +49,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("packets_forwarded_total", "RTP packets sent to subscribers.", s.PacketsSent)
 	counter("bytes_forwarded_total", "RTP payload bytes sent to subscribers.", s.BytesSent)
 	counter("nacks_total", "Packets subscribers asked to be sent again.", s.NACKs)
+	counter("publisher_nacks_total", "Packets asked for again from publishers (lost on the way in).", s.NACKsSent)
 	counter("retransmissions_total", "Packets sent again to subscribers.", s.Retransmits)
 	counter("plis_total", "Keyframe requests from subscribers.", s.PLIs)
 	counter("nacks_unrecoverable_total", "Video packets subscribers kept asking for that could not be sent again (answered with a keyframe).", s.LostForGood)
