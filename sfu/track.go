@@ -12,6 +12,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/hop-meet/hop/internal/tick"
 	"github.com/hop-meet/hop/sfu/codecs"
 	"github.com/hop-meet/hop/sfu/forwarder"
 	"github.com/hop-meet/hop/sfu/nackgen"
@@ -305,12 +306,13 @@ func (t *Track) feedbackLoop() {
 // up when they resume.
 func (t *Track) layerWatch() {
 	defer t.wg.Done()
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := tick.New(500 * time.Millisecond)
 	defer tick.Stop()
 	var prev [MaxLayers]bool
 	for {
 		select {
 		case <-tick.C:
+			tick.Next()
 			t.measureRates()
 			if t.kind != webrtc.RTPCodecTypeVideo {
 				continue

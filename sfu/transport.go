@@ -17,6 +17,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/hop-meet/hop/internal/tick"
 	"github.com/hop-meet/hop/sfu/alloc"
 	"github.com/hop-meet/hop/sfu/bwe"
 	"github.com/hop-meet/hop/sfu/forwarder"
@@ -744,12 +745,13 @@ func (t *Transport) kickAllocation() {
 // sender reports once a second.
 func (t *Transport) allocLoop() {
 	defer t.wg.Done()
-	tick := time.NewTicker(250 * time.Millisecond)
+	tick := tick.New(250 * time.Millisecond)
 	defer tick.Stop()
 	var lastReports time.Time
 	for {
 		select {
 		case <-tick.C:
+			tick.Next()
 		case <-t.allocKick:
 		case <-t.done:
 			return

@@ -7,6 +7,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/hop-meet/hop/internal/tick"
 	"github.com/hop-meet/hop/sfu"
 )
 
@@ -33,7 +34,7 @@ type lossCounter struct{ packets, lost uint64 }
 
 func (r *Room) monitor() {
 	defer r.wg.Done()
-	tick := time.NewTicker(speakerTick)
+	tick := tick.New(speakerTick)
 	defer tick.Stop()
 	speakers := map[string]*speakerState{}
 	quality := map[string]livekit.ConnectionQuality{}
@@ -44,6 +45,7 @@ func (r *Room) monitor() {
 		case <-r.done:
 			return
 		case now := <-tick.C:
+			tick.Next()
 			r.updateSpeakers(now, speakers)
 			if now.Sub(lastQuality) >= qualityEvery {
 				lastQuality = now

@@ -16,6 +16,7 @@ import (
 	"github.com/livekit/protocol/utils/guid"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/hop-meet/hop/internal/tick"
 	"github.com/hop-meet/hop/sfu"
 	"github.com/hop-meet/hop/signaling/auth"
 	"github.com/hop-meet/hop/signaling/routing"
@@ -434,7 +435,7 @@ func (p *Participant) signalLost(s *session) {
 // participant instead of one per task): dynacast every 500 ms or when kicked, liveness every second.
 func (p *Participant) upkeep() {
 	defer p.wg.Done()
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := tick.New(500 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
 	var checked time.Time
@@ -444,6 +445,7 @@ func (p *Participant) upkeep() {
 		case <-p.done:
 			return
 		case <-tick.C:
+			tick.Next()
 		case <-p.dynacastKick:
 		}
 		now := time.Now()
