@@ -24,7 +24,8 @@ import (
 //
 // Shaping: LimitDownlink puts a token-bucket filter on the host side's egress, i.e. on what the
 // host sends into the namespace (the namespace's downlink); DropRandom drops a share of the UDP
-// packets arriving inside the namespace (nftables, input hook). This kernel has no netem and no
+// packets arriving inside the namespace (nftables, input hook), DropRandomUplink a share of those
+// it sends (nftables, ingress hook of the host's veth end). This kernel has no netem and no
 // fq_codel, so these are the tools.
 //
 // Everything is removed when the test ends (t.Cleanup), also when it fails. Namespaces are named
@@ -41,6 +42,8 @@ type NetNS struct {
 	mu      sync.Mutex
 	limited bool
 	dropped bool
+	// dropHost: the drop is DropRandomUplink's, in the host's namespace.
+	dropHost bool
 }
 
 const (
@@ -210,25 +213,62 @@ func (n *NetNS) DownlinkStats() (sent, dropped, backlogBytes int64, err error) {
 // random per packet (nftables numgen in a chain on the input hook), replacing any earlier rule.
 func (n *NetNS) DropRandom(percent int) {
 	n.t.Helper()
+	n.dropRandom("input", percent)
+}
+
+// DropRandomUplink drops percent % (1..100) of the UDP packets the namespace sends, as they reach
+// the host (nftables, netdev ingress hook on the host's veth end): a lossy uplink, silent to the
+// sender. (A drop on the namespace's own output hook is not: the sending socket gets EPERM, and a
+// browser simply sends the packet again.) DropStats and ClearDrop apply to it.
+func (n *NetNS) DropRandomUplink(percent int) {
+	n.t.Helper()
+	n.dropRandom("ingress", percent)
+}
+
+// uplinkTable is DropRandomUplink's table, in the host's namespace.
+func (n *NetNS) uplinkTable() string { return "hopt_up_" + strings.ReplaceAll(n.name, "-", "_") }
+
+// nft runs nft with args, in the namespace, or in the host's for DropRandomUplink's table.
+func (n *NetNS) nft(host bool, stdin string, args ...string) ([]byte, error) {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", n.name, "nft"}, args...)...)
+	if host {
+		cmd = exec.Command("nft", args...)
+	}
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	return cmd.CombinedOutput()
+}
+
+// dropRandom installs the random drop on hook "input" (inside the namespace) or "ingress" (the
+// host's end of the veth).
+func (n *NetNS) dropRandom(hook string, percent int) {
+	n.t.Helper()
 	if percent < 1 || percent > 100 {
-		n.t.Fatalf("netns %s: DropRandom(%d): percent must be 1..100", n.name, percent)
+		n.t.Fatalf("netns %s: drop %d%%: percent must be 1..100", n.name, percent)
 	}
 	n.clearDrop(false)
-	rules := fmt.Sprintf(`table inet %[1]s {
+	host := hook == "ingress"
+	rules := fmt.Sprintf(`table inet %s {
 	chain in {
 		type filter hook input priority 0; policy accept;
-		meta l4proto udp counter
-		meta l4proto udp numgen random mod 100 < %[2]d counter drop
+`, nftLossTable)
+	if host {
+		rules = fmt.Sprintf(`table netdev %s {
+	chain in {
+		type filter hook ingress device %q priority 0; policy accept;
+`, n.uplinkTable(), n.hostIf)
+	}
+	rules += fmt.Sprintf(`		meta l4proto udp counter
+		meta l4proto udp numgen random mod 100 < %d counter drop
 	}
 }
-`, nftLossTable, percent)
-	cmd := exec.Command("ip", "netns", "exec", n.name, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
+`, percent)
+	if out, err := n.nft(host, rules, "-f", "-"); err != nil {
 		n.t.Fatalf("netns %s: nft: %v: %s", n.name, err, out)
 	}
 	n.mu.Lock()
-	n.dropped = true
+	n.dropped, n.dropHost = true, host
 	n.mu.Unlock()
 }
 
@@ -270,7 +310,13 @@ func (n *NetNS) BlockedUDP() (int64, error) {
 
 // DropStats reports how many UDP packets the DropRandom chain saw and how many it dropped.
 func (n *NetNS) DropStats() (seen, dropped int64, err error) {
-	out, err := exec.Command("ip", "netns", "exec", n.name, "nft", "list", "table", "inet", nftLossTable).CombinedOutput()
+	n.mu.Lock()
+	host := n.dropHost
+	n.mu.Unlock()
+	out, err := n.nft(false, "", "list", "table", "inet", nftLossTable)
+	if host {
+		out, err = n.nft(true, "", "list", "table", "netdev", n.uplinkTable())
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("nft list: %w: %s", err, out)
 	}
@@ -291,13 +337,16 @@ func (n *NetNS) ClearDrop() {
 
 func (n *NetNS) clearDrop(strict bool) {
 	n.mu.Lock()
-	had := n.dropped
-	n.dropped = false
+	had, host := n.dropped, n.dropHost
+	n.dropped, n.dropHost = false, false
 	n.mu.Unlock()
 	if !had {
 		return
 	}
-	out, err := exec.Command("ip", "netns", "exec", n.name, "nft", "delete", "table", "inet", nftLossTable).CombinedOutput()
+	out, err := n.nft(false, "", "delete", "table", "inet", nftLossTable)
+	if host {
+		out, err = n.nft(true, "", "delete", "table", "netdev", n.uplinkTable())
+	}
 	if err != nil && strict {
 		n.t.Fatalf("netns %s: nft delete table: %v: %s", n.name, err, out)
 	}
@@ -314,6 +363,7 @@ func (n *NetNS) must(name string, args ...string) {
 // along) and the host end in case the pair was made but not moved. Errors are reported, not fatal:
 // it runs in cleanup.
 func (n *NetNS) remove() {
+	n.clearDrop(false) // DropRandomUplink's table is in the host's namespace
 	_ = exec.Command("ip", "link", "del", n.hostIf).Run() // absent when the namespace took it along
 	if err := deleteNetNS(n.name); err != nil {
 		n.t.Errorf("netns cleanup: %v", err)

@@ -507,7 +507,8 @@ const AUDIO_IN = [
 ];
 const OUT = [
   'rid', 'kind', 'bytesSent', 'packetsSent', 'frameWidth', 'frameHeight', 'framesEncoded', 'framesSent', 'active',
-  'qualityLimitationReason', 'targetBitrate', 'framesPerSecond', 'retransmittedBytesSent', 'nackCount', 'pliCount',
+  'qualityLimitationReason', 'targetBitrate', 'framesPerSecond', 'retransmittedBytesSent', 'retransmittedPacketsSent',
+  'nackCount', 'pliCount',
   'scalabilityMode',
 ];
 
