@@ -363,7 +363,7 @@ func (n *NetNS) must(name string, args ...string) {
 // along) and the host end in case the pair was made but not moved. Errors are reported, not fatal:
 // it runs in cleanup.
 func (n *NetNS) remove() {
-	n.clearDrop(false) // DropRandomUplink's table is in the host's namespace
+	n.clearDrop(false)                                    // DropRandomUplink's table is in the host's namespace
 	_ = exec.Command("ip", "link", "del", n.hostIf).Run() // absent when the namespace took it along
 	if err := deleteNetNS(n.name); err != nil {
 		n.t.Errorf("netns cleanup: %v", err)
