@@ -16,6 +16,7 @@ import (
 
 	"github.com/hop-meet/hop/internal/config"
 	"github.com/hop-meet/hop/internal/node"
+	"github.com/hop-meet/hop/internal/procs"
 )
 
 func runServe(args []string) error {
@@ -31,6 +32,7 @@ func runServe(args []string) error {
 	keys := fs.String("keys", "", `API keys as "key: secret" pairs, comma separated (or HOP_KEYS)`)
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	maxParticipants := fs.Int("max-participants", -1, "per-room participant cap (0: none)")
+	procsMode := fs.String("procs", "", "auto: run on as many processors as the load needs, up to GOMAXPROCS; fixed: always GOMAXPROCS")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -79,6 +81,9 @@ func runServe(args []string) error {
 	if *maxParticipants >= 0 {
 		cfg.Room.MaxParticipants = *maxParticipants
 	}
+	if *procsMode != "" {
+		cfg.Procs = *procsMode
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -109,6 +114,11 @@ func runServe(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.Procs == "auto" {
+		// Started after the node sized its writer pool to GOMAXPROCS: the writers stay, only the
+		// processors they run on follow the load.
+		go procs.Run(ctx, log)
+	}
 	return n.Serve(ctx)
 }
 

@@ -38,6 +38,10 @@ type Config struct {
 	Room   RoomConfig   `yaml:"room"`
 	// Limits bounds what one client may send.
 	Limits LimitsConfig `yaml:"limits"`
+	// Procs is "auto" (the default): the node runs on as many processors as its load needs, up to
+	// GOMAXPROCS (all the machine's, or the container's share, unless set), one while one is
+	// enough (see internal/procs); or "fixed": always GOMAXPROCS.
+	Procs string `yaml:"procs"`
 }
 
 // RTCConfig configures media transport.
@@ -126,6 +130,7 @@ func Default() *Config {
 	return &Config{
 		BindAddress: "0.0.0.0",
 		Port:        7880,
+		Procs:       "auto",
 		LogLevel:    "info",
 		Keys:        map[string]string{},
 		RTC: RTCConfig{
@@ -225,6 +230,9 @@ func (c *Config) Validate() error {
 		if c.TURN.RelayIP != "" && net.ParseIP(c.TURN.RelayIP) == nil {
 			return fmt.Errorf("turn.relay_ip %q is not an IP address", c.TURN.RelayIP)
 		}
+	}
+	if c.Procs != "auto" && c.Procs != "fixed" {
+		return fmt.Errorf("procs %q: want auto or fixed", c.Procs)
 	}
 	if c.Room.MaxParticipants < 0 {
 		return errors.New("room.max_participants must not be negative")

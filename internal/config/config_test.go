@@ -261,6 +261,8 @@ func TestValidate(t *testing.T) {
 		{name: "log level error", mod: func(c *Config) { c.LogLevel = "error" }},
 		{name: "bad log level", mod: func(c *Config) { c.LogLevel = "verbose" }, wantErr: "log_level"},
 		{name: "empty log level", mod: func(c *Config) { c.LogLevel = "" }, wantErr: "log_level"},
+		{name: "procs fixed", mod: func(c *Config) { c.Procs = "fixed" }},
+		{name: "bad procs", mod: func(c *Config) { c.Procs = "4" }, wantErr: "procs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,11 +4,13 @@ package metrics
 
 import (
 	"net/http"
+	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hop-meet/hop/internal/procs"
 	"github.com/hop-meet/hop/sfu"
 	"github.com/hop-meet/hop/signaling/room"
 )
@@ -49,6 +51,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter("packets_forwarded_total", "RTP packets sent to subscribers.", s.PacketsSent)
 	counter("bytes_forwarded_total", "RTP payload bytes sent to subscribers.", s.BytesSent)
 	counter("nacks_total", "Packets subscribers asked to be sent again.", s.NACKs)
+	gauge("gomaxprocs", "Processors the Go scheduler runs the node on now (sized to the load unless procs: fixed).", float64(runtime.GOMAXPROCS(0)))
+	counter("gomaxprocs_changes_total", "Times the node changed the processors it runs on to follow its load.", procs.Changes())
 	counter("publisher_nacks_total", "Packets asked for again from publishers (lost on the way in).", s.NACKsSent)
 	counter("retransmissions_total", "Packets sent again to subscribers.", s.Retransmits)
 	counter("plis_total", "Keyframe requests from subscribers.", s.PLIs)

@@ -40,7 +40,7 @@ func main() {
 	pubs := flag.Int("publishers", 4, "simulcast 720p video publishers")
 	subs := flag.Int("subscribers", 30, "subscribers")
 	measure := flag.Duration("measure", 20*time.Second, "steady-state measurement window")
-	procs := flag.String("gomaxprocs", "2,1", "GOMAXPROCS values to run the node with")
+	procs := flag.String("gomaxprocs", "2,2-fixed,1", "GOMAXPROCS values to run the node with; N-fixed: with `procs: fixed` (N processors throughout), else the node sizes them to its load, up to N")
 	flag.StringVar(&profileOut, "cpuprofile", "", "write the node's CPU profile over the measurement window here")
 	flag.StringVar(&reportOut, "report", "", "write the subscribers' loadtest report (JSON) here")
 	flag.StringVar(&nodeLogOut, "nodelog", "", "write the node's log here (.GOMAXPROCS appended)")
@@ -61,7 +61,10 @@ type result struct {
 	nacksPerSec, drops         float64
 	perCall, perMessage        float64
 	inLossPct                  float64
-	mbPerSub, heapPerSub       float64
+	// ran is the processors the node ran on at the end of the window, changed how many times
+	// during it.
+	ran, procChanges     float64
+	mbPerSub, heapPerSub float64
 	// The same for the subscribers of the second group only (see runOnce).
 	mbMarginal, heapMarginal float64
 }
@@ -112,10 +115,14 @@ func run(bin string, pubs, subs int, measure time.Duration, procs []string) erro
 		results = append(results, *r)
 	}
 	fmt.Printf("\nEnd to end: %d simulcast 720p publishers (VP8 + Opus), %d subscribers, `hop loadtest` in a network namespace\n", pubs, subs)
-	fmt.Printf("%-11s %-15s %-11s %-11s %-12s %-8s %-10s %-8s %-10s %-9s %-10s %s\n", "GOMAXPROCS", "CPU µs/packet", "packets/s", "payload Mb/s",
+	fmt.Printf("%-11s %-8s %-15s %-11s %-11s %-12s %-8s %-10s %-8s %-10s %-9s %-10s %s\n", "GOMAXPROCS", "ran on", "CPU µs/packet", "packets/s", "payload Mb/s",
 		"tracks recv", "loss %", "NACKs/s", "drops", "pkts/call", "pkts/msg", "in-loss %", "jitter ms (max)")
 	for _, r := range results {
-		fmt.Printf("%-11s %-15.2f %-11.0f %-11.1f %-12s %-8.3f %-10.1f %-8.0f %-10.1f %-9.2f %-10.3f %.1f\n", r.procs, r.cpuUSPerPacket, r.pps, r.mbps,
+		ran := fmt.Sprint(r.ran)
+		if r.procChanges > 0 {
+			ran += fmt.Sprintf(" (%.0f×)", r.procChanges)
+		}
+		fmt.Printf("%-11s %-8s %-15.2f %-11.0f %-11.1f %-12s %-8.3f %-10.1f %-8.0f %-10.1f %-9.2f %-10.3f %.1f\n", r.procs, ran, r.cpuUSPerPacket, r.pps, r.mbps,
 			fmt.Sprintf("%d/%d", r.tracks, r.expected), r.lossPct, r.nacksPerSec, r.drops, r.perCall, r.perMessage, r.inLossPct, r.jitterMs)
 	}
 	fmt.Printf("\nMemory per subscriber (MB): all %d subscribers against none, and the last %d against the first %d\n", subs, subs-subs/3, subs/3)
@@ -192,8 +199,12 @@ rtc:
 	// The node and its clients share the namespace, so media travels over its loopback path: the
 	// cost the kernel charges per packet is then the one the issue's floor assumes (a receiver on
 	// the same machine), without the veth's extra hop. The runner reaches the node over the veth.
+	n, fixed := strings.CutSuffix(procs, "-fixed")
+	if fixed {
+		args = append(args, "--procs", "fixed")
+	}
 	srv := exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)
-	srv.Env = append(os.Environ(), "GOMAXPROCS="+procs)
+	srv.Env = append(os.Environ(), "GOMAXPROCS="+n)
 	var srvLog bytes.Buffer
 	srv.Stdout, srv.Stderr = &srvLog, &srvLog
 	if err := srv.Start(); err != nil {
@@ -384,6 +395,8 @@ rtc:
 			m2["hop_send_drops_total"] - m1["hop_send_drops_total"],
 		inLossPct: 100 * (m2["hop_packets_lost_total"] - m1["hop_packets_lost_total"]) /
 			max(1, m2["hop_packets_received_total"]-m1["hop_packets_received_total"]),
+		ran:         m2["hop_gomaxprocs"],
+		procChanges: m2["hop_gomaxprocs_changes_total"] - m1["hop_gomaxprocs_changes_total"],
 		perCall: (m2["hop_send_batched_packets_total"] - m1["hop_send_batched_packets_total"]) /
 			max(1, m2["hop_send_calls_total"]-m1["hop_send_calls_total"]),
 		perMessage: (m2["hop_send_batched_packets_total"] - m1["hop_send_batched_packets_total"]) /
