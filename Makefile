@@ -46,8 +46,11 @@ vet:
 
 # Packages run one at a time: the browser and SDK tests each use both cores, and media quality
 # (what they assert) depends on the CPU they get.
+# Every benchmark also runs once, so that `make bench` cannot break unnoticed (a benchmark that
+# waits for its writers fails when they write nothing).
 test: test-deps vet
 	$(GO) test -count=1 -p 1 -timeout 25m ./...
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./sfu/...
 
 # Micro-benchmarks of the packet path (ns/packet, allocs), at 1 and 2 cores, then an end-to-end
 # run of `hop loadtest` against a node (needs root for its network namespace, and ffmpeg).

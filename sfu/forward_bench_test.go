@@ -134,7 +134,9 @@ func benchTrackFor(tb testing.TB, pool *forwarder.Pool, hists []*bwe.History, la
 // vp8Packets fills a cache with a keyframe followed by delta frames, 1100-byte payloads.
 func vp8Packets(tb testing.TB, n int) (*packetcache.Cache, []*packetcache.Packet) {
 	tb.Helper()
-	cache := packetcache.New(videoCacheSize)
+	// Room for all n: the benchmarks replay these slots as a live stream, the keyframe first,
+	// and a slot overwritten before it is sent would leave the downtracks waiting for a keyframe.
+	cache := packetcache.New(max(n, videoCacheSize))
 	pkts := make([]*packetcache.Packet, 0, n)
 	var h rtp.Header
 	raw := make([]byte, 1200)
