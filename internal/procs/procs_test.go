@@ -69,7 +69,11 @@ func TestUpAtOnceDownAfterTwoSeconds(t *testing.T) {
 	}
 }
 
-// Run takes an idle process down to one processor and gives back the limit when it stops.
+// busySink keeps the busy loop from being optimised away.
+var busySink int
+
+// Run takes an idle process down to one processor, back up to two when one is kept busy, and
+// gives back the limit when it stops.
 func TestRunSizesAndRestores(t *testing.T) {
 	limit := runtime.GOMAXPROCS(2)
 	defer runtime.GOMAXPROCS(limit)
@@ -83,6 +87,29 @@ func TestRunSizesAndRestores(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// A goroutine that keeps one processor busy: the load fills it, and a second comes back.
+	stopBusy := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopBusy:
+				return
+			default:
+			}
+			for i := 0; i < 1e5; i++ {
+				busySink += i
+			}
+		}
+	}()
+	deadline = time.Now().Add(10 * time.Second)
+	for runtime.GOMAXPROCS(0) != 2 {
+		if time.Now().After(deadline) {
+			close(stopBusy)
+			t.Fatal("a busy process stayed on 1 processor for 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stopBusy)
 	cancel()
 	<-done
 	if got := runtime.GOMAXPROCS(0); got != 2 {

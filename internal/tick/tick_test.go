@@ -16,7 +16,7 @@ func TestUntilNextLandsOnAMultiple(t *testing.T) {
 	}
 }
 
-// Two tickers started apart fire together, on the period's multiples.
+// Two tickers started apart both fire on the period's multiples, so at the same instants.
 func TestTickersShareThePhase(t *testing.T) {
 	d := 100 * time.Millisecond
 	a := New(d)
@@ -24,14 +24,12 @@ func TestTickersShareThePhase(t *testing.T) {
 	time.Sleep(37 * time.Millisecond) // start the second one out of phase on purpose
 	b := New(d)
 	defer b.Stop()
+	late := func(at time.Time) time.Duration { return time.Duration(at.UnixNano() % int64(d)) }
 	for i := 0; i < 3; i++ {
 		ta, tb := <-a.C, <-b.C
-		if diff := ta.Sub(tb).Abs(); diff > d/2 {
-			t.Fatalf("tick %d: %v apart", i, diff)
-		}
-		// Each fired no earlier than the multiple it was armed for.
-		if off := time.Duration(ta.UnixNano() % int64(d)); off > d/2 {
-			t.Fatalf("tick %d at %v past a multiple (early?)", i, off)
+		// Fired no earlier than a multiple, and (allowing for a busy machine) well before the next.
+		if late(ta) > d/2 || late(tb) > d/2 {
+			t.Fatalf("tick %d: %v and %v past a multiple of %v", i, late(ta), late(tb), d)
 		}
 		a.Next()
 		b.Next()
