@@ -197,14 +197,7 @@ func TestNACKAnswersAndLostForGood(t *testing.T) {
 		t.Fatalf("lost for good %d before the grace ended", dt.LostForGood())
 	}
 	dt.nack(4, now+400*ms)
-	select {
-	case ssrc := <-plis:
-		if ssrc != 42 {
-			t.Fatalf("keyframe requested from SSRC %d, want the received layer's 42", ssrc)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no keyframe request for a packet gone for good")
-	}
+	expectKeyframeRequest(t, plis, 42, "a packet gone for good")
 	if dt.LostForGood() != 1 {
 		t.Fatalf("lost for good %d, want 1", dt.LostForGood())
 	}
@@ -247,5 +240,19 @@ func evict(t *testing.T, cache *packetcache.Cache, seq int) {
 	hl, _ := h.MarshalTo(raw)
 	if _, err := cache.Put(raw, &h, hl, 0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// expectKeyframeRequest waits for the keyframe request that what should have brought, and checks
+// it went to the publisher's stream ssrc.
+func expectKeyframeRequest(t *testing.T, plis <-chan uint32, ssrc uint32, what string) {
+	t.Helper()
+	select {
+	case got := <-plis:
+		if got != ssrc {
+			t.Fatalf("keyframe requested from SSRC %d for %s, want %d", got, what, ssrc)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no keyframe request for %s", what)
 	}
 }

@@ -232,8 +232,7 @@ func (e *Engine) Logger() *slog.Logger { return e.log }
 // NewPeerConnection makes a PeerConnection on the shared sockets. onRTCP, if set, sees every RTCP
 // packet the peer sends (feedback for the bandwidth estimator). A sendOnly connection never
 // receives media, and goes without the interceptors that look after received streams (each runs a
-// goroutine on a timer). hs (optional) is shown the connection's
-// DTLS handshake, for its SRTP keys. built (optional) is given each interceptor made for the
+// goroutine on a timer). hs (optional) is shown the connection's DTLS handshake, for its SRTP keys. built (optional) is given each interceptor made for the
 // connection (see inbound).
 func (e *Engine) NewPeerConnection(onRTCP func(compound []byte), sendOnly bool, hs *srtpout.Handshake, built func(interceptor.Interceptor)) (*webrtc.PeerConnection, error) {
 	ir := &interceptor.Registry{}
@@ -373,8 +372,8 @@ func registerCodecs(me *webrtc.MediaEngine) error {
 
 // interceptorFactories are the RTCP machinery towards publishers (receiver reports, transport-wide
 // congestion feedback). NACKs to publishers come from each Receiver as packets arrive (see
-// sfu/nackgen), not from pion's generator, whose timer woke an idle core every 20 ms per publisher. Towards subscribers, DownTracks stamp transport-wide
-// sequence numbers themselves (feeding the bandwidth estimator), answer NACKs from the packet cache
+// sfu/nackgen), not from pion's generator, whose timer woke an idle core every 20 ms per
+// publisher. Towards subscribers, DownTracks stamp transport-wide sequence numbers themselves (feeding the bandwidth estimator), answer NACKs from the packet cache
 // and report what they sent (Transport.sendReports), so pion's TWCC header interceptor, NACK
 // responder (which would keep a second copy of every packet sent) and sender-report interceptor
 // (a lock and a clock read per packet) are not installed: nothing intercepts the packets sent.

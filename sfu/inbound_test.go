@@ -64,12 +64,5 @@ func TestInboundRTCPReachesTheDowntrack(t *testing.T) {
 	if !tr.in.rtcp([]byte{0x81, rtcpPSFB, 0, 2, 0, 0, 0, 1, 0, 0, 0x03, 0xe8}) {
 		t.Fatal("PLI not taken")
 	}
-	select {
-	case ssrc := <-plis:
-		if ssrc != 42 {
-			t.Fatalf("keyframe requested from SSRC %d, want 42", ssrc)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no keyframe request for the PLI")
-	}
+	expectKeyframeRequest(t, plis, 42, "the PLI")
 }

@@ -54,9 +54,8 @@ type Track struct {
 	pliCh   chan int8
 	lastPLI [MaxLayers]atomic.Int64
 	nackCh  chan nackRequest
-	// nacksSent counts packets asked for again from the publisher; nacksDropped, requests
-	// dropped because the queue was full.
-	nacksSent, nacksDropped atomic.Uint64
+	// nacksSent counts packets asked for again from the publisher.
+	nacksSent atomic.Uint64
 
 	mu         sync.Mutex
 	downTracks map[*DownTrack]struct{}
@@ -266,7 +265,6 @@ func (t *Track) requestNACK(ssrc uint32, seqs []uint16) {
 	select {
 	case t.nackCh <- req:
 	default:
-		t.nacksDropped.Add(1)
 	}
 }
 
