@@ -68,7 +68,8 @@ type Manager struct {
 	mu     sync.Mutex
 	rooms  map[string]*Room
 	closed bool
-	wg     sync.WaitGroup
+	// wg counts participants' goroutines, so that Close returns once they are all gone.
+	wg sync.WaitGroup
 }
 
 // NewManager makes a room manager on an SFU engine.

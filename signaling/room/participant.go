@@ -98,7 +98,9 @@ type Participant struct {
 	// pinged: the client sends LiveKit pings (the browser and mobile SDKs do; server-sdk-go does
 	// not), so going quiet for pingTimeout means it is gone.
 	pinged atomic.Bool
-	wg     sync.WaitGroup
+	// group counts the participant's goroutines: the manager's, waited for at shutdown only, never
+	// by a participant (close runs on those goroutines too).
+	group *sync.WaitGroup
 	// dynacastKick wakes the dynacast loop when subscribers' demand changes.
 	dynacastKick chan struct{}
 }
@@ -125,6 +127,7 @@ func newParticipant(r *Room, jp *routing.JoinParams) (*Participant, error) {
 		byRemoteID:     map[string]*publishedTrack{},
 		subscriptions:  map[string]*subscription{},
 		sess:           newSession(),
+		group:          &r.m.wg,
 		done:           make(chan struct{}),
 		dynacastKick:   make(chan struct{}, 1),
 	}
@@ -309,7 +312,7 @@ func (p *Participant) start() error {
 			}
 		}
 	}
-	p.wg.Add(2)
+	p.group.Add(2)
 	go p.upkeep()
 	go func() {
 		if joinOffer != nil {
@@ -365,7 +368,7 @@ func (p *Participant) publishedTracks() []*publishedTrack {
 
 // requestLoop handles the client's requests one at a time, in order.
 func (p *Participant) requestLoop(s *session) {
-	defer p.wg.Done()
+	defer p.group.Done()
 	for {
 		select {
 		case req := <-s.reqs:
@@ -434,7 +437,7 @@ func (p *Participant) signalLost(s *session) {
 // upkeep runs the participant's periodic work on one goroutine (one stack and one timer per
 // participant instead of one per task): dynacast every 500 ms or when kicked, liveness every second.
 func (p *Participant) upkeep() {
-	defer p.wg.Done()
+	defer p.group.Done()
 	tick := tick.New(500 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
@@ -523,7 +526,7 @@ func (p *Participant) resume(jp *routing.JoinParams) (routing.Session, error) {
 		// The subscriber side restarts ICE from the server.
 		p.sub.Negotiate(true)
 	}
-	p.wg.Add(1)
+	p.group.Add(1)
 	go p.requestLoop(ns)
 	p.log.Info("participant resumed", "reason", jp.ReconnectReason.String())
 	return ns, nil
@@ -781,7 +784,8 @@ func (p *Participant) close(reason livekit.DisconnectReason, notify bool) {
 	if pub != nil {
 		pub.Close()
 	}
-	p.wg.Wait()
+	// The participant's own goroutines end on done; close may run on one of them, so it never
+	// waits for them (the manager does, at shutdown).
 	p.log.Info("participant left", "reason", reason.String())
 }
 
