@@ -108,13 +108,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		return out
 	}
 	registry := routing.NewMemoryRegistry()
-	n.rooms = room.NewManager(room.Config{
-		NodeID:     n.id,
-		Room:       cfg.Room,
-		Limits:     cfg.Limits,
-		ICEServers: iceServers,
-		Logger:     log,
-	}, engine, registry)
+	n.rooms = room.NewManager(roomConfig(cfg, n.id, iceServers, log), room.SFUMedia(engine), registry)
 	router := &routing.Local{NodeID: n.id, Host: n.rooms, Registry: registry}
 	verifier := auth.NewVerifier(cfg.Keys)
 	n.signal = signaling.NewServer(signaling.Config{
@@ -151,6 +145,22 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	n.listener = ln
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
+}
+
+// roomConfig is the room domain's view of the node's configuration.
+func roomConfig(cfg *config.Config, nodeID string, ice func(string) []*livekit.ICEServer, log *slog.Logger) room.Config {
+	return room.Config{
+		NodeID:            nodeID,
+		AutoCreate:        cfg.Room.AutoCreate,
+		EmptyTimeout:      cfg.Room.EmptyTimeout,
+		DepartureTimeout:  cfg.Room.DepartureTimeout,
+		MaxParticipants:   cfg.Room.MaxParticipants,
+		AllowRemoteUnmute: cfg.Room.AllowRemoteUnmute,
+		ResumeWindow:      cfg.Room.ResumeWindow,
+		Limits:            room.Limits{MaxDataPacket: cfg.Limits.MaxDataPacket, MaxMetadata: cfg.Limits.MaxMetadata},
+		ICEServers:        ice,
+		Logger:            log,
+	}
 }
 
 // tcpPort maps the config's "0 disables ICE-TCP" onto the engine's -1.

@@ -28,13 +28,9 @@ func (m *Manager) CreateRoom(req *livekit.CreateRoomRequest) (*Room, error) {
 	if r := m.rooms[req.Name]; r != nil && !r.isClosed() {
 		return r, nil
 	}
-	opts := roomOptions{
-		emptyTimeout:     m.cfg.Room.EmptyTimeout,
-		departureTimeout: m.cfg.Room.DepartureTimeout,
-		maxParticipants:  m.cfg.Room.MaxParticipants,
-	}
+	opts := optionsFrom(&m.cfg)
 	opts.override(req.EmptyTimeout, req.DepartureTimeout, req.MaxParticipants)
-	r := newRoom(m, req.Name, opts)
+	r := newRoom(m.env, m.log, req.Name, opts, m.roomClosed)
 	r.metadata = req.Metadata
 	m.rooms[req.Name] = r
 	m.log.Info("room created by API", "room", req.Name, "sid", r.sid, "maxParticipants", opts.maxParticipants)
@@ -58,7 +54,7 @@ func (r *Room) MuteTrack(identity, trackSID string, muted bool) (*livekit.TrackI
 	if p == nil {
 		return nil, ErrParticipantNotFound
 	}
-	if !muted && !r.m.cfg.Room.AllowRemoteUnmute {
+	if !muted && !r.opts.allowRemoteUnmute {
 		return nil, ErrRemoteUnmute
 	}
 	if p.trackInfo(trackSID) == nil {
@@ -86,10 +82,9 @@ func (r *Room) UpdateParticipant(req *livekit.UpdateParticipantRequest) (*liveki
 		old = p.permission
 		p.permission = proto.Clone(req.Permission).(*livekit.ParticipantPermission)
 	}
-	info := p.changedLocked()
 	p.mu.Unlock()
-	p.sendParticipantUpdate([]*livekit.ParticipantInfo{info})
-	r.broadcastParticipant(p, info)
+	p.changed()
+	info := p.Info()
 	if old != nil {
 		p.permissionChanged(old, req.Permission)
 	}
@@ -99,27 +94,17 @@ func (r *Room) UpdateParticipant(req *livekit.UpdateParticipantRequest) (*liveki
 // permissionChanged applies a new permission to what the participant already does.
 func (p *Participant) permissionChanged(old, cur *livekit.ParticipantPermission) {
 	if old.CanSubscribe && !cur.CanSubscribe {
-		p.mu.Lock()
-		sids := make([]string, 0, len(p.subscriptions))
-		for sid := range p.subscriptions {
-			sids = append(sids, sid)
-		}
-		p.mu.Unlock()
-		for _, sid := range sids {
+		for _, sid := range p.subs.sids() {
 			p.unsubscribe(sid)
 		}
 	}
 	if !old.CanSubscribe && cur.CanSubscribe && p.autoSubscribe {
-		for _, q := range p.room.others(p) {
-			for _, t := range q.publishedTracks() {
-				p.subscribe(q, t)
-			}
-		}
+		p.subscribeToAll()
 	}
 	// Tracks the participant may no longer publish are taken down, and the client is told.
 	for _, t := range p.publishedTracks() {
-		if !auth.CanPublishSource(cur, t.info.Source) {
-			p.unpublish(t.info.Sid, true)
+		if info := t.info.Load(); !auth.CanPublishSource(cur, info.Source) {
+			p.unpublish(info.Sid, true)
 		}
 	}
 }
@@ -136,7 +121,7 @@ func (r *Room) UpdateSubscriptions(identity string, trackSIDs []string, subscrib
 
 // SendData sends a server-originated data packet to everyone, or to the identities named.
 func (r *Room) SendData(req *livekit.SendDataRequest) error {
-	if lim := r.m.cfg.Limits.MaxDataPacket; lim > 0 && len(req.Data) > lim {
+	if lim := r.env.limits.MaxDataPacket; lim > 0 && len(req.Data) > lim {
 		return fmt.Errorf("data larger than %d bytes", lim)
 	}
 	pkt := &livekit.DataPacket{

@@ -4,10 +4,7 @@ import (
 	"sync"
 
 	"github.com/livekit/protocol/livekit"
-	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/hop-meet/hop/sfu"
 )
 
 // Data channel labels LiveKit clients use.
@@ -20,13 +17,13 @@ const (
 // numbers seen from it.
 type dataChannels struct {
 	mu       sync.Mutex
-	reliable *webrtc.DataChannel
-	lossy    *webrtc.DataChannel
+	reliable DataChannel
+	lossy    DataChannel
 	lastSeq  uint32
-	all      []*webrtc.DataChannel
+	all      []DataChannel
 }
 
-func (d *dataChannels) setDown(rel, lossy *webrtc.DataChannel) {
+func (d *dataChannels) setDown(rel, lossy DataChannel) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if rel != nil {
@@ -39,13 +36,13 @@ func (d *dataChannels) setDown(rel, lossy *webrtc.DataChannel) {
 	}
 }
 
-func (d *dataChannels) track(dc *webrtc.DataChannel) {
+func (d *dataChannels) track(dc DataChannel) {
 	d.mu.Lock()
 	d.all = append(d.all, dc)
 	d.mu.Unlock()
 }
 
-func (d *dataChannels) channel(kind livekit.DataPacket_Kind) *webrtc.DataChannel {
+func (d *dataChannels) channel(kind livekit.DataPacket_Kind) DataChannel {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if kind == livekit.DataPacket_LOSSY && d.lossy != nil {
@@ -86,15 +83,15 @@ func (d *dataChannels) close() {
 
 // onDataChannel adopts a channel the client opened: it carries the client's data, and in
 // single-connection mode (or without a subscriber connection) also the server's data to it.
-func (p *Participant) onDataChannel(dc *webrtc.DataChannel) {
+func (p *Participant) onDataChannel(dc DataChannel) {
 	label := dc.Label()
 	if label != reliableLabel && label != lossyLabel {
 		p.data.track(dc) // e.g. _data_track: not used by Hop yet
-		sfu.ReadDataChannel(dc, nil)
+		dc.Read(nil)
 		return
 	}
 	p.attachDataReader(dc)
-	if p.sub == nil || !p.canSubscribe() {
+	if p.conns.subscriber() == nil || !p.canSubscribe() {
 		if label == reliableLabel {
 			p.data.setDown(dc, nil)
 		} else {
@@ -105,17 +102,17 @@ func (p *Participant) onDataChannel(dc *webrtc.DataChannel) {
 	}
 }
 
-func (p *Participant) attachDataReader(dc *webrtc.DataChannel) {
+func (p *Participant) attachDataReader(dc DataChannel) {
 	kind := livekit.DataPacket_RELIABLE
 	if dc.Label() == lossyLabel {
 		kind = livekit.DataPacket_LOSSY
 	}
-	sfu.ReadDataChannel(dc, func(b []byte) { p.handleData(kind, b) })
+	dc.Read(func(b []byte) { p.handleData(kind, b) })
 }
 
 // handleData validates, stamps and forwards one DataPacket from this participant.
 func (p *Participant) handleData(kind livekit.DataPacket_Kind, b []byte) {
-	if lim := p.room.m.cfg.Limits.MaxDataPacket; lim > 0 && len(b) > lim {
+	if lim := p.env.limits.MaxDataPacket; lim > 0 && len(b) > lim {
 		p.log.Info("data packet too large; dropped", "size", len(b), "limit", lim)
 		return
 	}
@@ -183,7 +180,7 @@ func (r *Room) forwardData(from *Participant, kind livekit.DataPacket_Kind, b []
 // sendData writes an encoded DataPacket to this participant.
 func (p *Participant) sendData(kind livekit.DataPacket_Kind, b []byte) {
 	dc := p.data.channel(kind)
-	if dc == nil || dc.ReadyState() != webrtc.DataChannelStateOpen {
+	if dc == nil || !dc.Open() {
 		return
 	}
 	if err := dc.Send(b); err != nil {

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/livekit"
-
-	"github.com/hop-meet/hop/sfu"
 )
 
 // Dynacast tells publishers which simulcast layers anybody wants, so their encoders stop producing
@@ -34,10 +32,8 @@ func (p *Participant) demandChanged() {
 func (p *Participant) dynacast(state map[string]*dynacastState, now time.Time) {
 	live := map[string]bool{}
 	for _, t := range p.publishedTracks() {
-		live[t.info.Sid] = true
-		p.mu.Lock()
-		info := t.info
-		p.mu.Unlock()
+		info := t.info.Load()
+		live[info.Sid] = true
 		if info.Type != livekit.TrackType_VIDEO {
 			continue
 		}
@@ -46,7 +42,7 @@ func (p *Participant) dynacast(state map[string]*dynacastState, now time.Time) {
 			st = &dynacastState{sent: livekit.VideoQuality_HIGH}
 			state[info.Sid] = st
 		}
-		want := maxQuality(info, t.track.MaxDesiredLayer())
+		want := maxQuality(info, t.media.MaxDesiredLayer())
 		switch {
 		case want > st.sent:
 			p.sendSubscribedQuality(info, want)
@@ -71,7 +67,7 @@ func (p *Participant) dynacast(state map[string]*dynacastState, now time.Time) {
 
 // maxQuality maps the highest layer subscribers want to the highest quality to keep (-1: none).
 func maxQuality(info *livekit.TrackInfo, layer int8) livekit.VideoQuality {
-	if layer == sfu.LayerOff {
+	if layer == layerOff {
 		return -1
 	}
 	if !info.Simulcast {

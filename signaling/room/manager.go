@@ -14,8 +14,6 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/livekit/protocol/utils/guid"
 
-	"github.com/hop-meet/hop/internal/config"
-	"github.com/hop-meet/hop/sfu"
 	"github.com/hop-meet/hop/signaling/auth"
 	"github.com/hop-meet/hop/signaling/routing"
 )
@@ -46,22 +44,10 @@ func (e *JoinError) DisconnectReason() livekit.DisconnectReason { return e.Reaso
 // Unwrap exposes the HTTP status through auth.Error for the validate endpoint.
 func (e *JoinError) Unwrap() error { return &auth.Error{Status: e.Status, Reason: e.Msg} }
 
-// Config is what rooms need from the node.
-type Config struct {
-	NodeID string
-	Region string
-	Room   config.RoomConfig
-	Limits config.LimitsConfig
-	// ICEServers returns the STUN/TURN servers handed to a participant (TURN credentials are per
-	// participant); nil means none.
-	ICEServers func(participantSID string) []*livekit.ICEServer
-	Logger     *slog.Logger
-}
-
 // Manager hosts this node's rooms. It implements routing.Host.
 type Manager struct {
 	cfg      Config
-	engine   *sfu.Engine
+	env      *env
 	registry routing.RoomRegistry
 	log      *slog.Logger
 
@@ -72,22 +58,34 @@ type Manager struct {
 	wg sync.WaitGroup
 }
 
-// NewManager makes a room manager on an SFU engine.
-func NewManager(cfg Config, engine *sfu.Engine, registry routing.RoomRegistry) *Manager {
+// NewManager makes a room manager on a media engine (SFUMedia for the node's SFU).
+func NewManager(cfg Config, media Media, registry routing.RoomRegistry) *Manager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = guid.New(guid.NodePrefix)
 	}
-	return &Manager{
+	m := &Manager{
 		cfg:      cfg,
-		engine:   engine,
 		registry: registry,
 		log:      cfg.Logger.With("component", "room"),
 		rooms:    map[string]*Room{},
 	}
+	m.env = &env{
+		media:        media,
+		limits:       cfg.Limits,
+		resumeWindow: cfg.ResumeWindow,
+		nodeID:       cfg.NodeID,
+		region:       cfg.Region,
+		iceServers:   cfg.ICEServers,
+		group:        &m.wg,
+	}
+	return m
 }
+
+// NodeID is the node the manager's rooms live on.
+func (m *Manager) NodeID() string { return m.cfg.NodeID }
 
 var _ routing.Host = (*Manager)(nil)
 
@@ -122,7 +120,7 @@ func (m *Manager) CheckJoin(_ context.Context, p *routing.JoinParams) error {
 		if p.Reconnect {
 			return &JoinError{Reason: livekit.DisconnectReason_STATE_MISMATCH, Status: http.StatusNotFound, Msg: "requested room does not exist"}
 		}
-		if !m.cfg.Room.AutoCreate {
+		if !m.cfg.AutoCreate {
 			return &JoinError{Reason: livekit.DisconnectReason_JOIN_FAILURE, Status: http.StatusNotFound, Msg: "requested room does not exist"}
 		}
 		return nil
@@ -154,19 +152,15 @@ func (m *Manager) getOrCreate(name string, g *auth.Grants) (*Room, error) {
 	if r := m.rooms[name]; r != nil && !r.isClosed() {
 		return r, nil
 	}
-	if !m.cfg.Room.AutoCreate {
+	if !m.cfg.AutoCreate {
 		return nil, &JoinError{Reason: livekit.DisconnectReason_JOIN_FAILURE, Status: http.StatusNotFound, Msg: "requested room does not exist"}
 	}
-	opts := roomOptions{
-		emptyTimeout:     m.cfg.Room.EmptyTimeout,
-		departureTimeout: m.cfg.Room.DepartureTimeout,
-		maxParticipants:  m.cfg.Room.MaxParticipants,
-	}
+	opts := optionsFrom(&m.cfg)
 	if g != nil && g.RoomConfig != nil {
 		rc := g.GetRoomConfiguration()
 		opts.override(rc.EmptyTimeout, rc.DepartureTimeout, rc.MaxParticipants)
 	}
-	r := newRoom(m, name, opts)
+	r := newRoom(m.env, m.log, name, opts, m.roomClosed)
 	m.rooms[name] = r
 	m.log.Info("room created", "room", name, "sid", r.sid, "maxParticipants", opts.maxParticipants)
 	return r, nil

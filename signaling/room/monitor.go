@@ -8,7 +8,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/hop-meet/hop/internal/tick"
-	"github.com/hop-meet/hop/sfu"
 )
 
 // The room's monitor reports who is speaking (from the publishers' RFC 6464 audio levels) and how
@@ -38,7 +37,7 @@ func (r *Room) monitor() {
 	defer tick.Stop()
 	speakers := map[string]*speakerState{}
 	quality := map[string]livekit.ConnectionQuality{}
-	recvLoss := map[*sfu.Receiver]lossCounter{}
+	recvLoss := map[MediaTrack]lossCounter{}
 	lastQuality := time.Now()
 	for {
 		select {
@@ -68,10 +67,10 @@ func (r *Room) updateSpeakers(now time.Time, states map[string]*speakerState) {
 		}
 		loudest, heard := -127.0, false
 		for _, t := range p.publishedTracks() {
-			if t.track.Kind() != webrtc.RTPCodecTypeAudio {
+			if t.media.Kind() != webrtc.RTPCodecTypeAudio {
 				continue
 			}
-			if d, ok := t.track.AudioLevel(); ok {
+			if d, ok := t.media.AudioLevel(); ok {
 				heard = true
 				loudest = math.Max(loudest, d)
 			}
@@ -122,43 +121,33 @@ func (r *Room) updateSpeakers(now time.Time, states map[string]*speakerState) {
 // setSpeaking raises (or lowers) the allocation priority of the participant's video for everyone.
 func (p *Participant) setSpeaking(speaking bool) {
 	for _, t := range p.publishedTracks() {
-		if t.track.Kind() != webrtc.RTPCodecTypeVideo {
-			continue
-		}
-		prio := trackPriority(t.info, speaking)
-		for _, dt := range t.track.DownTracks() {
-			dt.SetPriority(prio)
+		if t.media.Kind() == webrtc.RTPCodecTypeVideo {
+			t.media.SetPriority(trackPriority(t.info.Load(), speaking))
 		}
 	}
 }
 
 // updateQuality rates every participant's connection and tells everyone when a rating changes.
-func (r *Room) updateQuality(prev map[string]livekit.ConnectionQuality, recv map[*sfu.Receiver]lossCounter) {
+func (r *Room) updateQuality(prev map[string]livekit.ConnectionQuality, recv map[MediaTrack]lossCounter) {
 	var infos []*livekit.ConnectionQualityInfo
 	changed := false
 	present := map[string]bool{}
-	seen := map[*sfu.Receiver]bool{}
+	seen := map[MediaTrack]bool{}
 	for _, p := range r.Participants() {
 		present[p.sid] = true
 		// Upstream: loss on what the participant publishes since the last rating.
 		var packets, lost uint64
 		for _, t := range p.publishedTracks() {
-			for l := int8(0); l < sfu.MaxLayers; l++ {
-				rc := t.track.Receiver(l)
-				if rc == nil {
-					continue
-				}
-				seen[rc] = true
-				pk, _, ls := rc.Stats()
-				last := recv[rc]
-				if pk >= last.packets {
-					packets += pk - last.packets
-				}
-				if uint64(ls) >= last.lost {
-					lost += uint64(ls) - last.lost
-				}
-				recv[rc] = lossCounter{packets: pk, lost: uint64(ls)}
+			seen[t.media] = true
+			pk, ls := t.media.ReceiveStats()
+			last := recv[t.media]
+			if pk >= last.packets {
+				packets += pk - last.packets
 			}
+			if ls >= last.lost {
+				lost += ls - last.lost
+			}
+			recv[t.media] = lossCounter{packets: pk, lost: ls}
 		}
 		up := 0.0
 		if packets+lost > 0 {
@@ -203,16 +192,4 @@ func rate(loss float64) (livekit.ConnectionQuality, float32) {
 		return livekit.ConnectionQuality_GOOD, score
 	}
 	return livekit.ConnectionQuality_POOR, score
-}
-
-// downstreamLoss is the loss the participant reports on what Hop sends it.
-func (p *Participant) downstreamLoss() float64 {
-	tr := p.publisher()
-	if p.sub != nil {
-		tr = p.sub
-	}
-	if tr == nil {
-		return 0
-	}
-	return tr.Estimator().Loss()
 }

@@ -15,9 +15,19 @@ import (
 )
 
 type roomOptions struct {
-	emptyTimeout     time.Duration
-	departureTimeout time.Duration
-	maxParticipants  int
+	emptyTimeout      time.Duration
+	departureTimeout  time.Duration
+	maxParticipants   int
+	allowRemoteUnmute bool
+}
+
+func optionsFrom(c *Config) roomOptions {
+	return roomOptions{
+		emptyTimeout:      c.EmptyTimeout,
+		departureTimeout:  c.DepartureTimeout,
+		maxParticipants:   c.MaxParticipants,
+		allowRemoteUnmute: c.AllowRemoteUnmute,
+	}
 }
 
 // override applies what a CreateRoom request or a token's room configuration asks for (0: keep).
@@ -36,7 +46,9 @@ func (o *roomOptions) override(emptyTimeout, departureTimeout, maxParticipants u
 
 // Room is one meeting on this node.
 type Room struct {
-	m         *Manager
+	env *env
+	// onClosed tells the room's owner that it closed.
+	onClosed  func(*Room)
 	name      string
 	sid       string
 	createdAt time.Time
@@ -56,14 +68,15 @@ type Room struct {
 	wg   sync.WaitGroup
 }
 
-func newRoom(m *Manager, name string, opts roomOptions) *Room {
+func newRoom(e *env, log *slog.Logger, name string, opts roomOptions, onClosed func(*Room)) *Room {
 	r := &Room{
-		m:            m,
+		env:          e,
+		onClosed:     onClosed,
 		name:         name,
 		sid:          guid.New(guid.RoomPrefix),
 		createdAt:    time.Now(),
 		opts:         opts,
-		log:          m.log.With("room", name),
+		log:          log.With("room", name),
 		participants: map[string]*Participant{},
 		bySID:        map[string]*Participant{},
 		done:         make(chan struct{}),
@@ -192,7 +205,7 @@ func (r *Room) join(jp *routing.JoinParams) (routing.Session, error) {
 	if err := r.checkJoin(jp); err != nil {
 		return nil, err
 	}
-	p, err := newParticipant(r, jp)
+	p, err := newParticipant(r, r.env, jp)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +233,7 @@ func (r *Room) join(jp *routing.JoinParams) (routing.Session, error) {
 		return nil, &JoinError{Reason: livekit.DisconnectReason_JOIN_FAILURE, Status: http.StatusBadRequest, Msg: err.Error()}
 	}
 	r.log.Info("participant joined", "identity", p.identity, "sid", p.sid, "singlePC", jp.SinglePC)
-	return p.sess, nil
+	return p.signal.current(), nil
 }
 
 // resume reattaches a participant's new signal connection.
@@ -302,7 +315,9 @@ func (r *Room) Close(reason livekit.DisconnectReason) {
 	}
 	close(r.done)
 	r.wg.Wait()
-	r.m.roomClosed(r)
+	if r.onClosed != nil {
+		r.onClosed(r)
+	}
 }
 
 // SetMetadata changes the room's metadata and tells everyone.
@@ -323,7 +338,7 @@ func (r *Room) SetMetadata(md string) {
 // findTrack finds a published track by SID.
 func (r *Room) findTrack(sid string) (*Participant, *publishedTrack) {
 	for _, p := range r.Participants() {
-		if t := p.publishedTrackBySID(sid); t != nil {
+		if t := p.pubs.get(sid); t != nil {
 			return p, t
 		}
 	}
