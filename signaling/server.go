@@ -162,6 +162,10 @@ func (s *Server) serveRTC(w http.ResponseWriter, r *http.Request, v1 bool) {
 	}
 	defer s.untrack(conn)
 	conn.SetReadLimit(s.maxMessage)
+	// The HTTP server's read and write deadlines are for requests; a websocket keeps its own
+	// (the pump's keepalive and per-write deadlines). The upgrader clears them only when it has
+	// no handshake timeout, so clear them here whatever it is configured with.
+	_ = conn.NetConn().SetDeadline(time.Time{})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	sess, err := s.router.Join(ctx, jp)

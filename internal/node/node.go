@@ -149,7 +149,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("listen http %s:%d: %w", cfg.BindAddress, cfg.Port, err)
 	}
 	n.listener = ln
-	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Upgraded websockets leave these deadlines behind (signaling.Server clears them and keeps
+	// its own keepalive); every other connection is bounded by them.
+	n.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+	}
 	return n, nil
 }
 

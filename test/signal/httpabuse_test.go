@@ -1,10 +1,13 @@
 package signal_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -13,6 +16,7 @@ import (
 
 	lkauth "github.com/livekit/protocol/auth"
 
+	"github.com/hop-meet/hop/internal/config"
 	"github.com/hop-meet/hop/internal/testkit"
 )
 
@@ -137,4 +141,102 @@ func TestRoomServiceBoundsTheBody(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("ListRooms: %d", resp.StatusCode)
 	}
+}
+
+// rawHTTP opens a plain TCP connection to the node.
+func rawHTTP(t *testing.T, n *testkit.Node) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", n.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// untilClosed reads c to its end in the background; the channel yields the read error (io.EOF
+// when the server closed the connection).
+func untilClosed(c net.Conn, r *bufio.Reader) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, r)
+		if err == nil {
+			err = io.EOF
+		}
+		done <- err
+	}()
+	return done
+}
+
+// A keep-alive connection that sends no further request is closed after the idle timeout.
+func TestIdleKeepAliveConnectionIsClosed(t *testing.T) {
+	n := testkit.StartNode(t, func(c *config.Config) { c.HTTP.IdleTimeout = 300 * time.Millisecond })
+	c := rawHTTP(t, n)
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: hop\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("healthz: %d, close %v: want 200 on a kept-alive connection", resp.StatusCode, resp.Close)
+	}
+	// The guard is far beyond the idle timeout: only a connection left open forever trips it.
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := <-untilClosed(c, r); !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection: %v, want the server to close it", err)
+	}
+}
+
+// A request body trickled a byte at a time is cut off by the read timeout.
+func TestTrickledBodyIsCutOff(t *testing.T) {
+	n := testkit.StartNode(t, func(c *config.Config) { c.HTTP.ReadTimeout = 500 * time.Millisecond })
+	admin := n.TokenWith(t, "", "admin", func(g *lkauth.VideoGrant) { g.RoomList = true })
+	c := rawHTTP(t, n)
+	const length = 100000
+	head := "POST /twirp/livekit.RoomService/ListRooms HTTP/1.1\r\nHost: hop\r\nContent-Type: application/protobuf\r\n" +
+		"Authorization: Bearer " + admin + "\r\nContent-Length: " + fmt.Sprint(length) + "\r\n\r\n"
+	if _, err := io.WriteString(c, head); err != nil {
+		t.Fatal(err)
+	}
+	closed := untilClosed(c, bufio.NewReader(c))
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	guard := time.After(10 * time.Second)
+	for sent := 0; ; {
+		select {
+		case err := <-closed:
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("trickling connection ended with %v, want the server to close it", err)
+			}
+			t.Logf("closed by the server after %d body bytes", sent)
+			return
+		case <-guard:
+			t.Fatalf("the server still reads a body trickled for 10 s (%d of %d bytes)", sent, length)
+		case <-tick.C:
+			if _, err := c.Write([]byte{0}); err == nil {
+				sent++
+			}
+		}
+	}
+}
+
+// A signalling websocket is exempt from the HTTP timeouts: long past all of them it still reads
+// and writes.
+func TestWebsocketOutlivesHTTPTimeouts(t *testing.T) {
+	const short = 200 * time.Millisecond
+	n := testkit.StartNode(t, func(c *config.Config) {
+		c.HTTP = config.HTTPConfig{ReadHeaderTimeout: short, ReadTimeout: short, WriteTimeout: short, IdleTimeout: short}
+	})
+	c := dialRaw(t, n, n.Token(t, "r", "alice"))
+	c.join()
+	// Nothing signals that a deadline has passed: wait well past them.
+	<-time.After(5 * short)
+	c.ping(1)
+	<-time.After(5 * short)
+	c.ping(2)
 }
