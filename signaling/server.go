@@ -161,7 +161,10 @@ func (s *Server) serveRTC(w http.ResponseWriter, r *http.Request, v1 bool) {
 		return
 	}
 	defer s.untrack(conn)
-	conn.SetReadLimit(s.maxMessage)
+	// The HTTP server's read and write deadlines are for requests; a websocket keeps its own
+	// (the pump's keepalive and per-write deadlines). The upgrader clears them only when it has
+	// no handshake timeout, so clear them here whatever it is configured with.
+	_ = conn.NetConn().SetDeadline(time.Time{})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	sess, err := s.router.Join(ctx, jp)
@@ -280,13 +283,14 @@ func (s *Server) pump(conn *websocket.Conn, sess routing.Session, jp *routing.Jo
 	abort := ""
 	for {
 		alive()
-		mt, data, err := conn.ReadMessage()
+		mt, data, err := s.readMessage(conn)
+		if errors.Is(err, errTooLarge) {
+			log.Warn("signal message too large; closing", "limit", s.maxMessage)
+			abort = "signal message too large"
+			refuse(conn, websocket.CloseMessageTooBig, abort)
+			break
+		}
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				log.Warn("signal message too large; closing", "limit", s.maxMessage)
-				abort = "signal message too large"
-				refuse(conn, websocket.CloseMessageTooBig, abort)
-			}
 			break
 		}
 		req := &livekit.SignalRequest{}
@@ -318,6 +322,25 @@ func (s *Server) pump(conn *websocket.Conn, sess routing.Session, jp *routing.Jo
 		sess.Close()
 	}
 	<-writerDone
+}
+
+var errTooLarge = errors.New("signal message too large")
+
+// readMessage reads the next message, at most maxMessage bytes of it. Gorilla's own read limit
+// would answer a larger one with a close frame of its own, without a reason, before Hop's.
+func (s *Server) readMessage(conn *websocket.Conn) (int, []byte, error) {
+	mt, r, err := conn.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(r, s.maxMessage+1))
+	if err != nil {
+		return 0, nil, err
+	}
+	if int64(len(data)) > s.maxMessage {
+		return 0, nil, errTooLarge
+	}
+	return mt, data, nil
 }
 
 // refuse sends a client the close frame that ends it, then reads and drops what it is still

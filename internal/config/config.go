@@ -38,6 +38,8 @@ type Config struct {
 	Room   RoomConfig   `yaml:"room"`
 	// Limits bounds what one client may send.
 	Limits LimitsConfig `yaml:"limits"`
+	// HTTP bounds how long one HTTP connection may hold the node.
+	HTTP HTTPConfig `yaml:"http"`
 	// Procs is "auto" (the default): the node runs on as many processors as its load needs, up to
 	// GOMAXPROCS (all the machine's, or the container's share, unless set), one while one is
 	// enough (see internal/procs); or "fixed": always GOMAXPROCS.
@@ -125,6 +127,19 @@ type LimitsConfig struct {
 	MaxMetadata int `yaml:"max_metadata"`
 }
 
+// HTTPConfig holds the HTTP server's timeouts. Signalling websockets are exempt once upgraded:
+// they keep their own keepalive.
+type HTTPConfig struct {
+	// ReadHeaderTimeout is how long a client may take to send a request's headers.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout is how long a client may take to send a whole request, body included.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout is how long a response may take, from the end of the request's headers.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes a keep-alive connection that sends no new request for this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
 // Default returns the production defaults.
 func Default() *Config {
 	return &Config{
@@ -150,6 +165,12 @@ func Default() *Config {
 			MaxSignalMessage: 1 << 20,
 			MaxDataPacket:    64 << 10,
 			MaxMetadata:      64 << 10,
+		},
+		HTTP: HTTPConfig{
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       60 * time.Second,
 		},
 	}
 }
@@ -233,6 +254,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Procs != "auto" && c.Procs != "fixed" {
 		return fmt.Errorf("procs %q: want auto or fixed", c.Procs)
+	}
+	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
+		return errors.New("http: read_header_timeout, read_timeout, write_timeout and idle_timeout must be positive")
 	}
 	if c.Room.MaxParticipants < 0 {
 		return errors.New("room.max_participants must not be negative")

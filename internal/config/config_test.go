@@ -136,6 +136,19 @@ func TestLoadYAML(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "http timeouts",
+			yaml: "http:\n  idle_timeout: 90s\n  read_timeout: 5s\n",
+			check: func(t *testing.T, c *Config) {
+				d := Default().HTTP
+				if c.HTTP.IdleTimeout != 90*time.Second || c.HTTP.ReadTimeout != 5*time.Second {
+					t.Errorf("http timeouts not read: %+v", c.HTTP)
+				}
+				if c.HTTP.WriteTimeout != d.WriteTimeout || c.HTTP.ReadHeaderTimeout != d.ReadHeaderTimeout {
+					t.Errorf("http defaults lost: %+v", c.HTTP)
+				}
+			},
+		},
 		{name: "unknown top-level key", yaml: "prot: 9000\n", wantErr: "prot"},
 		{name: "unknown nested key", yaml: "rtc:\n  udp_prot: 1\n", wantErr: "udp_prot"},
 		{name: "wrong type", yaml: "port: lots\n", wantErr: "parse config"},
@@ -262,6 +275,8 @@ func TestValidate(t *testing.T) {
 		{name: "bad log level", mod: func(c *Config) { c.LogLevel = "verbose" }, wantErr: "log_level"},
 		{name: "empty log level", mod: func(c *Config) { c.LogLevel = "" }, wantErr: "log_level"},
 		{name: "procs fixed", mod: func(c *Config) { c.Procs = "fixed" }},
+		{name: "zero idle timeout", mod: func(c *Config) { c.HTTP.IdleTimeout = 0 }, wantErr: "idle_timeout"},
+		{name: "negative read timeout", mod: func(c *Config) { c.HTTP.ReadTimeout = -time.Second }, wantErr: "read_timeout"},
 		{name: "bad procs", mod: func(c *Config) { c.Procs = "4" }, wantErr: "procs"},
 	}
 	for _, tt := range tests {

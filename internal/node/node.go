@@ -121,7 +121,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 
 	mux := http.NewServeMux()
 	n.signal.Register(mux)
-	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, n.rooms))
+	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, roomservice.LocalRooms(n.rooms), cfg.Limits.MaxSignalMessage))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.Handle("/metrics", metrics.Handler(n.id, engine, n.rooms))
 	if cfg.Development {
@@ -143,7 +143,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("listen http %s:%d: %w", cfg.BindAddress, cfg.Port, err)
 	}
 	n.listener = ln
-	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Upgraded websockets leave these deadlines behind (signaling.Server clears them and keeps
+	// its own keepalive); every other connection is bounded by them.
+	n.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+	}
 	return n, nil
 }
 

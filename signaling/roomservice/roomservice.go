@@ -5,8 +5,11 @@
 package roomservice
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -21,24 +24,69 @@ type grantsKey struct{}
 
 // Service implements livekit.RoomService over a node's rooms.
 type Service struct {
-	rooms *room.Manager
+	rooms Rooms
 }
 
-// Handler returns the HTTP handler for the RoomService, authenticating each request's token.
-func Handler(v *auth.Verifier, rooms *room.Manager) http.Handler {
+// DefaultMaxBody bounds a request's body when the handler is given no bound.
+const DefaultMaxBody = 1 << 20
+
+// methods are the RoomService's method names, the last element of their paths.
+var methods = func() map[string]bool {
+	m := map[string]bool{}
+	sd := livekit.File_livekit_room_proto.Services().ByName("RoomService")
+	for i := 0; i < sd.Methods().Len(); i++ {
+		m[string(sd.Methods().Get(i).Name())] = true
+	}
+	return m
+}()
+
+// Handler returns the HTTP handler for the RoomService. It authenticates each request's token and
+// checks its route before reading any of its body, and reads at most maxBody bytes of it.
+func Handler(v *auth.Verifier, rooms Rooms, maxBody int64) http.Handler {
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
 	srv := livekit.NewRoomServiceServer(&Service{rooms: rooms})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := r.Header.Get("Authorization")
-		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-			if g, err := v.Verify(tok); err == nil {
-				r = r.WithContext(context.WithValue(r.Context(), grantsKey{}, g))
-			} else {
-				writeTwirpError(w, twirp.NewError(twirp.Unauthenticated, err.Error()))
-				return
-			}
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			writeTwirpError(w, twirp.NewError(twirp.Unauthenticated, "missing or invalid access token"))
+			return
 		}
-		srv.ServeHTTP(w, r)
+		g, err := v.Verify(tok)
+		if err != nil {
+			writeTwirpError(w, twirp.NewError(twirp.Unauthenticated, err.Error()))
+			return
+		}
+		if m, ok := strings.CutPrefix(r.URL.Path, Prefix); r.Method != http.MethodPost || !ok || !methods[m] {
+			writeTwirpError(w, twirp.NewError(twirp.BadRoute, "no RoomService method at "+r.Method+" "+r.URL.Path))
+			return
+		}
+		body, terr := readBody(w, r, maxBody)
+		if terr != nil {
+			writeTwirpError(w, terr)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		srv.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), grantsKey{}, g)))
 	})
+}
+
+// readBody reads a request's body, refusing one over max bytes as soon as that is known.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, twirp.Error) {
+	tooLarge := twirp.NewError(twirp.Malformed, fmt.Sprintf("request body is larger than %d bytes", max))
+	if r.ContentLength > max {
+		return nil, tooLarge
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooLarge
+	case err != nil:
+		return nil, twirp.NewError(twirp.Malformed, "reading the request body: "+err.Error())
+	}
+	return b, nil
 }
 
 // Prefix is where the handler must be mounted.
@@ -78,7 +126,7 @@ func requireAdmin(ctx context.Context, roomName string) error {
 	return nil
 }
 
-func (s *Service) room(name string) (*room.Room, error) {
+func (s *Service) room(name string) (Room, error) {
 	r := s.rooms.Room(name)
 	if r == nil {
 		return nil, twirp.NewError(twirp.NotFound, "room not found")
@@ -167,11 +215,11 @@ func (s *Service) GetParticipant(ctx context.Context, req *livekit.RoomParticipa
 	if err != nil {
 		return nil, err
 	}
-	p := r.Participant(req.Identity)
+	p := r.ParticipantInfo(req.Identity)
 	if p == nil {
 		return nil, twirp.NewError(twirp.NotFound, "participant not found")
 	}
-	return p.Info(), nil
+	return p, nil
 }
 
 // RemoveParticipant implements livekit.RoomService.

@@ -125,7 +125,7 @@ func TestMalformedProtobufClosesOnlyThatClient(t *testing.T) {
 	alice.ping(42)
 }
 
-// A message over the size limit closes that client with 1009.
+// A message over the size limit closes that client with 1009 and the reason.
 func TestOversizedMessageIsRefused(t *testing.T) {
 	n := testkit.StartNode(t, func(c *config.Config) { c.Limits.MaxSignalMessage = 64 << 10 })
 	alice := dialRaw(t, n, n.Token(t, "r", "alice"))
@@ -141,8 +141,8 @@ func TestOversizedMessageIsRefused(t *testing.T) {
 	}
 	_, err := bob.waitClose(5 * time.Second)
 	var ce *websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
-		t.Fatalf("oversized message: connection ended with %v, want close 1009", err)
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig || !strings.Contains(ce.Text, "signal message too large") {
+		t.Fatalf("oversized message: connection ended with %v, want close 1009 'signal message too large'", err)
 	}
 	alice.ping(7)
 }
