@@ -40,6 +40,7 @@ type Node struct {
 	listener net.Listener
 	turn     *turn.Server
 	turnURL  string
+	tls      *frontTLS // nil: plain HTTP
 }
 
 // New builds a node from a validated configuration and opens its sockets.
@@ -150,6 +151,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	}
 	n.listener = ln
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := n.setupTLS(); err != nil {
+		_ = ln.Close()
+		n.closeMedia()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -164,8 +170,13 @@ func tcpPort(p int) int {
 // Addr is the HTTP address the node listens on.
 func (n *Node) Addr() net.Addr { return n.listener.Addr() }
 
-// URL is the node's websocket base URL.
-func (n *Node) URL() string { return "ws://" + n.listener.Addr().String() }
+// URL is the node's websocket base URL (wss with TLS).
+func (n *Node) URL() string {
+	if n.tls != nil {
+		return "wss://" + n.listener.Addr().String()
+	}
+	return "ws://" + n.listener.Addr().String()
+}
 
 // Engine exposes the SFU engine (tests and benchmarks).
 func (n *Node) Engine() *sfu.Engine { return n.engine }
@@ -208,6 +219,7 @@ func (n *Node) Close() {
 	n.rooms.Close()
 	n.signal.Close()
 	_ = n.http.Shutdown(ctx)
+	n.tls.close(ctx)
 	n.closeMedia()
 }
 
