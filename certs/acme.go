@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,7 +25,7 @@ type ACMEConfig struct {
 	CacheDir string
 	// Roots, when set, are the only roots trusted for the CA's own HTTPS (a private ACME CA).
 	Roots *x509.CertPool
-	// RenewBefore renews this long before expiry (more than an hour); zero: 30 days.
+	// RenewBefore renews this long before expiry; zero: a third of the lifetime, at most 30 days.
 	RenewBefore time.Duration
 }
 
@@ -70,7 +71,17 @@ func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 }
 
 // HTTPHandler answers HTTP-01 challenges and hands every other request to fallback.
-func (a *ACME) HTTPHandler(fallback http.Handler) http.Handler { return a.m.HTTPHandler(fallback) }
+func (a *ACME) HTTPHandler(fallback http.Handler) http.Handler {
+	h := a.m.HTTPHandler(fallback)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// autocert checks the Host header against the names as it comes, port included: a CA
+		// validating on another port than 80 (a test CA, a port-mapped node) would be refused.
+		if host, _, err := net.SplitHostPort(r.Host); err == nil {
+			r.Host = host
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // TLSConfig is ServerConfig offering the ALPN protocol of TLS-ALPN-01 challenges.
 func (a *ACME) TLSConfig() *tls.Config { return ServerConfig(a, acme.ALPNProto) }

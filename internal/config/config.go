@@ -97,7 +97,8 @@ type ACMEConfig struct {
 	// CAFile holds PEM roots to trust for the ACME server's own HTTPS (a private ACME CA);
 	// empty: the system's roots.
 	CAFile string `yaml:"ca_file"`
-	// RenewBefore renews this long before expiry; empty: 30 days.
+	// RenewBefore renews this long before expiry; empty: a third of the certificate's lifetime,
+	// at most 30 days.
 	RenewBefore time.Duration `yaml:"renew_before"`
 }
 
@@ -355,9 +356,8 @@ func (c *Config) validateTLS() error {
 		if a.Staging && a.DirURL != "" {
 			return errors.New("tls.acme: staging chooses Let's Encrypt's staging directory; with dir_url set, leave it off")
 		}
-		// autocert ignores a renewal margin of an hour or less (it takes 30 days instead).
-		if a.RenewBefore != 0 && a.RenewBefore <= time.Hour {
-			return errors.New("tls.acme.renew_before must be more than 1h")
+		if a.RenewBefore < 0 {
+			return errors.New("tls.acme.renew_before must not be negative")
 		}
 	} else if a.Email != "" || a.DirURL != "" || a.Staging || a.CacheDir != "" || a.CAFile != "" || a.RenewBefore != 0 {
 		return errors.New("tls.acme needs domains")

@@ -277,8 +277,8 @@ func TestValidate(t *testing.T) {
 		{name: "acme staging and dir url", mod: func(c *Config) {
 			c.TLS.ACME = ACMEConfig{Domains: []string{"meet.example.vn"}, Staging: true, DirURL: "https://ca.example/dir"}
 		}, wantErr: "staging"},
-		{name: "acme renewal margin too short", mod: func(c *Config) {
-			c.TLS.ACME = ACMEConfig{Domains: []string{"meet.example.vn"}, RenewBefore: time.Hour}
+		{name: "acme negative renewal margin", mod: func(c *Config) {
+			c.TLS.ACME = ACMEConfig{Domains: []string{"meet.example.vn"}, RenewBefore: -time.Hour}
 		}, wantErr: "renew_before"},
 		{name: "acme settings without domains", mod: func(c *Config) { c.TLS.ACME.Email = "ops@example.vn" }, wantErr: "needs domains"},
 		{name: "redirect without tls", mod: func(c *Config) { c.TLS.HTTPRedirectPort = 80 }, wantErr: "needs a certificate"},
