@@ -11,6 +11,7 @@ const usage = `hop — self-hosted video meetings
 Usage:
   hop serve [flags]     run a node (signalling + SFU)
   hop token [flags]     print a join token
+  hop certs init [flags]  make a private CA and a server certificate for a closed network
   hop loadtest [flags]  load a server with publishers and subscribers, and report what they got
   hop version           print the version
 
@@ -29,6 +30,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = runServe(os.Args[2:])
+	case "certs":
+		err = runCerts(os.Args[2:], os.Stdout)
 	case "token":
 		err = runToken(os.Args[2:], os.Stdout)
 	case "loadtest":

@@ -23,6 +23,7 @@ func runServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "YAML configuration file")
 	dev := fs.Bool("dev", false, "development mode: 127.0.0.1, dev keys (devkey/secret), loopback ICE candidates")
+	devUnsafeBind := fs.Bool("dev-unsafe-bind", false, "let --dev listen beyond loopback (anyone reaching it can mint tokens at /api/dev-token)")
 	bind := fs.String("bind", "", "address HTTP and websockets listen on")
 	port := fs.Int("port", -1, "HTTP/websocket port")
 	udp := fs.Int("rtc-udp-port", -1, "muxed RTC UDP port")
@@ -33,6 +34,9 @@ func runServe(args []string) error {
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	maxParticipants := fs.Int("max-participants", -1, "per-room participant cap (0: none)")
 	procsMode := fs.String("procs", "", "auto: run on as many processors as the load needs, up to GOMAXPROCS; fixed: always GOMAXPROCS")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; reloaded when it changes")
+	tlsKey := fs.String("tls-key", "", "the certificate's PEM private key file")
+	redirectPort := fs.Int("http-redirect-port", -1, "with TLS: plain-HTTP port redirecting to HTTPS and answering ACME HTTP-01 (0: off)")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -56,6 +60,15 @@ func runServe(args []string) error {
 			return err
 		}
 		cfg.Keys = k
+	}
+	if *devUnsafeBind {
+		cfg.DevUnsafeBind = true
+	}
+	if *tlsCert != "" || *tlsKey != "" {
+		cfg.TLS.Cert, cfg.TLS.Key = *tlsCert, *tlsKey
+	}
+	if *redirectPort >= 0 {
+		cfg.TLS.HTTPRedirectPort = *redirectPort
 	}
 	if *bind != "" {
 		cfg.BindAddress = *bind
@@ -109,8 +122,16 @@ func runServe(args []string) error {
 			return err
 		}
 	}
+	if cfg.Development && !config.IsLoopback(cfg.BindAddress) {
+		log.Warn("DEV MODE REACHABLE BEYOND THIS MACHINE: anyone who can connect can mint join tokens for any room at /api/dev-token", "bind", cfg.BindAddress)
+		fmt.Fprintf(os.Stderr, "\n  WARNING: dev mode on %s (--dev-unsafe-bind): anyone who reaches this node can join any room.\n\n", cfg.BindAddress)
+	}
 	if cfg.Development {
-		fmt.Fprintf(os.Stderr, "\n  Open http://localhost:%d in two browser tabs to try a meeting.\n\n", cfg.Port)
+		scheme := "http"
+		if cfg.TLS.Enabled() {
+			scheme = "https"
+		}
+		fmt.Fprintf(os.Stderr, "\n  Open %s://localhost:%d in two browser tabs to try a meeting.\n\n", scheme, cfg.Port)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

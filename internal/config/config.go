@@ -31,6 +31,11 @@ type Config struct {
 	Keys map[string]string `yaml:"keys"`
 	// Development enables dev defaults (dev keys, loopback candidates).
 	Development bool `yaml:"development"`
+	// DevUnsafeBind lets a development node listen beyond loopback: anyone who reaches it can then
+	// mint tokens at /api/dev-token.
+	DevUnsafeBind bool `yaml:"dev_unsafe_bind"`
+	// TLS, when it names a certificate source, makes the node serve HTTPS and wss.
+	TLS TLSConfig `yaml:"tls"`
 
 	RTC    RTCConfig    `yaml:"rtc"`
 	TURN   TURNConfig   `yaml:"turn"`
@@ -67,6 +72,53 @@ type RTCConfig struct {
 	IPs IPFilter `yaml:"ips"`
 	// AllowedPeers, when set, restricts the client addresses (CIDRs) media is exchanged with.
 	AllowedPeers []string `yaml:"allowed_peers"`
+}
+
+// TLSConfig chooses where the node's certificate comes from: files, or an ACME CA.
+type TLSConfig struct {
+	// Cert and Key are PEM files, read again when they change.
+	Cert string     `yaml:"cert"`
+	Key  string     `yaml:"key"`
+	ACME ACMEConfig `yaml:"acme"`
+	// HTTPRedirectPort, when set, serves plain HTTP there: redirects to HTTPS and ACME HTTP-01
+	// challenges (0: off).
+	HTTPRedirectPort int `yaml:"http_redirect_port"`
+}
+
+// ACMEConfig obtains and renews certificates for public names from an ACME CA (Let's Encrypt by
+// default), answering HTTP-01 and TLS-ALPN-01 challenges.
+type ACMEConfig struct {
+	Domains []string `yaml:"domains"`
+	Email   string   `yaml:"email"`
+	// DirURL is the CA's directory; empty: Let's Encrypt (its staging CA with Staging).
+	DirURL  string `yaml:"dir_url"`
+	Staging bool   `yaml:"staging"`
+	// CacheDir keeps the account key and certificates across restarts; empty: the user's cache
+	// directory.
+	CacheDir string `yaml:"cache_dir"`
+	// CAFile holds PEM roots to trust for the ACME server's own HTTPS (a private ACME CA);
+	// empty: the system's roots.
+	CAFile string `yaml:"ca_file"`
+	// RenewBefore renews this long before expiry; empty: a third of the certificate's lifetime,
+	// at most 30 days.
+	RenewBefore time.Duration `yaml:"renew_before"`
+}
+
+// LetsEncryptStaging is Let's Encrypt's staging directory: untrusted certificates, generous limits.
+const LetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+// Enabled reports whether a certificate source is configured.
+func (t *TLSConfig) Enabled() bool { return t.Cert != "" || t.Key != "" || len(t.ACME.Domains) > 0 }
+
+// DirectoryURL is the ACME directory to use.
+func (a *ACMEConfig) DirectoryURL() string {
+	switch {
+	case a.DirURL != "":
+		return a.DirURL
+	case a.Staging:
+		return LetsEncryptStaging
+	}
+	return "https://acme-v02.api.letsencrypt.org/directory"
 }
 
 // IPFilter includes and excludes addresses by CIDR.
@@ -228,10 +280,8 @@ func (c *Config) Validate() error {
 	if len(c.Keys) == 0 {
 		return errors.New("no API keys: set keys in the config file, --keys, HOP_KEYS, or use --dev")
 	}
-	for k, s := range c.Keys {
-		if len(s) < 6 && !c.Development {
-			return fmt.Errorf("secret of key %q is too short (at least 32 characters recommended)", k)
-		}
+	if err := c.validateKeys(); err != nil {
+		return err
 	}
 	if c.Port < 0 || c.Port > 65535 || c.RTC.UDPPort < 0 || c.RTC.UDPPort > 65535 || c.RTC.TCPPort < 0 || c.RTC.TCPPort > 65535 || c.TURN.UDPPort < 0 || c.TURN.UDPPort > 65535 {
 		return errors.New("ports must be between 0 and 65535")
@@ -252,6 +302,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("turn.relay_ip %q is not an IP address", c.TURN.RelayIP)
 		}
 	}
+	if err := c.validateTLS(); err != nil {
+		return err
+	}
 	if c.Procs != "auto" && c.Procs != "fixed" {
 		return fmt.Errorf("procs %q: want auto or fixed", c.Procs)
 	}
@@ -265,6 +318,84 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// MinSecretLength is the shortest API secret a production node accepts.
+const MinSecretLength = 32
+
+// validateKeys keeps dev mode on this machine with the public dev key, and production keys strong.
+func (c *Config) validateKeys() error {
+	if c.Development {
+		if len(c.Keys) != 1 || c.Keys[DevAPIKey] != DevAPISecret {
+			return fmt.Errorf("dev mode runs only with the dev key %s/%s (its /api/dev-token signs tokens for anyone with it): drop --dev to use your own keys", DevAPIKey, DevAPISecret)
+		}
+		if !c.DevUnsafeBind && !IsLoopback(c.BindAddress) {
+			return fmt.Errorf("dev mode listens on loopback only (bind_address %q is not): anyone reaching it could mint tokens at /api/dev-token; --dev-unsafe-bind overrides", c.BindAddress)
+		}
+		return nil
+	}
+	names := make([]string, 0, len(c.Keys))
+	for k := range c.Keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		switch s := c.Keys[k]; {
+		case s == DevAPISecret:
+			return fmt.Errorf("key %q uses the public development secret %q: outside dev mode choose a random secret of at least %d characters", k, DevAPISecret, MinSecretLength)
+		case len(s) < MinSecretLength:
+			return fmt.Errorf("secret of key %q is too short: at least %d characters (e.g. openssl rand -base64 33)", k, MinSecretLength)
+		}
+	}
+	return nil
+}
+
+// IsLoopback reports whether a bind address reaches this machine only ("localhost" included;
+// empty means every interface).
+func IsLoopback(addr string) bool {
+	if addr == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(addr)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (c *Config) validateTLS() error {
+	t := &c.TLS
+	if (t.Cert == "") != (t.Key == "") {
+		return errors.New("tls: cert and key go together")
+	}
+	a := &t.ACME
+	if t.Cert != "" && len(a.Domains) > 0 {
+		return errors.New("tls: either cert/key or acme, not both")
+	}
+	if len(a.Domains) > 0 {
+		for _, d := range a.Domains {
+			if d == "" || net.ParseIP(d) != nil || strings.ContainsAny(d, " /:*") {
+				return fmt.Errorf("tls.acme.domains: %q is not a host name", d)
+			}
+		}
+		if a.Staging && a.DirURL != "" {
+			return errors.New("tls.acme: staging chooses Let's Encrypt's staging directory; with dir_url set, leave it off")
+		}
+		if a.RenewBefore < 0 {
+			return errors.New("tls.acme.renew_before must not be negative")
+		}
+	} else if a.Email != "" || a.DirURL != "" || a.Staging || a.CacheDir != "" || a.CAFile != "" || a.RenewBefore != 0 {
+		return errors.New("tls.acme needs domains")
+	}
+	if t.HTTPRedirectPort != 0 {
+		if !t.Enabled() {
+			return errors.New("tls.http_redirect_port needs a certificate (tls.cert/key or tls.acme)")
+		}
+		if t.HTTPRedirectPort < 0 || t.HTTPRedirectPort > 65535 {
+			return errors.New("ports must be between 0 and 65535")
+		}
+		if t.HTTPRedirectPort == c.Port {
+			return errors.New("tls.http_redirect_port must differ from port")
+		}
 	}
 	return nil
 }

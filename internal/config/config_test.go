@@ -54,9 +54,9 @@ func TestApplyDevKeepsExplicitSettings(t *testing.T) {
 	if c.RTC.BindAddress != "10.0.0.5" {
 		t.Errorf("ApplyDev replaced rtc.bind_address: %q", c.RTC.BindAddress)
 	}
-	// A short secret is allowed in development.
-	if err := c.Validate(); err != nil {
-		t.Errorf("dev config with a short secret: %v", err)
+	// Kept, but refused: dev mode signs its tokens with the public dev key only.
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "dev key") {
+		t.Errorf("dev config with other keys: %v, want refused", err)
 	}
 }
 
@@ -278,6 +278,31 @@ func TestValidate(t *testing.T) {
 		{name: "zero idle timeout", mod: func(c *Config) { c.HTTP.IdleTimeout = 0 }, wantErr: "idle_timeout"},
 		{name: "negative read timeout", mod: func(c *Config) { c.HTTP.ReadTimeout = -time.Second }, wantErr: "read_timeout"},
 		{name: "bad procs", mod: func(c *Config) { c.Procs = "4" }, wantErr: "procs"},
+		{name: "tls files", mod: func(c *Config) { c.TLS.Cert, c.TLS.Key, c.TLS.HTTPRedirectPort = "s.crt", "s.key", 80 }},
+		{name: "tls cert without key", mod: func(c *Config) { c.TLS.Cert = "s.crt" }, wantErr: "cert and key"},
+		{name: "tls key without cert", mod: func(c *Config) { c.TLS.Key = "s.key" }, wantErr: "cert and key"},
+		{name: "tls files and acme", mod: func(c *Config) {
+			c.TLS.Cert, c.TLS.Key, c.TLS.ACME.Domains = "s.crt", "s.key", []string{"meet.example.vn"}
+		}, wantErr: "not both"},
+		{name: "acme", mod: func(c *Config) {
+			c.TLS.ACME = ACMEConfig{Domains: []string{"meet.example.vn"}, Email: "ops@example.vn", Staging: true, RenewBefore: 48 * time.Hour}
+		}},
+		{name: "acme ip", mod: func(c *Config) { c.TLS.ACME.Domains = []string{"203.0.113.9"} }, wantErr: "host name"},
+		{name: "acme empty name", mod: func(c *Config) { c.TLS.ACME.Domains = []string{""} }, wantErr: "host name"},
+		{name: "acme staging and dir url", mod: func(c *Config) {
+			c.TLS.ACME = ACMEConfig{Domains: []string{"meet.example.vn"}, Staging: true, DirURL: "https://ca.example/dir"}
+		}, wantErr: "staging"},
+		{name: "acme negative renewal margin", mod: func(c *Config) {
+			c.TLS.ACME = ACMEConfig{Domains: []string{"meet.example.vn"}, RenewBefore: -time.Hour}
+		}, wantErr: "renew_before"},
+		{name: "acme settings without domains", mod: func(c *Config) { c.TLS.ACME.Email = "ops@example.vn" }, wantErr: "needs domains"},
+		{name: "redirect without tls", mod: func(c *Config) { c.TLS.HTTPRedirectPort = 80 }, wantErr: "needs a certificate"},
+		{name: "redirect on the https port", mod: func(c *Config) {
+			c.TLS.Cert, c.TLS.Key, c.TLS.HTTPRedirectPort = "s.crt", "s.key", c.Port
+		}, wantErr: "differ"},
+		{name: "redirect port too large", mod: func(c *Config) {
+			c.TLS.Cert, c.TLS.Key, c.TLS.HTTPRedirectPort = "s.crt", "s.key", 65536
+		}, wantErr: "ports"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -356,5 +381,110 @@ func TestRedactedNoKeysNoTURN(t *testing.T) {
 	}
 	if strings.Contains(out, "<redacted>") {
 		t.Errorf("nothing to redact, yet: %s", out)
+	}
+}
+
+// Dev mode serves /api/dev-token, which mints tokens for any room and identity to whoever asks:
+// it must stay on this machine and sign only with the public dev key.
+func TestDevModeStaysOnThisMachine(t *testing.T) {
+	dev := func(mod func(c *Config)) *Config {
+		c := Default()
+		c.ApplyDev()
+		mod(c)
+		return c
+	}
+	tests := []struct {
+		name    string
+		c       *Config
+		wantErr string
+	}{
+		{name: "loopback v4", c: dev(func(c *Config) { c.BindAddress = "127.0.0.1" })},
+		{name: "loopback v6", c: dev(func(c *Config) { c.BindAddress = "::1" })},
+		{name: "localhost", c: dev(func(c *Config) { c.BindAddress = "localhost" })},
+		{name: "all interfaces", c: dev(func(c *Config) { c.BindAddress = "0.0.0.0" }), wantErr: "loopback"},
+		{name: "all interfaces v6", c: dev(func(c *Config) { c.BindAddress = "::" }), wantErr: "loopback"},
+		{name: "empty bind is all interfaces", c: dev(func(c *Config) { c.BindAddress = "" }), wantErr: "loopback"},
+		{name: "a LAN address", c: dev(func(c *Config) { c.BindAddress = "192.168.1.10" }), wantErr: "loopback"},
+		{name: "a host name", c: dev(func(c *Config) { c.BindAddress = "meet.example.vn" }), wantErr: "loopback"},
+		{name: "production keys", c: dev(func(c *Config) {
+			c.Keys = map[string]string{"prodkey": "a-production-secret-of-forty-characters!"}
+		}), wantErr: "dev key"},
+		{name: "dev key and another", c: dev(func(c *Config) {
+			c.Keys["prodkey"] = "a-production-secret-of-forty-characters!"
+		}), wantErr: "dev key"},
+		{name: "dev key name with another secret", c: dev(func(c *Config) {
+			c.Keys[DevAPIKey] = "a-production-secret-of-forty-characters!"
+		}), wantErr: "dev key"},
+		{name: "all interfaces with the override", c: dev(func(c *Config) { c.BindAddress, c.DevUnsafeBind = "0.0.0.0", true })},
+		{name: "the override does not allow other keys", c: dev(func(c *Config) {
+			c.BindAddress, c.DevUnsafeBind = "0.0.0.0", true
+			c.Keys = map[string]string{"prodkey": "a-production-secret-of-forty-characters!"}
+		}), wantErr: "dev key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.c.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Validate = %v, want an error mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// Outside dev mode a secret must be long, and never one of the public development settings.
+func TestProductionSecrets(t *testing.T) {
+	tests := []struct {
+		name    string
+		keys    map[string]string
+		wantErr string
+	}{
+		{name: "32 characters", keys: map[string]string{"k": strings.Repeat("x", 32)}},
+		{name: "31 characters", keys: map[string]string{"k": strings.Repeat("x", 31)}, wantErr: "at least 32"},
+		{name: "six characters", keys: map[string]string{"k": "abcdef"}, wantErr: "at least 32"},
+		{name: "the dev secret", keys: map[string]string{"prodkey": DevAPISecret}, wantErr: "development secret"},
+		{name: "the dev key pair", keys: map[string]string{DevAPIKey: DevAPISecret}, wantErr: "development secret"},
+		{name: "one weak among good", keys: map[string]string{
+			"a": strings.Repeat("y", 40), "b": "short-one",
+		}, wantErr: `"b"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.Keys = tt.keys
+			err := c.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Validate = %v, want an error mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLoadYAMLTLS(t *testing.T) {
+	c := Default()
+	err := c.LoadYAML([]byte("tls:\n  http_redirect_port: 80\n  acme:\n    domains: [meet.example.vn]\n    email: ops@example.vn\n    staging: true\n    cache_dir: /var/lib/hop/acme\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.TLS.ACME
+	if !c.TLS.Enabled() || c.TLS.HTTPRedirectPort != 80 || a.Email != "ops@example.vn" || a.CacheDir != "/var/lib/hop/acme" || len(a.Domains) != 1 {
+		t.Fatalf("tls = %+v", c.TLS)
+	}
+	if a.DirectoryURL() != LetsEncryptStaging {
+		t.Errorf("staging directory = %q", a.DirectoryURL())
+	}
+	if Default().TLS.Enabled() {
+		t.Error("TLS is on by default")
 	}
 }

@@ -40,6 +40,7 @@ type Node struct {
 	listener net.Listener
 	turn     *turn.Server
 	turnURL  string
+	tls      *frontTLS // nil: plain HTTP
 }
 
 // New builds a node from a validated configuration and opens its sockets.
@@ -152,6 +153,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 	}
+	if err := n.setupTLS(); err != nil {
+		_ = ln.Close()
+		n.closeMedia()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -182,8 +188,13 @@ func tcpPort(p int) int {
 // Addr is the HTTP address the node listens on.
 func (n *Node) Addr() net.Addr { return n.listener.Addr() }
 
-// URL is the node's websocket base URL.
-func (n *Node) URL() string { return "ws://" + n.listener.Addr().String() }
+// URL is the node's websocket base URL (wss with TLS).
+func (n *Node) URL() string {
+	if n.tls != nil {
+		return "wss://" + n.listener.Addr().String()
+	}
+	return "ws://" + n.listener.Addr().String()
+}
 
 // Engine exposes the SFU engine (tests and benchmarks).
 func (n *Node) Engine() *sfu.Engine { return n.engine }
@@ -226,6 +237,7 @@ func (n *Node) Close() {
 	n.rooms.Close()
 	n.signal.Close()
 	_ = n.http.Shutdown(ctx)
+	n.tls.close(ctx)
 	n.closeMedia()
 }
 

@@ -31,6 +31,8 @@ func startNamespaceNode(t *testing.T, more ...func(*config.Config)) *testkit.Nod
 	t.Helper()
 	return testkit.StartNode(t, func(c *config.Config) {
 		c.BindAddress = "0.0.0.0"
+		// Only the test's namespaces reach beyond loopback here.
+		c.DevUnsafeBind = true
 		c.RTC.BindAddress = "0.0.0.0"
 		c.RTC.IncludeLoopback = false
 		c.RTC.IPs.Includes = []string{"10.213.0.0/16"}
