@@ -1087,7 +1087,8 @@ func (dt *DownTrack) LostForGood() uint64 {
 	return 0
 }
 
-// CurrentLayer is the layer last forwarded (racy read, for statistics and tests).
+// CurrentLayer is the layer the track's availability lets this subscriber have, its target (racy
+// read, for statistics and tests); the layer last forwarded may still differ.
 func (dt *DownTrack) CurrentLayer() int8 { return int8(dt.target.Load()) }
 
 // Done is closed when the downtrack is closed.

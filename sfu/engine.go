@@ -43,9 +43,17 @@ type Config struct {
 	PLIThrottle time.Duration
 	// LocalIncludes and LocalExcludes choose which local addresses become ICE candidates.
 	LocalIncludes, LocalExcludes []*net.IPNet
-	// AllowedPeers, when set, limits the remote addresses ICE talks to.
+	// AllowedPeers, when set, are the only remote addresses ICE talks to (the rest of the peer
+	// policy does not apply then).
 	AllowedPeers []*net.IPNet
-	Logger       *slog.Logger
+	// AllowPrivatePeers: clients at private addresses (RFC 1918, CGNAT 100.64/10, ULA fc00::/7)
+	// are talked to. Nil: unless the node advertises a public IPv4 address (see peerPolicy).
+	// Loopback, link-local, multicast and unspecified addresses never are.
+	AllowPrivatePeers *bool
+	// AllowSameMachinePeers accepts this machine's own addresses and loopback as peers, also when
+	// the sockets are bound to loopback (dev mode: pion-based clients never offer loopback).
+	AllowSameMachinePeers bool
+	Logger                *slog.Logger
 }
 
 // ParseCIDRs parses a list of CIDRs.
@@ -74,8 +82,10 @@ func inAny(ip net.IP, nets []*net.IPNet) bool {
 type Engine struct {
 	cfg Config
 	log *slog.Logger
-	me  *webrtc.MediaEngine
-	se  webrtc.SettingEngine
+	// peers is the remote address policy every connection's ICE filter applies.
+	peers *peerPolicy
+	me    *webrtc.MediaEngine
+	se    webrtc.SettingEngine
 	// factories are the interceptors every PeerConnection gets, sendOnly those of a connection
 	// that only sends media; each connection builds its own.
 	factories, sendOnly []interceptor.Factory
@@ -102,6 +112,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 		cfg.PLIThrottle = 500 * time.Millisecond
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "sfu"), stats: newStats()}
+	e.peers = newPeerPolicy(cfg, net.InterfaceAddrs)
+	e.log.Info("remote peer addresses", "allowed_peers", len(cfg.AllowedPeers), "private", e.peers.private,
+		"same_machine", cfg.AllowSameMachinePeers, "loopback_only", e.peers.loopbackOnly)
 	lf := newPionLoggerFactory(e.log)
 
 	// Reads and sends on separate sockets sharing the port; a forwarded packet's copies to every
@@ -150,14 +163,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 			return !inAny(ip, cfg.LocalExcludes)
 		})
 	}
-	switch ip := net.ParseIP(cfg.BindAddress); {
-	case len(cfg.AllowedPeers) > 0:
-		se.SetRemoteIPFilter(func(ip net.IP) bool { return inAny(ip, cfg.AllowedPeers) })
-	case ip != nil && ip.IsLoopback():
-		// Sockets bound to loopback can only reach loopback peers; ignoring other remote candidates
-		// keeps a local node (dev mode, tests) from answering or probing anything else.
-		se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	}
+	// Each connection filters remote addresses with the peer policy and its own candidate budget
+	// (see NewPeerConnection); this one serves a connection made without.
+	se.SetRemoteIPFilter(e.peers.allow)
 	if cfg.NodeIP != "" {
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
 			External:        []string{cfg.NodeIP},
@@ -233,8 +241,9 @@ func (e *Engine) Logger() *slog.Logger { return e.log }
 // packet the peer sends (feedback for the bandwidth estimator). A sendOnly connection never
 // receives media, and goes without the interceptors that look after received streams (each runs a
 // goroutine on a timer). hs (optional) is shown the connection's DTLS handshake, for its SRTP keys. built (optional) is given each interceptor made for the
-// connection (see inbound).
-func (e *Engine) NewPeerConnection(onRTCP func(compound []byte), sendOnly bool, hs *srtpout.Handshake, built func(interceptor.Interceptor)) (*webrtc.PeerConnection, error) {
+// connection (see inbound). remoteFilter (optional) replaces the engine's remote address policy
+// for the connection (it must apply that policy too).
+func (e *Engine) NewPeerConnection(onRTCP func(compound []byte), sendOnly bool, hs *srtpout.Handshake, built func(interceptor.Interceptor), remoteFilter func(net.IP) bool) (*webrtc.PeerConnection, error) {
 	ir := &interceptor.Registry{}
 	factories := e.factories
 	if sendOnly {
@@ -255,6 +264,9 @@ func (e *Engine) NewPeerConnection(onRTCP func(compound []byte), sendOnly bool, 
 		return nil, err
 	}
 	se := e.se
+	if remoteFilter != nil {
+		se.SetRemoteIPFilter(remoteFilter)
+	}
 	if hs != nil {
 		se.SetDTLSKeyLogWriter(hs)
 		se.SetDTLSServerHelloMessageHook(hs.ServerHello)

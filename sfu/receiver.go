@@ -106,9 +106,9 @@ type Receiver struct {
 	direct   bool
 	rtx      rtxStream
 	pt       uint8
-	untilRTX int
+	untilRTX int // packets until the next look for a retransmission stream
 	hdr      rtp.Header
-	video    bool // packets until the next look for a retransmission stream
+	video    bool
 }
 
 // rtxStream is a receiver's retransmission stream (RFC 4588), taken from pion with the main one:

@@ -63,7 +63,7 @@ type Track struct {
 	done       chan struct{}
 	wg         sync.WaitGroup
 
-	// onLayersChanged is told when the set of active layers changes (for dynacast and allocation).
+	// The TrackParams callbacks: the first packet arrived, every receiver ended, demand changed.
 	onFirstPacket func()
 	firstPacket   atomic.Bool
 	onEnded       func()
@@ -193,7 +193,7 @@ func (t *Track) Receiver(layer int8) *Receiver {
 	return t.receivers[layer].Load()
 }
 
-// dispatch is called by receivers for every stored packet.
+// packetArrived is called by receivers for every stored packet.
 func (t *Track) packetArrived() {
 	if !t.firstPacket.Load() && t.firstPacket.CompareAndSwap(false, true) && t.onFirstPacket != nil {
 		go t.onFirstPacket()

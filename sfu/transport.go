@@ -84,6 +84,8 @@ type Transport struct {
 	mu                sync.Mutex
 	closed            bool
 	pendingCandidates []webrtc.ICECandidateInit
+	// cands bounds the remote candidates and applies the peer address policy to them.
+	cands *remoteCands
 
 	// Offerer state: an offer is out and unanswered; changes since need another round.
 	negotiating bool
@@ -125,6 +127,7 @@ func NewTransport(p TransportParams) (*Transport, error) {
 		allocKick: make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
+	t.cands = newRemoteCands(p.Engine.peers, p.Logger)
 	t.in.t = t
 	t.in.in.Bind(p.Engine.demux)
 	t.in.in.SetRTCP(t.in.rtcp)
@@ -132,7 +135,7 @@ func NewTransport(p TransportParams) (*Transport, error) {
 	t.out = srtpout.NewSender()
 	// The server offers only on the subscriber connection of the two-connection mode, which
 	// carries no media from the client.
-	pc, err := p.Engine.NewPeerConnection(t.onRTCP, p.Role == RoleOfferer, &t.hs, t.in.built)
+	pc, err := p.Engine.NewPeerConnection(t.onRTCP, p.Role == RoleOfferer, &t.hs, t.in.built, t.cands.filter)
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
@@ -292,8 +295,11 @@ func (t *Transport) AddICECandidate(c webrtc.ICECandidateInit) error {
 	if t.closed {
 		return ErrClosed
 	}
+	if c.Candidate != "" && !t.cands.take(c.Candidate) {
+		return nil
+	}
 	if t.pc.RemoteDescription() == nil {
-		if len(t.pendingCandidates) < 64 {
+		if len(t.pendingCandidates) < MaxRemoteCandidates {
 			t.pendingCandidates = append(t.pendingCandidates, c)
 		}
 		return nil
@@ -313,6 +319,13 @@ func (t *Transport) flushCandidatesLocked() {
 	t.pendingCandidates = nil
 }
 
+// limitCandidatesLocked keeps a remote description's candidates within the connection's budget
+// and policy, starting a new budget on an ICE restart.
+func (t *Transport) limitCandidatesLocked(sdp string) string {
+	t.cands.generation(ufragOf(sdp))
+	return t.cands.limitSDP(sdp)
+}
+
 // HandleOffer answers a client offer (RoleAnswerer). Downtracks waiting for a slot are placed in the
 // offer's free receive-only media sections first. It returns the answer, the mid→track SID map of
 // everything this connection sends, and how many audio and video downtracks still lack a slot.
@@ -326,6 +339,7 @@ func (t *Transport) HandleOffer(offer webrtc.SessionDescription) (webrtc.Session
 	if t.p.Role != RoleAnswerer {
 		return webrtc.SessionDescription{}, nil, missing, errors.New("this connection does not take offers")
 	}
+	offer.SDP = t.limitCandidatesLocked(offer.SDP)
 	recvSlots, audioSends, err := offerDirections(offer.SDP)
 	if err != nil {
 		return webrtc.SessionDescription{}, nil, missing, err
@@ -656,6 +670,7 @@ func (t *Transport) HandleAnswer(answer webrtc.SessionDescription, id uint32) er
 		t.mu.Unlock()
 		return fmt.Errorf("answer for offer %d, but offer %d is outstanding", id, t.offerID)
 	}
+	answer.SDP = t.limitCandidatesLocked(answer.SDP)
 	if err := t.pc.SetRemoteDescription(answer); err != nil {
 		t.mu.Unlock()
 		return fmt.Errorf("set remote answer: %w", err)

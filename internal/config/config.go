@@ -70,8 +70,19 @@ type RTCConfig struct {
 	PLIThrottle time.Duration `yaml:"pli_throttle"`
 	// IPs chooses which local addresses are offered as ICE candidates (CIDRs); empty: all.
 	IPs IPFilter `yaml:"ips"`
-	// AllowedPeers, when set, restricts the client addresses (CIDRs) media is exchanged with.
+	// AllowedPeers, when set, restricts the client addresses (CIDRs) media is exchanged with; the
+	// two settings below do not apply then.
 	AllowedPeers []string `yaml:"allowed_peers"`
+	// AllowPrivatePeers: clients at private addresses (RFC 1918, CGNAT 100.64.0.0/10, ULA
+	// fc00::/7) are sent ICE checks and media. Unset: yes, unless the node advertises a public IPv4
+	// address (node_ip, else bind_address, else its interfaces' addresses), so a LAN deployment
+	// works as it is and a public node cannot be aimed at its operator's internal networks.
+	// Loopback, link-local and multicast addresses are never peers.
+	AllowPrivatePeers *bool `yaml:"allow_private_peers"`
+	// AllowSameMachinePeers accepts this machine's own addresses (any interface) and loopback as
+	// peers, also with the RTC sockets bound to 127.0.0.1: dev mode sets it, so that pion-based
+	// clients (LiveKit's CLI, server-sdk-go), which never offer loopback candidates, can join.
+	AllowSameMachinePeers bool `yaml:"allow_same_machine_peers"`
 }
 
 // TLSConfig chooses where the node's certificate comes from: files, or an ACME CA.
@@ -236,6 +247,9 @@ func (c *Config) ApplyDev() {
 		c.RTC.BindAddress = "127.0.0.1"
 	}
 	c.RTC.IncludeLoopback = true
+	// Still nothing from outside the machine: the sockets stay on loopback, where this machine's
+	// other addresses reach them.
+	c.RTC.AllowSameMachinePeers = true
 	if len(c.Keys) == 0 {
 		c.Keys = map[string]string{DevAPIKey: DevAPISecret}
 	}

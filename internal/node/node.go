@@ -69,16 +69,18 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	engine, err := sfu.NewEngine(sfu.Config{
-		LocalIncludes:   includes,
-		LocalExcludes:   excludes,
-		AllowedPeers:    peers,
-		BindAddress:     cfg.RTC.BindAddress,
-		UDPPort:         cfg.RTC.UDPPort,
-		TCPPort:         tcpPort(cfg.RTC.TCPPort),
-		NodeIP:          cfg.RTC.NodeIP,
-		IncludeLoopback: includeLoopback,
-		PLIThrottle:     cfg.RTC.PLIThrottle,
-		Logger:          log,
+		LocalIncludes:         includes,
+		LocalExcludes:         excludes,
+		AllowedPeers:          peers,
+		AllowPrivatePeers:     cfg.RTC.AllowPrivatePeers,
+		AllowSameMachinePeers: cfg.RTC.AllowSameMachinePeers,
+		BindAddress:           cfg.RTC.BindAddress,
+		UDPPort:               cfg.RTC.UDPPort,
+		TCPPort:               tcpPort(cfg.RTC.TCPPort),
+		NodeIP:                cfg.RTC.NodeIP,
+		IncludeLoopback:       includeLoopback,
+		PLIThrottle:           cfg.RTC.PLIThrottle,
+		Logger:                log,
 	})
 	if err != nil {
 		return nil, err

@@ -9,12 +9,15 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // NetNS is a network namespace made for one test: a veth pair joins it to the host, the host side
@@ -483,4 +486,113 @@ func (n *NetNS) Counters() (LinkCounters, error) {
 		c.Dropped = dropped
 	}
 	return c, nil
+}
+
+// ListenUDP opens a UDP socket inside the namespace on addr (e.g. n.IP()+":0"): a listener the
+// test owns where the namespace receives. The socket keeps its namespace whatever thread uses it.
+func (n *NetNS) ListenUDP(addr string) (*net.UDPConn, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	var conn *net.UDPConn
+	err = n.onThreadInside(func() error {
+		var err error
+		conn, err = net.ListenUDP("udp", ua)
+		return err
+	})
+	return conn, err
+}
+
+// onThreadInside runs f on a thread moved into the namespace. The thread is never moved back: its
+// goroutine ends locked, so the runtime retires it and no other goroutine runs in the namespace.
+func (n *NetNS) onThreadInside(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		ns, err := os.Open("/run/netns/" + n.name)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer ns.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", n.name, err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// nftCountTable is the table CountUDP installs inside the namespace.
+const nftCountTable = "hopt_count"
+
+// CountUDP counts, from now on, the UDP packets arriving inside the namespace for the destination
+// ports dports (nftables syntax: "40000-49999", "5000"); CountedUDP reads the count. Packets are
+// counted whether or not a socket takes them.
+func (n *NetNS) CountUDP(dports string) {
+	n.t.Helper()
+	rules := fmt.Sprintf(`table inet %s {
+	chain in {
+		type filter hook input priority -10; policy accept;
+		udp dport %s counter
+	}
+}
+`, nftCountTable, dports)
+	if out, err := n.nft(false, rules, "-f", "-"); err != nil {
+		n.t.Fatalf("netns %s: nft: %v: %s", n.name, err, out)
+	}
+}
+
+// CountedUDP is the number of packets CountUDP's rule has seen.
+func (n *NetNS) CountedUDP() (int64, error) {
+	out, err := n.nft(false, "", "list", "table", "inet", nftCountTable)
+	if err != nil {
+		return 0, fmt.Errorf("nft list: %w: %s", err, out)
+	}
+	m := regexp.MustCompile(`counter packets (\d+)`).FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("nft list: unexpected output: %s", out)
+	}
+	v, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return v, nil
+}
+
+// netnsChildEnv tells a test binary started by RunInNetNS which test runs inside a namespace.
+const netnsChildEnv = "HOP_TEST_IN_NETNS"
+
+// RunInNetNS runs the calling test again, in a test binary of its own started inside a namespace
+// made for it (NewNetNS(t, idx)), so that everything the test starts (a node, pion clients) sees
+// only that namespace's interfaces: lo and the veth end holding n.IP(). It returns true in that
+// binary, where the test goes on, and false in the calling one once the inner run has passed (its
+// output logged); a failed inner run fails the test.
+func RunInNetNS(t *testing.T, idx int) bool {
+	t.Helper()
+	if os.Getenv(netnsChildEnv) == t.Name() {
+		return true
+	}
+	n := NewNetNS(t, idx)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(t.Name(), "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	ctx := context.Background()
+	if d, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d.Add(-5*time.Second))
+		defer cancel()
+	}
+	cmd := n.Exec(ctx, exe, "-test.run="+strings.Join(parts, "/"), "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), netnsChildEnv+"="+t.Name())
+	out, err := cmd.CombinedOutput()
+	t.Logf("inside %s:\n%s", n.Name(), out)
+	if err != nil {
+		t.Fatalf("the run inside %s failed: %v", n.Name(), err)
+	}
+	return false
 }

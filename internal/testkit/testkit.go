@@ -39,6 +39,9 @@ func StartNode(t testing.TB, mutate func(*config.Config)) *Node {
 	cfg.RTC.UDPPort = 0
 	cfg.RTC.TCPPort = 0 // ICE-TCP off: tests use UDP on loopback
 	cfg.RTC.BindAddress = "127.0.0.1"
+	// Clients here are on the host's own namespace: its other addresses would be its real
+	// interfaces', so media stays on loopback and TURN (RunInNetNS gives a test a machine of its own).
+	cfg.RTC.AllowSameMachinePeers = false
 	// Go SDK clients cannot offer loopback candidates, so they relay through the embedded TURN
 	// server on loopback: all media stays on 127.0.0.1.
 	cfg.TURN.Enabled = true
