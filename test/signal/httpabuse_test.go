@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -210,7 +211,8 @@ func TestTrickledBodyIsCutOff(t *testing.T) {
 	for sent := 0; ; {
 		select {
 		case err := <-closed:
-			if !errors.Is(err, io.EOF) {
+			// A server closing with our bytes unread resets the connection: closed all the same.
+			if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
 				t.Fatalf("trickling connection ended with %v, want the server to close it", err)
 			}
 			t.Logf("closed by the server after %d body bytes", sent)
