@@ -17,6 +17,7 @@ import (
 	"github.com/hop-meet/hop/internal/config"
 	"github.com/hop-meet/hop/internal/node"
 	"github.com/hop-meet/hop/internal/procs"
+	"github.com/hop-meet/hop/internal/tick"
 )
 
 func runServe(args []string) error {
@@ -138,7 +139,7 @@ func runServe(args []string) error {
 	if cfg.Procs == "auto" {
 		// Started after the node sized its writer pool to GOMAXPROCS: the writers stay, only the
 		// processors they run on follow the load.
-		go procs.Run(ctx, log)
+		go procs.Run(ctx, log, tick.New(procs.Period))
 	}
 	return n.Serve(ctx)
 }

@@ -25,7 +25,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hop-meet/hop/internal/tick"
 )
 
 const (
@@ -62,23 +61,30 @@ var changes atomic.Uint64
 // Changes is how many times Run has changed GOMAXPROCS.
 func Changes() uint64 { return changes.Load() }
 
+// Ticker wakes Run every Period (the node passes internal/tick's, so that sampling shares the
+// phase of its other periodic work); Next arms it again after a tick.
+type Ticker interface {
+	Chan() <-chan time.Time
+	Next()
+	Stop()
+}
+
 // Run sizes GOMAXPROCS to the load until ctx ends, between 1 and the value it had when called,
-// and then restores that value. It returns at once if that value is 1.
-func Run(ctx context.Context, log *slog.Logger) {
+// and then restores that value. It returns at once if that value is 1. It stops t.
+func Run(ctx context.Context, log *slog.Logger, t Ticker) {
+	defer t.Stop()
 	limit := runtime.GOMAXPROCS(0)
 	if limit <= 1 {
 		return
 	}
 	defer runtime.GOMAXPROCS(limit)
-	t := tick.New(Period)
-	defer t.Stop()
 	n, low := limit, 0
 	lastCPU, lastAt := cpuTime(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.Chan():
 			t.Next()
 		}
 		cpu, at := cpuTime(), time.Now()

@@ -79,7 +79,7 @@ func TestRunSizesAndRestores(t *testing.T) {
 	defer runtime.GOMAXPROCS(limit)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { Run(ctx, slog.Default()); close(done) }()
+	go func() { Run(ctx, slog.Default(), newStdTicker(Period)); close(done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for runtime.GOMAXPROCS(0) != 1 {
 		if time.Now().After(deadline) {
@@ -116,3 +116,11 @@ func TestRunSizesAndRestores(t *testing.T) {
 		t.Fatalf("after Run: GOMAXPROCS %d, want 2 back", got)
 	}
 }
+
+// stdTicker is a plain time.Ticker behind Run's Ticker.
+type stdTicker struct{ t *time.Ticker }
+
+func newStdTicker(d time.Duration) stdTicker { return stdTicker{time.NewTicker(d)} }
+func (s stdTicker) Chan() <-chan time.Time   { return s.t.C }
+func (s stdTicker) Next()                    {}
+func (s stdTicker) Stop()                    { s.t.Stop() }

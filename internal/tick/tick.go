@@ -26,6 +26,9 @@ func New(d time.Duration) *Ticker {
 // Next arms the ticker for the next multiple of its period.
 func (t *Ticker) Next() { t.timer.Reset(untilNext(time.Now(), t.d)) }
 
+// Chan is C, for those that take a ticker through an interface.
+func (t *Ticker) Chan() <-chan time.Time { return t.C }
+
 // Stop stops the ticker.
 func (t *Ticker) Stop() { t.timer.Stop() }
 

@@ -38,19 +38,36 @@ func Status(err error) int {
 	return http.StatusInternalServerError
 }
 
-// Verifier checks tokens against the node's API keys.
+// KeyProvider finds the secret of an API key: the node's static keys today, accounts later.
+type KeyProvider interface {
+	Secret(apiKey string) (secret string, ok bool)
+}
+
+// StaticKeys is a fixed key→secret map.
+type StaticKeys map[string]string
+
+// Secret implements KeyProvider.
+func (k StaticKeys) Secret(apiKey string) (string, bool) {
+	s, ok := k[apiKey]
+	return s, ok
+}
+
+// Verifier checks tokens against the keys its provider knows.
 type Verifier struct {
-	keys map[string]string
+	keys KeyProvider
 }
 
 // NewVerifier makes a verifier for the given key→secret map.
 func NewVerifier(keys map[string]string) *Verifier {
-	cp := make(map[string]string, len(keys))
+	cp := make(StaticKeys, len(keys))
 	for k, v := range keys {
 		cp[k] = v
 	}
 	return &Verifier{keys: cp}
 }
+
+// NewVerifierWith makes a verifier over any key provider.
+func NewVerifierWith(keys KeyProvider) *Verifier { return &Verifier{keys: keys} }
 
 // Grants is what a verified token allows.
 type Grants struct {
@@ -69,7 +86,7 @@ func (v *Verifier) Verify(token string) (*Grants, error) {
 	if err != nil {
 		return nil, unauthorized("malformed access token: %v", err)
 	}
-	secret, ok := v.keys[parsed.APIKey()]
+	secret, ok := v.keys.Secret(parsed.APIKey())
 	if !ok {
 		return nil, unauthorized("access token signed with unknown API key %q", parsed.APIKey())
 	}

@@ -445,3 +445,25 @@ func FuzzVerify(f *testing.F) {
 		_ = CanPublishSource(g.Permission(), livekit.TrackSource_CAMERA)
 	})
 }
+
+// rotatingKeys is a provider whose keys change after the verifier was made, as accounts will.
+type rotatingKeys struct{ m map[string]string }
+
+func (r *rotatingKeys) Secret(k string) (string, bool) { s, ok := r.m[k]; return s, ok }
+
+// Tokens are checked against whatever the provider knows at the time of the check.
+func TestVerifierAsksItsKeyProvider(t *testing.T) {
+	keys := &rotatingKeys{m: map[string]string{}}
+	v := NewVerifierWith(keys)
+	tok, err := NewToken("acct1", "a-secret-of-at-least-32-characters!!", "r", "alice", time.Minute, false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(tok); err == nil {
+		t.Fatal("token of an unknown key accepted")
+	}
+	keys.m["acct1"] = "a-secret-of-at-least-32-characters!!"
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatalf("token of a key added since: %v", err)
+	}
+}

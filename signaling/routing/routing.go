@@ -7,6 +7,8 @@ package routing
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"sync"
 
 	"github.com/livekit/protocol/livekit"
@@ -75,10 +77,34 @@ type Local struct {
 	Registry RoomRegistry
 }
 
-// Join claims the room for this node and starts the session.
+// RoomElsewhereError is a join for a room another node hosts, which this router cannot reach.
+type RoomElsewhereError struct {
+	Room, Node string
+}
+
+func (e *RoomElsewhereError) Error() string {
+	return fmt.Sprintf("room %q is hosted on node %s", e.Room, e.Node)
+}
+
+// DisconnectReason lets the websocket layer tell the client why.
+func (e *RoomElsewhereError) DisconnectReason() livekit.DisconnectReason {
+	return livekit.DisconnectReason_JOIN_FAILURE
+}
+
+// Unwrap gives the HTTP status for the validate endpoint.
+func (e *RoomElsewhereError) Unwrap() error {
+	return &auth.Error{Status: http.StatusServiceUnavailable, Reason: e.Error()}
+}
+
+// Join claims the room for this node and starts the session there; a room another node holds is
+// refused, since a single node has no way to relay to it.
 func (l *Local) Join(ctx context.Context, p *JoinParams) (Session, error) {
-	if _, err := l.Registry.Claim(ctx, p.Room, l.NodeID); err != nil {
+	node, err := l.Registry.Claim(ctx, p.Room, l.NodeID)
+	if err != nil {
 		return nil, err
+	}
+	if node != l.NodeID {
+		return nil, &RoomElsewhereError{Room: p.Room, Node: node}
 	}
 	return l.Host.StartSession(ctx, p)
 }
