@@ -1091,6 +1091,18 @@ func (dt *DownTrack) LostForGood() uint64 {
 // read, for statistics and tests); the layer last forwarded may still differ.
 func (dt *DownTrack) CurrentLayer() int8 { return int8(dt.target.Load()) }
 
+// Lane is the writer the downtrack is written from (Subscriber).
+func (dt *DownTrack) Lane() *forwarder.Lane { return dt.lane }
+
+// Paused reports whether the subscriber turned the track off (Subscriber).
+func (dt *DownTrack) Paused() bool { return dt.paused.Load() }
+
+// LayersChanged retargets the downtrack to the layers the publisher sends (Subscriber).
+func (dt *DownTrack) LayersChanged(active [MaxLayers]bool) { dt.updateTarget(active) }
+
+// SourceClosed ends the downtrack with its track (Subscriber).
+func (dt *DownTrack) SourceClosed() { dt.sourceClosed() }
+
 // Done is closed when the downtrack is closed.
 func (dt *DownTrack) Done() <-chan struct{} { return dt.done }
 

@@ -28,6 +28,23 @@ const LayerOff = -1
 // (the publisher's encoder paused it, or its uplink dropped it).
 const layerIdleAfter = 1500 * time.Millisecond
 
+// Subscriber is one receiver of a track's packets: a downtrack to a client today, a recorder's
+// writer, a relay to another node or a SIP bridge tomorrow. What it wants counts toward the layer
+// demand that dynacast turns into what the publisher sends.
+type Subscriber interface {
+	// WritePacket is called from the subscriber's lane only (see forwarder.Sink).
+	forwarder.Sink
+	// Lane is the writer its packets are written from (nil: the track's least loaded).
+	Lane() *forwarder.Lane
+	// DesiredLayer is the layer it wants (LayerOff: none); a paused subscriber wants nothing.
+	DesiredLayer() int8
+	Paused() bool
+	// LayersChanged tells it which layers the publisher sends now.
+	LayersChanged(active [MaxLayers]bool)
+	// SourceClosed tells it the track ended; it is no longer subscribed.
+	SourceClosed()
+}
+
 // RTCPWriter sends RTCP towards the publisher of a track.
 type RTCPWriter func([]rtcp.Packet) error
 
@@ -57,11 +74,11 @@ type Track struct {
 	// nacksSent counts packets asked for again from the publisher.
 	nacksSent atomic.Uint64
 
-	mu         sync.Mutex
-	downTracks map[*DownTrack]struct{}
-	closed     bool
-	done       chan struct{}
-	wg         sync.WaitGroup
+	mu     sync.Mutex
+	subs   map[Subscriber]struct{}
+	closed bool
+	done   chan struct{}
+	wg     sync.WaitGroup
 
 	// The TrackParams callbacks: the first packet arrived, every receiver ended, demand changed.
 	onFirstPacket func()
@@ -118,7 +135,7 @@ func NewTrack(p TrackParams) *Track {
 		writeRTCP:     p.WriteRTCP,
 		pliCh:         make(chan int8, 8),
 		nackCh:        make(chan nackRequest, 16),
-		downTracks:    map[*DownTrack]struct{}{},
+		subs:          map[Subscriber]struct{}{},
 		done:          make(chan struct{}),
 		onFirstPacket: p.OnFirstPacket,
 		onEnded:       p.OnEnded,
@@ -388,14 +405,8 @@ func (t *Track) Bitrate() uint64 {
 }
 
 func (t *Track) retarget(active [MaxLayers]bool) {
-	t.mu.Lock()
-	dts := make([]*DownTrack, 0, len(t.downTracks))
-	for dt := range t.downTracks {
-		dts = append(dts, dt)
-	}
-	t.mu.Unlock()
-	for _, dt := range dts {
-		dt.updateTarget(active)
+	for _, s := range t.Subscribers() {
+		s.LayersChanged(active)
 	}
 }
 
@@ -422,16 +433,19 @@ func SelectLayer(desired int8, active [MaxLayers]bool) int8 {
 }
 
 // AddDownTrack subscribes dt to this track's packets.
-func (t *Track) AddDownTrack(dt *DownTrack) bool {
+func (t *Track) AddDownTrack(dt *DownTrack) bool { return t.AddSubscriber(dt) }
+
+// AddSubscriber subscribes s to this track's packets; false if the track has closed.
+func (t *Track) AddSubscriber(s Subscriber) bool {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return false
 	}
-	t.downTracks[dt] = struct{}{}
+	t.subs[s] = struct{}{}
 	t.mu.Unlock()
-	dt.updateTarget(t.ActiveLayers())
-	t.fwd.Add(dt, dt.lane)
+	s.LayersChanged(t.ActiveLayers())
+	t.fwd.Add(s, s.Lane())
 	t.demandChanged()
 	return true
 }
@@ -447,11 +461,11 @@ func (t *Track) MaxDesiredLayer() int8 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	max := int8(LayerOff)
-	for dt := range t.downTracks {
-		if dt.paused.Load() {
+	for s := range t.subs {
+		if s.Paused() {
 			continue
 		}
-		if d := dt.DesiredLayer(); d > max {
+		if d := s.DesiredLayer(); d > max {
 			max = d
 		}
 	}
@@ -479,24 +493,40 @@ func (t *Track) AudioLevel() (dBov float64, ok bool) {
 }
 
 // RemoveDownTrack unsubscribes dt.
-func (t *Track) RemoveDownTrack(dt *DownTrack) {
+func (t *Track) RemoveDownTrack(dt *DownTrack) { t.RemoveSubscriber(dt) }
+
+// RemoveSubscriber unsubscribes s.
+func (t *Track) RemoveSubscriber(s Subscriber) {
 	t.mu.Lock()
-	_, ok := t.downTracks[dt]
-	delete(t.downTracks, dt)
+	_, ok := t.subs[s]
+	delete(t.subs, s)
 	t.mu.Unlock()
 	if ok {
-		t.fwd.Remove(dt)
+		t.fwd.Remove(s)
 		t.demandChanged()
 	}
 }
 
-// DownTracks returns the current subscribers' downtracks.
+// Subscribers returns the current subscribers.
+func (t *Track) Subscribers() []Subscriber {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]Subscriber, 0, len(t.subs))
+	for s := range t.subs {
+		out = append(out, s)
+	}
+	return out
+}
+
+// DownTracks returns the subscribers that are downtracks to clients.
 func (t *Track) DownTracks() []*DownTrack {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]*DownTrack, 0, len(t.downTracks))
-	for dt := range t.downTracks {
-		out = append(out, dt)
+	out := make([]*DownTrack, 0, len(t.subs))
+	for s := range t.subs {
+		if dt, ok := s.(*DownTrack); ok {
+			out = append(out, dt)
+		}
 	}
 	return out
 }
@@ -512,11 +542,11 @@ func (t *Track) Close() {
 		return
 	}
 	t.closed = true
-	dts := make([]*DownTrack, 0, len(t.downTracks))
-	for dt := range t.downTracks {
-		dts = append(dts, dt)
+	subs := make([]Subscriber, 0, len(t.subs))
+	for s := range t.subs {
+		subs = append(subs, s)
 	}
-	t.downTracks = map[*DownTrack]struct{}{}
+	t.subs = map[Subscriber]struct{}{}
 	t.mu.Unlock()
 	for i := range t.receivers {
 		if r := t.receivers[i].Load(); r != nil {
@@ -534,8 +564,8 @@ func (t *Track) Close() {
 			r.wait()
 		}
 	}
-	for _, dt := range dts {
-		dt.sourceClosed()
+	for _, s := range subs {
+		s.SourceClosed()
 	}
 	if t.stats != nil {
 		t.stats.removeTrack(t)
