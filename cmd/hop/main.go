@@ -1,4 +1,5 @@
-// Command hop is Hop's single binary: `hop serve` runs a node, `hop token` mints join tokens.
+// Command hop is Hop's single binary: `hop serve` runs a node, `hop token` mints join tokens,
+// `hop invite` makes meeting links.
 package main
 
 import (
@@ -11,6 +12,7 @@ const usage = `hop — self-hosted video meetings
 Usage:
   hop serve [flags]     run a node (signalling + SFU)
   hop token [flags]     print a join token
+  hop invite [flags]    print a meeting link with a signed invitation (--room, --role, --expires, --url)
   hop loadtest [flags]  load a server with publishers and subscribers, and report what they got
   hop version           print the version
 
@@ -31,6 +33,8 @@ func main() {
 		err = runServe(os.Args[2:])
 	case "token":
 		err = runToken(os.Args[2:], os.Stdout)
+	case "invite":
+		err = runInvite(os.Args[2:], os.Stdout)
 	case "loadtest":
 		err = runLoadTest(os.Args[2:], os.Stdout)
 	case "version", "--version", "-v":
