@@ -3,6 +3,7 @@
 // ChatMessage packets from other clients are shown too.
 
 import { h, setLabel, setText } from './dom';
+import { icon } from './icons';
 import { lang } from './i18n';
 import { formatTime, linkify } from './names';
 
@@ -52,7 +53,7 @@ export class ChatPanel {
     private onUnread: (n: number) => void,
     onClose: () => void,
   ) {
-    const close = h('button', { type: 'button', class: 'icon', i18nAria: 'close', onclick: onClose }, '✕');
+    const close = h('button', { type: 'button', class: 'icon', i18nAria: 'close', onclick: onClose }, icon('close'));
     const empty = h('p', { class: 'empty', i18n: 'chatEmpty' });
     this.el = h(
       'aside',

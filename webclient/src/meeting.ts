@@ -20,6 +20,7 @@ import { ApiError, exchange, type JoinAnswer, makeInvite, meetingLink, type Role
 import { CHAT_TOPIC, ChatPanel, decodeChat, encodeChat } from './chat';
 import { problemKey, problemOf } from './devices';
 import { clear, h, setLabel, setText } from './dom';
+import { icon, setIcon } from './icons';
 import type { Key } from './i18n';
 import { chooseLayout, handOrder, type Item, type Mode } from './layout';
 import { HAND_ATTR, handTime, PeoplePanel } from './people';
@@ -101,16 +102,16 @@ export class Meeting {
   private toast = h('div', { class: 'toast', role: 'status', hidden: true });
   private micBtn = h('button', { type: 'button', testid: 'mic-toggle', class: 'round', onclick: () => void this.toggleMic() });
   private camBtn = h('button', { type: 'button', testid: 'camera-toggle', class: 'round', onclick: () => void this.toggleCam() });
-  private shareBtn = h('button', { type: 'button', testid: 'screenshare-toggle', class: 'round', onclick: () => void this.toggleShare() }, '🖥');
-  private handBtn = h('button', { type: 'button', testid: 'raise-hand', class: 'round', onclick: () => void this.toggleHand() }, '✋');
-  private reactBtn = h('button', { type: 'button', class: 'round', i18nAria: 'reactions', i18nTitle: 'reactions', 'aria-haspopup': 'true', onclick: () => this.toggleReactions() }, '😊');
+  private shareBtn = h('button', { type: 'button', testid: 'screenshare-toggle', class: 'round', onclick: () => void this.toggleShare() }, icon('screen'));
+  private handBtn = h('button', { type: 'button', testid: 'raise-hand', class: 'round', onclick: () => void this.toggleHand() }, icon('hand'));
+  private reactBtn = h('button', { type: 'button', class: 'round', i18nAria: 'reactions', i18nTitle: 'reactions', 'aria-haspopup': 'true', onclick: () => this.toggleReactions() }, icon('smile'));
   private reactMenu = h('div', { class: 'popover reactions', role: 'menu', hidden: true });
-  private chatBtn = h('button', { type: 'button', testid: 'chat-toggle', class: 'round', i18nAria: 'chat', i18nTitle: 'chat', onclick: () => this.togglePanel('chat') }, '💬');
+  private chatBtn = h('button', { type: 'button', testid: 'chat-toggle', class: 'round', i18nAria: 'chat', i18nTitle: 'chat', onclick: () => this.togglePanel('chat') }, icon('chat'));
   private unreadBadge = h('span', { class: 'badge-count', testid: 'chat-unread', hidden: true });
-  private peopleBtn = h('button', { type: 'button', testid: 'participants-toggle', class: 'round', i18nAria: 'people', i18nTitle: 'people', onclick: () => this.togglePanel('people') }, '👥');
+  private peopleBtn = h('button', { type: 'button', testid: 'participants-toggle', class: 'round', i18nAria: 'people', i18nTitle: 'people', onclick: () => this.togglePanel('people') }, icon('people'));
   private peopleCount = h('span', { class: 'badge-count muted' });
-  private layoutBtn = h('button', { type: 'button', testid: 'layout-toggle', class: 'round', onclick: () => this.toggleLayout() }, '▦');
-  private inviteBtn = h('button', { type: 'button', testid: 'copy-invitation', class: 'round', i18nAria: 'copyInvite', i18nTitle: 'copyInvite', onclick: () => void this.copyInvitation() }, '🔗');
+  private layoutBtn = h('button', { type: 'button', testid: 'layout-toggle', class: 'round', onclick: () => this.toggleLayout() });
+  private inviteBtn = h('button', { type: 'button', testid: 'copy-invitation', class: 'round', i18nAria: 'copyInvite', i18nTitle: 'copyInvite', onclick: () => void this.copyInvitation() }, icon('link'));
   private audioBtn = h('button', { type: 'button', class: 'primary', hidden: true, i18n: 'enableAudio', onclick: () => void this.room.startAudio() });
   private chat: ChatPanel;
   private people: PeoplePanel;
@@ -136,7 +137,7 @@ export class Meeting {
     );
     this.people = new PeoplePanel(() => this.togglePanel(null));
     for (const e of REACTIONS) this.reactMenu.append(h('button', { type: 'button', role: 'menuitem', 'aria-label': e, onclick: () => void this.react(e) }, e));
-    const leave = h('button', { type: 'button', testid: 'leave-button', class: 'round danger', i18nAria: 'leave', i18nTitle: 'leave', onclick: () => void this.leave() }, '📞');
+    const leave = h('button', { type: 'button', testid: 'leave-button', class: 'round danger', i18nAria: 'leave', i18nTitle: 'leave', onclick: () => void this.leave() }, icon('leave'));
     this.chatBtn.append(this.unreadBadge);
     this.peopleBtn.append(this.peopleCount);
     this.stage.append(this.main, this.grid, this.pager);
@@ -450,7 +451,7 @@ export class Meeting {
     }
     clear(this.toast);
     const input = h('input', { testid: 'invitation-link', readonly: true, value: link, i18nAria: 'inviteLink', onfocus: (e: Event) => (e.target as HTMLInputElement).select() });
-    this.toast.append(h('p', { i18n: copied ? 'inviteCopied' : 'inviteCopyHere' }), input, h('button', { type: 'button', class: 'icon', i18nAria: 'close', onclick: () => (this.toast.hidden = true) }, '✕'));
+    this.toast.append(h('p', { i18n: copied ? 'inviteCopied' : 'inviteCopyHere' }), input, h('button', { type: 'button', class: 'icon', i18nAria: 'close', onclick: () => (this.toast.hidden = true) }, icon('close')));
     this.toast.hidden = false;
   }
 
@@ -496,11 +497,11 @@ export class Meeting {
     const micOn = lp.isMicrophoneEnabled;
     const camOn = lp.isCameraEnabled;
     const sharing = lp.isScreenShareEnabled;
-    this.micBtn.textContent = micOn ? '🎙' : '🔇';
+    setIcon(this.micBtn, micOn ? 'mic' : 'micOff');
     this.micBtn.classList.toggle('off', !micOn);
     this.micBtn.setAttribute('aria-pressed', String(!micOn));
     setLabel(this.micBtn, micOn ? 'micTurnOff' : 'micTurnOn');
-    this.camBtn.textContent = camOn ? '📷' : '🚫';
+    setIcon(this.camBtn, camOn ? 'cam' : 'camOff');
     this.camBtn.classList.toggle('off', !camOn);
     this.camBtn.setAttribute('aria-pressed', String(!camOn));
     setLabel(this.camBtn, camOn ? 'camTurnOff' : 'camTurnOn');
@@ -512,7 +513,7 @@ export class Meeting {
     this.handBtn.setAttribute('aria-pressed', String(raised));
     setLabel(this.handBtn, raised ? 'handLower' : 'handRaise');
     setLabel(this.layoutBtn, this.mode === 'grid' ? 'layoutSpeaker' : 'layoutGrid');
-    this.layoutBtn.textContent = this.mode === 'grid' ? '▣' : '▦';
+    setIcon(this.layoutBtn, this.mode === 'grid' ? 'speaker' : 'grid');
     this.peopleCount.textContent = String(this.participants().length);
     // Tiles: drop those of people and shares that are gone.
     const items = this.items();

@@ -2,6 +2,7 @@
 
 import type { Participant } from 'livekit-client';
 import { clear, h, setLabel, setText } from './dom';
+import { icon } from './icons';
 import { avatarHue, initials } from './names';
 
 export const ROLE_ATTR = 'hop.role';
@@ -22,7 +23,7 @@ export class PeoplePanel {
     this.el = h(
       'aside',
       { class: 'panel', testid: 'participant-list', 'aria-labelledby': 'people-title' },
-      h('header', {}, this.title, h('button', { type: 'button', class: 'icon', i18nAria: 'close', onclick: onClose }, '✕')),
+      h('header', {}, this.title, h('button', { type: 'button', class: 'icon', i18nAria: 'close', onclick: onClose }, icon('close'))),
       this.list,
     );
   }
@@ -44,14 +45,14 @@ export class PeoplePanel {
       if (role === 'host') badges.append(h('span', { class: 'badge', i18n: 'roleHost' }));
       if (role === 'viewer') badges.append(h('span', { class: 'badge', i18n: 'roleViewer' }));
       const order = pos.get(p.identity);
-      const hand = h('span', { class: 'hand', testid: 'hand-raised', role: 'img', hidden: order === undefined }, order === undefined ? '' : `✋${order + 1}`);
+      const hand = h('span', { class: 'hand', testid: 'hand-raised', role: 'img', hidden: order === undefined }, icon('hand'), order === undefined ? '' : String(order + 1));
       if (order !== undefined) {
         hand.dataset.order = String(order + 1);
         setLabel(hand, 'handRaised');
       }
-      const mic = h('span', { class: 'state', role: 'img', 'data-state': p.isMicrophoneEnabled ? 'on' : 'off' }, p.isMicrophoneEnabled ? '🎙' : '🔇');
+      const mic = h('span', { class: 'state', role: 'img', 'data-state': p.isMicrophoneEnabled ? 'on' : 'off' }, icon(p.isMicrophoneEnabled ? 'mic' : 'micOff'));
       setLabel(mic, p.isMicrophoneEnabled ? 'micOnState' : 'micMuted');
-      const cam = h('span', { class: 'state', role: 'img', 'data-state': p.isCameraEnabled ? 'on' : 'off' }, p.isCameraEnabled ? '📷' : '🚫');
+      const cam = h('span', { class: 'state', role: 'img', 'data-state': p.isCameraEnabled ? 'on' : 'off' }, icon(p.isCameraEnabled ? 'cam' : 'camOff'));
       setLabel(cam, p.isCameraEnabled ? 'camOnState' : 'camOffState');
       const av = h('span', { class: 'avatar small', 'aria-hidden': 'true' }, initials(display));
       av.style.setProperty('--hue', String(avatarHue(p.identity)));

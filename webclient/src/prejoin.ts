@@ -3,6 +3,7 @@
 import type { LocalAudioTrack, LocalVideoTrack } from 'livekit-client';
 import { browserHelpKey, LevelMeter, listDevices, type MediaProblem, openCamera, openMic, problemKey, problemOf } from './devices';
 import { clear, h, setLabel, setText } from './dom';
+import { setIcon } from './icons';
 import type { Key } from './i18n';
 import { cleanName, initials } from './names';
 import { store } from './storage';
@@ -68,11 +69,11 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
   const render = () => {
     setLabel(micBtn, micOn && audio ? 'micTurnOff' : 'micTurnOn');
     micBtn.classList.toggle('off', !(micOn && audio));
-    micBtn.textContent = micOn && audio ? '🎙' : '🔇';
+    setIcon(micBtn, micOn && audio ? 'mic' : 'micOff');
     micBtn.setAttribute('aria-pressed', String(!(micOn && audio)));
     setLabel(camBtn, camOn && video ? 'camTurnOff' : 'camTurnOn');
     camBtn.classList.toggle('off', !(camOn && video));
-    camBtn.textContent = camOn && video ? '📷' : '🚫';
+    setIcon(camBtn, camOn && video ? 'cam' : 'camOff');
     camBtn.setAttribute('aria-pressed', String(!(camOn && video)));
     preview.hidden = !(camOn && video);
     avatar.hidden = !preview.hidden;

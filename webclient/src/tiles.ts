@@ -2,7 +2,8 @@
 // microphone state, raised hand, connection quality and the speaking highlight.
 
 import { ConnectionQuality, type Participant, Track, type VideoTrack } from 'livekit-client';
-import { h, setLabel, setText } from './dom';
+import { clear, h, setLabel, setText } from './dom';
+import { icon, setIcon } from './icons';
 import type { Key } from './i18n';
 import { avatarHue, initials } from './names';
 
@@ -71,13 +72,14 @@ export class Tile {
     }
     const micOn = p.isMicrophoneEnabled;
     this.mic.hidden = this.screen;
-    this.mic.textContent = micOn ? '' : '🔇';
+    clear(this.mic);
+    if (!micOn) this.mic.append(icon('micOff'));
     this.mic.dataset.muted = String(!micOn);
     if (!micOn) setLabel(this.mic, 'micMuted');
     else this.mic.removeAttribute('aria-label');
     this.hand.hidden = this.screen || opts.handOrder === 0;
     if (opts.handOrder > 0) {
-      this.hand.textContent = `✋${opts.handOrder}`;
+      this.hand.replaceChildren(icon('hand'), String(opts.handOrder));
       this.hand.dataset.order = String(opts.handOrder);
       setLabel(this.hand, 'handRaised');
     }
@@ -86,7 +88,7 @@ export class Tile {
     this.quality.hidden = this.screen;
     setLabel(this.quality, qualityKey[q] ?? 'qualityUnknown');
     setLabel(this.pinBtn, opts.pinned ? 'unpin' : 'pin');
-    this.pinBtn.textContent = opts.pinned ? '📌' : '📍';
+    setIcon(this.pinBtn, 'pin');
     this.pinBtn.setAttribute('aria-pressed', String(opts.pinned));
   }
 
