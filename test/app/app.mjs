@@ -93,6 +93,7 @@ function videoPlaying(page, prefix, testid = 'participant-tile') {
 async function openInvitation(page) {
   await page.locator(tid('copy-invitation')).click();
   const link = await page.locator(tid('invitation-link')).inputValue({ timeout: T });
+  await page.locator('.toast button').click();
   if (!/\/m\/[^#]+#invite=h1\./.test(link)) throw new Error(`invitation link ${link}`);
   return link;
 }
@@ -220,12 +221,18 @@ const scenarios = {
     await step('screen share is the main tile for the other', async () => {
       await a.locator(tid('screenshare-toggle')).click();
       await bb.locator(`${tid('main-stage')} ${tid('screenshare-tile')}[data-identity^="nguyen-van-an-"]`).waitFor({ timeout: T });
+    });
+    await step('screen share plays', async () => {
       await videoPlaying(bb, 'nguyen-van-an', 'screenshare-tile');
       await shot(bb, 'desktop-screenshare');
+    });
+    await step('phone chat overlay', async () => {
       await d.locator(tid('chat-toggle')).click();
       await shot(d, 'phone-chat');
       report.phoneChatScroll = await noPageScroll(d);
       await d.locator(tid('chat-toggle')).click();
+    });
+    await step('screen share stops for the other', async () => {
       await a.locator(tid('screenshare-toggle')).click();
       await bb.locator(tid('screenshare-tile')).waitFor({ state: 'detached', timeout: T });
     });

@@ -43,7 +43,12 @@ function go(path: string, invite?: string) {
   route();
 }
 
+// What the current view must release when another replaces it (a pre-join's camera).
+let release: (() => void) | undefined;
+
 function show(e: HTMLElement, full = false) {
+  release?.();
+  release = undefined;
   clear(view);
   view.append(e);
   document.body.classList.toggle('in-meeting', full);
@@ -80,6 +85,7 @@ function openPreJoin(room: string, invite?: string) {
         meeting = undefined;
         show(ended(endKey[r], () => openPreJoin(room, invite), () => go('/')));
       });
+      release = undefined;
       pj.destroy(true);
       const joined = meeting.roomName;
       if (joined !== room) history.replaceState(null, '', `/m/${encodeURIComponent(joined)}`);
@@ -93,6 +99,7 @@ function openPreJoin(room: string, invite?: string) {
     }
   });
   show(pj.el);
+  release = () => pj.destroy(false);
 }
 
 window.addEventListener('popstate', () => {

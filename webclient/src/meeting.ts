@@ -453,7 +453,10 @@ export class Meeting {
     const input = h('input', { testid: 'invitation-link', readonly: true, value: link, i18nAria: 'inviteLink', onfocus: (e: Event) => (e.target as HTMLInputElement).select() });
     this.toast.append(h('p', { i18n: copied ? 'inviteCopied' : 'inviteCopyHere' }), input, h('button', { type: 'button', class: 'icon', i18nAria: 'close', onclick: () => (this.toast.hidden = true) }, icon('close')));
     this.toast.hidden = false;
+    clearTimeout(this.toastTimer);
+    this.toastTimer = window.setTimeout(() => (this.toast.hidden = true), 30_000);
   }
+  private toastTimer = 0;
 
   // ---------- rendering ----------
 

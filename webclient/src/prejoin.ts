@@ -95,16 +95,18 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
   };
 
   const fill = async () => {
+    const denied = problems.cam === 'permission' || problems.mic === 'permission';
     for (const [sel, kind, current] of [
       [camSel, 'videoinput', video?.mediaStreamTrack.getSettings().deviceId],
       [micSel, 'audioinput', audio?.mediaStreamTrack.getSettings().deviceId],
       [spkSel, 'audiooutput', store.device('audiooutput')],
     ] as const) {
-      const list = await listDevices(kind);
+      // Without permission browsers list devices without ids or names.
+      const list = (await listDevices(kind)).filter((d) => d.deviceId !== '');
       clear(sel);
       for (const d of list) sel.append(h('option', { value: d.deviceId, selected: d.deviceId === current }, d.label || d.deviceId.slice(0, 8)));
       sel.disabled = list.length === 0;
-      if (list.length === 0) sel.append(h('option', { i18n: 'noDevices' }));
+      if (list.length === 0) sel.append(h('option', { i18n: denied ? 'noPermission' : 'noDevices' }));
     }
   };
 
