@@ -254,6 +254,76 @@ const scenarios = {
     report.message = await msg.textContent();
   },
 
+  // A meeting already full refuses the next person in words.
+  async full() {
+    const b = await launch();
+    const first = await person(b);
+    await joinAs(first, spec.link, 'Ngô Bảo Châu', { camera: false, mic: false });
+    await clickJoin(first);
+    const second = await person(b);
+    await joinAs(second, spec.link, 'Vũ Thị Thu', { camera: false, mic: false });
+    await second.locator(tid('join-button')).click();
+    const msg = second.locator(`${tid('error-message')}:visible`);
+    await msg.waitFor({ timeout: T });
+    report.message = await msg.textContent();
+  },
+
+  // Removed by an administrator, then the meeting deleted: each person is told why.
+  async removed() {
+    const b = await launch();
+    const a = await person(b);
+    await joinAs(a, spec.link, 'Đinh Công Sơn', { camera: false, mic: false });
+    await clickJoin(a);
+    const k = await person(b);
+    await joinAs(k, spec.link, 'Mai Anh Tuấn', { camera: false, mic: false });
+    await clickJoin(k);
+    const identity = await a.locator(tileOf('mai-anh-tuan')).getAttribute('data-identity', { timeout: T });
+    const room = decodeURIComponent(new URL(a.url()).pathname.slice(3));
+    const twirp = async (method, body) => {
+      const res = await fetch(`${base}/twirp/livekit.RoomService/${method}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${spec.adminToken}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      if (!res.ok) throw new Error(`${method}: ${res.status} ${await res.text()}`);
+    };
+    await step('remove a participant', async () => {
+      await twirp('RemoveParticipant', { room, identity });
+      report.kicked = await k.locator('[data-testid="end-reason"]').textContent({ timeout: T });
+      await a.locator(tileOf('mai-anh-tuan')).waitFor({ state: 'detached', timeout: T });
+    });
+    await step('delete the room', async () => {
+      await twirp('DeleteRoom', { room });
+      report.ended = await a.locator('[data-testid="end-reason"]').textContent({ timeout: T });
+    });
+  },
+
+  // The node restarts under a meeting: the app says it is reconnecting and comes back by itself.
+  async restart() {
+    const b = await launch();
+    const a = await person(b);
+    await joinAs(a, spec.link, 'Phan Thanh Hải');
+    await clickJoin(a);
+    const c = await person(b);
+    await joinAs(c, spec.link, 'Trịnh Kim Chi');
+    await clickJoin(c);
+    await videoPlaying(a, 'trinh-kim-chi');
+    await step('node restarts', async () => {
+      await fetch(spec.control + '/restart', { method: 'POST' });
+      await a.locator(`${tid('reconnecting-banner')}:visible`).waitFor({ timeout: T });
+      await fetch(spec.control + '/start', { method: 'POST' });
+    });
+    report.rejoinMs = await step('back in the meeting', async () => {
+      const t0 = Date.now();
+      await a.locator(`${tid('reconnecting-banner')}`).waitFor({ state: 'hidden', timeout: 60000 });
+      await c.locator(`${tid('reconnecting-banner')}`).waitFor({ state: 'hidden', timeout: 60000 });
+      await a.waitForFunction(() => document.querySelectorAll('[data-testid="participant-tile"]').length === 2, null, { timeout: 60000 });
+      await videoPlaying(a, 'trinh-kim-chi');
+      await videoPlaying(c, 'phan-thanh-hai');
+      return Date.now() - t0;
+    });
+  },
+
   // A denied camera is explained in Vietnamese, and joining without it works.
   async denied() {
     const b = await launch(['--use-fake-device-for-media-stream', '--deny-permission-prompts']);

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -17,8 +18,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	lkauth "github.com/livekit/protocol/auth"
 
 	"github.com/hop-meet/hop/internal/config"
 	"github.com/hop-meet/hop/internal/testkit"
@@ -41,22 +45,24 @@ type report struct {
 		Name string `json:"name"`
 		Ms   int    `json:"ms"`
 	} `json:"steps"`
-	URLs           []string        `json:"urls"`
-	Room           string          `json:"room"`
-	JoinToVideoMs  int             `json:"joinToVideoMs"`
-	HistorySeen    int             `json:"historySeen"`
-	PhoneScroll    *scroll         `json:"phoneScroll"`
-	PhoneChat      *scroll         `json:"phoneChatScroll"`
-	Message        string          `json:"message"`
-	JoinedWithout  bool            `json:"joinedWithout"`
-	Before         string          `json:"before"`
-	Switched       string          `json:"switched"`
-	After          string          `json:"after"`
-	HTMLLang       string          `json:"htmlLang"`
-	NotFound       string          `json:"notFound"`
-	GuestRole      string          `json:"guestRole"`
-	CreatedByGuest string          `json:"createdByGuest"`
-	Raw            json.RawMessage `json:"-"`
+	URLs           []string `json:"urls"`
+	Room           string   `json:"room"`
+	JoinToVideoMs  int      `json:"joinToVideoMs"`
+	HistorySeen    int      `json:"historySeen"`
+	PhoneScroll    *scroll  `json:"phoneScroll"`
+	PhoneChat      *scroll  `json:"phoneChatScroll"`
+	Message        string   `json:"message"`
+	JoinedWithout  bool     `json:"joinedWithout"`
+	Before         string   `json:"before"`
+	Switched       string   `json:"switched"`
+	After          string   `json:"after"`
+	HTMLLang       string   `json:"htmlLang"`
+	NotFound       string   `json:"notFound"`
+	GuestRole      string   `json:"guestRole"`
+	CreatedByGuest string   `json:"createdByGuest"`
+	Kicked         string   `json:"kicked"`
+	Ended          string   `json:"ended"`
+	RejoinMs       int      `json:"rejoinMs"`
 }
 
 type scroll struct {
@@ -187,15 +193,8 @@ func TestLanguageSwitch(t *testing.T) {
 // invites a guest from the app; nobody types a token, and no token is in a page address or the
 // node's log.
 func TestProduction(t *testing.T) {
-	d := dir(t)
-	root := filepath.Join(d, "..", "..")
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "hop")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/hop")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build hop: %v\n%s", err, out)
-	}
+	bin := buildHop(t, tmp)
 	port, udp := freePort(t, "tcp"), freePort(t, "udp")
 	const secret = "production-secret-of-a-reasonable-length-42"
 	cfgPath := filepath.Join(tmp, "hop.yaml")
@@ -306,4 +305,84 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// buildHop builds the hop command into dir: these tests run it as operators do.
+func buildHop(t *testing.T, into string) string {
+	t.Helper()
+	bin := filepath.Join(into, "hop")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/hop")
+	build.Dir = filepath.Join(dir(t), "..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build hop: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestRoomFull: a meeting at its participant cap refuses the next person in Vietnamese.
+func TestRoomFull(t *testing.T) {
+	n := testkit.StartNode(t, func(c *config.Config) { c.Room.MaxParticipants = 1 })
+	r := run(t, "full", map[string]any{"base": n.HTTPURL, "link": n.HTTPURL + "/m/hop-day-du"})
+	if !strings.Contains(r.Message, "Cuộc họp đã đủ người") {
+		t.Errorf("message %q", r.Message)
+	}
+}
+
+// TestRemovedAndEnded: a participant removed by an administrator, and everyone when the room is
+// deleted, see the end page with the reason.
+func TestRemovedAndEnded(t *testing.T) {
+	n := devNode(t)
+	admin := n.TokenWith(t, "phòng họp số 1", "admin", func(g *lkauth.VideoGrant) { g.RoomJoin = false; g.RoomAdmin = true; g.RoomCreate = true })
+	r := run(t, "removed", map[string]any{"base": n.HTTPURL, "link": n.HTTPURL + "/m/" + url.PathEscape("Phòng họp số 1"), "adminToken": admin})
+	if r.Kicked != "Người chủ trì đã mời bạn ra khỏi cuộc họp." {
+		t.Errorf("removed participant read %q", r.Kicked)
+	}
+	if r.Ended != "Cuộc họp đã kết thúc." {
+		t.Errorf("after the room was deleted: %q", r.Ended)
+	}
+}
+
+// TestRejoinAfterRestart: the node is restarted under a meeting (SIGTERM, then started again on
+// the same ports); both people are back with each other's video without doing anything.
+func TestRejoinAfterRestart(t *testing.T) {
+	tmp := t.TempDir()
+	bin := buildHop(t, tmp)
+	port, udp := freePort(t, "tcp"), freePort(t, "udp")
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	logs := &syncBuffer{}
+	var mu sync.Mutex
+	var cur *exec.Cmd
+	start := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		cmd := exec.Command(bin, "serve", "--dev", "--port", strconv.Itoa(port), "--rtc-udp-port", strconv.Itoa(udp), "--rtc-tcp-port", "0")
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Errorf("start hop: %v", err)
+			return
+		}
+		cur = cmd
+	}
+	stop := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if cur != nil {
+			_ = cur.Process.Signal(syscall.SIGTERM)
+			_ = cur.Wait()
+			cur = nil
+		}
+	}
+	start()
+	t.Cleanup(stop)
+	waitHealthy(t, base, logs)
+	control := http.NewServeMux()
+	control.HandleFunc("POST /restart", func(w http.ResponseWriter, _ *http.Request) { stop() })
+	control.HandleFunc("POST /start", func(w http.ResponseWriter, _ *http.Request) {
+		start()
+		waitHealthy(t, base, logs)
+	})
+	ctl := httptest.NewServer(control)
+	defer ctl.Close()
+	r := run(t, "restart", map[string]any{"base": base, "link": base + "/m/hop-lai", "control": ctl.URL})
+	t.Logf("node back → both see each other's video again: %d ms", r.RejoinMs)
 }
