@@ -1,6 +1,7 @@
 // The chat panel. Messages are data packets on LiveKit's chat topic, JSON {id, timestamp,
-// message}; the room's recent chat replayed to a newcomer arrives the same way, and LiveKit's
-// ChatMessage packets from other clients are shown too.
+// message} plus the sender's name (shown only when the sender has left: the room's recent chat
+// replayed to a newcomer arrives the same way as live chat); LiveKit's ChatMessage packets from
+// other clients are shown too.
 
 import { h, setLabel, setText } from './dom';
 import { icon } from './icons';
@@ -19,24 +20,25 @@ export interface ChatEntry {
 }
 
 /** decodeChat reads a chat payload; null when it is not one. */
-export function decodeChat(payload: Uint8Array): { id: string; timestamp: number; message: string } | null {
+export function decodeChat(payload: Uint8Array): { id: string; timestamp: number; message: string; name?: string } | null {
   try {
-    const v = JSON.parse(new TextDecoder().decode(payload)) as { id?: unknown; timestamp?: unknown; message?: unknown };
+    const v = JSON.parse(new TextDecoder().decode(payload)) as { id?: unknown; timestamp?: unknown; message?: unknown; name?: unknown };
     if (typeof v.message !== 'string' || !v.message) return null;
     return {
       id: typeof v.id === 'string' ? v.id : crypto.randomUUID(),
       timestamp: typeof v.timestamp === 'number' ? v.timestamp : Date.now(),
       message: v.message.slice(0, 2000),
+      name: typeof v.name === 'string' ? v.name.slice(0, 64) : undefined,
     };
   } catch {
     return null;
   }
 }
 
-export function encodeChat(message: string): { payload: Uint8Array<ArrayBuffer>; id: string; timestamp: number } {
+export function encodeChat(message: string, name: string): { payload: Uint8Array<ArrayBuffer>; id: string; timestamp: number } {
   const id = crypto.randomUUID();
   const timestamp = Date.now();
-  return { payload: new TextEncoder().encode(JSON.stringify({ id, timestamp, message })), id, timestamp };
+  return { payload: new TextEncoder().encode(JSON.stringify({ id, timestamp, message, name })), id, timestamp };
 }
 
 export class ChatPanel {

@@ -251,7 +251,8 @@ export class Meeting {
         const from = participant?.identity ?? identity ?? '';
         if (topic === CHAT_TOPIC) {
           const m = decodeChat(payload);
-          if (m) this.chat.add({ ...m, from: participant?.name || from, identity: from, local: from === room.localParticipant.identity });
+          // The name the room knows wins; the one in the message only names someone who left.
+          if (m) this.chat.add({ ...m, from: participant?.name || m.name || from, identity: from, local: from === room.localParticipant.identity });
         } else if (topic === REACTION_TOPIC) {
           const e = new TextDecoder().decode(payload);
           if (REACTIONS.includes(e)) this.tiles.get(from)?.react(e);
@@ -426,9 +427,9 @@ export class Meeting {
   }
 
   private async sendChat(text: string) {
-    const { payload, id, timestamp } = encodeChat(text);
-    await this.room.localParticipant.publishData(payload, { reliable: true, topic: CHAT_TOPIC });
     const lp = this.room.localParticipant;
+    const { payload, id, timestamp } = encodeChat(text, lp.name || lp.identity);
+    await lp.publishData(payload, { reliable: true, topic: CHAT_TOPIC });
     this.chat.add({ id, timestamp, message: text, from: lp.name || lp.identity, identity: lp.identity, local: true });
   }
 
@@ -539,16 +540,20 @@ export class Meeting {
 
   private layout() {
     if (!this.room) return;
-    const w = this.stage.clientWidth;
-    const hgt = this.stage.clientHeight;
-    if (w === 0 || hgt === 0) return;
+    // The stage's padding is not room for tiles.
+    const w = this.stage.clientWidth - 16;
+    const hgt = this.stage.clientHeight - 16;
+    if (w <= 0 || hgt <= 0) return;
     const l = chooseLayout({ items: this.items(), mode: this.mode, pinned: this.pinned, width: w, height: hgt, page: this.page });
     this.page = l.page;
     this.stage.dataset.mode = l.mode;
     const shown = new Set<string>();
     if (l.mode === 'speaker' && l.main) {
       const mainTile = this.tileFor(l.main);
-      mainTile.size(w, Math.max(120, hgt - l.tileH - 16));
+      const availH = Math.max(120, hgt - l.tileH - 8);
+      // A camera fills a 16:9 box; a screen share takes all the room, letterboxed inside.
+      if (l.main.screen) mainTile.size(w, availH);
+      else mainTile.size(Math.min(w, Math.floor((availH * 16) / 9)), Math.min(availH, Math.floor((w * 9) / 16)));
       mainTile.el.classList.add('is-main');
       if (mainTile.el.parentElement !== this.main) this.main.replaceChildren(mainTile.el);
       shown.add(l.main.key);

@@ -131,8 +131,10 @@ describe('media problems and chat', () => {
   });
 
   it('round-trips chat payloads and refuses what is not chat', () => {
-    const { payload, id } = encodeChat('Chào cả nhà');
-    expect(decodeChat(payload)).toMatchObject({ id, message: 'Chào cả nhà' });
+    const { payload, id } = encodeChat('Chào cả nhà', 'Lê Thị Hoa');
+    expect(decodeChat(payload)).toMatchObject({ id, message: 'Chào cả nhà', name: 'Lê Thị Hoa' });
+    // LiveKit's components send no name.
+    expect(decodeChat(new TextEncoder().encode('{"id":"x","timestamp":1,"message":"hi"}'))).toEqual({ id: 'x', timestamp: 1, message: 'hi', name: undefined });
     expect(decodeChat(new TextEncoder().encode('{"x":1}'))).toBeNull();
     expect(decodeChat(new TextEncoder().encode('not json'))).toBeNull();
   });
