@@ -137,7 +137,13 @@ const scenarios = {
       const t0 = Date.now();
       await bb.locator(tid('join-button')).click();
       await videoPlaying(bb, 'nguyen-van-an');
-      return Date.now() - t0;
+      const total = Date.now() - t0;
+      report.joinMarks = await bb.evaluate(() => {
+        const at = (n) => performance.getEntriesByName(n)[0]?.startTime;
+        const j = at('hop:join');
+        return { token: at('hop:token') - j, connected: at('hop:connected') - j, videoSubscribed: at('hop:video-subscribed') - j, now: performance.now() - j };
+      });
+      return total;
     });
     await step('first sees second', () => videoPlaying(a, 'tran-thi-binh'));
     await step('chat a to b', async () => {

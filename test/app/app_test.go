@@ -45,24 +45,25 @@ type report struct {
 		Name string `json:"name"`
 		Ms   int    `json:"ms"`
 	} `json:"steps"`
-	URLs           []string `json:"urls"`
-	Room           string   `json:"room"`
-	JoinToVideoMs  int      `json:"joinToVideoMs"`
-	HistorySeen    int      `json:"historySeen"`
-	PhoneScroll    *scroll  `json:"phoneScroll"`
-	PhoneChat      *scroll  `json:"phoneChatScroll"`
-	Message        string   `json:"message"`
-	JoinedWithout  bool     `json:"joinedWithout"`
-	Before         string   `json:"before"`
-	Switched       string   `json:"switched"`
-	After          string   `json:"after"`
-	HTMLLang       string   `json:"htmlLang"`
-	NotFound       string   `json:"notFound"`
-	GuestRole      string   `json:"guestRole"`
-	CreatedByGuest string   `json:"createdByGuest"`
-	Kicked         string   `json:"kicked"`
-	Ended          string   `json:"ended"`
-	RejoinMs       int      `json:"rejoinMs"`
+	URLs           []string           `json:"urls"`
+	Room           string             `json:"room"`
+	JoinToVideoMs  int                `json:"joinToVideoMs"`
+	HistorySeen    int                `json:"historySeen"`
+	PhoneScroll    *scroll            `json:"phoneScroll"`
+	PhoneChat      *scroll            `json:"phoneChatScroll"`
+	Message        string             `json:"message"`
+	JoinedWithout  bool               `json:"joinedWithout"`
+	Before         string             `json:"before"`
+	Switched       string             `json:"switched"`
+	After          string             `json:"after"`
+	HTMLLang       string             `json:"htmlLang"`
+	NotFound       string             `json:"notFound"`
+	GuestRole      string             `json:"guestRole"`
+	CreatedByGuest string             `json:"createdByGuest"`
+	Kicked         string             `json:"kicked"`
+	Ended          string             `json:"ended"`
+	RejoinMs       int                `json:"rejoinMs"`
+	JoinMarks      map[string]float64 `json:"joinMarks"`
 }
 
 type scroll struct {
@@ -128,7 +129,8 @@ func devNode(t *testing.T) *testkit.Node {
 func TestMeeting(t *testing.T) {
 	n := devNode(t)
 	r := run(t, "meeting", map[string]any{"base": n.HTTPURL})
-	t.Logf("click join → remote video playing: %d ms", r.JoinToVideoMs)
+	t.Logf("click join → remote video playing: %d ms (from the join: token %.0f, connected %.0f, video subscribed %.0f ms)",
+		r.JoinToVideoMs, r.JoinMarks["token"], r.JoinMarks["connected"], r.JoinMarks["videoSubscribed"])
 	if r.JoinToVideoMs <= 0 {
 		t.Errorf("no join-to-video time measured")
 	}

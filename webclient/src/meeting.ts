@@ -182,6 +182,7 @@ export class Meeting {
   }
 
   private async connect(video?: LocalVideoTrack, audio?: LocalAudioTrack): Promise<void> {
+    performance.mark('hop:join');
     this.answer = await exchange({ invite: this.session.invite, room: this.session.invite ? undefined : this.session.room, name: this.choice.name });
     const room = new Room({
       adaptiveStream: true,
@@ -192,7 +193,10 @@ export class Meeting {
     });
     this.room = room;
     this.wire(room);
+    performance.mark('hop:token');
     await room.connect(this.answer.url, this.answer.token);
+    // Marks for measuring a join (the app tests read them).
+    performance.mark('hop:connected');
     this.title.textContent = this.answer.room;
     const canPublish = this.answer.role !== 'viewer';
     const jobs: Promise<unknown>[] = [];
@@ -221,6 +225,7 @@ export class Meeting {
       .on(RoomEvent.TrackUnpublished, sync)
       .on(RoomEvent.TrackSubscribed, (track: RemoteTrack) => {
         if (track.kind === Track.Kind.Audio) this.audioSink.append(track.attach());
+        else performance.mark('hop:video-subscribed');
         sync();
       })
       .on(RoomEvent.TrackUnsubscribed, (track: RemoteTrack) => {
