@@ -271,7 +271,9 @@ export class Meeting {
   }
 
   private async disconnected(room: Room, reason?: DisconnectReason) {
-    if (room !== this.room || this.leaving) return;
+    // While rejoining, a failed attempt's room ends here too: the loop deals with it, and a
+    // second loop would join a second time.
+    if (room !== this.room || this.leaving || this.rejoining) return;
     switch (reason) {
       case DisconnectReason.CLIENT_INITIATED:
         return this.end('left');
@@ -302,6 +304,7 @@ export class Meeting {
         this.banner.hidden = true;
         return;
       } catch (err) {
+        await this.room?.disconnect();
         const f = failureOf(err);
         if (f.key === 'errInviteExpired' || f.key === 'errInviteInvalid' || f.key === 'errRoomFull') break;
         await new Promise((r) => setTimeout(r, 2000));
