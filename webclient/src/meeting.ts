@@ -167,6 +167,8 @@ export class Meeting {
     try {
       await m.connect(choice.video, choice.audio);
     } catch (err) {
+      // A join that failed is not a meeting that ended: its room's end must not show the end page.
+      m.leaving = true;
       m.destroy();
       throw failureOf(err);
     }
