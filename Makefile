@@ -49,6 +49,7 @@ vet:
 # Every benchmark also runs once, so that `make bench` cannot break unnoticed (a benchmark that
 # waits for its writers fails when they write nothing).
 test: test-deps vet
+	cd webclient && npm test
 	$(GO) test -count=1 -p 1 -timeout 25m ./...
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./sfu/...
 

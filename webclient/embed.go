@@ -15,8 +15,9 @@ import (
 //go:embed all:dist
 var dist embed.FS
 
-// Handler serves the embedded page: index.html at "/" (never cached), the hashed files under
-// /assets/ with a long cache lifetime, and any other built file as it is.
+// Handler serves the embedded app: index.html at "/" and at meeting links /m/<room> (never
+// cached), the hashed files under /assets/ with a long cache lifetime, any other built file as it
+// is, and index.html with status 404 for any other path (the app shows its own page).
 func Handler() http.Handler {
 	root, err := fs.Sub(dist, "dist")
 	if err != nil {
@@ -34,13 +35,18 @@ func handler(root fs.FS) http.Handler {
 			return
 		}
 		p := path.Clean("/" + r.URL.Path)
-		if p == "/" || p == "/index.html" {
-			serveIndex(w, r, root)
+		if p == "/" || p == "/index.html" || strings.HasPrefix(p, "/m/") {
+			serveIndex(w, r, root, http.StatusOK)
 			return
 		}
 		name := strings.TrimPrefix(p, "/")
 		if st, err := fs.Stat(root, name); err != nil || st.IsDir() || name == "README.txt" {
-			http.NotFound(w, r)
+			if strings.HasPrefix(name, "assets/") {
+				http.NotFound(w, r)
+				return
+			}
+			// The app shows its own "not found" page, in the reader's language.
+			serveIndex(w, r, root, http.StatusNotFound)
 			return
 		}
 		if strings.HasPrefix(name, "assets/") {
@@ -52,8 +58,12 @@ func handler(root fs.FS) http.Handler {
 	})
 }
 
-func serveIndex(w http.ResponseWriter, r *http.Request, root fs.FS) {
+func serveIndex(w http.ResponseWriter, r *http.Request, root fs.FS, status int) {
 	index, err := fs.ReadFile(root, "index.html")
+	if err != nil && status == http.StatusNotFound {
+		http.NotFound(w, r)
+		return
+	}
 	if err != nil {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -63,6 +73,7 @@ func serveIndex(w http.ResponseWriter, r *http.Request, root fs.FS) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
 		return
 	}

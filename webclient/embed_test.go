@@ -64,3 +64,27 @@ func TestEmbeddedHandler(t *testing.T) {
 		t.Fatalf("GET / = %d", rec.Code)
 	}
 }
+
+// TestMeetingLinks: a meeting link is the app; any other page path gets the app with status 404,
+// so people see the app's own "not found" page, not the server's text.
+func TestMeetingLinks(t *testing.T) {
+	h := handler(fstest.MapFS{
+		"index.html":        {Data: []byte("<!doctype html><title>Hop</title>")},
+		"assets/index-1.js": {Data: []byte("console.log(1)")},
+	})
+	for _, p := range []string{"/m/abc-defg-hij", "/m/giao%20ban%20s%C3%A1ng"} {
+		rec := get(t, h, p)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "<title>Hop</title>") {
+			t.Errorf("GET %s = %d %q", p, rec.Code, rec.Body.String())
+		}
+	}
+	for _, p := range []string{"/no/such/page", "/m"} {
+		rec := get(t, h, p)
+		if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "<title>Hop</title>") {
+			t.Errorf("GET %s = %d %q, want the app with 404", p, rec.Code, rec.Body.String())
+		}
+	}
+	if rec := get(t, h, "/assets/missing.js"); rec.Code != http.StatusNotFound || strings.Contains(rec.Body.String(), "<title>") {
+		t.Errorf("a missing asset = %d %q, want a plain 404", rec.Code, rec.Body.String())
+	}
+}

@@ -1,4 +1,5 @@
-// Command hop is Hop's single binary: `hop serve` runs a node, `hop token` mints join tokens.
+// Command hop is Hop's single binary: `hop serve` runs a node, `hop token` mints join tokens,
+// `hop invite` makes meeting links.
 package main
 
 import (
@@ -12,6 +13,7 @@ Usage:
   hop serve [flags]     run a node (signalling + SFU)
   hop token [flags]     print a join token
   hop certs init [flags]  make a private CA and a server certificate for a closed network
+  hop invite [flags]    print a meeting link with a signed invitation (--room, --role, --expires, --url)
   hop loadtest [flags]  load a server with publishers and subscribers, and report what they got
   hop version           print the version
 
@@ -34,6 +36,8 @@ func main() {
 		err = runCerts(os.Args[2:], os.Stdout)
 	case "token":
 		err = runToken(os.Args[2:], os.Stdout)
+	case "invite":
+		err = runInvite(os.Args[2:], os.Stdout)
 	case "loadtest":
 		err = runLoadTest(os.Args[2:], os.Stdout)
 	case "version", "--version", "-v":

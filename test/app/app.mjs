@@ -1,0 +1,407 @@
+// Drives Hop's meeting app in headless Chromium through its data-testid hooks, for app_test.go.
+// Usage: node app.mjs <scenario> (the spec is JSON in HOP_APP_SPEC). Prints one JSON report line
+// on stdout; exits non-zero with the failing step on stderr.
+import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(join(here, '..', 'browser', 'package.json'));
+const { chromium } = require('playwright-core');
+
+const spec = JSON.parse(process.env.HOP_APP_SPEC || '{}');
+const scenario = process.argv[2];
+const base = spec.base;
+const shots = spec.screenshots || join(here, 'screenshots');
+mkdirSync(shots, { recursive: true });
+
+const CHROMIUM = process.env.HOP_CHROMIUM || '/usr/bin/chromium';
+const COMMON = [
+  '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns', '--headless', '--no-sandbox',
+  '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--autoplay-policy=no-user-gesture-required',
+];
+const MEDIA = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--auto-accept-this-tab-capture', '--auto-select-desktop-capture-source=Entire screen'];
+const DESKTOP = { width: 1366, height: 768 };
+const PHONE = { width: 390, height: 844 };
+const T = 20000;
+
+const report = { scenario, steps: [], urls: [] };
+const browsers = [];
+
+async function launch(args = MEDIA) {
+  const b = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...COMMON, ...args], timeout: T });
+  browsers.push(b);
+  return b;
+}
+
+async function person(browser, viewport = DESKTOP, opts = {}) {
+  const ctx = await browser.newContext({ viewport, isMobile: viewport === PHONE, hasTouch: viewport === PHONE, ...opts });
+  const page = await ctx.newPage();
+  page.on('request', (r) => report.urls.push(r.url()));
+  page.on('framenavigated', (f) => report.urls.push(f.url()));
+  page.on('websocket', (ws) => report.urls.push(ws.url()));
+  page.on('pageerror', (e) => console.error(`[page error] ${e.message}`));
+  return page;
+}
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    const v = await fn();
+    report.steps.push({ name, ms: Date.now() - t0 });
+    return v;
+  } catch (e) {
+    throw new Error(`step "${name}": ${e.message}`);
+  }
+}
+
+const tid = (id) => `[data-testid="${id}"]`;
+const shot = (page, name) => page.screenshot({ path: join(shots, `${name}.png`) });
+const tileOf = (prefix) => `${tid('participant-tile')}[data-identity^="${prefix}-"]`;
+
+async function joinAs(page, url, name, { camera = true, mic = true } = {}) {
+  await page.goto(url);
+  await page.locator(tid('name-input')).fill(name);
+  // Wait until the preview has settled (camera on or its problem shown) before choosing.
+  await page.waitForFunction(() => {
+    const v = document.querySelector('[data-testid="prejoin-preview"]');
+    return (v && v.videoWidth > 0) || document.querySelector('.notice:not([hidden])');
+  }, null, { timeout: T });
+  if (!camera) await page.locator(tid('camera-toggle')).click();
+  if (!mic) await page.locator(tid('mic-toggle')).click();
+}
+
+async function clickJoin(page) {
+  await page.locator(tid('join-button')).click();
+  await page.locator(`${tid('participant-tile')}.local`).waitFor({ timeout: T });
+}
+
+/** videoPlaying waits until page decodes the tile's video of someone whose identity starts with prefix. */
+function videoPlaying(page, prefix, testid = 'participant-tile') {
+  return page.waitForFunction(
+    ([p, t]) => {
+      const v = document.querySelector(`[data-testid="${t}"][data-identity^="${p}-"] video`);
+      return !!v && !v.hidden && v.videoWidth > 0 && v.currentTime > 0 && !v.paused;
+    },
+    [prefix, testid],
+    { timeout: T, polling: 20 },
+  );
+}
+
+async function openInvitation(page) {
+  await page.locator(tid('copy-invitation')).click();
+  const link = await page.locator(tid('invitation-link')).inputValue({ timeout: T });
+  await page.locator('.toast button').click();
+  if (!/\/m\/[^#]+#invite=h1\./.test(link)) throw new Error(`invitation link ${link}`);
+  return link;
+}
+
+async function sendChat(page, text) {
+  if (!(await page.locator(tid('chat-input')).isVisible())) await page.locator(tid('chat-toggle')).click();
+  await page.locator(tid('chat-input')).fill(text);
+  await page.locator(tid('chat-send')).click();
+}
+
+async function noPageScroll(page) {
+  return page.evaluate(() => {
+    const d = document.documentElement;
+    return { scrollH: d.scrollHeight, scrollW: d.scrollWidth, h: innerHeight, w: innerWidth };
+  });
+}
+
+const scenarios = {
+  // Create a meeting, invite, talk, chat, share, raise hands, mute, leave: four people.
+  async meeting() {
+    const b = await launch();
+    const a = await person(b);
+    await step('home', async () => {
+      await a.goto(base + '/');
+      await a.locator(tid('create-meeting')).waitFor();
+      await shot(a, 'desktop-home');
+    });
+    await step('create meeting', async () => {
+      await a.locator(tid('create-meeting')).click();
+      await a.waitForURL(/\/m\/[a-z]{3}-[a-z]{4}-[a-z]{3}$/, { timeout: T });
+      await a.locator(tid('name-input')).fill('Nguyễn Văn An');
+      await a.waitForFunction(() => document.querySelector('[data-testid="prejoin-preview"]')?.videoWidth > 0, null, { timeout: T });
+      await shot(a, 'desktop-prejoin');
+      await clickJoin(a);
+    });
+    const link = await step('copy invitation', () => openInvitation(a));
+    report.room = decodeURIComponent(new URL(link).pathname.slice(3));
+    const bb = await person(b);
+    await step('second person pre-join', () => joinAs(bb, link, 'Trần Thị Bình'));
+    report.joinToVideoMs = await step('join and see video', async () => {
+      const t0 = Date.now();
+      await bb.locator(tid('join-button')).click();
+      await videoPlaying(bb, 'nguyen-van-an');
+      const total = Date.now() - t0;
+      report.joinMarks = await bb.evaluate(() => {
+        const at = (n) => performance.getEntriesByName(n)[0]?.startTime;
+        const j = at('hop:join');
+        return { token: at('hop:token') - j, connected: at('hop:connected') - j, videoSubscribed: at('hop:video-subscribed') - j, now: performance.now() - j };
+      });
+      return total;
+    });
+    await step('first sees second', () => videoPlaying(a, 'tran-thi-binh'));
+    await step('chat a to b', async () => {
+      await sendChat(a, 'Chào chị Bình, tài liệu ở https://example.vn/tai-lieu');
+      await bb.locator(tid('chat-unread')).filter({ hasText: '1' }).waitFor({ timeout: T });
+      await bb.locator(tid('chat-toggle')).click();
+      await bb.locator(tid('chat-message')).filter({ hasText: 'Chào chị Bình' }).waitFor({ timeout: T });
+      const href = await bb.locator(`${tid('chat-message')} a`).first().getAttribute('href');
+      if (href !== 'https://example.vn/tai-lieu') throw new Error(`link ${href}`);
+      if (await bb.locator(tid('chat-unread')).isVisible()) throw new Error('unread badge stayed after opening the chat');
+    });
+    await step('chat b to a', async () => {
+      await sendChat(bb, 'Em nhận được rồi ạ');
+      await a.locator(tid('chat-message')).filter({ hasText: 'Em nhận được rồi ạ' }).waitFor({ timeout: T });
+      await shot(a, 'desktop-chat');
+    });
+    const c = await person(b);
+    await step('third person joins later', async () => {
+      await joinAs(c, link, 'Lê Văn Cường', { camera: true });
+      await clickJoin(c);
+      await c.locator(tid('chat-toggle')).click();
+    });
+    report.historySeen = await step('third person sees earlier chat', async () => {
+      try {
+        await c.locator(tid('chat-message')).filter({ hasText: 'Em nhận được rồi ạ' }).waitFor({ timeout: 5000 });
+      } catch {
+        return 0;
+      }
+      return c.locator(tid('chat-message')).count();
+    });
+    const d = await person(b, PHONE);
+    await step('phone person joins', async () => {
+      await d.goto(base + '/');
+      await shot(d, 'phone-home');
+      await joinAs(d, link, 'Phạm Thu Dung', { camera: false });
+      await shot(d, 'phone-prejoin');
+      await clickJoin(d);
+      await a.locator(tileOf('pham-thu-dung')).waitFor({ timeout: T });
+      await videoPlaying(a, 'le-van-cuong');
+      await videoPlaying(d, 'nguyen-van-an');
+    });
+    await step('grid of four', async () => {
+      const n = await a.locator(tid('participant-tile')).count();
+      if (n !== 4) throw new Error(`${n} tiles`);
+      if (await a.locator(tileOf('pham-thu-dung')).getAttribute('data-video') !== 'off') throw new Error('camera-off tile shows video');
+      await shot(a, 'desktop-grid4');
+      report.phoneScroll = await noPageScroll(d);
+      await shot(d, 'phone-meeting');
+    });
+    await step('raise hands in order', async () => {
+      await bb.locator(tid('raise-hand')).click();
+      await a.locator(`${tileOf('tran-thi-binh')} ${tid('hand-raised')}:not([hidden])`).waitFor({ timeout: T });
+      await c.locator(tid('raise-hand')).click();
+      for (const p of [a, bb]) {
+        await p.locator(`${tileOf('le-van-cuong')} ${tid('hand-raised')}[data-order="2"]`).waitFor({ timeout: T });
+        const first = await p.locator(`${tileOf('tran-thi-binh')} ${tid('hand-raised')}`).getAttribute('data-order');
+        if (first !== '1') throw new Error(`Bình's hand is ${first}`);
+      }
+      await a.locator(tid('participants-toggle')).click();
+      const entries = a.locator(`${tid('participant-list')} [data-testid="participant-entry"]`);
+      await entries.nth(3).waitFor({ timeout: T });
+      const order = await entries.evaluateAll((es) => es.map((e) => e.dataset.identity.split('-')[0]));
+      if (order[0] !== 'tran' || order[1] !== 'le') throw new Error(`list order ${order}`);
+      await shot(a, 'desktop-people');
+      await d.locator(tid('participants-toggle')).click();
+      await shot(d, 'phone-people');
+      await d.locator(tid('participants-toggle')).click();
+    });
+    await step('mute shows for the other', async () => {
+      await bb.locator(tid('mic-toggle')).click();
+      await a.locator(`${tileOf('tran-thi-binh')} .mic-state[data-muted="true"]`).waitFor({ timeout: T });
+      await a.locator(`${tid('participant-entry')}[data-identity^="tran-thi-binh-"] .state[data-state="off"]`).first().waitFor({ timeout: T });
+      await a.locator(tid('participants-toggle')).click();
+    });
+    await step('speaker view', async () => {
+      await a.locator(tid('layout-toggle')).click();
+      await a.locator(`${tid('main-stage')} ${tid('participant-tile')}`).waitFor({ timeout: T });
+      await shot(a, 'desktop-speaker');
+      await a.locator(tid('layout-toggle')).click();
+    });
+    await step('screen share is the main tile for the other', async () => {
+      await a.locator(tid('screenshare-toggle')).click();
+      await bb.locator(`${tid('main-stage')} ${tid('screenshare-tile')}[data-identity^="nguyen-van-an-"]`).waitFor({ timeout: T });
+    });
+    await step('screen share plays', async () => {
+      await videoPlaying(bb, 'nguyen-van-an', 'screenshare-tile');
+      await shot(bb, 'desktop-screenshare');
+    });
+    await step('phone chat overlay', async () => {
+      await d.locator(tid('chat-toggle')).click();
+      await shot(d, 'phone-chat');
+      report.phoneChatScroll = await noPageScroll(d);
+      await d.locator(tid('chat-toggle')).click();
+    });
+    await step('screen share stops for the other', async () => {
+      await a.locator(tid('screenshare-toggle')).click();
+      await bb.locator(tid('screenshare-tile')).waitFor({ state: 'detached', timeout: T });
+    });
+    await step('leaving removes the tile', async () => {
+      await d.locator(tid('leave-button')).click();
+      await d.locator('[data-testid="end-reason"]').waitFor({ timeout: T });
+      await a.locator(tileOf('pham-thu-dung')).waitFor({ state: 'detached', timeout: T });
+    });
+  },
+
+  // An expired invitation shows its Vietnamese message.
+  async expired() {
+    const b = await launch();
+    const p = await person(b);
+    await joinAs(p, spec.link, 'Võ Minh Khoa', { camera: false, mic: false });
+    await p.locator(tid('join-button')).click();
+    const msg = p.locator(`${tid('error-message')}:visible`);
+    await msg.waitFor({ timeout: T });
+    report.message = await msg.textContent();
+  },
+
+  // A meeting already full refuses the next person in words.
+  async full() {
+    const b = await launch();
+    const first = await person(b);
+    await joinAs(first, spec.link, 'Ngô Bảo Châu', { camera: false, mic: false });
+    await clickJoin(first);
+    const second = await person(b);
+    await joinAs(second, spec.link, 'Vũ Thị Thu', { camera: false, mic: false });
+    await second.locator(tid('join-button')).click();
+    const msg = second.locator(`${tid('error-message')}:visible`);
+    await msg.waitFor({ timeout: T });
+    report.message = await msg.textContent();
+  },
+
+  // Removed by an administrator, then the meeting deleted: each person is told why.
+  async removed() {
+    const b = await launch();
+    const a = await person(b);
+    await joinAs(a, spec.link, 'Đinh Công Sơn', { camera: false, mic: false });
+    await clickJoin(a);
+    const k = await person(b);
+    await joinAs(k, spec.link, 'Mai Anh Tuấn', { camera: false, mic: false });
+    await clickJoin(k);
+    const identity = await a.locator(tileOf('mai-anh-tuan')).getAttribute('data-identity', { timeout: T });
+    const room = decodeURIComponent(new URL(a.url()).pathname.slice(3));
+    const twirp = async (method, body) => {
+      const res = await fetch(`${base}/twirp/livekit.RoomService/${method}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${spec.adminToken}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      if (!res.ok) throw new Error(`${method}: ${res.status} ${await res.text()}`);
+    };
+    await step('remove a participant', async () => {
+      await twirp('RemoveParticipant', { room, identity });
+      report.kicked = await k.locator('[data-testid="end-reason"]').textContent({ timeout: T });
+      await a.locator(tileOf('mai-anh-tuan')).waitFor({ state: 'detached', timeout: T });
+    });
+    await step('delete the room', async () => {
+      await twirp('DeleteRoom', { room });
+      report.ended = await a.locator('[data-testid="end-reason"]').textContent({ timeout: T });
+    });
+  },
+
+  // The node restarts under a meeting: the app says it is reconnecting and comes back by itself.
+  async restart() {
+    const b = await launch();
+    const a = await person(b);
+    await joinAs(a, spec.link, 'Phan Thanh Hải');
+    await clickJoin(a);
+    const c = await person(b);
+    await joinAs(c, spec.link, 'Trịnh Kim Chi');
+    await clickJoin(c);
+    await videoPlaying(a, 'trinh-kim-chi');
+    await step('node restarts', async () => {
+      await fetch(spec.control + '/restart', { method: 'POST' });
+      await a.locator(`${tid('reconnecting-banner')}:visible`).waitFor({ timeout: T });
+      await fetch(spec.control + '/start', { method: 'POST' });
+    });
+    report.rejoinMs = await step('back in the meeting', async () => {
+      const t0 = Date.now();
+      await a.locator(`${tid('reconnecting-banner')}`).waitFor({ state: 'hidden', timeout: 60000 });
+      await c.locator(`${tid('reconnecting-banner')}`).waitFor({ state: 'hidden', timeout: 60000 });
+      await a.waitForFunction(() => document.querySelectorAll('[data-testid="participant-tile"]').length === 2, null, { timeout: 60000 });
+      await videoPlaying(a, 'trinh-kim-chi');
+      await videoPlaying(c, 'phan-thanh-hai');
+      return Date.now() - t0;
+    });
+  },
+
+  // A denied camera is explained in Vietnamese, and joining without it works.
+  async denied() {
+    const b = await launch(['--use-fake-device-for-media-stream', '--deny-permission-prompts']);
+    const p = await person(b);
+    await p.goto(spec.link);
+    await p.locator(tid('name-input')).fill('Hoàng Lan');
+    const msg = p.locator(`${tid('error-message')}:visible`);
+    await msg.waitFor({ timeout: T });
+    report.message = await msg.textContent();
+    await shot(p, 'desktop-prejoin-denied');
+    await clickJoin(p);
+    report.joinedWithout = true;
+  },
+
+  // English by the switch, still English after a reload.
+  async language() {
+    const b = await launch();
+    const p = await person(b);
+    await p.goto(base + '/');
+    report.before = await p.locator(tid('create-meeting')).textContent();
+    await p.locator(tid('language-toggle')).click();
+    report.switched = await p.locator(tid('create-meeting')).textContent();
+    await p.reload();
+    report.after = await p.locator(tid('create-meeting')).textContent();
+    report.htmlLang = await p.evaluate(() => document.documentElement.lang);
+    await p.goto(base + '/no/such/page');
+    report.notFound = await p.locator('[data-testid="not-found"] h1').textContent();
+  },
+
+  // Production: two people join from the link `hop invite` printed; nobody types a token.
+  async prod() {
+    const b = await launch();
+    const host = await person(b);
+    await step('host joins from the printed link', async () => {
+      await joinAs(host, spec.link, 'Đỗ Quang Huy');
+      await clickJoin(host);
+    });
+    const link = await step('host copies an invitation', () => openInvitation(host));
+    const guest = await person(b);
+    await step('guest joins', async () => {
+      await joinAs(guest, link, 'Bùi Thị Mai');
+      await guest.locator(tid('join-button')).click();
+      await videoPlaying(guest, 'do-quang-huy');
+      await videoPlaying(host, 'bui-thi-mai');
+    });
+    report.guestRole = await guest.evaluate(() => document.querySelector('[data-testid="screenshare-toggle"]').disabled ? 'viewer' : 'publisher');
+    report.createdByGuest = await step('guest cannot create meetings', async () => {
+      await guest.goto(spec.base + '/');
+      await guest.locator(tid('create-meeting')).click();
+      return guest.locator(`${tid('error-message')}:visible`).textContent({ timeout: T });
+    });
+  },
+};
+
+const deadline = setTimeout(() => {
+  console.error('app.mjs: timed out');
+  process.exit(3);
+}, spec.timeoutMs || 240000);
+
+let code = 0;
+try {
+  if (!scenarios[scenario]) throw new Error(`unknown scenario ${scenario}`);
+  await scenarios[scenario]();
+  report.ok = true;
+} catch (e) {
+  console.error(e.stack || String(e));
+  report.ok = false;
+  report.error = String(e.message || e);
+  code = 1;
+} finally {
+  await Promise.all(browsers.map((b) => b.close().catch(() => {})));
+  clearTimeout(deadline);
+}
+process.stdout.write(JSON.stringify(report) + '\n');
+process.exit(code);

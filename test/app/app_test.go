@@ -1,0 +1,390 @@
+// Package app tests Hop's meeting app as people use it: headless Chromium driven through the
+// app's data-testid hooks (app.mjs, playwright-core from test/browser), against real nodes.
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	lkauth "github.com/livekit/protocol/auth"
+
+	"github.com/hop-meet/hop/internal/config"
+	"github.com/hop-meet/hop/internal/testkit"
+	"github.com/hop-meet/hop/signaling/meeting"
+)
+
+func dir(t *testing.T) string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the test source")
+	}
+	return filepath.Dir(file)
+}
+
+// report is app.mjs's output; each scenario fills what it measures.
+type report struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error"`
+	Steps []struct {
+		Name string `json:"name"`
+		Ms   int    `json:"ms"`
+	} `json:"steps"`
+	URLs           []string           `json:"urls"`
+	Room           string             `json:"room"`
+	JoinToVideoMs  int                `json:"joinToVideoMs"`
+	HistorySeen    int                `json:"historySeen"`
+	PhoneScroll    *scroll            `json:"phoneScroll"`
+	PhoneChat      *scroll            `json:"phoneChatScroll"`
+	Message        string             `json:"message"`
+	JoinedWithout  bool               `json:"joinedWithout"`
+	Before         string             `json:"before"`
+	Switched       string             `json:"switched"`
+	After          string             `json:"after"`
+	HTMLLang       string             `json:"htmlLang"`
+	NotFound       string             `json:"notFound"`
+	GuestRole      string             `json:"guestRole"`
+	CreatedByGuest string             `json:"createdByGuest"`
+	Kicked         string             `json:"kicked"`
+	Ended          string             `json:"ended"`
+	RejoinMs       int                `json:"rejoinMs"`
+	JoinMarks      map[string]float64 `json:"joinMarks"`
+}
+
+type scroll struct {
+	ScrollH int `json:"scrollH"`
+	ScrollW int `json:"scrollW"`
+	H       int `json:"h"`
+	W       int `json:"w"`
+}
+
+// run runs one scenario of app.mjs against base and returns its report.
+func run(t *testing.T, scenario string, spec map[string]any) *report {
+	t.Helper()
+	d := dir(t)
+	if _, err := os.Stat(filepath.Join(d, "..", "browser", "node_modules", "playwright-core")); err != nil {
+		t.Fatalf("playwright-core is not installed: run `make test-deps` or `npm ci --prefix test/browser`")
+	}
+	if s := os.Getenv("HOP_SCREENSHOTS"); s != "" {
+		spec["screenshots"] = s
+	}
+	b, _ := json.Marshal(spec)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(d, "app.mjs"), scenario)
+	cmd.Env = append(os.Environ(), "HOP_APP_SPEC="+string(b))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := &report{}
+	line := strings.TrimSpace(stdout.String())
+	if i := strings.LastIndexByte(line, '\n'); i >= 0 {
+		line = line[i+1:]
+	}
+	if jerr := json.Unmarshal([]byte(line), r); jerr != nil {
+		t.Fatalf("app.mjs %s: %v; stdout %q; stderr:\n%s", scenario, err, stdout.String(), stderr.String())
+	}
+	for _, s := range r.Steps {
+		t.Logf("step %-45s %5d ms", s.Name, s.Ms)
+	}
+	if err != nil || !r.OK {
+		t.Fatalf("app.mjs %s failed: %s\n%s", scenario, r.Error, stderr.String())
+	}
+	return r
+}
+
+// devNode starts a development node whose embedded app is built.
+func devNode(t *testing.T) *testkit.Node {
+	t.Helper()
+	n := testkit.StartNode(t, nil)
+	res, err := http.Get(n.HTTPURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET / = %d: the app is not built into this binary (run `make webclient`, then test)", res.StatusCode)
+	}
+	return n
+}
+
+// TestMeeting: a meeting made on the home page, a second person through the copied
+// invitation, chat both ways, a late joiner, four people, hands, mute, speaker view, screen
+// share, leaving; desktop and phone screenshots.
+func TestMeeting(t *testing.T) {
+	n := devNode(t)
+	r := run(t, "meeting", map[string]any{"base": n.HTTPURL})
+	t.Logf("click join → remote video playing: %d ms (from the join: token %.0f, connected %.0f, video subscribed %.0f ms)",
+		r.JoinToVideoMs, r.JoinMarks["token"], r.JoinMarks["connected"], r.JoinMarks["videoSubscribed"])
+	if r.JoinToVideoMs <= 0 {
+		t.Errorf("no join-to-video time measured")
+	}
+	if !meeting.IsCode(r.Room) {
+		t.Errorf("meeting room %q is not a meeting code", r.Room)
+	}
+	for name, s := range map[string]*scroll{"meeting": r.PhoneScroll, "chat": r.PhoneChat} {
+		if s == nil || s.ScrollH > s.H || s.ScrollW > s.W {
+			t.Errorf("phone %s view scrolls: %+v", name, s)
+		}
+	}
+	t.Run("LateJoinerReadsEarlierChat", func(t *testing.T) {
+		if r.HistorySeen == 0 {
+			t.Skip("the room does not replay its chat yet: waits for signaling/chat.History to be wired into signaling/room")
+		}
+		if r.HistorySeen < 2 {
+			t.Errorf("late joiner saw %d earlier messages, want 2", r.HistorySeen)
+		}
+	})
+}
+
+// TestExpiredInvitation: an expired invitation is refused with the Vietnamese message.
+func TestExpiredInvitation(t *testing.T) {
+	n := devNode(t)
+	inv, err := meeting.Invite{Room: "abc-defg-hij", Role: meeting.Participant, Expires: time.Now().Add(-time.Minute)}.Sign(config.DevAPIKey, config.DevAPISecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "expired", map[string]any{"base": n.HTTPURL, "link": n.HTTPURL + "/m/abc-defg-hij#invite=" + inv})
+	if !strings.Contains(r.Message, "Lời mời đã hết hạn") {
+		t.Errorf("message %q", r.Message)
+	}
+}
+
+// TestDeniedCamera: a browser that refuses the camera and microphone explains it in Vietnamese
+// and still lets the person join.
+func TestDeniedCamera(t *testing.T) {
+	n := devNode(t)
+	r := run(t, "denied", map[string]any{"base": n.HTTPURL, "link": n.HTTPURL + "/m/" + url.PathEscape("giao ban sáng thứ hai")})
+	if !strings.Contains(r.Message, "Trình duyệt đang chặn camera") || !strings.Contains(r.Message, "Cho phép") {
+		t.Errorf("message %q", r.Message)
+	}
+	if !r.JoinedWithout {
+		t.Error("could not join without camera")
+	}
+}
+
+// TestLanguageSwitch: Vietnamese by default, English by the switch, kept across a reload; the
+// app's own page for an unknown address.
+func TestLanguageSwitch(t *testing.T) {
+	n := devNode(t)
+	r := run(t, "language", map[string]any{"base": n.HTTPURL})
+	if r.Before != "Tạo cuộc họp mới" || r.Switched != "New meeting" || r.After != "New meeting" || r.HTMLLang != "en" {
+		t.Errorf("before %q, switched %q, after reload %q, lang %q", r.Before, r.Switched, r.After, r.HTMLLang)
+	}
+	if r.NotFound != "Page not found" {
+		t.Errorf("unknown address shows %q", r.NotFound)
+	}
+}
+
+// TestProduction: a node without --dev; `hop invite` prints the link, the host joins from it and
+// invites a guest from the app; nobody types a token, and no token is in a page address or the
+// node's log.
+func TestProduction(t *testing.T) {
+	tmp := t.TempDir()
+	bin := buildHop(t, tmp)
+	port, udp := freePort(t, "tcp"), freePort(t, "udp")
+	const secret = "production-secret-of-a-reasonable-length-42"
+	cfgPath := filepath.Join(tmp, "hop.yaml")
+	cfg := fmt.Sprintf("bind_address: 127.0.0.1\nport: %d\nlog_level: debug\nkeys:\n  hop-prod: %q\nrtc:\n  udp_port: %d\n  tcp_port: 0\n  bind_address: 127.0.0.1\n  include_loopback: true\n", port, secret, udp)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	serve := exec.CommandContext(ctx, bin, "serve", "--config", cfgPath)
+	logs := &syncBuffer{}
+	serve.Stdout, serve.Stderr = logs, logs
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = serve.Wait()
+	})
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	waitHealthy(t, base, logs)
+
+	out, err := exec.Command(bin, "invite", "--config", cfgPath, "--room", "Giao ban sáng thứ Hai", "--role", "host", "--url", base).Output()
+	if err != nil {
+		t.Fatalf("hop invite: %v", err)
+	}
+	link := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(link, base+"/m/giao%20ban%20s%C3%A1ng%20th%E1%BB%A9%20hai#invite=h1.") {
+		t.Fatalf("hop invite printed %q", link)
+	}
+	r := run(t, "prod", map[string]any{"base": base, "link": link})
+	if r.GuestRole != "publisher" {
+		t.Errorf("guest joined as %s", r.GuestRole)
+	}
+	if !strings.Contains(r.CreatedByGuest, "chỉ cho người tổ chức") {
+		t.Errorf("a guest creating a meeting saw %q", r.CreatedByGuest)
+	}
+	signalling := 0
+	for _, u := range r.URLs {
+		noFrag, _, _ := strings.Cut(u, "#")
+		if strings.HasPrefix(u, "ws") {
+			// livekit-client carries the join token in its websocket's query: the protocol's
+			// own, never shown or logged; counted to make sure it is the only place.
+			signalling++
+			continue
+		}
+		if strings.Contains(noFrag, "eyJ") || strings.Contains(noFrag, "h1.") {
+			t.Errorf("a token or invitation in a page address: %s", u)
+		}
+	}
+	if signalling == 0 {
+		t.Error("no signalling websocket seen: the URL check saw nothing")
+	}
+	l := logs.String()
+	if strings.Contains(l, "eyJ") || strings.Contains(l, "invite=h1.") || strings.Contains(l, "access_token") {
+		t.Errorf("a token or invitation in the node's log:\n%s", l)
+	}
+	if !strings.Contains(l, "invitation exchanged") {
+		t.Errorf("the node's log does not show the exchanges (is it at debug level?):\n%.2000s", l)
+	}
+}
+
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// waitHealthy polls /healthz: a starting process has no event to wait on.
+func waitHealthy(t *testing.T, base string, logs *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if res, err := http.Get(base + "/healthz"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("node did not start:\n%s", logs.String())
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// buildHop builds the hop command into dir: these tests run it as operators do.
+func buildHop(t *testing.T, into string) string {
+	t.Helper()
+	bin := filepath.Join(into, "hop")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/hop")
+	build.Dir = filepath.Join(dir(t), "..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build hop: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestRoomFull: a meeting at its participant cap refuses the next person in Vietnamese.
+func TestRoomFull(t *testing.T) {
+	n := testkit.StartNode(t, func(c *config.Config) { c.Room.MaxParticipants = 1 })
+	r := run(t, "full", map[string]any{"base": n.HTTPURL, "link": n.HTTPURL + "/m/hop-day-du"})
+	if !strings.Contains(r.Message, "Cuộc họp đã đủ người") {
+		t.Errorf("message %q", r.Message)
+	}
+}
+
+// TestRemovedAndEnded: a participant removed by an administrator, and everyone when the room is
+// deleted, see the end page with the reason.
+func TestRemovedAndEnded(t *testing.T) {
+	n := devNode(t)
+	admin := n.TokenWith(t, "phòng họp số 1", "admin", func(g *lkauth.VideoGrant) { g.RoomJoin = false; g.RoomAdmin = true; g.RoomCreate = true })
+	r := run(t, "removed", map[string]any{"base": n.HTTPURL, "link": n.HTTPURL + "/m/" + url.PathEscape("Phòng họp số 1"), "adminToken": admin})
+	if r.Kicked != "Người chủ trì đã mời bạn ra khỏi cuộc họp." {
+		t.Errorf("removed participant read %q", r.Kicked)
+	}
+	if r.Ended != "Cuộc họp đã kết thúc." {
+		t.Errorf("after the room was deleted: %q", r.Ended)
+	}
+}
+
+// TestRejoinAfterRestart: the node is restarted under a meeting (SIGTERM, then started again on
+// the same ports); both people are back with each other's video without doing anything.
+func TestRejoinAfterRestart(t *testing.T) {
+	tmp := t.TempDir()
+	bin := buildHop(t, tmp)
+	port, udp := freePort(t, "tcp"), freePort(t, "udp")
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	logs := &syncBuffer{}
+	var mu sync.Mutex
+	var cur *exec.Cmd
+	start := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		cmd := exec.Command(bin, "serve", "--dev", "--port", strconv.Itoa(port), "--rtc-udp-port", strconv.Itoa(udp), "--rtc-tcp-port", "0")
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Errorf("start hop: %v", err)
+			return
+		}
+		cur = cmd
+	}
+	stop := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if cur != nil {
+			_ = cur.Process.Signal(syscall.SIGTERM)
+			_ = cur.Wait()
+			cur = nil
+		}
+	}
+	start()
+	t.Cleanup(stop)
+	waitHealthy(t, base, logs)
+	control := http.NewServeMux()
+	control.HandleFunc("POST /restart", func(w http.ResponseWriter, _ *http.Request) { stop() })
+	control.HandleFunc("POST /start", func(w http.ResponseWriter, _ *http.Request) {
+		start()
+		waitHealthy(t, base, logs)
+	})
+	ctl := httptest.NewServer(control)
+	defer ctl.Close()
+	r := run(t, "restart", map[string]any{"base": base, "link": base + "/m/hop-lai", "control": ctl.URL})
+	t.Logf("node back → both see each other's video again: %d ms", r.RejoinMs)
+}

@@ -1,0 +1,606 @@
+// The meeting: connecting, the stage, the controls, chat, people, hands and reactions, and what
+// happens when the connection or the room goes away.
+
+import {
+  ConnectionError,
+  ConnectionErrorReason,
+  ConnectionState,
+  DisconnectReason,
+  type LocalAudioTrack,
+  type LocalVideoTrack,
+  type Participant,
+  type RemoteParticipant,
+  type RemoteTrack,
+  Room,
+  RoomEvent,
+  Track,
+  VideoPresets,
+} from 'livekit-client';
+import { ApiError, exchange, type JoinAnswer, makeInvite, meetingLink, type Role } from './api';
+import { CHAT_TOPIC, ChatPanel, decodeChat, encodeChat } from './chat';
+import { problemKey, problemOf } from './devices';
+import { clear, h, setLabel, setText } from './dom';
+import { icon, setIcon } from './icons';
+import type { Key } from './i18n';
+import { chooseLayout, handOrder, type Item, type Mode } from './layout';
+import { HAND_ATTR, handTime, PeoplePanel } from './people';
+import type { Choice } from './prejoin';
+import { Tile } from './tiles';
+
+const REACTION_TOPIC = 'hop-reaction';
+const REACTIONS = ['👍', '👏', '❤️', '😂', '🎉'];
+// How long the app keeps trying to get back into a meeting the node lost (a restart).
+const REJOIN_FOR_MS = 90_000;
+
+export type EndReason = 'left' | 'ended' | 'kicked' | 'duplicate' | 'lost';
+
+/** JoinFailure is a join that did not happen, with the message for the pre-join page. */
+export class JoinFailure extends Error {
+  constructor(
+    readonly key: Key,
+    readonly params?: Record<string, string | number>,
+  ) {
+    super(key);
+  }
+}
+
+/** failureOf turns an exchange or connect error into words. */
+export function failureOf(err: unknown): JoinFailure {
+  if (err instanceof JoinFailure) return err;
+  if (err instanceof ApiError) {
+    const byCode: Record<string, Key> = {
+      invite_invalid: 'errInviteInvalid',
+      invite_expired: 'errInviteExpired',
+      invite_required: 'errInviteRequired',
+      name_required: 'errNameRequired',
+      room_invalid: 'errRoomInvalid',
+      rate_limited: 'errRateLimited',
+      unreachable: 'errUnreachable',
+    };
+    return new JoinFailure(byCode[err.code] ?? 'errJoin', { seconds: err.retryAfter || 60 });
+  }
+  if (err instanceof ConnectionError) {
+    if (err.reason === ConnectionErrorReason.NotAllowed) {
+      // The node's refusal text is matched, never shown.
+      if (/full/i.test(err.message)) return new JoinFailure('errRoomFull');
+      return new JoinFailure('errNotAllowed');
+    }
+    if (err.reason === ConnectionErrorReason.Cancelled) return new JoinFailure('errJoin');
+    return new JoinFailure('errUnreachable');
+  }
+  return new JoinFailure('errJoin');
+}
+
+export interface MeetingSession {
+  room: string;
+  invite?: string;
+  dev: boolean;
+}
+
+export class Meeting {
+  readonly el: HTMLElement;
+  private room!: Room;
+  private answer!: JoinAnswer;
+  private tiles = new Map<string, Tile>();
+  private spokeAt = new Map<string, number>();
+  private mode: Mode = 'grid';
+  private pinned?: string;
+  private page = 0;
+  private leaving = false;
+  private rejoining = false;
+  private panel: 'chat' | 'people' | null = null;
+  private micWanted: boolean;
+  private camWanted: boolean;
+
+  private stage = h('div', { class: 'stage', testid: 'stage' });
+  private main = h('div', { class: 'main-tile', testid: 'main-stage' });
+  private grid = h('div', { class: 'tiles' });
+  private pager = h('div', { class: 'pager', hidden: true });
+  private audioSink = h('div', { hidden: true });
+  private banner = h('div', { class: 'banner', testid: 'reconnecting-banner', role: 'status', hidden: true, i18n: 'reconnecting' });
+  private notice = h('div', { class: 'banner notice', role: 'alert', hidden: true });
+  private toast = h('div', { class: 'toast', role: 'status', hidden: true });
+  private micBtn = h('button', { type: 'button', testid: 'mic-toggle', class: 'round', onclick: () => void this.toggleMic() });
+  private camBtn = h('button', { type: 'button', testid: 'camera-toggle', class: 'round', onclick: () => void this.toggleCam() });
+  private shareBtn = h('button', { type: 'button', testid: 'screenshare-toggle', class: 'round', onclick: () => void this.toggleShare() }, icon('screen'));
+  private handBtn = h('button', { type: 'button', testid: 'raise-hand', class: 'round', onclick: () => void this.toggleHand() }, icon('hand'));
+  private reactBtn = h('button', { type: 'button', class: 'round', i18nAria: 'reactions', i18nTitle: 'reactions', 'aria-haspopup': 'true', onclick: () => this.toggleReactions() }, icon('smile'));
+  private reactMenu = h('div', { class: 'popover reactions', role: 'menu', hidden: true });
+  private chatBtn = h('button', { type: 'button', testid: 'chat-toggle', class: 'round', i18nAria: 'chat', i18nTitle: 'chat', onclick: () => this.togglePanel('chat') }, icon('chat'));
+  private unreadBadge = h('span', { class: 'badge-count', testid: 'chat-unread', hidden: true });
+  private peopleBtn = h('button', { type: 'button', testid: 'participants-toggle', class: 'round', i18nAria: 'people', i18nTitle: 'people', onclick: () => this.togglePanel('people') }, icon('people'));
+  private peopleCount = h('span', { class: 'badge-count muted' });
+  private layoutBtn = h('button', { type: 'button', testid: 'layout-toggle', class: 'round', onclick: () => this.toggleLayout() });
+  private inviteBtn = h('button', { type: 'button', testid: 'copy-invitation', class: 'round', i18nAria: 'copyInvite', i18nTitle: 'copyInvite', onclick: () => void this.copyInvitation() }, icon('link'));
+  private audioBtn = h('button', { type: 'button', class: 'primary', hidden: true, i18n: 'enableAudio', onclick: () => void this.room.startAudio() });
+  private chat: ChatPanel;
+  private people: PeoplePanel;
+  private side = h('div', { class: 'side', hidden: true });
+  private title = h('span', { class: 'meeting-title' });
+  private resize = new ResizeObserver(() => this.layout());
+
+  private constructor(
+    private session: MeetingSession,
+    private choice: Choice,
+    private onEnd: (r: EndReason) => void,
+  ) {
+    this.micWanted = choice.mic;
+    this.camWanted = choice.cam;
+    this.chat = new ChatPanel(
+      (text) => this.sendChat(text),
+      (n) => {
+        this.unreadBadge.hidden = n === 0;
+        this.unreadBadge.textContent = String(n);
+        setLabel(this.unreadBadge, 'unread');
+      },
+      () => this.togglePanel(null),
+    );
+    this.people = new PeoplePanel(() => this.togglePanel(null));
+    for (const e of REACTIONS) this.reactMenu.append(h('button', { type: 'button', role: 'menuitem', 'aria-label': e, onclick: () => void this.react(e) }, e));
+    const leave = h('button', { type: 'button', testid: 'leave-button', class: 'round danger', i18nAria: 'leave', i18nTitle: 'leave', onclick: () => void this.leave() }, icon('leave'));
+    this.chatBtn.append(this.unreadBadge);
+    this.peopleBtn.append(this.peopleCount);
+    this.stage.append(this.main, this.grid, this.pager);
+    this.el = h(
+      'section',
+      { class: 'meeting' },
+      this.banner,
+      this.notice,
+      h('div', { class: 'meeting-body' }, this.stage, this.side),
+      h(
+        'nav',
+        { class: 'controls', i18nAria: 'controls' },
+        h('div', { class: 'controls-left' }, this.title),
+        h('div', { class: 'controls-mid' }, this.micBtn, this.camBtn, this.shareBtn, this.handBtn, h('span', { class: 'pop-anchor' }, this.reactBtn, this.reactMenu), leave),
+        h('div', { class: 'controls-right' }, this.chatBtn, this.peopleBtn, this.layoutBtn, this.inviteBtn, this.audioBtn),
+      ),
+      this.toast,
+      this.audioSink,
+    );
+    this.resize.observe(this.stage);
+    document.addEventListener('keydown', this.onKey);
+  }
+
+  /** start exchanges the invitation, connects and publishes; a JoinFailure says why not. */
+  static async start(session: MeetingSession, choice: Choice, onEnd: (r: EndReason) => void): Promise<Meeting> {
+    const m = new Meeting(session, choice, onEnd);
+    try {
+      await m.connect(choice.video, choice.audio);
+    } catch (err) {
+      // A join that failed is not a meeting that ended: its room's end must not show the end page.
+      m.leaving = true;
+      m.destroy();
+      throw failureOf(err);
+    }
+    return m;
+  }
+
+  get roomName(): string {
+    return this.answer.room;
+  }
+
+  get role(): Role {
+    return this.answer.role;
+  }
+
+  private async connect(video?: LocalVideoTrack, audio?: LocalAudioTrack): Promise<void> {
+    performance.mark('hop:join');
+    this.answer = await exchange({ invite: this.session.invite, room: this.session.invite ? undefined : this.session.room, name: this.choice.name });
+    const room = new Room({
+      adaptiveStream: true,
+      dynacast: true,
+      audioOutput: this.choice.speaker ? { deviceId: this.choice.speaker } : undefined,
+      videoCaptureDefaults: { resolution: VideoPresets.h720.resolution },
+      publishDefaults: { simulcast: true, videoCodec: 'vp8', screenShareEncoding: { maxBitrate: 2_500_000, maxFramerate: 15 } },
+    });
+    this.room = room;
+    this.wire(room);
+    performance.mark('hop:token');
+    await room.connect(this.answer.url, this.answer.token);
+    // Marks for measuring a join (the app tests read them).
+    performance.mark('hop:connected');
+    this.title.textContent = this.answer.room;
+    const canPublish = this.answer.role !== 'viewer';
+    const jobs: Promise<unknown>[] = [];
+    if (canPublish && this.camWanted) {
+      jobs.push(video ? room.localParticipant.publishTrack(video, { source: Track.Source.Camera }) : room.localParticipant.setCameraEnabled(true).catch((e) => this.mediaNotice(e, 'camera')));
+    }
+    if (canPublish && this.micWanted) {
+      jobs.push(audio ? room.localParticipant.publishTrack(audio, { source: Track.Source.Microphone }) : room.localParticipant.setMicrophoneEnabled(true).catch((e) => this.mediaNotice(e, 'mic')));
+    }
+    if (!this.camWanted) video?.stop();
+    if (!this.micWanted) audio?.stop();
+    await Promise.all(jobs);
+    for (const b of [this.micBtn, this.camBtn, this.shareBtn]) b.disabled = !canPublish;
+    this.sync();
+  }
+
+  private wire(room: Room) {
+    const sync = () => this.sync();
+    room
+      .on(RoomEvent.ParticipantConnected, sync)
+      .on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => {
+        this.spokeAt.delete(p.identity);
+        sync();
+      })
+      .on(RoomEvent.TrackPublished, sync)
+      .on(RoomEvent.TrackUnpublished, sync)
+      .on(RoomEvent.TrackSubscribed, (track: RemoteTrack) => {
+        if (track.kind === Track.Kind.Audio) this.audioSink.append(track.attach());
+        else performance.mark('hop:video-subscribed');
+        sync();
+      })
+      .on(RoomEvent.TrackUnsubscribed, (track: RemoteTrack) => {
+        if (track.kind === Track.Kind.Audio) track.detach().forEach((e) => e.remove());
+        sync();
+      })
+      .on(RoomEvent.TrackMuted, sync)
+      .on(RoomEvent.TrackUnmuted, sync)
+      .on(RoomEvent.LocalTrackPublished, sync)
+      .on(RoomEvent.LocalTrackUnpublished, sync)
+      .on(RoomEvent.ParticipantNameChanged, sync)
+      .on(RoomEvent.ParticipantAttributesChanged, sync)
+      .on(RoomEvent.ConnectionQualityChanged, sync)
+      .on(RoomEvent.ActiveSpeakersChanged, (speakers: Participant[]) => {
+        const now = Date.now();
+        for (const s of speakers) this.spokeAt.set(s.identity, now);
+        sync();
+      })
+      .on(RoomEvent.AudioPlaybackStatusChanged, () => {
+        this.audioBtn.hidden = room.canPlaybackAudio;
+      })
+      .on(RoomEvent.Reconnecting, () => (this.banner.hidden = false))
+      .on(RoomEvent.SignalReconnecting, () => (this.banner.hidden = false))
+      .on(RoomEvent.Reconnected, () => {
+        if (!this.rejoining) this.banner.hidden = true;
+      })
+      .on(RoomEvent.DataReceived, (payload, participant, _kind, topic, _enc, identity) => {
+        const from = participant?.identity ?? identity ?? '';
+        if (topic === CHAT_TOPIC) {
+          const m = decodeChat(payload);
+          // The name the room knows wins; the one in the message only names someone who left.
+          if (m) this.chat.add({ ...m, from: participant?.name || m.name || from, identity: from, local: from === room.localParticipant.identity });
+        } else if (topic === REACTION_TOPIC) {
+          const e = new TextDecoder().decode(payload);
+          if (REACTIONS.includes(e)) this.tiles.get(from)?.react(e);
+        }
+      })
+      .on(RoomEvent.ChatMessage, (m, participant) => {
+        const from = participant?.identity ?? '';
+        this.chat.add({ id: m.id, timestamp: m.timestamp, message: m.message, from: participant?.name || from, identity: from, local: participant === room.localParticipant });
+      })
+      .on(RoomEvent.Disconnected, (reason?: DisconnectReason) => void this.disconnected(room, reason));
+  }
+
+  private async disconnected(room: Room, reason?: DisconnectReason) {
+    // While rejoining, a failed attempt's room ends here too: the loop deals with it, and a
+    // second loop would join a second time.
+    if (room !== this.room || this.leaving || this.rejoining) return;
+    switch (reason) {
+      case DisconnectReason.CLIENT_INITIATED:
+        return this.end('left');
+      case DisconnectReason.ROOM_DELETED:
+      case DisconnectReason.ROOM_CLOSED:
+        return this.end('ended');
+      case DisconnectReason.PARTICIPANT_REMOVED:
+        return this.end('kicked');
+      case DisconnectReason.DUPLICATE_IDENTITY:
+        return this.end('duplicate');
+    }
+    // The node went away (a restart) or the signalling could not resume: come back by
+    // ourselves for a while, with a fresh token from the same invitation.
+    await this.rejoin();
+  }
+
+  private async rejoin() {
+    this.rejoining = true;
+    this.banner.hidden = false;
+    const deadline = Date.now() + REJOIN_FOR_MS;
+    for (const t of this.tiles.values()) t.destroy();
+    this.tiles.clear();
+    clear(this.audioSink);
+    while (!this.leaving && Date.now() < deadline) {
+      try {
+        await this.connect();
+        this.rejoining = false;
+        this.banner.hidden = true;
+        return;
+      } catch (err) {
+        await this.room?.disconnect();
+        const f = failureOf(err);
+        if (f.key === 'errInviteExpired' || f.key === 'errInviteInvalid' || f.key === 'errRoomFull') break;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+    this.rejoining = false;
+    if (!this.leaving) this.end('lost');
+  }
+
+  private end(r: EndReason) {
+    if (this.leaving && r !== 'left') return;
+    this.leaving = true;
+    this.destroy();
+    this.onEnd(r);
+  }
+
+  async leave(): Promise<void> {
+    this.leaving = true;
+    await this.room?.disconnect();
+    this.destroy();
+    this.onEnd('left');
+  }
+
+  destroy(): void {
+    this.resize.disconnect();
+    document.removeEventListener('keydown', this.onKey);
+    for (const t of this.tiles.values()) t.destroy();
+    this.tiles.clear();
+    if (this.room && this.room.state !== ConnectionState.Disconnected) void this.room.disconnect();
+  }
+
+  private onKey = (e: KeyboardEvent) => {
+    const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement;
+    const mod = e.ctrlKey || e.metaKey;
+    const k = e.key.toLowerCase();
+    if ((mod && k === 'd') || (!mod && !typing && !e.altKey && k === 'm')) {
+      e.preventDefault();
+      void this.toggleMic();
+    } else if ((mod && k === 'e') || (!mod && !typing && !e.altKey && k === 'v')) {
+      e.preventDefault();
+      void this.toggleCam();
+    } else if (k === 'escape' && this.panel) {
+      this.togglePanel(null);
+    }
+  };
+
+  // ---------- controls ----------
+
+  private mediaNotice(err: unknown, kind: 'camera' | 'mic') {
+    setText(this.notice, problemKey(problemOf(err), kind));
+    this.notice.hidden = false;
+    setTimeout(() => (this.notice.hidden = true), 8000);
+  }
+
+  private async toggleMic() {
+    if (this.answer?.role === 'viewer') return;
+    const on = !this.room.localParticipant.isMicrophoneEnabled;
+    try {
+      await this.room.localParticipant.setMicrophoneEnabled(on);
+      this.micWanted = on;
+    } catch (err) {
+      this.mediaNotice(err, 'mic');
+    }
+    this.sync();
+  }
+
+  private async toggleCam() {
+    if (this.answer?.role === 'viewer') return;
+    const on = !this.room.localParticipant.isCameraEnabled;
+    try {
+      await this.room.localParticipant.setCameraEnabled(on);
+      this.camWanted = on;
+    } catch (err) {
+      this.mediaNotice(err, 'camera');
+    }
+    this.sync();
+  }
+
+  private async toggleShare() {
+    const on = !this.room.localParticipant.isScreenShareEnabled;
+    try {
+      await this.room.localParticipant.setScreenShareEnabled(on, { audio: true, selfBrowserSurface: 'include', surfaceSwitching: 'include', systemAudio: 'include' });
+    } catch (err) {
+      // Closing the browser's picker is a choice, not an error.
+      if (problemOf(err) !== 'permission') {
+        setText(this.notice, 'errScreenShare');
+        this.notice.hidden = false;
+        setTimeout(() => (this.notice.hidden = true), 6000);
+      }
+    }
+    this.sync();
+  }
+
+  private async toggleHand() {
+    const lp = this.room.localParticipant;
+    const up = handTime(lp) > 0;
+    await lp.setAttributes({ [HAND_ATTR]: up ? '' : String(Date.now()) });
+    this.sync();
+  }
+
+  private toggleReactions() {
+    this.reactMenu.hidden = !this.reactMenu.hidden;
+    this.reactBtn.setAttribute('aria-expanded', String(!this.reactMenu.hidden));
+  }
+
+  private async react(emoji: string) {
+    this.reactMenu.hidden = true;
+    this.tiles.get(this.room.localParticipant.identity)?.react(emoji);
+    await this.room.localParticipant.publishData(new TextEncoder().encode(emoji), { reliable: false, topic: REACTION_TOPIC });
+  }
+
+  private toggleLayout() {
+    this.mode = this.mode === 'grid' ? 'speaker' : 'grid';
+    this.pinned = undefined;
+    this.sync();
+  }
+
+  private togglePanel(p: 'chat' | 'people' | null) {
+    this.panel = this.panel === p ? null : p;
+    clear(this.side);
+    this.side.hidden = this.panel === null;
+    this.chat.setOpen(this.panel === 'chat');
+    if (this.panel === 'chat') this.side.append(this.chat.el);
+    if (this.panel === 'people') this.side.append(this.people.el);
+    this.chatBtn.setAttribute('aria-expanded', String(this.panel === 'chat'));
+    this.peopleBtn.setAttribute('aria-expanded', String(this.panel === 'people'));
+    this.sync();
+  }
+
+  private async sendChat(text: string) {
+    const lp = this.room.localParticipant;
+    const { payload, id, timestamp } = encodeChat(text, lp.name || lp.identity);
+    await lp.publishData(payload, { reliable: true, topic: CHAT_TOPIC });
+    this.chat.add({ id, timestamp, message: text, from: lp.name || lp.identity, identity: lp.identity, local: true });
+  }
+
+  private async copyInvitation() {
+    let link = meetingLink(this.answer.room, this.session.invite);
+    try {
+      if (this.answer.role === 'host' || this.session.dev) {
+        const { invite } = await makeInvite(this.answer.room, 'participant', this.answer.role === 'host' ? this.answer.token : undefined);
+        link = meetingLink(this.answer.room, invite);
+      }
+    } catch {
+      // The link this tab joined with still admits the same role.
+    }
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(link);
+      copied = true;
+    } catch {
+      copied = false;
+    }
+    clear(this.toast);
+    const input = h('input', { testid: 'invitation-link', readonly: true, value: link, i18nAria: 'inviteLink', onfocus: (e: Event) => (e.target as HTMLInputElement).select() });
+    this.toast.append(h('p', { i18n: copied ? 'inviteCopied' : 'inviteCopyHere' }), input, h('button', { type: 'button', class: 'icon', i18nAria: 'close', onclick: () => (this.toast.hidden = true) }, icon('close')));
+    this.toast.hidden = false;
+    clearTimeout(this.toastTimer);
+    this.toastTimer = window.setTimeout(() => (this.toast.hidden = true), 30_000);
+  }
+  private toastTimer = 0;
+
+  // ---------- rendering ----------
+
+  private participants(): Participant[] {
+    return [this.room.localParticipant, ...this.room.remoteParticipants.values()];
+  }
+
+  private items(): Item[] {
+    const out: Item[] = [];
+    const local = this.room.localParticipant.identity;
+    for (const p of this.participants()) {
+      const isLocal = p.identity === local;
+      const spoke = this.spokeAt.get(p.identity) ?? 0;
+      out.push({ key: p.identity, identity: p.identity, screen: false, local: isLocal, lastSpokeAt: spoke });
+      const sp = p.getTrackPublication(Track.Source.ScreenShare);
+      if (sp && (isLocal || sp.isSubscribed)) out.push({ key: `${p.identity}:screen`, identity: p.identity, screen: true, local: isLocal, lastSpokeAt: spoke });
+    }
+    return out;
+  }
+
+  private tileFor(it: Item): Tile {
+    let t = this.tiles.get(it.key);
+    if (!t) {
+      const p = this.participants().find((x) => x.identity === it.identity)!;
+      t = new Tile(it.key, p, it.screen, (key) => {
+        this.pinned = this.pinned === key ? undefined : key;
+        this.sync();
+      });
+      this.tiles.set(it.key, t);
+    }
+    return t;
+  }
+
+  private sync() {
+    if (!this.room) return;
+    const lp = this.room.localParticipant;
+    const hands = new Map<string, number>();
+    for (const p of this.participants()) if (handTime(p) > 0) hands.set(p.identity, handTime(p));
+    const handList = handOrder(hands);
+    // Buttons.
+    const micOn = lp.isMicrophoneEnabled;
+    const camOn = lp.isCameraEnabled;
+    const sharing = lp.isScreenShareEnabled;
+    setIcon(this.micBtn, micOn ? 'mic' : 'micOff');
+    this.micBtn.classList.toggle('off', !micOn);
+    this.micBtn.setAttribute('aria-pressed', String(!micOn));
+    setLabel(this.micBtn, micOn ? 'micTurnOff' : 'micTurnOn');
+    setIcon(this.camBtn, camOn ? 'cam' : 'camOff');
+    this.camBtn.classList.toggle('off', !camOn);
+    this.camBtn.setAttribute('aria-pressed', String(!camOn));
+    setLabel(this.camBtn, camOn ? 'camTurnOff' : 'camTurnOn');
+    this.shareBtn.classList.toggle('on', sharing);
+    this.shareBtn.setAttribute('aria-pressed', String(sharing));
+    setLabel(this.shareBtn, sharing ? 'shareStop' : 'shareStart');
+    const raised = hands.has(lp.identity);
+    this.handBtn.classList.toggle('on', raised);
+    this.handBtn.setAttribute('aria-pressed', String(raised));
+    setLabel(this.handBtn, raised ? 'handLower' : 'handRaise');
+    setLabel(this.layoutBtn, this.mode === 'grid' ? 'layoutSpeaker' : 'layoutGrid');
+    setIcon(this.layoutBtn, this.mode === 'grid' ? 'speaker' : 'grid');
+    this.peopleCount.textContent = String(this.participants().length);
+    // Tiles: drop those of people and shares that are gone.
+    const items = this.items();
+    const keys = new Set(items.map((i) => i.key));
+    for (const [k, t] of this.tiles) {
+      if (!keys.has(k) || !this.participants().includes(t.participant)) {
+        t.destroy();
+        this.tiles.delete(k);
+      }
+    }
+    if (this.pinned && !keys.has(this.pinned)) this.pinned = undefined;
+    const speaking = new Set(this.room.activeSpeakers.map((p) => p.identity));
+    for (const it of items) {
+      const p = this.tileFor(it);
+      p.update({ speaking: speaking.has(it.identity), handOrder: handList.indexOf(it.identity) + 1, pinned: this.pinned === it.key, local: it.local });
+    }
+    if (this.panel === 'people') this.people.render(this.participants(), handList, lp.identity);
+    this.layout();
+  }
+
+  private layout() {
+    if (!this.room) return;
+    // The stage's padding is not room for tiles.
+    const w = this.stage.clientWidth - 16;
+    const hgt = this.stage.clientHeight - 16;
+    if (w <= 0 || hgt <= 0) return;
+    const l = chooseLayout({ items: this.items(), mode: this.mode, pinned: this.pinned, width: w, height: hgt, page: this.page });
+    this.page = l.page;
+    this.stage.dataset.mode = l.mode;
+    const shown = new Set<string>();
+    if (l.mode === 'speaker' && l.main) {
+      const mainTile = this.tileFor(l.main);
+      const availH = Math.max(120, hgt - l.tileH - 8);
+      // A camera fills a 16:9 box; a screen share takes all the room, letterboxed inside.
+      if (l.main.screen) mainTile.size(w, availH);
+      else mainTile.size(Math.min(w, Math.floor((availH * 16) / 9)), Math.min(availH, Math.floor((w * 9) / 16)));
+      mainTile.el.classList.add('is-main');
+      if (mainTile.el.parentElement !== this.main) this.main.replaceChildren(mainTile.el);
+      shown.add(l.main.key);
+      this.main.hidden = false;
+    } else {
+      this.main.hidden = true;
+      this.main.replaceChildren();
+    }
+    this.grid.className = l.mode === 'grid' ? 'tiles grid' : 'tiles strip';
+    this.grid.style.gridTemplateColumns = l.mode === 'grid' ? `repeat(${l.cols}, ${l.tileW}px)` : '';
+    const want = l.tiles.map((it) => {
+      const t = this.tileFor(it);
+      t.el.classList.remove('is-main');
+      t.size(l.tileW, l.tileH);
+      shown.add(it.key);
+      return t.el;
+    });
+    // Move only what changed, so playing videos are not restarted.
+    want.forEach((e, i) => {
+      if (this.grid.children[i] !== e) this.grid.insertBefore(e, this.grid.children[i] ?? null);
+    });
+    while (this.grid.children.length > want.length) this.grid.lastElementChild!.remove();
+    for (const [k, t] of this.tiles) if (!shown.has(k) && t.el.isConnected) t.el.remove();
+    // Pages.
+    clear(this.pager);
+    this.pager.hidden = l.pages <= 1;
+    if (l.pages > 1) {
+      const prev = h('button', { type: 'button', class: 'icon', i18nAria: 'pagePrev', disabled: l.page === 0, onclick: () => ((this.page = l.page - 1), this.layout()) }, '‹');
+      const label = h('span', {});
+      setText(label, 'pageOf', { page: l.page + 1, pages: l.pages });
+      const next = h('button', { type: 'button', class: 'icon', i18nAria: 'pageNext', disabled: l.page >= l.pages - 1, onclick: () => ((this.page = l.page + 1), this.layout()) }, '›');
+      this.pager.append(prev, label, next);
+    }
+  }
+
+  /** relabel follows a language switch where text is not a key (chat times). */
+  relabel(): void {
+    this.chat.relabel();
+  }
+}
