@@ -22,12 +22,16 @@ var largeDataBuffers = sync.Pool{New: func() any { b := make([]byte, maxDataMess
 
 // ReadDataChannel reads dc's messages once it opens and hands each to onMessage (nil: read and
 // discard, so an unused channel cannot hold up the association's receive window). The message is
-// only valid during the call. Reading ends when the channel or its connection closes.
-func ReadDataChannel(dc *webrtc.DataChannel, onMessage func([]byte)) {
+// only valid during the call. Reading ends when the channel or its connection closes. onOpen, if
+// set, runs once the channel is open, before the first message is read.
+func ReadDataChannel(dc *webrtc.DataChannel, onOpen func(), onMessage func([]byte)) {
 	dc.OnOpen(func() {
 		rw, err := dc.Detach()
 		if err != nil {
 			return // closed before it opened
+		}
+		if onOpen != nil {
+			onOpen()
 		}
 		go func() {
 			defer dc.Close() //nolint:errcheck // ends the channel's send side too

@@ -89,8 +89,8 @@ func (p *Participant) setupConnections() error {
 		return fmt.Errorf("lossy data channel: %w", err)
 	}
 	p.data.setDown(rel, lossy)
-	p.attachDataReader(rel)
-	p.attachDataReader(lossy)
+	p.attachDataReader(rel, true)
+	p.attachDataReader(lossy, true)
 	return nil
 }
 

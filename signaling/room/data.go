@@ -87,11 +87,12 @@ func (p *Participant) onDataChannel(dc DataChannel) {
 	label := dc.Label()
 	if label != reliableLabel && label != lossyLabel {
 		p.data.track(dc) // e.g. _data_track: not used by Hop yet
-		dc.Read(nil)
+		dc.Read(nil, nil)
 		return
 	}
-	p.attachDataReader(dc)
-	if p.conns.subscriber() == nil || !p.canSubscribe() {
+	down := p.conns.subscriber() == nil || !p.canSubscribe()
+	p.attachDataReader(dc, down)
+	if down {
 		if label == reliableLabel {
 			p.data.setDown(dc, nil)
 		} else {
@@ -102,12 +103,18 @@ func (p *Participant) onDataChannel(dc DataChannel) {
 	}
 }
 
-func (p *Participant) attachDataReader(dc DataChannel) {
+// attachDataReader reads the client's packets from dc; down says the server also writes to the
+// client on it, so the room's chat so far is replayed once a reliable one opens.
+func (p *Participant) attachDataReader(dc DataChannel, down bool) {
 	kind := livekit.DataPacket_RELIABLE
 	if dc.Label() == lossyLabel {
 		kind = livekit.DataPacket_LOSSY
 	}
-	dc.Read(func(b []byte) { p.handleData(kind, b) })
+	var onOpen func()
+	if down && kind == livekit.DataPacket_RELIABLE {
+		onOpen = func() { p.room.replayChat(p) }
+	}
+	dc.Read(onOpen, func(b []byte) { p.handleData(kind, b) })
 }
 
 // handleData validates, stamps and forwards one DataPacket from this participant.
@@ -169,12 +176,20 @@ func (r *Room) forwardData(from *Participant, kind livekit.DataPacket_Kind, b []
 			want[s] = true
 		}
 	}
+	if from != nil && want == nil && kind == livekit.DataPacket_RELIABLE {
+		r.chat.Add(b)
+	}
 	for _, q := range r.others(from) {
 		if want != nil && !want[q.identity] && !want[q.sid] {
 			continue
 		}
 		q.sendData(kind, b)
 	}
+}
+
+// replayChat gives a newcomer the room's recent chat, as it would have received it live.
+func (r *Room) replayChat(p *Participant) {
+	r.chat.Replay(func(b []byte) { p.sendData(livekit.DataPacket_RELIABLE, b) })
 }
 
 // sendData writes an encoded DataPacket to this participant.

@@ -227,8 +227,8 @@ func (d *fakeDown) desired() int8 {
 
 type fakeDataChannel struct{ label string }
 
-func (f *fakeDataChannel) Label() string     { return f.label }
-func (f *fakeDataChannel) Read(func([]byte)) {}
-func (f *fakeDataChannel) Send([]byte) error { return nil }
-func (f *fakeDataChannel) Open() bool        { return false }
-func (f *fakeDataChannel) Close() error      { return nil }
+func (f *fakeDataChannel) Label() string             { return f.label }
+func (f *fakeDataChannel) Read(func(), func([]byte)) {}
+func (f *fakeDataChannel) Send([]byte) error         { return nil }
+func (f *fakeDataChannel) Open() bool                { return false }
+func (f *fakeDataChannel) Close() error              { return nil }

@@ -117,8 +117,9 @@ type Downtrack interface {
 // DataChannel is a client data channel.
 type DataChannel interface {
 	Label() string
-	// Read hands each message to onMessage (nil: discard) from the channel's own reader.
-	Read(onMessage func([]byte))
+	// Read hands each message to onMessage (nil: discard) from the channel's own reader, once
+	// the channel is open; onOpen (may be nil) runs first.
+	Read(onOpen func(), onMessage func([]byte))
 	Send([]byte) error
 	Open() bool
 	Close() error

@@ -186,8 +186,10 @@ func (s sfuTrack) SetPriority(prio int) {
 
 type sfuData struct{ dc *webrtc.DataChannel }
 
-func (d sfuData) Label() string               { return d.dc.Label() }
-func (d sfuData) Read(onMessage func([]byte)) { sfu.ReadDataChannel(d.dc, onMessage) }
-func (d sfuData) Send(b []byte) error         { return d.dc.Send(b) }
-func (d sfuData) Open() bool                  { return d.dc.ReadyState() == webrtc.DataChannelStateOpen }
-func (d sfuData) Close() error                { return d.dc.Close() }
+func (d sfuData) Label() string { return d.dc.Label() }
+func (d sfuData) Read(onOpen func(), onMessage func([]byte)) {
+	sfu.ReadDataChannel(d.dc, onOpen, onMessage)
+}
+func (d sfuData) Send(b []byte) error { return d.dc.Send(b) }
+func (d sfuData) Open() bool          { return d.dc.ReadyState() == webrtc.DataChannelStateOpen }
+func (d sfuData) Close() error        { return d.dc.Close() }

@@ -11,6 +11,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/livekit/protocol/utils/guid"
 
+	"github.com/hop-meet/hop/signaling/chat"
 	"github.com/hop-meet/hop/signaling/routing"
 )
 
@@ -62,6 +63,8 @@ type Room struct {
 	closed       bool
 	// everJoined distinguishes the empty timeout (nobody came) from the departure timeout.
 	everJoined bool
+	// chat is the room's recent chat, replayed to newcomers.
+	chat       *chat.History
 	closeTimer *time.Timer
 
 	done chan struct{}
@@ -79,6 +82,7 @@ func newRoom(e *env, log *slog.Logger, name string, opts roomOptions, onClosed f
 		log:          log.With("room", name),
 		participants: map[string]*Participant{},
 		bySID:        map[string]*Participant{},
+		chat:         chat.NewHistory(chat.Limits{}),
 		done:         make(chan struct{}),
 	}
 	r.wg.Add(1)
