@@ -87,40 +87,46 @@ func TestChurnLeavesNothing(t *testing.T) {
 		c.Room.DepartureTimeout = departureTimeout
 	})
 	m := testkit.MakeMedia(t)
-	run := func(workers, cycles int) {
+	// start runs the clients; they have all left when it returns, and the child waits to be told
+	// to exit: the SDK closes connections after Disconnect returns, and a process that exits first
+	// leaves its TURN allocations behind on the node.
+	start := func(workers, cycles int) *testkit.Child {
 		t.Helper()
 		child := testkit.StartChild(t, "TestChurnLeavesNothing", "churn",
 			"HOP_CHURN_URL="+n.URL(), "HOP_CHURN_ADDR="+n.Addr().String(),
 			"HOP_CHURN_OPUS="+m.Opus, "HOP_CHURN_VP8="+m.VP8[180],
 			fmt.Sprintf("HOP_CHURN_WORKERS=%d", workers), fmt.Sprintf("HOP_CHURN_CYCLES=%d", cycles))
 		done := child.Await("done", 5*time.Minute)
-		child.Wait(time.Minute)
 		// Every cycle must have run: a churn that did less proves less.
-		want := workers * cycles
-		if got, _ := strconv.Atoi(strings.Fields(done)[1]); got != want {
-			t.Fatalf("child ran %s, want %d cycles", done, want)
+		if got, _ := strconv.Atoi(strings.Fields(done)[1]); got != workers*cycles {
+			t.Fatalf("child ran %s, want %d cycles", done, workers*cycles)
 		}
 		t.Logf("child: %s", done)
 		waitEmpty(t, n)
+		return child
 	}
-	// A warm-up cycle of each kind starts what the node and pion start once and keep.
-	run(1, kinds)
+	stop := func(child *testkit.Child) {
+		t.Helper()
+		child.Tell("exit")
+		child.Wait(time.Minute)
+	}
+	// A warm-up cycle of each kind starts what the node and pion start once and keep (TURN
+	// allocations its exit may leave stay in the baseline too).
+	stop(start(1, kinds))
 	base := testkit.CountGoroutines()
 	heap := testkit.HeapAfterGC()
 	t.Logf("baseline: %d goroutines, heap %.1f MiB", base.Total(), mib(heap))
 
-	start := time.Now()
-	run(churnWorkers, churnCycles)
-	t.Logf("churn of %d cycles took %v", churnWorkers*churnCycles, time.Since(start).Round(time.Second))
-
-	after := testkit.CountGoroutines()
-	afterHeap := testkit.HeapAfterGC()
-	t.Logf("after the churn: %d goroutines, heap %.1f MiB", after.Total(), mib(afterHeap))
-	testkit.WaitGoroutinesBack(t, base, 20*time.Second, turnOrphans)
+	began := time.Now()
+	child := start(churnWorkers, churnCycles)
+	t.Logf("churn of %d cycles took %v", churnWorkers*churnCycles, time.Since(began).Round(time.Second))
+	t.Logf("after the churn: %d goroutines, heap %.1f MiB", testkit.CountGoroutines().Total(), mib(testkit.HeapAfterGC()))
+	testkit.WaitGoroutinesBack(t, base, 20*time.Second, child.Spare(), turnOrphans)
 	if h := testkit.HeapAfterGC(); h > heap+heapSlack {
 		t.Fatalf("heap %.1f MiB after the churn, baseline %.1f MiB (at most +%.0f MiB); what holds it: %s",
 			mib(h), mib(heap), mib(heapSlack), writeHeapProfile(t))
 	}
+	stop(child)
 }
 
 // writeHeapProfile saves the live heap for `go tool pprof -sample_index=inuse_space` and says where.
@@ -138,19 +144,20 @@ func writeHeapProfile(t *testing.T) string {
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
-// waitEmpty waits until the node has no room, no PeerConnection and no writer lane left.
+// waitEmpty waits until the node has no room, PeerConnection, track, downtrack or writer lane left.
 func waitEmpty(t *testing.T, n *testkit.Node) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		rooms := len(n.Rooms().Rooms())
-		pcs := n.Engine().Stats().Snapshot().PeerConnections
+		s := n.Engine().Stats().Snapshot()
 		lanes := n.Engine().Writers().Lanes()
-		if rooms == 0 && pcs == 0 && lanes == 0 {
+		if rooms == 0 && s.PeerConnections == 0 && s.Tracks == 0 && s.DownTracks == 0 && lanes == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the clients ended: %d rooms, %d PeerConnections, %d writer lanes remain", rooms, pcs, lanes)
+			t.Fatalf("after the clients left: %d rooms, %d PeerConnections, %d tracks, %d downtracks, %d writer lanes remain",
+				rooms, s.PeerConnections, s.Tracks, s.DownTracks, lanes)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -218,6 +225,7 @@ func churnClients(t *testing.T) {
 		t.Error(f)
 	}
 	testkit.Say("done %d %s connect-retries=%d", total, strings.Join(parts, " "), d.retries.Load())
+	testkit.Hear(t, "exit")
 }
 
 type driver struct {
