@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/hop
-APT_PACKAGES := ffmpeg chromium iproute2 nftables
+APT_PACKAGES := ffmpeg chromium iproute2 nftables openssl
 export GOTOOLCHAIN := local
 
 .PHONY: run build webclient test deps test-deps vet bench clean
@@ -33,6 +33,7 @@ deps:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v nft >/dev/null || missing="$$missing nftables"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
