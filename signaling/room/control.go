@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -217,19 +218,20 @@ func (r *Room) notify(p *Participant, code, by string) {
 
 func (r *Room) broadcastSettings() { r.sendControl(r.Participants(), topicSettings, r.Settings()) }
 
-type lobbyEntry struct {
+// LobbyEntry is someone waiting in the lobby, as hosts see them.
+type LobbyEntry struct {
 	ID    string `json:"id"`
 	Name  string `json:"name"`
 	Since int64  `json:"since"`
 }
 
 // Waiting lists who waits in the lobby, oldest first.
-func (r *Room) Waiting() []lobbyEntry {
+func (r *Room) Waiting() []LobbyEntry {
 	r.ctl.mu.Lock()
 	defer r.ctl.mu.Unlock()
-	out := make([]lobbyEntry, 0, len(r.ctl.waiting))
+	out := make([]LobbyEntry, 0, len(r.ctl.waiting))
 	for _, k := range r.ctl.waiting {
-		out = append(out, lobbyEntry{ID: k.id, Name: k.name, Since: k.since.UnixMilli()})
+		out = append(out, LobbyEntry{ID: k.id, Name: k.name, Since: k.since.UnixMilli()})
 	}
 	return out
 }
@@ -246,6 +248,88 @@ func (r *Room) welcome(p *Participant) {
 		r.sendControl([]*Participant{p}, topicLobby, map[string]any{"waiting": r.Waiting()})
 	}
 	r.replayChat(p)
+}
+
+// RosterEntry is a participant as the meeting's hosts see them.
+type RosterEntry struct {
+	Identity string `json:"identity"`
+	Name     string `json:"name"`
+	Role     Role   `json:"role"`
+	Stage    bool   `json:"stage"`
+	// Hand is when the hand went up (Unix ms; 0: down).
+	Hand int64 `json:"hand"`
+}
+
+// Roster lists the participants, by join time (hidden ones left out).
+func (r *Room) Roster() []RosterEntry {
+	var out []RosterEntry
+	for _, p := range r.Participants() {
+		if p.hidden() {
+			continue
+		}
+		p.mu.Lock()
+		e := RosterEntry{Identity: p.identity, Name: p.name, Role: p.roleLocked(), Stage: p.onStageLocked()}
+		e.Hand, _ = strconv.ParseInt(p.attributes[attrHand], 10, 64)
+		p.mu.Unlock()
+		out = append(out, e)
+	}
+	return out
+}
+
+// Admission is what the meeting says to someone about to join with role.
+type Admission int
+
+// Admissions.
+const (
+	Admit Admission = iota
+	// Wait: the lobby is on; knock and await a host.
+	Wait
+	RefuseLocked
+	RefuseBarred
+	RefuseFull
+	PasswordRequired
+	PasswordWrong
+)
+
+// Admission applies the meeting's gates to a joiner: bar, lock, cap, password, lobby. Those
+// who run the meeting pass the lock, the password and the lobby.
+func (r *Room) Admission(identity string, role Role, password string) Admission {
+	r.ctl.mu.Lock()
+	barred, locked, lobby, hasPW := r.ctl.barred[identity], r.ctl.settings.Locked, r.ctl.settings.Lobby, r.ctl.settings.HasPassword
+	r.ctl.mu.Unlock()
+	switch {
+	case barred:
+		return RefuseBarred
+	case role.canModerate():
+		return Admit
+	case locked:
+		return RefuseLocked
+	case r.full(identity):
+		return RefuseFull
+	case hasPW && password == "":
+		return PasswordRequired
+	case hasPW && !r.CheckPassword(password):
+		return PasswordWrong
+	case lobby:
+		return Wait
+	}
+	return Admit
+}
+
+// full reports whether the room has no place for identity now.
+func (r *Room) full(identity string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.opts.maxParticipants <= 0 {
+		return false
+	}
+	n := 0
+	for id, q := range r.participants {
+		if id != identity && !q.hidden() {
+			n++
+		}
+	}
+	return n >= r.opts.maxParticipants
 }
 
 // LobbyOn reports whether joiners who do not run the meeting wait for admission.
