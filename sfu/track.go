@@ -570,6 +570,11 @@ func (t *Track) Close() {
 	if t.stats != nil {
 		t.stats.removeTrack(t)
 	}
+	// Closed downtracks can outlive the track in their lane's allocation chunk (forwarder.Alloc)
+	// and still point here: the receivers and their packet caches must not stay reachable.
+	for i := range t.receivers {
+		t.receivers[i].Store(nil)
+	}
 }
 
 // LayerForRID maps a simulcast RID to a layer. LiveKit clients use q/h/f; other names fall back to
