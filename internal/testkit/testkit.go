@@ -85,6 +85,13 @@ func StartNode(t testing.TB, mutate func(*config.Config)) *Node {
 // Token makes a join token for room and identity with the node's dev key.
 func (n *Node) Token(t testing.TB, room, identity string) string {
 	t.Helper()
+	return DevToken(t, room, identity)
+}
+
+// DevToken makes a join token for room and identity with the development key, which every node
+// StartNode makes accepts (for clients in a child process, which have no *Node).
+func DevToken(t testing.TB, room, identity string) string {
+	t.Helper()
 	tok, err := auth.NewToken(config.DevAPIKey, config.DevAPISecret, room, identity, time.Hour, false, identity)
 	if err != nil {
 		t.Fatalf("token: %v", err)
