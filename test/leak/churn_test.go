@@ -70,9 +70,10 @@ const (
 	heapSlack = 4 << 20
 )
 
-// turnOrphans: a client closed while its TURN Allocate is in flight abandons the allocation (pion's
-// gatherer cancels the request and never frees what the server granted); the node's TURN server
-// keeps it, and its relay goroutine, for the allocation's lifetime, as TURN prescribes.
+// turnOrphans: a client given up on mid-connect (see driver.join) can close while its TURN
+// Allocate is in flight, and pion's client drops an allocation granted to a cancelled request
+// without freeing it; the node's TURN server keeps it, and its relay goroutine, for the
+// allocation's lifetime, as TURN prescribes.
 var turnOrphans = testkit.Spare{Entry: "github.com/pion/turn/v5/internal/allocation.(*Allocation).packetConnHandler", Max: 2}
 
 // Every goroutine a node starts for its participants and rooms ends once they are gone, and the
@@ -144,7 +145,8 @@ func writeHeapProfile(t *testing.T) string {
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
-// waitEmpty waits until the node has no room, PeerConnection, track, downtrack or writer lane left.
+// waitEmpty waits until the node has no room, PeerConnection, track, downtrack, writer lane or
+// peer address routed to a lane left.
 func waitEmpty(t *testing.T, n *testkit.Node) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -152,12 +154,12 @@ func waitEmpty(t *testing.T, n *testkit.Node) {
 		rooms := len(n.Rooms().Rooms())
 		s := n.Engine().Stats().Snapshot()
 		lanes := n.Engine().Writers().Lanes()
-		if rooms == 0 && s.PeerConnections == 0 && s.Tracks == 0 && s.DownTracks == 0 && lanes == 0 {
+		if rooms == 0 && s.PeerConnections == 0 && s.Tracks == 0 && s.DownTracks == 0 && lanes == 0 && s.LaneRoutes == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the clients left: %d rooms, %d PeerConnections, %d tracks, %d downtracks, %d writer lanes remain",
-				rooms, s.PeerConnections, s.Tracks, s.DownTracks, lanes)
+			t.Fatalf("after the clients left: %d rooms, %d PeerConnections, %d tracks, %d downtracks, %d writer lanes, %d lane routes remain",
+				rooms, s.PeerConnections, s.Tracks, s.DownTracks, lanes, s.LaneRoutes)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
