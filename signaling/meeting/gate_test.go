@@ -112,3 +112,24 @@ func TestExchangeThroughTheMeetingsGates(t *testing.T) {
 		t.Fatal("nothing logged")
 	}
 }
+
+// One browser (its device key) under one name keeps its identity in a meeting, so a bar holds;
+// another browser, or no key, gets another.
+func TestDeviceKeepsIdentity(t *testing.T) {
+	srv, _ := server(t, Config{})
+	inv, _ := Invite{Room: "abc-defg-hij", Role: Participant, Expires: time.Now().Add(time.Hour)}.Sign(testKey, testSecret)
+	id := func(device string) string {
+		_, body := post(t, srv.URL+"/api/join", "", map[string]string{"invite": inv, "name": "Phạm Minh", "device": device})
+		return body["identity"].(string)
+	}
+	a, b := id("0123456789abcdef-one"), id("0123456789abcdef-one")
+	if a != b {
+		t.Fatalf("same device, two identities: %s %s", a, b)
+	}
+	if c := id("0123456789abcdef-two"); c == a {
+		t.Fatal("two devices share an identity")
+	}
+	if d, e := id(""), id(""); d == e || d == a {
+		t.Fatalf("without a device key: %s %s", d, e)
+	}
+}

@@ -2,6 +2,8 @@ package meeting
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -337,6 +339,9 @@ type joinRequest struct {
 	Name string `json:"name"`
 	// Password opens a meeting that has one.
 	Password string `json:"password,omitempty"`
+	// Device is a random key the browser keeps (localStorage): the same browser under the same
+	// name gets the same identity, so a host's bar holds across rejoins.
+	Device string `json:"device,omitempty"`
 }
 
 type joinResponse struct {
@@ -380,6 +385,11 @@ func (s *Service) serveJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	identity := identityFor(name)
+	if d := strings.TrimSpace(req.Device); len(d) >= 16 && len(d) <= 128 {
+		mac := hmac.New(sha256.New, []byte(s.secret))
+		mac.Write([]byte(inv.Room + "\x00" + d + "\x00" + name))
+		identity = identityWith(name, mac.Sum(nil))
+	}
 	if s.cfg.Gate != nil {
 		switch code := s.cfg.Gate.Admission(inv.Room, identity, inv.Role, req.Password); code {
 		case Admit:
