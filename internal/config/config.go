@@ -188,6 +188,8 @@ type LimitsConfig struct {
 	MaxDataPacket int `yaml:"max_data_packet"`
 	// MaxMetadata is the largest participant metadata accepted, in bytes.
 	MaxMetadata int `yaml:"max_metadata"`
+	// MaxParticipants caps the participants of all rooms on this node together; 0 means no cap.
+	MaxParticipants int `yaml:"max_participants"`
 }
 
 // HTTPConfig holds the HTTP server's timeouts. Signalling websockets are exempt once upgraded:
@@ -324,6 +326,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
 		return errors.New("http: read_header_timeout, read_timeout, write_timeout and idle_timeout must be positive")
+	}
+	if c.Limits.MaxParticipants < 0 {
+		return errors.New("limits.max_participants must not be negative")
 	}
 	if c.Room.MaxParticipants < 0 {
 		return errors.New("room.max_participants must not be negative")

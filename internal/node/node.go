@@ -175,6 +175,7 @@ func roomConfig(cfg *config.Config, nodeID string, ice func(string) []*livekit.I
 		EmptyTimeout:      cfg.Room.EmptyTimeout,
 		DepartureTimeout:  cfg.Room.DepartureTimeout,
 		MaxParticipants:   cfg.Room.MaxParticipants,
+		NodeParticipants:  cfg.Limits.MaxParticipants,
 		AllowRemoteUnmute: cfg.Room.AllowRemoteUnmute,
 		ResumeWindow:      cfg.Room.ResumeWindow,
 		Limits:            room.Limits{MaxDataPacket: cfg.Limits.MaxDataPacket, MaxMetadata: cfg.Limits.MaxMetadata},
