@@ -162,6 +162,29 @@ type TURNConfig struct {
 	Host string `yaml:"host"`
 	// RelayIP is the relayed address; default: rtc.node_ip.
 	RelayIP string `yaml:"relay_ip"`
+	// TCPPort serves TURN over TCP there (0: off).
+	TCPPort int `yaml:"tcp_port"`
+	// TLS serves TURN over TLS on the node's HTTPS port (when tls is set), beside HTTPS: one open
+	// TCP port is then enough for a client.
+	TLS bool `yaml:"tls"`
+	// TLSPort is the port clients are told for turns: when a port mapping puts the HTTPS port
+	// elsewhere (0: the node's port).
+	TLSPort int `yaml:"tls_port"`
+	// RelayPortMin and RelayPortMax bound the relay sockets' UDP ports (both 0: any free port).
+	RelayPortMin int `yaml:"relay_port_min"`
+	RelayPortMax int `yaml:"relay_port_max"`
+}
+
+func (t *TURNConfig) validatePorts() error {
+	for _, p := range []int{t.TCPPort, t.TLSPort, t.RelayPortMin, t.RelayPortMax} {
+		if p < 0 || p > 65535 {
+			return errors.New("ports must be between 0 and 65535")
+		}
+	}
+	if (t.RelayPortMin == 0) != (t.RelayPortMax == 0) || t.RelayPortMin > t.RelayPortMax {
+		return errors.New("turn: relay_port_min and relay_port_max go together, min <= max")
+	}
+	return nil
 }
 
 // RoomConfig holds room defaults.
@@ -216,7 +239,7 @@ func Default() *Config {
 			TCPPort:     7881,
 			PLIThrottle: 500 * time.Millisecond,
 		},
-		TURN:   TURNConfig{UDPPort: 3478},
+		TURN:   TURNConfig{UDPPort: 3478, TLS: true},
 		Signal: SignalConfig{SinglePeerConnection: true},
 		Room: RoomConfig{
 			EmptyTimeout:     5 * time.Minute,
@@ -314,6 +337,9 @@ func (c *Config) Validate() error {
 		}
 		if c.TURN.RelayIP != "" && net.ParseIP(c.TURN.RelayIP) == nil {
 			return fmt.Errorf("turn.relay_ip %q is not an IP address", c.TURN.RelayIP)
+		}
+		if err := c.TURN.validatePorts(); err != nil {
+			return err
 		}
 	}
 	if err := c.validateTLS(); err != nil {

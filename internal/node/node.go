@@ -40,8 +40,10 @@ type Node struct {
 	http     *http.Server
 	listener net.Listener
 	turn     *turn.Server
-	turnURL  string
+	turnURLs []string
 	tls      *frontTLS // nil: plain HTTP
+	// turnTLS receives the TURN-over-TLS connections of the HTTPS port (nil: not served).
+	turnTLS net.Listener
 }
 
 // New builds a node from a validated configuration and opens its sockets.
@@ -95,18 +97,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	for _, t := range cfg.RTC.TURNServers {
 		static = append(static, &livekit.ICEServer{Urls: t.URLs, Username: t.Username, Credential: t.Credential})
 	}
-	if cfg.TURN.Enabled {
-		if err := n.startTURN(); err != nil {
-			engine.Close()
-			return nil, err
-		}
-	}
 	iceServers := func(participant string) []*livekit.ICEServer {
 		out := append([]*livekit.ICEServer{}, static...)
 		if n.turn != nil {
 			user, pass, err := n.turn.Credentials(participant)
 			if err == nil {
-				out = append(out, &livekit.ICEServer{Urls: []string{n.turnURL}, Username: user, Credential: pass})
+				out = append(out, &livekit.ICEServer{Urls: n.turnURLs, Username: user, Credential: pass})
 			}
 		}
 		return out
@@ -161,6 +157,14 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		_ = ln.Close()
 		n.closeMedia()
 		return nil, err
+	}
+	if cfg.TURN.Enabled {
+		if err := n.startTURN(); err != nil {
+			_ = n.listener.Close()
+			n.tls.close(context.Background())
+			n.closeMedia()
+			return nil, err
+		}
 	}
 	return n, nil
 }
@@ -252,9 +256,11 @@ func (n *Node) closeMedia() {
 	n.engine.Close()
 }
 
-// startTURN runs the embedded TURN server, relaying only to this node's media address.
+// startTURN runs the embedded TURN server, relaying only to this node's media address: over
+// UDP, over TCP on its own port when set, and over TLS on the HTTPS port when served there.
 func (n *Node) startTURN() error {
-	relay := n.cfg.TURN.RelayIP
+	tc := &n.cfg.TURN
+	relay := tc.RelayIP
 	if relay == "" {
 		relay = n.cfg.RTC.NodeIP
 	}
@@ -272,9 +278,17 @@ func (n *Node) startTURN() error {
 	if n.cfg.RTC.IncludeLoopback {
 		peers = append(peers, net.IPv4(127, 0, 0, 1))
 	}
+	var streams []net.Listener
+	if n.turnTLS != nil {
+		streams = append(streams, n.turnTLS)
+	}
 	srv, err := turn.Start(turn.Config{
-		BindAddress:  n.cfg.TURN.BindAddress,
-		UDPPort:      n.cfg.TURN.UDPPort,
+		BindAddress:  tc.BindAddress,
+		UDPPort:      tc.UDPPort,
+		TCPPort:      tc.TCPPort,
+		Streams:      streams,
+		RelayPortMin: uint16(tc.RelayPortMin), // #nosec G115 -- Validate keeps ports within 0..65535
+		RelayPortMax: uint16(tc.RelayPortMax), // #nosec G115 -- as above
 		RelayIP:      relayIP,
 		AllowedPeers: peers,
 		Logger:       sfu.PionLoggerFactory(n.log),
@@ -284,12 +298,23 @@ func (n *Node) startTURN() error {
 		return err
 	}
 	n.turn = srv
-	host := n.cfg.TURN.Host
+	host := tc.Host
 	if host == "" {
 		host = relay
 	}
-	n.turnURL = fmt.Sprintf("turn:%s?transport=udp", net.JoinHostPort(host, strconv.Itoa(srv.Addr().Port)))
-	n.log.Info("embedded TURN server started", "addr", srv.Addr().String(), "relay", relay)
+	n.turnURLs = []string{fmt.Sprintf("turn:%s?transport=udp", net.JoinHostPort(host, strconv.Itoa(srv.Addr().Port)))}
+	if a := srv.TCPAddr(); a != nil {
+		n.turnURLs = append(n.turnURLs, fmt.Sprintf("turn:%s?transport=tcp", net.JoinHostPort(host, strconv.Itoa(a.Port))))
+	}
+	if n.turnTLS != nil {
+		port := n.listener.Addr().(*net.TCPAddr).Port
+		if tc.TLSPort != 0 {
+			port = tc.TLSPort
+		}
+		n.turnURLs = append(n.turnURLs, fmt.Sprintf("turns:%s?transport=tcp", net.JoinHostPort(host, strconv.Itoa(port))))
+	}
+	n.log.Info("embedded TURN server started", "udp", srv.Addr().String(), "tcp", addrString(srv.TCPAddr()),
+		"tls", n.turnTLS != nil, "relay", relay, "urls", n.turnURLs)
 	return nil
 }
 
