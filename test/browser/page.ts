@@ -86,6 +86,7 @@ async function describePC(pc: RTCPeerConnection) {
         selected = {
           local: l ? `${l.candidateType} ${l.protocol} ${l.address}:${l.port}` : '',
           remote: r ? `${r.candidateType} ${r.protocol} ${r.address}:${r.port}` : '',
+          localRelayProtocol: l?.relayProtocol,
           currentRoundTripTime: pair.currentRoundTripTime,
           availableOutgoingBitrate: pair.availableOutgoingBitrate,
           availableIncomingBitrate: pair.availableIncomingBitrate,

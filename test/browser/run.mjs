@@ -275,7 +275,7 @@ async function main() {
 
     try {
       browser = await withTimeout(
-        chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 20000 }),
+        chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...(spec.chromiumArgs || [])], timeout: 20000 }),
         25000,
         'launching Chromium',
       );
