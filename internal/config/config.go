@@ -27,6 +27,8 @@ type Config struct {
 	BindAddress string `yaml:"bind_address"`
 	Port        int    `yaml:"port"`
 	LogLevel    string `yaml:"log_level"`
+	// AdminAddress serves /metrics and /debug/pprof, never on the public port ("off": nowhere).
+	AdminAddress string `yaml:"admin_address"`
 	// Keys maps API keys to their secrets; tokens must be signed by one of them.
 	Keys map[string]string `yaml:"keys"`
 	// Development enables dev defaults (dev keys, loopback candidates).
@@ -224,16 +226,39 @@ type HTTPConfig struct {
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// IdleTimeout closes a keep-alive connection that sends no new request for this long.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// CORSOrigins may call the RoomService and /api from their pages (e.g.
+	// https://portal.example.vn, or "*"); none: only the node's own pages.
+	CORSOrigins []string `yaml:"cors_origins"`
+	// RateLimit bounds how often one client address may join or call the APIs.
+	RateLimit RateLimits `yaml:"rate_limit"`
+	// TrustedProxies are the reverse proxies (CIDRs) whose X-Forwarded-For names the client:
+	// rate limits then count the client, not the proxy.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// RateLimits bound joins (/rtc, /rtc/v1, /api/dev-token) and API calls (RoomService) per client
+// address; /api/join, /api/invites and /api/meetings have their own.
+type RateLimits struct {
+	Joins RateLimitConfig `yaml:"joins"`
+	API   RateLimitConfig `yaml:"api"`
+}
+
+// RateLimitConfig is a token bucket per client address: Burst requests at once, then one every
+// Every (Burst 0: no limit).
+type RateLimitConfig struct {
+	Burst int           `yaml:"burst"`
+	Every time.Duration `yaml:"every"`
 }
 
 // Default returns the production defaults.
 func Default() *Config {
 	return &Config{
-		BindAddress: "0.0.0.0",
-		Port:        7880,
-		Procs:       "auto",
-		LogLevel:    "info",
-		Keys:        map[string]string{},
+		BindAddress:  "0.0.0.0",
+		Port:         7880,
+		AdminAddress: DefaultAdminAddress,
+		Procs:        "auto",
+		LogLevel:     "info",
+		Keys:         map[string]string{},
 		RTC: RTCConfig{
 			UDPPort:     7882,
 			TCPPort:     7881,
@@ -257,9 +282,17 @@ func Default() *Config {
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       60 * time.Second,
+			RateLimit: RateLimits{
+				Joins: RateLimitConfig{Burst: 50, Every: 500 * time.Millisecond},
+				API:   RateLimitConfig{Burst: 100, Every: 100 * time.Millisecond},
+			},
 		},
 	}
 }
+
+// DefaultAdminAddress is where /metrics and /debug/pprof are served unless configured: this
+// machine only, beside the media ports.
+const DefaultAdminAddress = "127.0.0.1:7883"
 
 // ApplyDev switches on the development defaults: loopback-only signalling, dev keys, loopback candidates.
 func (c *Config) ApplyDev() {
@@ -350,6 +383,21 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
 		return errors.New("http: read_header_timeout, read_timeout, write_timeout and idle_timeout must be positive")
+	}
+	if c.AdminAddress != "off" && c.AdminAddress != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddress); err != nil {
+			return fmt.Errorf("admin_address %q: want host:port or off", c.AdminAddress)
+		}
+	}
+	for _, rl := range []RateLimitConfig{c.HTTP.RateLimit.Joins, c.HTTP.RateLimit.API} {
+		if rl.Burst < 0 || (rl.Burst > 0 && rl.Every <= 0) {
+			return errors.New("http.rate_limit: burst must not be negative, and every must be positive with a burst")
+		}
+	}
+	for _, cidr := range c.HTTP.TrustedProxies {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			return fmt.Errorf("http.trusted_proxies: %q is not a CIDR", cidr)
+		}
 	}
 	if c.Room.MaxParticipants < 0 {
 		return errors.New("room.max_participants must not be negative")

@@ -17,7 +17,6 @@ import (
 	"github.com/livekit/protocol/utils/guid"
 
 	"github.com/hop-meet/hop/internal/config"
-	"github.com/hop-meet/hop/internal/metrics"
 	"github.com/hop-meet/hop/sfu"
 	"github.com/hop-meet/hop/sfu/turn"
 	"github.com/hop-meet/hop/signaling"
@@ -41,7 +40,9 @@ type Node struct {
 	listener net.Listener
 	turn     *turn.Server
 	turnURLs []string
-	tls      *frontTLS // nil: plain HTTP
+	tls      *frontTLS    // nil: plain HTTP
+	admin    *http.Server // nil: off
+	adminLn  net.Listener
 	// turnTLS receives the TURN-over-TLS connections of the HTTPS port (nil: not served).
 	turnTLS net.Listener
 }
@@ -123,7 +124,6 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	n.signal.Register(mux)
 	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, roomservice.LocalRooms(n.rooms), cfg.Limits.MaxSignalMessage))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	mux.Handle("/metrics", metrics.Handler(n.id, engine, n.rooms))
 	if cfg.Development {
 		mux.HandleFunc("/api/dev-token", n.serveDevToken)
 	}
@@ -146,8 +146,17 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	n.listener = ln
 	// Upgraded websockets leave these deadlines behind (signaling.Server clears them and keeps
 	// its own keepalive); every other connection is bounded by them.
+	proxies, err := sfu.ParseCIDRs(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		_ = ln.Close()
+		n.closeMedia()
+		return nil, err
+	}
+	var handler http.Handler = apiCORS(cfg.HTTP.CORSOrigins, mux)
+	handler = rateLimited(newLimiter(cfg.HTTP.RateLimit.Joins), newLimiter(cfg.HTTP.RateLimit.API), handler)
+	handler = securityHeaders(forwardedClient(proxies, handler))
 	n.http = &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
@@ -165,6 +174,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 			n.closeMedia()
 			return nil, err
 		}
+	}
+	if err := n.startAdmin(); err != nil {
+		_ = n.listener.Close()
+		n.tls.close(context.Background())
+		n.closeMedia()
+		return nil, err
 	}
 	return n, nil
 }
@@ -218,7 +233,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- n.http.Serve(n.listener) }()
 	n.log.Info("hop node started", "node", n.id, "http", n.listener.Addr().String(),
-		"rtcUDP", n.engine.UDPAddr().String(), "rtcTCP", addrString(n.engine.TCPAddr()))
+		"rtcUDP", n.engine.UDPAddr().String(), "rtcTCP", addrString(n.engine.TCPAddr()), "admin", addrString(n.AdminAddr()))
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -245,6 +260,9 @@ func (n *Node) Close() {
 	n.rooms.Close()
 	n.signal.Close()
 	_ = n.http.Shutdown(ctx)
+	if n.admin != nil {
+		_ = n.admin.Shutdown(ctx)
+	}
 	n.tls.close(ctx)
 	n.closeMedia()
 }
