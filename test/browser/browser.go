@@ -54,6 +54,8 @@ type Participant struct {
 	SampleMs   int `json:"sampleMs,omitempty"`
 	// StartDelayMs delays this participant's join after its page has loaded (timeline mode).
 	StartDelayMs int `json:"startDelayMs,omitempty"`
+	// E2EEKey turns on livekit-client's end-to-end encryption with this shared key.
+	E2EEKey string `json:"e2eeKey,omitempty"`
 	// WaitStart makes this participant join only when Handle.Begin releases it (timeline mode);
 	// its Chromium is already running then, so the join is not delayed by a browser start.
 	WaitStart bool `json:"waitStart,omitempty"`
