@@ -72,7 +72,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	var relayPeers []net.IP
+	if cfg.TURN.Enabled {
+		relayPeers = []net.IP{net.ParseIP(turnRelayIP(cfg))}
+	}
 	engine, err := sfu.NewEngine(sfu.Config{
+		RelayPeers:            relayPeers,
 		LocalIncludes:         includes,
 		LocalExcludes:         excludes,
 		AllowedPeers:          peers,
@@ -278,13 +283,7 @@ func (n *Node) closeMedia() {
 // UDP, over TCP on its own port when set, and over TLS on the HTTPS port when served there.
 func (n *Node) startTURN() error {
 	tc := &n.cfg.TURN
-	relay := tc.RelayIP
-	if relay == "" {
-		relay = n.cfg.RTC.NodeIP
-	}
-	if relay == "" {
-		relay = "127.0.0.1"
-	}
+	relay := turnRelayIP(n.cfg)
 	relayIP := net.ParseIP(relay)
 	peers := []net.IP{relayIP}
 	if a, ok := n.engine.UDPAddr().(*net.UDPAddr); ok && !a.IP.IsUnspecified() {
@@ -334,6 +333,18 @@ func (n *Node) startTURN() error {
 	n.log.Info("embedded TURN server started", "udp", srv.Addr().String(), "tcp", addrString(srv.TCPAddr()),
 		"tls", n.turnTLS != nil, "relay", relay, "urls", n.turnURLs)
 	return nil
+}
+
+// turnRelayIP is the address of the embedded TURN server's relays: turn.relay_ip, else
+// rtc.node_ip, else loopback (dev).
+func turnRelayIP(cfg *config.Config) string {
+	if cfg.TURN.RelayIP != "" {
+		return cfg.TURN.RelayIP
+	}
+	if cfg.RTC.NodeIP != "" {
+		return cfg.RTC.NodeIP
+	}
+	return "127.0.0.1"
 }
 
 // serveDevToken mints join tokens for the built-in page. Development mode only: it lets anyone who can
