@@ -7,6 +7,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/hop-meet/hop/internal/config"
 	"github.com/hop-meet/hop/internal/metrics"
 )
 
@@ -18,6 +19,12 @@ func (n *Node) startAdmin() error {
 		return nil
 	}
 	ln, err := net.Listen("tcp", addr)
+	if err != nil && addr == config.DefaultAdminAddress {
+		// Another node on this machine has the default port: this one runs without, rather than
+		// not at all; an address the operator chose must be served.
+		n.log.Warn("admin listener not started: set admin_address", "addr", addr, "err", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("listen admin %s: %w", addr, err)
 	}
