@@ -13,7 +13,7 @@ import (
 )
 
 // Two participants sharing the key see and hear each other; a third, in the same room with E2EE
-// on but another key, receives their video but decodes no frame of it.
+// on but another key, and a fourth without E2EE receive their video but decode no frame of it.
 func TestE2EEOnlyKeyHoldersSeePictures(t *testing.T) {
 	n := testkit.StartNode(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -26,6 +26,7 @@ func TestE2EEOnlyKeyHoldersSeePictures(t *testing.T) {
 			{Identity: "an", Token: n.Token(t, room, "an"), E2EEKey: key},
 			{Identity: "binh", Token: n.Token(t, room, "binh"), E2EEKey: key},
 			{Identity: "chi", Token: n.Token(t, room, "chi"), E2EEKey: "not the meeting's key", SubscribeOnly: true},
+			{Identity: "dung", Token: n.Token(t, room, "dung"), SubscribeOnly: true},
 		},
 		ExpectWidth:  640,
 		ExpectHeight: 360,
@@ -57,23 +58,27 @@ func TestE2EEOnlyKeyHoldersSeePictures(t *testing.T) {
 			t.Errorf("%s does not hear %s: %+v", pair[0], pair[1], r.Audio)
 		}
 	}
+	// chi has E2EE on with another key; dung has no E2EE at all.
+	for _, id := range []string{"chi", "dung"} {
+		c := res.Participant(id)
+		if c == nil || !c.Connected {
+			t.Fatalf("%s did not connect", id)
+		}
+		for _, from := range []string{"an", "binh"} {
+			r := c.Remote(from)
+			if r == nil || !r.VideoSubscribed {
+				t.Fatalf("%s is not subscribed to %s's video: %+v", id, from, r)
+			}
+			t.Logf("%s from %s: %d video packets, frames decoded %v", id, from, r.Video.PacketsReceived, r.Video.FramesDecoded)
+			if r.Video.PacketsReceived == 0 {
+				t.Errorf("%s received no video packets from %s", id, from)
+			}
+			if r.Video.FramesDecoded[1] != 0 {
+				t.Errorf("%s, without the key, decoded %d frames of %s's video", id, r.Video.FramesDecoded[1], from)
+			}
+		}
+	}
 	c := res.Participant("chi")
-	if c == nil || !c.Connected {
-		t.Fatal("chi did not connect")
-	}
-	for _, from := range []string{"an", "binh"} {
-		r := c.Remote(from)
-		if r == nil || !r.VideoSubscribed {
-			t.Fatalf("chi is not subscribed to %s's video: %+v", from, r)
-		}
-		t.Logf("chi from %s: %d video packets, frames decoded %v", from, r.Video.PacketsReceived, r.Video.FramesDecoded)
-		if r.Video.PacketsReceived == 0 {
-			t.Errorf("chi received no video packets from %s", from)
-		}
-		if r.Video.FramesDecoded[1] != 0 {
-			t.Errorf("chi, without the key, decoded %d frames of %s's video", r.Video.FramesDecoded[1], from)
-		}
-	}
 	var decryptErrors int
 	for _, e := range c.Events {
 		if e.Kind == "encryptionError" {
