@@ -7,15 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"math"
-	"net"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/hop-meet/hop/internal/ratelimit"
 	"github.com/hop-meet/hop/signaling/auth"
 )
 
@@ -89,7 +87,7 @@ type Service struct {
 	key      string
 	secret   string
 	verifier *auth.Verifier
-	limit    *limiter
+	limit    *ratelimit.Limiter
 }
 
 // New makes the service.
@@ -115,7 +113,7 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, verifier: auth.NewVerifier(cfg.Keys), limit: newLimiter(cfg.JoinBurst, cfg.JoinEvery),
+	s := &Service{cfg: cfg, verifier: auth.NewVerifier(cfg.Keys), limit: ratelimit.New(cfg.JoinBurst, cfg.JoinEvery),
 		pending: map[string]*pendingJoin{}}
 	s.key, s.secret = SigningKey(cfg.Keys)
 	return s
@@ -181,12 +179,8 @@ func fail(w http.ResponseWriter, status int, code string) {
 // limited refuses a client address that asks too often, with the time until it may ask again.
 func (s *Service) limited(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
-		if ok, wait := s.limit.allow(host, s.cfg.Now()); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		if ok, wait := s.limit.Allow(ratelimit.ClientIP(r), s.cfg.Now()); !ok {
+			w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
 			fail(w, http.StatusTooManyRequests, codeRateLimited)
 			return
 		}
