@@ -49,6 +49,16 @@ type Config struct {
 	// GOMAXPROCS (all the machine's, or the container's share, unless set), one while one is
 	// enough (see internal/procs); or "fixed": always GOMAXPROCS.
 	Procs string `yaml:"procs"`
+	// Recorder configures recordings (the Egress API).
+	Recorder RecorderConfig `yaml:"recorder"`
+}
+
+// RecorderConfig configures where recordings go and what composing them may use.
+type RecorderConfig struct {
+	// Dir holds the recordings, one directory each.
+	Dir string `yaml:"dir"`
+	// CompositeThreads bounds ffmpeg's threads when it composes a recording (it also runs niced).
+	CompositeThreads int `yaml:"composite_threads"`
 }
 
 // RTCConfig configures media transport.
@@ -209,6 +219,7 @@ func Default() *Config {
 		BindAddress: "0.0.0.0",
 		Port:        7880,
 		Procs:       "auto",
+		Recorder:    RecorderConfig{Dir: "recordings", CompositeThreads: 2},
 		LogLevel:    "info",
 		Keys:        map[string]string{},
 		RTC: RTCConfig{

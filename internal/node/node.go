@@ -22,6 +22,7 @@ import (
 	"github.com/hop-meet/hop/sfu/turn"
 	"github.com/hop-meet/hop/signaling"
 	"github.com/hop-meet/hop/signaling/auth"
+	"github.com/hop-meet/hop/signaling/egress"
 	"github.com/hop-meet/hop/signaling/meeting"
 	"github.com/hop-meet/hop/signaling/room"
 	"github.com/hop-meet/hop/signaling/roomservice"
@@ -31,6 +32,7 @@ import (
 
 // Node is a running Hop node.
 type Node struct {
+	egress   *egress.Service
 	cfg      *config.Config
 	log      *slog.Logger
 	id       string
@@ -125,6 +127,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 
 	mux := http.NewServeMux()
 	n.signal.Register(mux)
+	n.egress = egress.New(egress.Config{Dir: cfg.Recorder.Dir, CompositeThreads: cfg.Recorder.CompositeThreads, Logger: log},
+		egress.LocalRooms(n.rooms))
+	mux.Handle(egress.Prefix, n.egress.Handler(verifier, cfg.Limits.MaxSignalMessage))
 	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, roomservice.LocalRooms(n.rooms), cfg.Limits.MaxSignalMessage))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.Handle("/metrics", metrics.Handler(n.id, engine, n.rooms))
@@ -238,6 +243,7 @@ func addrString(a net.Addr) string {
 func (n *Node) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	n.egress.Close()
 	n.rooms.Close()
 	n.signal.Close()
 	_ = n.http.Shutdown(ctx)
