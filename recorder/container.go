@@ -3,7 +3,6 @@ package recorder
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/at-wat/ebml-go/mkvcore"
 	"github.com/at-wat/ebml-go/webm"
@@ -23,6 +22,8 @@ type frame struct {
 // container writes frames to one file. Frames come in presentation order.
 type container interface {
 	write(f *frame) error
+	// flush puts what was written on disk.
+	flush() error
 	close() error
 }
 
@@ -30,14 +31,15 @@ type container interface {
 // recording's index is thinned to fit.
 const cuesReserve = 32 << 10
 
-// mkvFile is a WebM (VP8, VP9) or Matroska (H.264) file written by ebml-go. Each block goes to
-// the file as it is written, so a killed process leaves everything before its last frames.
+// mkvFile is a WebM (VP8, VP9) or Matroska (H.264) file written by ebml-go. Its clusters have no
+// size up front, so a file cut anywhere plays up to its last flushed block.
 type mkvFile struct {
-	w webm.BlockWriteCloser
+	w    webm.BlockWriteCloser
+	file *bufferedFile
 }
 
 func newMKV(path, codecID string, private []byte, width, height int, matroska bool) (*mkvFile, error) {
-	f, err := os.Create(path)
+	f, err := createBuffered(path)
 	if err != nil {
 		return nil, err
 	}
@@ -62,22 +64,27 @@ func newMKV(path, codecID string, private []byte, width, height int, matroska bo
 		_ = f.Close()
 		return nil, err
 	}
-	return &mkvFile{w: ws[0]}, nil
+	return &mkvFile{w: ws[0], file: f}, nil
 }
 
+func (m *mkvFile) flush() error { return m.file.Flush() }
+
 func (m *mkvFile) write(f *frame) error {
-	_, err := m.w.Write(f.key, f.ms, f.data)
+	// ebml-go hands the frame to its own goroutine, which marshals it after Write returns.
+	data := append([]byte(nil), f.data...)
+	_, err := m.w.Write(f.key, f.ms, data)
 	return err
 }
 
 func (m *mkvFile) close() error { return m.w.Close() }
 
-// oggFile is an Ogg Opus file (pion's writer: one page per packet, straight to the file). Ogg
+// oggFile is an Ogg Opus file (pion's writer: one page per packet). Ogg
 // times a stream by the samples it holds, so a gap in the RTP timestamps (loss, discontinuous
 // transmission) is filled with empty Opus frames, which decoders play as silence, to keep the file
 // on the wall clock.
 type oggFile struct {
 	w       *oggwriter.OggWriter
+	file    *bufferedFile
 	started bool
 	nextPTS int64
 	toc     byte
@@ -87,12 +94,19 @@ type oggFile struct {
 const opusFill = 960
 
 func newOgg(path string) (*oggFile, error) {
-	w, err := oggwriter.New(path, 48000, 2)
+	f, err := createBuffered(path)
 	if err != nil {
 		return nil, err
 	}
-	return &oggFile{w: w}, nil
+	w, err := oggwriter.NewWith(f, 48000, 2)
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return &oggFile{w: w, file: f}, nil
 }
+
+func (o *oggFile) flush() error { return o.file.Flush() }
 
 func (o *oggFile) write(f *frame) error {
 	if len(f.data) == 0 {

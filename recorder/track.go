@@ -197,6 +197,11 @@ func (w *TrackWriter) run() {
 			w.handle(p)
 		case <-tick.C:
 			w.order.expire(time.Now().UnixNano(), w.emit)
+			if w.out != nil && !w.failed {
+				if err := w.out.flush(); err != nil {
+					w.fail(err)
+				}
+			}
 			w.publish()
 		case <-w.stop:
 			w.finish()
@@ -305,9 +310,7 @@ func (w *TrackWriter) writeFrame(ts uint32, arrival int64, key bool, data []byte
 		}
 	}
 	if err := w.out.write(&f); err != nil {
-		w.failed = true
-		w.res.Error = err.Error()
-		w.log.Error("recording failed", "err", err)
+		w.fail(err)
 		return
 	}
 	w.res.Frames++
@@ -337,9 +340,7 @@ func (w *TrackWriter) open(arrival int64, first []byte) bool {
 		w.out, err = newMKV(w.file, "V_MPEG4/ISO/AVC", cfg, width, height, true)
 	}
 	if err != nil {
-		w.failed = true
-		w.res.Error = err.Error()
-		w.log.Error("recording failed", "err", err)
+		w.fail(err)
 		return false
 	}
 	w.startNs = arrival
@@ -349,6 +350,12 @@ func (w *TrackWriter) open(arrival int64, first []byte) bool {
 		w.res.Resolutions = append(w.res.Resolutions, Resolution{Width: w.params.Width, Height: w.params.Height})
 	}
 	return true
+}
+
+func (w *TrackWriter) fail(err error) {
+	w.failed = true
+	w.res.Error = err.Error()
+	w.log.Error("recording failed", "err", err)
 }
 
 func (w *TrackWriter) size() (int, int) {

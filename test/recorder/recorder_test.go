@@ -100,11 +100,20 @@ func span(t *testing.T, file, stream string) float64 {
 	return last - first
 }
 
-// decodes checks that ffmpeg decodes the whole file without errors.
-func decodes(t *testing.T, file string) {
+// decodes checks that ffmpeg decodes the whole file without errors; a file cut short may end in
+// the middle of a block.
+func decodes(t *testing.T, file string, cut bool) {
 	t.Helper()
 	out, err := exec.Command("ffmpeg", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+	msg := strings.TrimSpace(string(out))
+	if cut {
+		msg = strings.TrimSpace(strings.ReplaceAll(msg, "File ended prematurely", ""))
+		msg = strings.TrimPrefix(msg, "[matroska,webm @")
+		if i := strings.Index(msg, "]"); i >= 0 && strings.HasPrefix(string(out), "[matroska,webm @") {
+			msg = strings.TrimSpace(msg[i+1:])
+		}
+	}
+	if err != nil || len(msg) > 0 {
 		t.Errorf("%s does not decode cleanly: %v %s", file, err, out)
 	}
 }
@@ -255,10 +264,10 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 	if got := span(t, f.Location, "v:0"); want < 6 || got < want-0.5 || got > want+0.5 {
 		t.Errorf("%s lasts %.2f s, recorded for %.2f s", f.Filename, got, want)
 	}
-	decodes(t, f.Location)
+	decodes(t, f.Location, false)
 
 	// The copy taken mid-recording plays up to within 2 s of when it was taken.
-	decodes(t, live)
+	decodes(t, live, true)
 	if got, want := span(t, live, "v:0"), cutAt.Sub(time.Unix(0, f.StartedAt)).Seconds(); got < want-2 {
 		t.Errorf("copy taken %.2f s into the recording plays %.2f s", want, got)
 	}
@@ -287,7 +296,7 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 		if got := span(t, tr.File, stream); want < 6 || got < want-0.5 || got > want+0.5 {
 			t.Errorf("%s lasts %.2f s, recorded for %.2f s", tr.File, got, want)
 		}
-		decodes(t, tr.File)
+		decodes(t, tr.File, false)
 	}
 	for _, k := range []string{"Trần Thị Ánh/opus", "Trần Thị Ánh/vp8", "bob/h264"} {
 		if codecs[k] == "" {
@@ -303,7 +312,7 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 	if got := probe(t, ce.FileResults[0].Location, "a:0", "stream=codec_name"); got != "aac" {
 		t.Errorf("composite audio: %q", got)
 	}
-	decodes(t, ce.FileResults[0].Location)
+	decodes(t, ce.FileResults[0].Location, false)
 	// Both tiles show their video half way through: the left and right halves are not black.
 	out, err := exec.Command("ffmpeg", "-v", "error", "-ss", "4", "-i", ce.FileResults[0].Location, "-frames:v", "1",
 		"-vf", "scale=2:1", "-f", "rawvideo", "-pix_fmt", "gray", "-").Output()
