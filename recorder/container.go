@@ -3,6 +3,7 @@ package recorder
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/at-wat/ebml-go/mkvcore"
 	"github.com/at-wat/ebml-go/webm"
@@ -36,6 +37,8 @@ const cuesReserve = 32 << 10
 type mkvFile struct {
 	w    webm.BlockWriteCloser
 	file *bufferedFile
+	// err is the writer's failure, reported from its own goroutine (ebml-go panics by default).
+	err atomic.Pointer[error]
 }
 
 func newMKV(path, codecID string, private []byte, width, height int, matroska bool) (*mkvFile, error) {
@@ -50,6 +53,8 @@ func newMKV(path, codecID string, private []byte, width, height int, matroska bo
 		h.DocTypeVersion, h.DocTypeReadVersion = 4, 2
 		header = &h
 	}
+	m := &mkvFile{file: f}
+	keep := func(err error) { m.err.CompareAndSwap(nil, &err) }
 	ws, err := webm.NewSimpleBlockWriter(f, []webm.TrackEntry{{
 		Name: "video", TrackNumber: 1, TrackUID: 1, CodecID: codecID, CodecPrivate: private, TrackType: 1,
 		Video: &webm.Video{PixelWidth: uint64(width), PixelHeight: uint64(height)},
@@ -59,24 +64,41 @@ func newMKV(path, codecID string, private []byte, width, height int, matroska bo
 		mkvcore.WithSeekHead(true),
 		mkvcore.WithCues(cuesReserve),
 		mkvcore.WithMaxKeyframeInterval(1, 5000),
+		mkvcore.WithOnFatalHandler(keep),
+		mkvcore.WithOnErrorHandler(keep),
 	)
 	if err != nil {
 		_ = f.Close()
 		return nil, err
 	}
-	return &mkvFile{w: ws[0], file: f}, nil
+	m.w = ws[0]
+	return m, nil
 }
 
-func (m *mkvFile) flush() error { return m.file.Flush() }
+func (m *mkvFile) flush() error {
+	if err := m.err.Load(); err != nil {
+		return *err
+	}
+	return m.file.Flush()
+}
 
 func (m *mkvFile) write(f *frame) error {
+	if err := m.err.Load(); err != nil {
+		return *err
+	}
 	// ebml-go hands the frame to its own goroutine, which marshals it after Write returns.
 	data := append([]byte(nil), f.data...)
 	_, err := m.w.Write(f.key, f.ms, data)
 	return err
 }
 
-func (m *mkvFile) close() error { return m.w.Close() }
+func (m *mkvFile) close() error {
+	err := m.w.Close()
+	if e := m.err.Load(); e != nil && err == nil {
+		err = *e
+	}
+	return err
+}
 
 // oggFile is an Ogg Opus file (pion's writer: one page per packet). Ogg
 // times a stream by the samples it holds, so a gap in the RTP timestamps (loss, discontinuous
