@@ -15,8 +15,11 @@ type packet struct {
 	keyframe bool
 	layer    int8
 	arrival  int64
-	n        int
-	buf      [packetcache.MaxPacketSize]byte
+	// level is the RFC 6464 audio level (-dBov) when levelOK.
+	level   uint8
+	levelOK bool
+	n       int
+	buf     [packetcache.MaxPacketSize]byte
 }
 
 func (p *packet) payload() []byte { return p.buf[:p.n] }
@@ -31,6 +34,7 @@ func newPacket(layer int8, src *packetcache.Packet) *packet {
 	p.keyframe = src.Keyframe
 	p.layer = layer
 	p.arrival = src.ArrivalNanos
+	p.level, p.levelOK = src.AudioLevel, src.AudioLevelOK
 	p.n = copy(p.buf[:], src.Payload())
 	return p
 }

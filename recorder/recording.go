@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/livekit/protocol/livekit"
 
@@ -258,14 +260,12 @@ func (r *Recording) writeManifestLocked() {
 	_ = os.Rename(tmp, r.ManifestPath())
 }
 
-// safe keeps a file name to letters, digits and a few marks.
+// safe keeps a file name to letters (any script), digits and a few marks.
 func safe(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
-		if !ok {
-			b[i] = '_'
+	return strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_' || r == '.' {
+			return r
 		}
-	}
-	return string(b)
+		return '_'
+	}, s)
 }

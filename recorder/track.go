@@ -53,7 +53,9 @@ type TrackResult struct {
 	Frames      uint64       `json:"frames"`
 	Dropped     uint64       `json:"dropped_packets"`
 	Resolutions []Resolution `json:"resolutions,omitempty"`
-	Error       string       `json:"error,omitempty"`
+	// Speaking is when an audio track carried speech, by the publisher's RFC 6464 levels.
+	Speaking []Interval `json:"speaking,omitempty"`
+	Error    string     `json:"error,omitempty"`
 }
 
 // TrackWriter records one published track to one file without transcoding. It is a subscriber of
@@ -91,6 +93,7 @@ type TrackWriter struct {
 	newEpoch bool
 	res      TrackResult
 	failed   bool
+	speech   speech
 
 	mu     sync.Mutex
 	result TrackResult
@@ -184,6 +187,7 @@ func (w *TrackWriter) Result() TrackResult {
 	r := w.result
 	r.Dropped = w.dropped.Load()
 	r.Resolutions = append([]Resolution(nil), r.Resolutions...)
+	r.Speaking = append([]Interval(nil), r.Speaking...)
 	return r
 }
 
@@ -224,6 +228,7 @@ func (w *TrackWriter) finish() {
 		break
 	}
 	w.order.flush(w.emit)
+	w.speech.end(&w.res.Speaking)
 	if w.out != nil {
 		if err := w.out.close(); err != nil && !w.failed {
 			w.res.Error = err.Error()
@@ -244,6 +249,7 @@ func (w *TrackWriter) publish() {
 		}
 	}
 	r.Resolutions = append([]Resolution(nil), w.res.Resolutions...)
+	r.Speaking = append([]Interval(nil), w.res.Speaking...)
 	w.mu.Lock()
 	w.result = r
 	w.mu.Unlock()
@@ -276,6 +282,9 @@ func (w *TrackWriter) emit(p *packet, lostBefore bool) {
 			}
 		}
 		w.writeFrame(p.ts, p.arrival, true, data)
+		if p.levelOK && w.out != nil {
+			w.speech.heard(p.arrival, p.level, &w.res.Speaking)
+		}
 		return
 	}
 	if w.builder.push(p, lostBefore, w.writeFrame) {

@@ -313,10 +313,24 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 		t.Errorf("composite audio: %q", got)
 	}
 	decodes(t, ce.FileResults[0].Location, false)
-	// Both tiles show their video half way through: the left and right halves are not black.
+	// Half way through, the speaker (the only one with audio) is on the stage and both cameras
+	// are in the strip: a 4x4 grey thumbnail has its top rows lit, and the strip's first two tiles.
 	out, err := exec.Command("ffmpeg", "-v", "error", "-ss", "4", "-i", ce.FileResults[0].Location, "-frames:v", "1",
-		"-vf", "scale=2:1", "-f", "rawvideo", "-pix_fmt", "gray", "-").Output()
-	if err != nil || len(out) != 2 || out[0] < 20 || out[1] < 20 {
-		t.Errorf("composite frame at 4 s: %v %v, want both halves lit", out, err)
+		"-vf", "scale=4:4:flags=area", "-f", "rawvideo", "-pix_fmt", "gray", "-").Output()
+	if err != nil || len(out) != 16 {
+		t.Fatalf("composite frame at 4 s: %v %v", out, err)
+	}
+	if out[5] < 20 || out[6] < 20 || out[12] < 10 || out[13] < 10 || out[15] > 5 {
+		t.Errorf("composite frame at 4 s (4x4 grey) %v: want the stage and two strip tiles lit, the fourth dark", out)
+	}
+	// The stage follows who speaks: the manifest has it from the publisher's audio levels.
+	var speaking bool
+	for _, tr := range man.Tracks {
+		if tr.Kind == "AUDIO" && len(tr.Speaking) > 0 {
+			speaking = true
+		}
+	}
+	if !speaking {
+		t.Errorf("manifest has no speaking intervals (the SDK sends audio levels)")
 	}
 }
