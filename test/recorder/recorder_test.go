@@ -163,7 +163,7 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 
 	anh := join(t, n, "rec", "Trần Thị Ánh")
 	bob := join(t, n, "rec", "bob")
-	publish(t, anh, m.Opus, 20*time.Millisecond, "mic", 0, 0)
+	mic := publish(t, anh, m.Opus, 20*time.Millisecond, "mic", 0, 0)
 	cam := publish(t, anh, m.VP8[720], 33*time.Millisecond, "cam", 1280, 720)
 	publish(t, bob, oneSliceH264(t), 33*time.Millisecond, "cam", 640, 360)
 
@@ -196,12 +196,16 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 	if err != nil || comp.Status != livekit.EgressStatus_EGRESS_STARTING {
 		t.Fatalf("start composite egress: %v %v", comp, err)
 	}
+	part, err := ec.StartParticipantEgress(ctx, &livekit.ParticipantEgressRequest{RoomName: "rec", Identity: "bob"})
+	if err != nil || part.Status != livekit.EgressStatus_EGRESS_STARTING {
+		t.Fatalf("start participant egress: %v %v", part, err)
+	}
 	rooms, err := rs.ListRooms(ctx, &livekit.ListRoomsRequest{Names: []string{"rec"}})
 	if err != nil || len(rooms.Rooms) != 1 || !rooms.Rooms[0].ActiveRecording {
 		t.Errorf("room while recording: %v %v, want active_recording", rooms, err)
 	}
 	list, err := ec.ListEgress(ctx, &livekit.ListEgressRequest{RoomName: "rec"})
-	if err != nil || len(list.Items) != 2 {
+	if err != nil || len(list.Items) != 3 {
 		t.Fatalf("list: %v %v", list, err)
 	}
 	for _, i := range list.Items {
@@ -212,7 +216,13 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 
 	// The media files last 12 s; record most of that, and copy the camera's file half way as if
 	// the process had been killed then.
-	time.Sleep(4 * time.Second)
+	time.Sleep(2 * time.Second)
+	mutedAt := time.Now()
+	mic.SetMuted(true)
+	time.Sleep(time.Second)
+	mic.SetMuted(false)
+	unmutedAt := time.Now()
+	time.Sleep(time.Second)
 	var live string
 	files, _ := filepath.Glob(filepath.Join(dir, trackEg.EgressId, "*.webm"))
 	if len(files) != 1 {
@@ -223,7 +233,7 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 	cutAt := time.Now()
 	time.Sleep(4 * time.Second)
 
-	for _, id := range []string{trackEg.EgressId, comp.EgressId} {
+	for _, id := range []string{trackEg.EgressId, comp.EgressId, part.EgressId} {
 		info, err := ec.StopEgress(ctx, &livekit.StopEgressRequest{EgressId: id})
 		if err != nil || info.Status != livekit.EgressStatus_EGRESS_ENDING {
 			t.Fatalf("stop %s: %v %v", id, info, err)
@@ -231,7 +241,7 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 	}
 	done := map[string]*livekit.EgressInfo{}
 	deadline = time.Now().Add(90 * time.Second)
-	for len(done) < 2 {
+	for len(done) < 3 {
 		if time.Now().After(deadline) {
 			t.Fatalf("egresses not complete: %v", done)
 		}
@@ -305,6 +315,24 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 	}
 	if len(man.Participants) != 2 || man.End == nil {
 		t.Errorf("manifest participants %v, end %v", man.Participants, man.End)
+	}
+	// The mic's mute shows as one interval, within the manifest's polling of when it happened.
+	for _, tr := range man.Tracks {
+		if tr.Kind != "AUDIO" {
+			continue
+		}
+		if len(tr.Muted) != 1 || tr.Muted[0].End == nil ||
+			tr.Muted[0].Start.Sub(mutedAt).Abs() > 500*time.Millisecond || tr.Muted[0].End.Sub(unmutedAt).Abs() > 500*time.Millisecond {
+			t.Errorf("mic muted %v, want one interval from %v to %v", tr.Muted, mutedAt, unmutedAt)
+		}
+	}
+	// The participant egress composes bob's camera alone (he has no audio).
+	pe := done[part.EgressId]
+	if pe.Status != livekit.EgressStatus_EGRESS_COMPLETE || len(pe.FileResults) != 1 {
+		t.Fatalf("participant egress: %v", pe)
+	}
+	if got := probe(t, pe.FileResults[0].Location, "", "stream=codec_name"); got != "h264" {
+		t.Errorf("participant composite streams: %q, want h264 only", got)
 	}
 	if got := probe(t, ce.FileResults[0].Location, "v:0", "stream=codec_name,width,height"); got != "h264\n1280\n720" {
 		t.Errorf("composite video: %q", got)
