@@ -41,7 +41,10 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# Versity's S3 gateway: the recorder's S3 tests run against it (a build of a few minutes, once).
 test-deps: deps webclient test/browser/node_modules/.installed
+	@command -v versitygw >/dev/null || [ -x "$$($(GO) env GOPATH)/bin/versitygw" ] || \
+		$(GO) install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
 vet:
 	$(GO) vet ./...

@@ -59,6 +59,20 @@ type RecorderConfig struct {
 	Dir string `yaml:"dir"`
 	// CompositeThreads bounds ffmpeg's threads when it composes a recording (it also runs niced).
 	CompositeThreads int `yaml:"composite_threads"`
+	// S3, when it names a bucket, receives each recording's files once they are complete.
+	S3 RecorderS3Config `yaml:"s3"`
+}
+
+// RecorderS3Config names an S3-compatible bucket for recordings.
+type RecorderS3Config struct {
+	Endpoint  string `yaml:"endpoint"` // host:port
+	AccessKey string `yaml:"access_key"`
+	Secret    string `yaml:"secret"`
+	Bucket    string `yaml:"bucket"`
+	Region    string `yaml:"region"`
+	Insecure  bool   `yaml:"insecure"` // plain HTTP to the endpoint
+	// LinkTTL is how long the signed download links ListEgress hands out stay good.
+	LinkTTL time.Duration `yaml:"link_ttl"`
 }
 
 // RTCConfig configures media transport.
@@ -219,7 +233,7 @@ func Default() *Config {
 		BindAddress: "0.0.0.0",
 		Port:        7880,
 		Procs:       "auto",
-		Recorder:    RecorderConfig{Dir: "recordings", CompositeThreads: 2},
+		Recorder:    RecorderConfig{Dir: "recordings", CompositeThreads: 2, S3: RecorderS3Config{LinkTTL: time.Hour}},
 		LogLevel:    "info",
 		Keys:        map[string]string{},
 		RTC: RTCConfig{

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hop-meet/hop/internal/config"
 	"github.com/hop-meet/hop/internal/metrics"
+	"github.com/hop-meet/hop/recorder"
 	"github.com/hop-meet/hop/sfu"
 	"github.com/hop-meet/hop/sfu/turn"
 	"github.com/hop-meet/hop/signaling"
@@ -70,6 +71,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	peers, err := sfu.ParseCIDRs(cfg.RTC.AllowedPeers)
 	if err != nil {
 		return nil, err
+	}
+	var store *recorder.S3
+	if s3 := cfg.Recorder.S3; s3.Bucket != "" {
+		if store, err = recorder.NewS3(recorder.S3Config{Endpoint: s3.Endpoint, AccessKey: s3.AccessKey, Secret: s3.Secret,
+			Bucket: s3.Bucket, Region: s3.Region, Insecure: s3.Insecure}); err != nil {
+			return nil, err
+		}
 	}
 	engine, err := sfu.NewEngine(sfu.Config{
 		LocalIncludes:         includes,
@@ -127,8 +135,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 
 	mux := http.NewServeMux()
 	n.signal.Register(mux)
-	n.egress = egress.New(egress.Config{Dir: cfg.Recorder.Dir, CompositeThreads: cfg.Recorder.CompositeThreads, Logger: log},
-		egress.LocalRooms(n.rooms))
+	n.egress = egress.New(egress.Config{Dir: cfg.Recorder.Dir, CompositeThreads: cfg.Recorder.CompositeThreads,
+		Store: store, LinkTTL: cfg.Recorder.S3.LinkTTL, Logger: log}, egress.LocalRooms(n.rooms))
 	mux.Handle(egress.Prefix, n.egress.Handler(verifier, cfg.Limits.MaxSignalMessage))
 	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, roomservice.LocalRooms(n.rooms), cfg.Limits.MaxSignalMessage))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })

@@ -40,7 +40,11 @@ type Config struct {
 	Dir string
 	// CompositeThreads bounds ffmpeg's threads for a composite.
 	CompositeThreads int
-	Logger           *slog.Logger
+	// Store, if set, receives each finished recording's files; ListEgress then names them by
+	// signed links good for LinkTTL.
+	Store   *recorder.S3
+	LinkTTL time.Duration
+	Logger  *slog.Logger
 }
 
 // Service implements livekit.Egress's recording calls over a node's rooms.
@@ -254,6 +258,9 @@ func (j *job) follow() {
 			failure = errors.New("no media was recorded")
 		}
 	}
+	if failure == nil && j.s.cfg.Store != nil {
+		failure = j.upload(results)
+	}
 	j.update(func(i *livekit.EgressInfo) {
 		i.EndedAt = time.Now().UnixNano()
 		i.FileResults = results
@@ -267,6 +274,55 @@ func (j *job) follow() {
 		}
 		i.Status = livekit.EgressStatus_EGRESS_COMPLETE
 	})
+}
+
+// upload puts the files and the manifest in the store; the results then name their places there.
+func (j *job) upload(results []*livekit.FileInfo) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	id := j.snapshot().EgressId
+	for _, r := range results {
+		loc, err := j.s.cfg.Store.Put(ctx, id+"/"+r.Filename, r.Location)
+		if err != nil {
+			return err
+		}
+		r.Location = loc
+	}
+	loc, err := j.s.cfg.Store.Put(ctx, id+"/manifest.json", j.rec.ManifestPath())
+	if err != nil {
+		return err
+	}
+	j.update(func(i *livekit.EgressInfo) { i.ManifestLocation = loc })
+	return nil
+}
+
+// signLinks replaces the stored files' locations by links that download them for a while.
+func (s *Service) signLinks(ctx context.Context, i *livekit.EgressInfo) {
+	if s.cfg.Store == nil {
+		return
+	}
+	ttl := s.cfg.LinkTTL
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	sign := func(loc string) string {
+		if !strings.HasPrefix(loc, "s3://") {
+			return loc
+		}
+		u, err := s.cfg.Store.SignedURL(ctx, loc, ttl)
+		if err != nil {
+			s.log.Warn("signing a recording's link failed", "location", loc, "err", err)
+			return loc
+		}
+		return u
+	}
+	for _, f := range i.FileResults {
+		f.Location = sign(f.Location)
+	}
+	if f, ok := i.Result.(*livekit.EgressInfo_File); ok && f.File != nil {
+		f.File.Location = sign(f.File.Location)
+	}
+	i.ManifestLocation = sign(i.ManifestLocation)
 }
 
 func fileInfo(path string, start, end time.Time) *livekit.FileInfo {

@@ -38,10 +38,24 @@ func (t twirpService) StartParticipantEgress(ctx context.Context, req *livekit.P
 
 func (t twirpService) StartTrackEgress(ctx context.Context, req *livekit.TrackEgressRequest) (*livekit.EgressInfo, error) {
 	want := func(_ *recorder.Participant, tr *recorder.Track) bool { return tr.Info.Sid == req.TrackId }
+	if r := t.s.rooms.Room(req.RoomName); r != nil && checkRoom(ctx, req.RoomName) == nil && !hasTrack(r, req.TrackId) {
+		return nil, twirp.NewError(twirp.NotFound, "track "+req.TrackId+" is not published in room "+req.RoomName)
+	}
 	return t.s.start(ctx, req.RoomName, false, want, func(i *livekit.EgressInfo) {
 		i.Request = &livekit.EgressInfo_Track{Track: req}
 		i.SourceType = livekit.EgressSourceType_EGRESS_SOURCE_TYPE_SDK
 	})
+}
+
+func hasTrack(r Room, sid string) bool {
+	for _, p := range r.Snapshot() {
+		for _, tr := range p.Tracks {
+			if tr.Info.Sid == sid && tr.Media != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (t twirpService) ListEgress(ctx context.Context, req *livekit.ListEgressRequest) (*livekit.ListEgressResponse, error) {
@@ -60,6 +74,9 @@ func (t twirpService) ListEgress(ctx context.Context, req *livekit.ListEgressReq
 			}
 		}
 		items = kept
+	}
+	for _, i := range items {
+		t.s.signLinks(ctx, i)
 	}
 	return &livekit.ListEgressResponse{Items: items}, nil
 }
