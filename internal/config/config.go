@@ -51,6 +51,30 @@ type Config struct {
 	// GOMAXPROCS (all the machine's, or the container's share, unless set), one while one is
 	// enough (see internal/procs); or "fixed": always GOMAXPROCS.
 	Procs string `yaml:"procs"`
+	// Recorder configures recordings (the Egress API).
+	Recorder RecorderConfig `yaml:"recorder"`
+}
+
+// RecorderConfig configures where recordings go and what composing them may use.
+type RecorderConfig struct {
+	// Dir holds the recordings, one directory each.
+	Dir string `yaml:"dir"`
+	// CompositeThreads bounds ffmpeg's threads when it composes a recording (it also runs niced).
+	CompositeThreads int `yaml:"composite_threads"`
+	// S3, when it names a bucket, receives each recording's files once they are complete.
+	S3 RecorderS3Config `yaml:"s3"`
+}
+
+// RecorderS3Config names an S3-compatible bucket for recordings.
+type RecorderS3Config struct {
+	Endpoint  string `yaml:"endpoint"` // host:port
+	AccessKey string `yaml:"access_key"`
+	Secret    string `yaml:"secret"`
+	Bucket    string `yaml:"bucket"`
+	Region    string `yaml:"region"`
+	Insecure  bool   `yaml:"insecure"` // plain HTTP to the endpoint
+	// LinkTTL is how long the signed download links ListEgress hands out stay good.
+	LinkTTL time.Duration `yaml:"link_ttl"`
 }
 
 // RTCConfig configures media transport.
@@ -259,6 +283,7 @@ func Default() *Config {
 		Port:         7880,
 		AdminAddress: DefaultAdminAddress,
 		Procs:        "auto",
+		Recorder:     RecorderConfig{Dir: "recordings", CompositeThreads: 2, S3: RecorderS3Config{LinkTTL: time.Hour}},
 		LogLevel:     "info",
 		Keys:         map[string]string{},
 		RTC: RTCConfig{

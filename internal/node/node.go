@@ -17,11 +17,13 @@ import (
 	"github.com/livekit/protocol/utils/guid"
 
 	"github.com/hop-meet/hop/internal/config"
+	"github.com/hop-meet/hop/recorder"
 	"github.com/hop-meet/hop/sfu"
 	"github.com/hop-meet/hop/sfu/turn"
 	"github.com/hop-meet/hop/signaling"
 	"github.com/hop-meet/hop/signaling/auth"
 	"github.com/hop-meet/hop/signaling/control"
+	"github.com/hop-meet/hop/signaling/egress"
 	"github.com/hop-meet/hop/signaling/meeting"
 	"github.com/hop-meet/hop/signaling/room"
 	"github.com/hop-meet/hop/signaling/roomservice"
@@ -31,6 +33,7 @@ import (
 
 // Node is a running Hop node.
 type Node struct {
+	egress   *egress.Service
 	cfg      *config.Config
 	log      *slog.Logger
 	id       string
@@ -76,6 +79,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	var relayPeers []net.IP
 	if cfg.TURN.Enabled {
 		relayPeers = []net.IP{net.ParseIP(turnRelayIP(cfg))}
+	}
+	var store *recorder.S3
+	if s3 := cfg.Recorder.S3; s3.Bucket != "" {
+		if store, err = recorder.NewS3(recorder.S3Config{Endpoint: s3.Endpoint, AccessKey: s3.AccessKey, Secret: s3.Secret,
+			Bucket: s3.Bucket, Region: s3.Region, Insecure: s3.Insecure}); err != nil {
+			return nil, err
+		}
 	}
 	engine, err := sfu.NewEngine(sfu.Config{
 		RelayPeers:            relayPeers,
@@ -128,6 +138,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 
 	mux := http.NewServeMux()
 	n.signal.Register(mux)
+	n.egress = egress.New(egress.Config{Dir: cfg.Recorder.Dir, CompositeThreads: cfg.Recorder.CompositeThreads,
+		Store: store, LinkTTL: cfg.Recorder.S3.LinkTTL, Logger: log}, egress.LocalRooms(n.rooms))
+	mux.Handle(egress.Prefix, n.egress.Handler(verifier, cfg.Limits.MaxSignalMessage))
 	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, roomservice.LocalRooms(n.rooms), cfg.Limits.MaxSignalMessage))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	if cfg.Development {
@@ -265,6 +278,7 @@ func addrString(a net.Addr) string {
 func (n *Node) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	n.egress.Close()
 	n.rooms.Close()
 	n.signal.Close()
 	_ = n.http.Shutdown(ctx)
