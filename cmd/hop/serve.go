@@ -39,6 +39,12 @@ func runServe(args []string) error {
 	tlsKey := fs.String("tls-key", "", "the certificate's PEM private key file")
 	redirectPort := fs.Int("http-redirect-port", -1, "with TLS: plain-HTTP port redirecting to HTTPS and answering ACME HTTP-01 (0: off)")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
+	redisAddr := fs.String("redis", "", "join a cluster coordinated through the Redis server at HOST:PORT")
+	redisPassword := fs.String("redis-password", "", "Redis password (or HOP_REDIS_PASSWORD)")
+	redisTLS := fs.Bool("redis-tls", false, "connect to Redis with TLS")
+	redisSentinels := fs.String("redis-sentinels", "", "Sentinel addresses HOST:PORT, comma separated (instead of --redis)")
+	redisMaster := fs.String("redis-master", "", "the master name the Sentinels watch")
+	region := fs.String("region", "", "the region this node runs in (rooms are placed in the joining node's region first)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -97,6 +103,10 @@ func runServe(args []string) error {
 	}
 	if *procsMode != "" {
 		cfg.Procs = *procsMode
+	}
+	applyRedisFlags(&cfg.Redis, *redisAddr, *redisPassword, *redisSentinels, *redisMaster, *redisTLS)
+	if *region != "" {
+		cfg.Region = *region
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -174,4 +184,26 @@ func servePprof(addr string, log *slog.Logger) error {
 	log.Info("profiler listening", "addr", ln.Addr().String())
 	go func() { _ = http.Serve(ln, mux) }()
 	return nil
+}
+
+// applyRedisFlags lays the command line's Redis settings over the configuration file's.
+func applyRedisFlags(r *config.RedisConfig, addr, password, sentinels, master string, useTLS bool) {
+	if addr != "" {
+		r.Address = addr
+	}
+	if env := os.Getenv("HOP_REDIS_PASSWORD"); env != "" && password == "" {
+		password = env
+	}
+	if password != "" {
+		r.Password = password
+	}
+	if sentinels != "" {
+		r.SentinelAddresses = strings.Split(sentinels, ",")
+	}
+	if master != "" {
+		r.MasterName = master
+	}
+	if useTLS {
+		r.TLS = true
+	}
 }

@@ -49,7 +49,30 @@ type Config struct {
 	// GOMAXPROCS (all the machine's, or the container's share, unless set), one while one is
 	// enough (see internal/procs); or "fixed": always GOMAXPROCS.
 	Procs string `yaml:"procs"`
+	// Redis, when it names a server (or Sentinels), makes the node one of a cluster; empty, the
+	// node keeps its rooms in memory on its own.
+	Redis RedisConfig `yaml:"redis"`
+	// Region is where this node runs; a cluster places rooms in the joining node's region first.
+	Region string `yaml:"region"`
 }
+
+// RedisConfig reaches the Redis server the cluster coordinates through.
+type RedisConfig struct {
+	Address  string `yaml:"address"` // host:port
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	DB       int    `yaml:"db"`
+	// TLS connects with TLS (system roots, or CAFile's).
+	TLS    bool   `yaml:"tls"`
+	CAFile string `yaml:"ca_file"`
+	// SentinelAddresses and MasterName reach a Sentinel-managed master instead of Address.
+	SentinelAddresses []string `yaml:"sentinel_addresses"`
+	MasterName        string   `yaml:"master_name"`
+	SentinelPassword  string   `yaml:"sentinel_password"`
+}
+
+// Enabled reports whether the node joins a cluster.
+func (r *RedisConfig) Enabled() bool { return r.Address != "" || len(r.SentinelAddresses) > 0 }
 
 // RTCConfig configures media transport.
 type RTCConfig struct {
@@ -328,6 +351,9 @@ func (c *Config) Validate() error {
 	if c.Room.MaxParticipants < 0 {
 		return errors.New("room.max_participants must not be negative")
 	}
+	if len(c.Redis.SentinelAddresses) > 0 && c.Redis.MasterName == "" {
+		return errors.New("redis: sentinel_addresses need master_name")
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -425,6 +451,12 @@ func (c *Config) Redacted() string {
 	sort.Strings(names)
 	for _, k := range names {
 		cp.Keys[k] = "<redacted>"
+	}
+	if cp.Redis.Password != "" {
+		cp.Redis.Password = "<redacted>"
+	}
+	if cp.Redis.SentinelPassword != "" {
+		cp.Redis.SentinelPassword = "<redacted>"
 	}
 	cp.RTC.TURNServers = nil
 	for _, t := range c.RTC.TURNServers {

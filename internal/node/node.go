@@ -15,6 +15,7 @@ import (
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/livekit/protocol/utils/guid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hop-meet/hop/internal/config"
 	"github.com/hop-meet/hop/internal/metrics"
@@ -26,6 +27,7 @@ import (
 	"github.com/hop-meet/hop/signaling/room"
 	"github.com/hop-meet/hop/signaling/roomservice"
 	"github.com/hop-meet/hop/signaling/routing"
+	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
 	"github.com/hop-meet/hop/webclient"
 )
 
@@ -41,7 +43,8 @@ type Node struct {
 	listener net.Listener
 	turn     *turn.Server
 	turnURL  string
-	tls      *frontTLS // nil: plain HTTP
+	tls      *frontTLS             // nil: plain HTTP
+	cluster  *rediscluster.Cluster // nil: a node on its own
 }
 
 // New builds a node from a validated configuration and opens its sockets.
@@ -111,9 +114,24 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		}
 		return out
 	}
-	registry := routing.NewMemoryRegistry()
+	// A cluster's rooms are leased through Redis and reached from any node; alone, in memory.
+	var registry routing.RoomRegistry = routing.NewMemoryRegistry()
+	if cfg.Redis.Enabled() {
+		if n.cluster, err = n.newCluster(); err != nil {
+			n.closeMedia()
+			return nil, err
+		}
+		registry = n.cluster.Registry()
+	}
 	n.rooms = room.NewManager(roomConfig(cfg, n.id, iceServers, log), room.SFUMedia(engine), registry)
-	router := &routing.Local{NodeID: n.id, Host: n.rooms, Registry: registry}
+	var router routing.Router = &routing.Local{NodeID: n.id, Host: n.rooms, Registry: registry}
+	rooms := roomservice.LocalRooms(n.rooms)
+	var metricsExtra []prometheus.Collector
+	if n.cluster != nil {
+		n.attachCluster(n.cluster, n.rooms)
+		router, rooms = n.cluster.Router(), n.cluster.Rooms()
+		metricsExtra = append(metricsExtra, metrics.ClusterCollector(n.id, n.cluster))
+	}
 	verifier := auth.NewVerifier(cfg.Keys)
 	n.signal = signaling.NewServer(signaling.Config{
 		Verifier:   verifier,
@@ -125,9 +143,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 
 	mux := http.NewServeMux()
 	n.signal.Register(mux)
-	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, roomservice.LocalRooms(n.rooms), cfg.Limits.MaxSignalMessage))
+	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, rooms, cfg.Limits.MaxSignalMessage))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	mux.Handle("/metrics", metrics.Handler(n.id, engine, n.rooms))
+	mux.Handle("/metrics", metrics.Handler(n.id, engine, n.rooms, metricsExtra...))
 	if cfg.Development {
 		mux.HandleFunc("/api/dev-token", n.serveDevToken)
 	}
@@ -161,6 +179,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		_ = ln.Close()
 		n.closeMedia()
 		return nil, err
+	}
+	if n.cluster != nil {
+		n.cluster.SetURL(n.URL())
+		n.cluster.Start()
 	}
 	return n, nil
 }
@@ -199,6 +221,9 @@ func (n *Node) URL() string {
 	}
 	return "ws://" + n.listener.Addr().String()
 }
+
+// Cluster is the node's cluster membership, nil for a node on its own.
+func (n *Node) Cluster() *rediscluster.Cluster { return n.cluster }
 
 // Engine exposes the SFU engine (tests and benchmarks).
 func (n *Node) Engine() *sfu.Engine { return n.engine }
@@ -239,6 +264,9 @@ func (n *Node) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	n.rooms.Close()
+	if n.cluster != nil {
+		n.cluster.Close() // after the rooms, whose leases they give back
+	}
 	n.signal.Close()
 	_ = n.http.Shutdown(ctx)
 	n.tls.close(ctx)
