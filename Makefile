@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/hop
-APT_PACKAGES := ffmpeg chromium iproute2 nftables openssl
+APT_PACKAGES := ffmpeg chromium iproute2 nftables openssl redis-server
 export GOTOOLCHAIN := local
 
 .PHONY: run build webclient test deps test-deps vet bench clean
@@ -26,7 +26,7 @@ test/browser/node_modules/.installed: test/browser/package-lock.json
 	touch $@
 
 # System packages the tests use: ffmpeg makes media, chromium runs browser tests, iproute2 and
-# nftables shape networks in namespaces. Installed only when missing (needs root, as in CI).
+# nftables shape networks in namespaces, redis-server coordinates the cluster tests. Installed only when missing (needs root, as in CI).
 deps:
 	@missing=""; \
 	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
@@ -34,6 +34,7 @@ deps:
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v nft >/dev/null || missing="$$missing nftables"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
