@@ -158,3 +158,6 @@ func (c *Cluster) place(ctx context.Context) (string, error) {
 func score(n NodeInfo) float64 {
 	return 4*float64(len(n.Rooms)) + float64(n.Load.Participants) + 0.25*float64(n.Load.Tracks) + 8*n.Load.CPU
 }
+
+// Cmdable is what reading the registry needs of a Redis client.
+type Cmdable = goredis.Cmdable
