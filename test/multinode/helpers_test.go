@@ -164,6 +164,8 @@ func join(t *testing.T, url, roomName, identity string) *peer {
 		// pion clients offer no loopback candidates: media goes through the room node's TURN.
 		lksdk.WithICETransportPolicy(webrtc.ICETransportPolicyRelay),
 		lksdk.WithDisableRegionDiscovery(),
+		// One PeerConnection (/rtc/v1), as livekit-client uses by default.
+		lksdk.WithSinglePeerConnection(),
 		lksdk.WithConnectTimeout(15*time.Second))
 	if err != nil {
 		t.Fatalf("%s: connect through %s: %v", identity, url, err)

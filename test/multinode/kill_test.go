@@ -39,7 +39,7 @@ func startProcNode(t *testing.T, bin, redisAddr string) *procNode {
 	t.Helper()
 	port := freePort(t, "tcp")
 	cfg := fmt.Sprintf(`port: %d
-log_level: warn
+log_level: %s
 rtc:
   udp_port: %d
   tcp_port: 0
@@ -54,7 +54,7 @@ room:
   empty_timeout: 10s
 redis:
   address: %s
-`, port, freePort(t, "udp"), freePort(t, "udp"), redisAddr)
+`, port, logLevel(), freePort(t, "udp"), freePort(t, "udp"), redisAddr)
 	path := filepath.Join(t.TempDir(), "hop.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -194,4 +194,11 @@ func leaseNodeOf(lease string) string {
 		}
 	}
 	return lease
+}
+
+func logLevel() string {
+	if l := os.Getenv("HOP_TEST_LOG"); l != "" {
+		return l
+	}
+	return "warn"
 }

@@ -27,21 +27,21 @@ import (
 
 const (
 	// LeaseTTL is how long a room's lease lives in Redis without renewal.
-	LeaseTTL = 2500 * time.Millisecond
+	LeaseTTL = 2 * time.Second
 	// RenewEvery is how often a node renews the leases of its rooms.
-	RenewEvery = 500 * time.Millisecond
+	RenewEvery = 400 * time.Millisecond
 	// leaseMargin covers scheduling delay and clock-rate difference between node and Redis.
 	leaseMargin = 300 * time.Millisecond
 	// NodeTTL is how long a node's registry entry lives without a heartbeat.
-	NodeTTL = 1500 * time.Millisecond
+	NodeTTL = time.Second
 	// HeartbeatEvery is how often a node refreshes its registry entry and load.
-	HeartbeatEvery = 500 * time.Millisecond
+	HeartbeatEvery = 250 * time.Millisecond
 	// streamMaxLen bounds each relayed session's stream in each direction.
 	streamMaxLen = 1024
 	// streamTTL lets the streams of a session whose both ends vanished expire.
 	streamTTL = 2 * time.Minute
 	// pollBlock is how long a relay reader waits for a message before checking the other end.
-	pollBlock = 500 * time.Millisecond
+	pollBlock = 250 * time.Millisecond
 	// unusedLeaseGrace is how long a claimed room may have no room on its node before the lease
 	// is given back (a claim whose join then failed).
 	unusedLeaseGrace = 5 * time.Second
@@ -119,6 +119,8 @@ type Cluster struct {
 
 	mu       sync.Mutex
 	draining bool
+	// seen caches other nodes' liveness briefly, so that many relayed sessions ask once.
+	seen map[string]liveness
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -52,10 +52,30 @@ func (c *Cluster) heartbeat(ctx context.Context) {
 	}
 }
 
-// alive reports whether node's registry entry is there.
+type liveness struct {
+	at    time.Time
+	alive bool
+}
+
+// alive reports whether node's registry entry is there (read at most every HeartbeatEvery).
 func (c *Cluster) alive(ctx context.Context, node string) (bool, error) {
+	c.mu.Lock()
+	l, ok := c.seen[node]
+	c.mu.Unlock()
+	if ok && time.Since(l.at) < HeartbeatEvery {
+		return l.alive, nil
+	}
 	n, err := c.rdb.Exists(ctx, nodeKey(node)).Result()
-	return n == 1, err
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	if c.seen == nil || len(c.seen) > 10000 {
+		c.seen = map[string]liveness{}
+	}
+	c.seen[node] = liveness{at: time.Now(), alive: n == 1}
+	c.mu.Unlock()
+	return n == 1, nil
 }
 
 // Nodes lists the live nodes, each with the rooms it holds.
