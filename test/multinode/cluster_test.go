@@ -135,3 +135,7 @@ func TestRoomsSpreadByLoad(t *testing.T) {
 		t.Fatalf("ListRooms through node 1: %d rooms, %v", len(list.Rooms), err)
 	}
 }
+
+func roomOwner(r *redisServer, t *testing.T, room string) (string, string, error) {
+	return rediscluster.RoomOwner(context.Background(), r.client(t), room)
+}

@@ -62,6 +62,7 @@ type Options struct {
 // NewClient connects to Redis. Timeouts are short: a node must learn that Redis is away well
 // within a lease.
 func NewClient(o Options) goredis.UniversalClient {
+	quietOnce.Do(func() { goredis.SetLogger(quietLogger{}) })
 	addrs := []string{o.Addr}
 	if len(o.SentinelAddrs) > 0 {
 		addrs = o.SentinelAddrs
@@ -81,6 +82,16 @@ func NewClient(o Options) goredis.UniversalClient {
 		PoolSize:   4096,
 		MaxRetries: 1,
 	})
+}
+
+var quietOnce sync.Once
+
+// quietLogger keeps go-redis's own reconnection messages (one per failed dial while Redis is
+// away) out of the node's log; the cluster reports what failed itself.
+type quietLogger struct{}
+
+func (quietLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.Debug("redis client: " + fmt.Sprintf(format, v...))
 }
 
 // Config is one node's part in the cluster.
@@ -121,6 +132,10 @@ type Cluster struct {
 	draining bool
 	// seen caches other nodes' liveness briefly, so that many relayed sessions ask once.
 	seen map[string]liveness
+	// troubleAt is when Redis last failed or lost the registry (restarted empty): until the
+	// nodes have registered again, a missing entry does not mean a dead node.
+	troubleAt  time.Time
+	registered bool
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -47,9 +47,28 @@ func (c *Cluster) heartbeat(ctx context.Context) {
 	b, _ := json.Marshal(info)
 	ctx, cancel := context.WithTimeout(ctx, HeartbeatEvery)
 	defer cancel()
-	if err := c.rdb.Set(ctx, nodeKey(c.cfg.NodeID), b, NodeTTL).Err(); err != nil {
+	err := c.rdb.SetArgs(ctx, nodeKey(c.cfg.NodeID), b, goredis.SetArgs{TTL: NodeTTL, Get: true}).Err()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		if c.registered {
+			c.troubleAt = time.Now() // our entry vanished before its TTL: Redis lost its data
+		}
+		c.registered = true
+	case err != nil:
+		c.troubleAt = time.Now()
 		c.log.Debug("heartbeat failed", "err", err)
+	default:
+		c.registered = true
 	}
+}
+
+// inTrouble reports whether Redis failed recently enough that the registry may be incomplete.
+func (c *Cluster) inTrouble() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.troubleAt.IsZero() && time.Since(c.troubleAt) < NodeTTL+HeartbeatEvery
 }
 
 type liveness struct {
@@ -68,6 +87,9 @@ func (c *Cluster) alive(ctx context.Context, node string) (bool, error) {
 	n, err := c.rdb.Exists(ctx, nodeKey(node)).Result()
 	if err != nil {
 		return false, err
+	}
+	if n == 0 && c.inTrouble() {
+		return true, nil
 	}
 	c.mu.Lock()
 	if c.seen == nil || len(c.seen) > 10000 {

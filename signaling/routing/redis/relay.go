@@ -87,14 +87,25 @@ func entry(kind string, seq uint64, data []byte, reason string) map[string]any {
 	return v
 }
 
+// xadd appends to a session's stream, trying again while Redis is briefly away (a restart), for
+// at most a lease: the session's order holds, and only this session's goroutine waits.
 func (c *Cluster) xadd(ctx context.Context, key string, v map[string]any) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	ctx, cancel := context.WithTimeout(ctx, LeaseTTL)
 	defer cancel()
-	pipe := c.rdb.Pipeline()
-	pipe.XAdd(ctx, &goredis.XAddArgs{Stream: key, MaxLen: streamMaxLen, Approx: true, Values: v})
-	pipe.PExpire(ctx, key, streamTTL)
-	_, err := pipe.Exec(ctx)
-	return err
+	for {
+		pipe := c.rdb.Pipeline()
+		pipe.XAdd(ctx, &goredis.XAddArgs{Stream: key, MaxLen: streamMaxLen, Approx: true, Values: v})
+		pipe.PExpire(ctx, key, streamTTL)
+		_, err := pipe.Exec(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // streamReader reads one stream in order, telling a gap (entries trimmed unread) from the end.
@@ -182,7 +193,9 @@ func (c *Cluster) hostRelayed(sid, relay string, sess routing.Session) {
 			}
 			seq++
 			if err := c.xadd(ctx, downKey(sid), entry("m", seq, b, "")); err != nil {
-				c.log.Warn("relay down write failed; ending the session", "session", sid, "err", err)
+				if ctx.Err() == nil {
+					c.log.Warn("relay down write failed; ending the session", "session", sid, "err", err)
+				}
 				sess.Close()
 				for range sess.Responses() {
 				}
