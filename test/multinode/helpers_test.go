@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	lkauth "github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/logger"
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/webrtc/v4"
@@ -21,7 +22,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hop-meet/hop/internal/config"
-	"github.com/hop-meet/hop/signaling/auth"
 )
 
 func TestMain(m *testing.M) {
@@ -104,7 +104,9 @@ func (r *redisServer) client(t *testing.T) *goredis.Client {
 
 func token(t *testing.T, room, identity string) string {
 	t.Helper()
-	tok, err := auth.NewToken(config.DevAPIKey, config.DevAPISecret, room, identity, time.Hour, false, identity)
+	canUpdate := true
+	tok, err := lkauth.NewAccessToken(config.DevAPIKey, config.DevAPISecret).SetIdentity(identity).SetName(identity).
+		SetValidFor(time.Hour).SetVideoGrant(&lkauth.VideoGrant{RoomJoin: true, Room: room, CanUpdateOwnMetadata: &canUpdate}).ToJWT()
 	if err != nil {
 		t.Fatal(err)
 	}

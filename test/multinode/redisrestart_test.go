@@ -11,7 +11,8 @@ import (
 	"github.com/livekit/protocol/livekit"
 )
 
-// Redis restarted (empty) during a meeting: media keeps flowing and nobody is disconnected;
+// Redis restarted (empty) during a meeting: media keeps flowing, nobody is disconnected, and a
+// signal message sent meanwhile arrives;
 // joins meanwhile are refused with a clear reason; once Redis is back the nodes register again,
 // the room's node takes its lease again, and joins work.
 func TestRedisRestartDuringMeeting(t *testing.T) {
@@ -38,6 +39,9 @@ func TestRedisRestartDuringMeeting(t *testing.T) {
 	// Media goes straight to the room's node: it flows while Redis is away.
 	p1.waitMedia("p2", down, 10, 5*time.Second)
 	p2.waitMedia("p1", down, 10, 5*time.Second)
+	// A signal message sent now reaches the room's node once Redis is back, in order, without
+	// closing the session.
+	go p1.room.LocalParticipant.SetMetadata("during-outage")
 	// A join now is refused, saying why.
 	res, err := http.Get(nodes[a].HTTPURL + "/rtc/validate?access_token=" + token(t, "other", "p3"))
 	if err != nil {
@@ -77,6 +81,12 @@ func TestRedisRestartDuringMeeting(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // the renewal has no event a test can wait on
 	}
 	ownerIndex(t, r, nodes, "steady")
+	for room.Participant("p1").Info().Metadata != "during-outage" {
+		if time.Now().After(deadline) {
+			t.Fatalf("p1's metadata sent while Redis was away: %q", room.Participant("p1").Info().Metadata)
+		}
+		time.Sleep(50 * time.Millisecond) // the room's state has no event a test can wait on
+	}
 	p3 := join(t, nodes[a].URL(), "steady", "p3")
 	p3.waitMedia("p1", time.Now(), 25, 20*time.Second)
 	if nodes[host].Cluster().Stats().RenewFailures.Load() == 0 {
