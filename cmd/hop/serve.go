@@ -144,8 +144,19 @@ func runServe(args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "\n  Open %s://localhost:%d in two browser tabs to try a meeting.\n\n", scheme, cfg.Port)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	// SIGTERM drains a cluster's node (its meetings move after the drain deadline), then exits;
+	// a node on its own stops at once.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	go func() {
+		<-term
+		if n.Cluster() != nil {
+			n.Drain(cfg.Redis.DrainDeadline)
+		}
+		stop()
+	}()
 	if cfg.Procs == "auto" {
 		// Started after the node sized its writer pool to GOMAXPROCS: the writers stay, only the
 		// processors they run on follow the load.

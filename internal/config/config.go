@@ -69,6 +69,9 @@ type RedisConfig struct {
 	SentinelAddresses []string `yaml:"sentinel_addresses"`
 	MasterName        string   `yaml:"master_name"`
 	SentinelPassword  string   `yaml:"sentinel_password"`
+	// DrainDeadline is how long a draining node (SIGTERM, `hop drain`) lets its meetings go on
+	// before asking their participants to move to another node.
+	DrainDeadline time.Duration `yaml:"drain_deadline"`
 }
 
 // Enabled reports whether the node joins a cluster.
@@ -252,6 +255,7 @@ func Default() *Config {
 			MaxDataPacket:    64 << 10,
 			MaxMetadata:      64 << 10,
 		},
+		Redis: RedisConfig{DrainDeadline: time.Minute},
 		HTTP: HTTPConfig{
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,

@@ -44,6 +44,7 @@ func (n *Node) newCluster() (*rediscluster.Cluster, error) {
 	cpu := &cpuMeter{}
 	return rediscluster.New(rediscluster.NewClient(o), rediscluster.Config{
 		NodeID: n.id, MediaIP: mediaIP, Region: n.cfg.Region, Logger: n.log,
+		OnDrain: n.Drain,
 		Load: func() rediscluster.Load {
 			rooms, parts := n.rooms.Load()
 			return rediscluster.Load{Rooms: rooms, Participants: parts, Tracks: n.engine.Stats().Snapshot().Tracks, CPU: cpu.busy()}
@@ -82,4 +83,37 @@ func (m *cpuMeter) busy() float64 {
 	}
 	m.last, m.used = now, used
 	return out
+}
+
+// Drain stops placing new rooms on this node, lets its meetings go on until deadline, then asks
+// their participants to move (they rejoin, and their rooms are placed on other nodes). The node's
+// Serve returns once no room is left. Only a node in a cluster drains; alone, it returns at once.
+func (n *Node) Drain(deadline time.Duration) {
+	if n.cluster == nil {
+		return
+	}
+	n.drainOnce.Do(func() {
+		n.cluster.SetDraining(true)
+		n.log.Info("draining: no new rooms here", "deadline", deadline)
+		end := time.NewTimer(deadline)
+		defer end.Stop()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+	wait:
+		// Rooms closing by themselves have no event here: look at them a few times a second.
+		for len(n.rooms.Rooms()) > 0 {
+			select {
+			case <-end.C:
+				break wait
+			case <-tick.C:
+			}
+		}
+		n.cluster.SetMoving()
+		for _, r := range n.rooms.Rooms() {
+			n.log.Info("draining: moving room", "room", r.Name(), "participants", len(r.Participants()))
+			r.Move()
+		}
+		n.log.Info("drained")
+		close(n.drained)
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -45,6 +46,9 @@ type Node struct {
 	turnURL  string
 	tls      *frontTLS             // nil: plain HTTP
 	cluster  *rediscluster.Cluster // nil: a node on its own
+	// drained is closed when a drain has moved every room away.
+	drained   chan struct{}
+	drainOnce sync.Once
 }
 
 // New builds a node from a validated configuration and opens its sockets.
@@ -55,7 +59,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &Node{cfg: cfg, log: log, id: guid.New(guid.NodePrefix)}
+	n := &Node{cfg: cfg, log: log, id: guid.New(guid.NodePrefix), drained: make(chan struct{})}
 	includeLoopback := cfg.RTC.IncludeLoopback
 	if ip := net.ParseIP(cfg.RTC.NodeIP); ip != nil && ip.IsLoopback() {
 		includeLoopback = true // a loopback node IP is only reachable through loopback candidates
@@ -242,6 +246,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		"rtcUDP", n.engine.UDPAddr().String(), "rtcTCP", addrString(n.engine.TCPAddr()))
 	select {
 	case <-ctx.Done():
+	case <-n.drained:
 	case err := <-errc:
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.Close()

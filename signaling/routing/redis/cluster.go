@@ -107,8 +107,11 @@ type Config struct {
 	// HasRoom reports whether the node has the room open (a lease without one is given back).
 	HasRoom func(name string) bool
 	// Evict ends a room whose lease this node lost; its participants should join again.
-	Evict  func(name string)
-	Logger *slog.Logger
+	Evict func(name string)
+	// OnDrain is called once when `hop drain` asks this node to drain, with the deadline after
+	// which its meetings are moved.
+	OnDrain func(deadline time.Duration)
+	Logger  *slog.Logger
 }
 
 // Load is what a node carries: placement prefers the least loaded.
@@ -130,6 +133,8 @@ type Cluster struct {
 
 	mu       sync.Mutex
 	draining bool
+	// moving: the node is moving its rooms away; joins wait for them to be placed elsewhere.
+	moving bool
 	// seen caches other nodes' liveness briefly, so that many relayed sessions ask once.
 	seen map[string]liveness
 	// troubleAt is when Redis last failed or lost the registry (restarted empty): until the
@@ -207,6 +212,24 @@ func (c *Cluster) SetDraining(d bool) {
 	c.heartbeat(c.ctx)
 }
 
+// SetMoving makes joins to this node's rooms wait until they are placed elsewhere.
+func (c *Cluster) SetMoving() {
+	c.mu.Lock()
+	c.moving = true
+	c.mu.Unlock()
+}
+
+func (c *Cluster) isMoving() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.moving
+}
+
+// RequestDrain asks node to drain (what `hop drain` does); the node sees it on its next heartbeat.
+func RequestDrain(ctx context.Context, rdb goredis.Cmdable, node string, deadline time.Duration) error {
+	return rdb.Set(ctx, drainKey(node), deadline.String(), time.Hour).Err()
+}
+
 func (c *Cluster) isDraining() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -219,6 +242,7 @@ func roomKey(name string) string    { return "hop:room:" + name }
 func fenceKey(name string) string   { return "hop:fence:" + name }
 func lastKey(name string) string    { return "hop:last:" + name }
 func nodeRoomsKey(id string) string { return "hop:noderooms:" + id }
+func drainKey(id string) string     { return "hop:drain:" + id }
 func callsKey(id string) string     { return "hop:calls:" + id }
 func replyKey(id string) string     { return "hop:reply:" + id }
 func upKey(sid string) string       { return "hop:sess:" + sid + ":up" }

@@ -35,7 +35,26 @@ func (c *Cluster) heartbeatLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		c.heartbeat(ctx)
+		c.checkDrain(ctx)
 	}
+}
+
+// checkDrain starts draining when `hop drain` asked for it.
+func (c *Cluster) checkDrain(ctx context.Context) {
+	if c.isDraining() || c.cfg.OnDrain == nil {
+		return
+	}
+	v, err := c.rdb.Get(ctx, drainKey(c.cfg.NodeID)).Result()
+	if err != nil {
+		return
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		d = 0
+	}
+	c.log.Info("drain requested", "deadline", d)
+	c.SetDraining(true)
+	go c.cfg.OnDrain(d)
 }
 
 func (c *Cluster) heartbeat(ctx context.Context) {

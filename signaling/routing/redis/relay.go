@@ -169,6 +169,10 @@ func (c *Cluster) openHere(ctx context.Context, req *call) (any, error) {
 
 // joinHere claims the room for this node and starts the session, fenced by the lease.
 func (c *Cluster) joinHere(ctx context.Context, p *routing.JoinParams) (routing.Session, error) {
+	if c.isMoving() {
+		// The room is closing here; its lease goes when it has closed, then it is placed anew.
+		return nil, &routing.RoomElsewhereError{Room: p.Room, Node: "(moving)"}
+	}
 	owner, err := c.leases.Claim(ctx, p.Room, c.cfg.NodeID)
 	if err != nil {
 		return nil, err
