@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/hop
-APT_PACKAGES := ffmpeg chromium iproute2 nftables openssl
+APT_PACKAGES := ffmpeg chromium iproute2 nftables openssl redis-server
 export GOTOOLCHAIN := local
 
 .PHONY: run build webclient test deps test-deps vet gosec bench clean
@@ -27,8 +27,8 @@ test/browser/node_modules/.installed: test/browser/package-lock.json
 
 # System packages the tests use: ffmpeg makes media, chromium runs browser tests, iproute2 and
 # nftables shape networks in namespaces, certutil gives test browsers a CA to trust;
-# fonts-dejavu-core has the Vietnamese letters a recording's composite writes names in.
-# Installed only when missing (needs root, as in CI).
+# fonts-dejavu-core has the Vietnamese letters a recording's composite writes names in;
+# redis-server coordinates the cluster tests. Installed only when missing (needs root, as in CI).
 deps:
 	@missing=""; \
 	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
@@ -38,6 +38,7 @@ deps:
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v certutil >/dev/null || missing="$$missing libnss3-tools"; \
 	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \

@@ -53,6 +53,11 @@ type Config struct {
 	Procs string `yaml:"procs"`
 	// Recorder configures recordings (the Egress API).
 	Recorder RecorderConfig `yaml:"recorder"`
+	// Redis, when it names a server (or Sentinels), makes the node one of a cluster; empty, the
+	// node keeps its rooms in memory on its own.
+	Redis RedisConfig `yaml:"redis"`
+	// Region is where this node runs; a cluster places rooms in the joining node's region first.
+	Region string `yaml:"region"`
 }
 
 // RecorderConfig configures where recordings go and what composing them may use.
@@ -76,6 +81,27 @@ type RecorderS3Config struct {
 	// LinkTTL is how long the signed download links ListEgress hands out stay good.
 	LinkTTL time.Duration `yaml:"link_ttl"`
 }
+
+// RedisConfig reaches the Redis server the cluster coordinates through.
+type RedisConfig struct {
+	Address  string `yaml:"address"` // host:port
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	DB       int    `yaml:"db"`
+	// TLS connects with TLS (system roots, or CAFile's).
+	TLS    bool   `yaml:"tls"`
+	CAFile string `yaml:"ca_file"`
+	// SentinelAddresses and MasterName reach a Sentinel-managed master instead of Address.
+	SentinelAddresses []string `yaml:"sentinel_addresses"`
+	MasterName        string   `yaml:"master_name"`
+	SentinelPassword  string   `yaml:"sentinel_password"`
+	// DrainDeadline is how long a draining node (SIGTERM, `hop drain`) lets its meetings go on
+	// before asking their participants to move to another node.
+	DrainDeadline time.Duration `yaml:"drain_deadline"`
+}
+
+// Enabled reports whether the node joins a cluster.
+func (r *RedisConfig) Enabled() bool { return r.Address != "" || len(r.SentinelAddresses) > 0 }
 
 // RTCConfig configures media transport.
 type RTCConfig struct {
@@ -304,6 +330,7 @@ func Default() *Config {
 			MaxDataPacket:    64 << 10,
 			MaxMetadata:      64 << 10,
 		},
+		Redis: RedisConfig{DrainDeadline: time.Minute},
 		HTTP: HTTPConfig{
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
@@ -432,6 +459,9 @@ func (c *Config) Validate() error {
 	if c.Room.MaxParticipants < 0 {
 		return errors.New("room.max_participants must not be negative")
 	}
+	if len(c.Redis.SentinelAddresses) > 0 && c.Redis.MasterName == "" {
+		return errors.New("redis: sentinel_addresses need master_name")
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -529,6 +559,12 @@ func (c *Config) Redacted() string {
 	sort.Strings(names)
 	for _, k := range names {
 		cp.Keys[k] = "<redacted>"
+	}
+	if cp.Redis.Password != "" {
+		cp.Redis.Password = "<redacted>"
+	}
+	if cp.Redis.SentinelPassword != "" {
+		cp.Redis.SentinelPassword = "<redacted>"
 	}
 	cp.RTC.TURNServers = nil
 	for _, t := range c.RTC.TURNServers {
