@@ -21,8 +21,10 @@ import (
 // procNode is `hop serve` in a child process, so that it can be killed with SIGKILL.
 type procNode struct {
 	url, httpURL string
-	cmd          *exec.Cmd
-	exited       chan struct{}
+	// adminURL serves the node's /metrics.
+	adminURL string
+	cmd      *exec.Cmd
+	exited   chan struct{}
 }
 
 func buildHop(t *testing.T) string {
@@ -37,8 +39,9 @@ func buildHop(t *testing.T) string {
 
 func startProcNode(t *testing.T, bin, redisAddr string) *procNode {
 	t.Helper()
-	port := freePort(t, "tcp")
+	port, admin := freePort(t, "tcp"), freePort(t, "tcp")
 	cfg := fmt.Sprintf(`port: %d
+admin_address: 127.0.0.1:%d
 log_level: %s
 rtc:
   udp_port: %d
@@ -54,7 +57,7 @@ room:
   empty_timeout: 10s
 redis:
   address: %s
-`, port, logLevel(), freePort(t, "udp"), freePort(t, "udp"), redisAddr)
+`, port, admin, logLevel(), freePort(t, "udp"), freePort(t, "udp"), redisAddr)
 	path := filepath.Join(t.TempDir(), "hop.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -66,7 +69,8 @@ redis:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	n := &procNode{url: "ws://127.0.0.1:" + strconv.Itoa(port), httpURL: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd, exited: make(chan struct{})}
+	n := &procNode{url: "ws://127.0.0.1:" + strconv.Itoa(port), httpURL: "http://127.0.0.1:" + strconv.Itoa(port),
+		adminURL: "http://127.0.0.1:" + strconv.Itoa(admin), cmd: cmd, exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(n.exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()

@@ -17,10 +17,10 @@ import (
 	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
 )
 
-// metric reads one unlabelled-by-room gauge or counter from a node's /metrics.
-func metric(t *testing.T, httpURL, name string) float64 {
+// metric reads one unlabelled-by-room gauge or counter from a node's /metrics (its admin listener).
+func metric(t *testing.T, adminURL, name string) float64 {
 	t.Helper()
-	res, err := http.Get(httpURL + "/metrics")
+	res, err := http.Get(adminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func metric(t *testing.T, httpURL, name string) float64 {
 			return v
 		}
 	}
-	t.Fatalf("%s: no %s", httpURL, name)
+	t.Fatalf("%s: no %s", adminURL, name)
 	return 0
 }
 
@@ -71,7 +71,7 @@ func TestPausedRoomNodeGivesUpItsRoom(t *testing.T) {
 	p2 := join(t, nodes[b].url, "paused", "p2")
 	p1.waitMedia("p2", time.Now(), 25, 20*time.Second)
 	p2.waitMedia("p1", time.Now(), 25, 20*time.Second)
-	if metric(t, nodes[host].httpURL, "hop_cluster_leases_held") != 1 {
+	if metric(t, nodes[host].adminURL, "hop_cluster_leases_held") != 1 {
 		t.Fatal("the room's node does not report its lease")
 	}
 
@@ -101,19 +101,19 @@ func TestPausedRoomNodeGivesUpItsRoom(t *testing.T) {
 	resumed := time.Now()
 	// The resumed node's lease table is empty and its room closed; no event reaches the test
 	// from another process, so poll its metrics.
-	for metric(t, nodes[host].httpURL, "hop_cluster_leases_held") != 0 || metric(t, nodes[host].httpURL, "hop_rooms") != 0 {
+	for metric(t, nodes[host].adminURL, "hop_cluster_leases_held") != 0 || metric(t, nodes[host].adminURL, "hop_rooms") != 0 {
 		if time.Since(resumed) > 5*time.Second {
 			t.Fatal("the resumed node still hosts the room")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if metric(t, nodes[host].httpURL, "hop_cluster_leases_lost_total") < 1 {
+	if metric(t, nodes[host].adminURL, "hop_cluster_leases_lost_total") < 1 {
 		t.Fatal("the resumed node did not count the lost lease")
 	}
 	if _, lease, _ := rediscluster.RoomOwner(ctx, rdb, "paused"); lease != newLease {
 		t.Fatalf("the lease changed after the old node resumed: %q, was %q", lease, newLease)
 	}
-	if metric(t, nodes[host].httpURL, "hop_cluster_lease_renewals_total") == 0 {
+	if metric(t, nodes[host].adminURL, "hop_cluster_lease_renewals_total") == 0 {
 		t.Fatal("no renewals counted before the pause")
 	}
 	p1.waitMedia("p2", time.Now(), 25, 10*time.Second)

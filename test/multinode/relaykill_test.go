@@ -77,7 +77,7 @@ func TestKillRelayNode(t *testing.T) {
 	p2 := join(t, nodes[b].url, "relaykill", "p2")
 	p1.waitMedia("p2", time.Now(), 25, 20*time.Second)
 	p2.waitMedia("p1", time.Now(), 25, 20*time.Second)
-	before := metric(t, nodes[b].httpURL, "hop_cluster_relayed_up_total")
+	before := metric(t, nodes[b].adminURL, "hop_cluster_relayed_up_total")
 
 	killed := time.Now()
 	if err := nodes[a].cmd.Process.Kill(); err != nil {
@@ -89,7 +89,7 @@ func TestKillRelayNode(t *testing.T) {
 	p2.waitMedia("p1", killed, 25, 10*time.Second)
 	// p1's signalling comes back through b: its requests now reach the room through b's relay.
 	deadline := time.Now().Add(20 * time.Second)
-	for p1.room.ConnectionState() != lksdk.ConnectionStateConnected || metric(t, nodes[b].httpURL, "hop_cluster_relayed_up_total") <= before+1 {
+	for p1.room.ConnectionState() != lksdk.ConnectionStateConnected || metric(t, nodes[b].adminURL, "hop_cluster_relayed_up_total") <= before+1 {
 		if time.Now().After(deadline) {
 			t.Fatalf("p1 did not come back through node b (state %s)", p1.room.ConnectionState())
 		}
