@@ -333,7 +333,7 @@ func TestRemovedAndEnded(t *testing.T) {
 	n := devNode(t)
 	admin := n.TokenWith(t, "phòng họp số 1", "admin", func(g *lkauth.VideoGrant) { g.RoomJoin = false; g.RoomAdmin = true; g.RoomCreate = true })
 	r := run(t, "removed", map[string]any{"base": n.HTTPURL, "link": n.HTTPURL + "/m/" + url.PathEscape("Phòng họp số 1"), "adminToken": admin})
-	if r.Kicked != "Người chủ trì đã mời bạn ra khỏi cuộc họp." {
+	if r.Kicked != "Chủ tọa đã mời bạn ra khỏi cuộc họp." {
 		t.Errorf("removed participant read %q", r.Kicked)
 	}
 	if r.Ended != "Cuộc họp đã kết thúc." {
