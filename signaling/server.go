@@ -107,6 +107,7 @@ func (s *Server) prepare(r *http.Request, v1 bool) (*routing.JoinParams, error) 
 		return nil, err
 	}
 	jp.Room = room
+	jp.RemoteAddr = r.RemoteAddr
 	return jp, nil
 }
 

@@ -77,4 +77,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge("rooms", "Open rooms.", float64(len(rs)))
 	gauge("participants", "Participants in all rooms.", float64(n))
+	counter("room_full_refusals_total", "Joins refused because their room had reached its participant cap.", c.rooms.FullRefusals())
 }

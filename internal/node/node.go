@@ -22,6 +22,7 @@ import (
 	"github.com/hop-meet/hop/sfu/turn"
 	"github.com/hop-meet/hop/signaling"
 	"github.com/hop-meet/hop/signaling/auth"
+	"github.com/hop-meet/hop/signaling/control"
 	"github.com/hop-meet/hop/signaling/meeting"
 	"github.com/hop-meet/hop/signaling/room"
 	"github.com/hop-meet/hop/signaling/roomservice"
@@ -131,7 +132,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	if cfg.Development {
 		mux.HandleFunc("/api/dev-token", n.serveDevToken)
 	}
-	meeting.New(meeting.Config{Keys: cfg.Keys, Dev: cfg.Development, Logger: log}).Register(mux)
+	meeting.New(meeting.Config{Keys: cfg.Keys, Dev: cfg.Development, Logger: log, Gate: meetingGate{n.rooms}}).Register(mux)
+	control.New(verifier, control.LocalRooms{M: n.rooms}).Register(mux)
 	page := webclient.Handler()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// livekit-client probes the server with HEAD on its base URL before resuming.

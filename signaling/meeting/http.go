@@ -1,6 +1,7 @@
 package meeting
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hop-meet/hop/signaling/auth"
@@ -34,11 +36,54 @@ type Config struct {
 	Logger    *slog.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Gate applies a meeting's own rules (bar, lock, cap, password, lobby) before a token is
+	// made; nil admits everyone with a valid invitation.
+	Gate Gate
+}
+
+// Gate is the meetings' rules as the exchange consults them.
+type Gate interface {
+	// Admission is one of the Admit*/Refuse* codes below for someone about to join room.
+	Admission(room, identity string, role Role, password string) string
+	// Knock puts someone in room's lobby and returns their ticket.
+	Knock(room, identity, name, addr string) string
+	// Await waits up to wait for a decision: nil admitted, ErrLobbyDenied, ErrLobbyTimeout,
+	// context.DeadlineExceeded (ask again), ErrTicketUnknown.
+	Await(ctx context.Context, room, ticket string, wait time.Duration) error
+}
+
+// Admission codes: Admit and Wait, else the refusal code the page translates.
+const (
+	Admit            = "admit"
+	Wait             = "wait"
+	RefuseLocked     = "meeting_locked"
+	RefuseRemoved    = "removed"
+	RefuseFull       = "meeting_full"
+	PasswordRequired = "password_required"
+	PasswordWrong    = "password_wrong"
+)
+
+// Lobby outcomes a Gate reports.
+var (
+	ErrLobbyDenied   = errors.New(codeLobbyDenied)
+	ErrLobbyTimeout  = errors.New(codeLobbyTimeout)
+	ErrTicketUnknown = errors.New(codeTicketUnknown)
+)
+
+// pendingJoin is an exchange waiting in a lobby: the token is made once a host admits it.
+type pendingJoin struct {
+	inv      Invite
+	identity string
+	name     string
+	since    time.Time
 }
 
 // Service serves the meeting endpoints.
 type Service struct {
-	cfg      Config
+	cfg Config
+	// pending joins by lobby ticket.
+	mu       sync.Mutex
+	pending  map[string]*pendingJoin
 	key      string
 	secret   string
 	verifier *auth.Verifier
@@ -68,7 +113,8 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, verifier: auth.NewVerifier(cfg.Keys), limit: newLimiter(cfg.JoinBurst, cfg.JoinEvery)}
+	s := &Service{cfg: cfg, verifier: auth.NewVerifier(cfg.Keys), limit: newLimiter(cfg.JoinBurst, cfg.JoinEvery),
+		pending: map[string]*pendingJoin{}}
 	s.key, s.secret = SigningKey(cfg.Keys)
 	return s
 }
@@ -93,6 +139,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/meetings", s.limited(s.serveCreate))
 	mux.HandleFunc("POST /api/invites", s.limited(s.serveInvite))
 	mux.HandleFunc("POST /api/join", s.limited(s.serveJoin))
+	mux.HandleFunc("GET /api/lobby/{ticket}", s.serveLobby)
 }
 
 // apiError is what every refusal looks like: a code the page translates, never server text.
@@ -112,6 +159,9 @@ const (
 	codeRoleInvalid     = "role_invalid"
 	codeExpiresInvalid  = "expires_invalid"
 	codeInternal        = "internal"
+	codeLobbyDenied     = "lobby_denied"
+	codeLobbyTimeout    = "lobby_timeout"
+	codeTicketUnknown   = "ticket_unknown"
 	maxRequestBodyBytes = 8 << 10
 )
 
@@ -285,6 +335,8 @@ type joinRequest struct {
 	// Room joins by name without an invitation (development only).
 	Room string `json:"room"`
 	Name string `json:"name"`
+	// Password opens a meeting that has one.
+	Password string `json:"password,omitempty"`
 }
 
 type joinResponse struct {
@@ -328,6 +380,33 @@ func (s *Service) serveJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	identity := identityFor(name)
+	if s.cfg.Gate != nil {
+		switch code := s.cfg.Gate.Admission(inv.Room, identity, inv.Role, req.Password); code {
+		case Admit:
+		case Wait:
+			ticket := s.cfg.Gate.Knock(inv.Room, identity, name, r.RemoteAddr)
+			s.mu.Lock()
+			for t, p := range s.pending {
+				if s.cfg.Now().Sub(p.since) > time.Hour {
+					delete(s.pending, t)
+				}
+			}
+			s.pending[ticket] = &pendingJoin{inv: inv, identity: identity, name: name, since: s.cfg.Now()}
+			s.mu.Unlock()
+			s.cfg.Logger.Info("waiting in the lobby", "room", inv.Room, "identity", identity)
+			writeJSON(w, http.StatusAccepted, map[string]string{"status": "waiting", "ticket": ticket})
+			return
+		default:
+			s.cfg.Logger.Info("join refused by the meeting", "room", inv.Room, "identity", identity, "why", code)
+			fail(w, http.StatusForbidden, code)
+			return
+		}
+	}
+	s.issue(w, r, inv, identity, name)
+}
+
+// issue answers with a join token for identity.
+func (s *Service) issue(w http.ResponseWriter, r *http.Request, inv Invite, identity, name string) {
 	tok, err := JoinToken(s.key, s.secret, inv, identity, name, s.cfg.TokenTTL)
 	if err != nil {
 		fail(w, http.StatusInternalServerError, codeInternal)
@@ -339,4 +418,36 @@ func (s *Service) serveJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.cfg.Logger.Info("invitation exchanged", "room", inv.Room, "role", inv.Role, "identity", identity)
 	writeJSON(w, http.StatusOK, joinResponse{Token: tok, URL: scheme + r.Host, Room: inv.Room, Role: inv.Role, Identity: identity})
+}
+
+// lobbyPoll bounds one long poll of a waiting page.
+const lobbyPoll = 25 * time.Second
+
+// serveLobby is a waiting page's long poll: the token once a host admits it.
+func (s *Service) serveLobby(w http.ResponseWriter, r *http.Request) {
+	ticket := r.PathValue("ticket")
+	s.mu.Lock()
+	p := s.pending[ticket]
+	s.mu.Unlock()
+	if p == nil || s.cfg.Gate == nil {
+		fail(w, http.StatusNotFound, codeTicketUnknown)
+		return
+	}
+	switch err := s.cfg.Gate.Await(r.Context(), p.inv.Room, ticket, lobbyPoll); {
+	case err == nil:
+		s.mu.Lock()
+		delete(s.pending, ticket)
+		s.mu.Unlock()
+		s.issue(w, r, p.inv, p.identity, p.name)
+	case errors.Is(err, context.DeadlineExceeded):
+		writeJSON(w, http.StatusOK, map[string]string{"status": "waiting"})
+	case errors.Is(err, ErrLobbyDenied):
+		fail(w, http.StatusForbidden, codeLobbyDenied)
+	case errors.Is(err, ErrLobbyTimeout):
+		fail(w, http.StatusGone, codeLobbyTimeout)
+	case errors.Is(err, context.Canceled):
+		// the page went away
+	default:
+		fail(w, http.StatusNotFound, codeTicketUnknown)
+	}
 }

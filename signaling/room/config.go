@@ -3,6 +3,7 @@ package room
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -49,6 +50,10 @@ type env struct {
 	iceServers   func(participantSID string) []*livekit.ICEServer
 	// group counts participants' goroutines; only the manager waits for it, at shutdown.
 	group *sync.WaitGroup
+	// maxParticipants is the operator's cap per room (0: none).
+	maxParticipants int
+	// fullRefusals counts joins refused because a room was full.
+	fullRefusals *atomic.Uint64
 }
 
 func (e *env) serverInfo() *livekit.ServerInfo {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/livekit/protocol/livekit"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/hop-meet/hop/signaling/chat"
 )
 
 // Data channel labels LiveKit clients use.
@@ -112,7 +114,7 @@ func (p *Participant) attachDataReader(dc DataChannel, down bool) {
 	}
 	var onOpen func()
 	if down && kind == livekit.DataPacket_RELIABLE {
-		onOpen = func() { p.room.replayChat(p) }
+		onOpen = func() { p.room.welcome(p) }
 	}
 	dc.Read(onOpen, func(b []byte) { p.handleData(kind, b) })
 }
@@ -133,6 +135,10 @@ func (p *Participant) handleData(kind livekit.DataPacket_Kind, b []byte) {
 	hidden := p.permission.Hidden
 	p.mu.Unlock()
 	if !allowed {
+		return
+	}
+	if chat.IsChat(pkt) && !p.room.chatAllowed(p) {
+		p.room.notify(p, "chat-disabled", "")
 		return
 	}
 	if kind == livekit.DataPacket_RELIABLE && !p.data.accept(pkt.Sequence) {

@@ -225,10 +225,30 @@ func (d *fakeDown) desired() int8 {
 	return d.layer
 }
 
-type fakeDataChannel struct{ label string }
+// fakeDataChannel is open at once and records what the server sends on it.
+type fakeDataChannel struct {
+	label string
+	mu    sync.Mutex
+	sent  [][]byte
+}
 
-func (f *fakeDataChannel) Label() string             { return f.label }
-func (f *fakeDataChannel) Read(func(), func([]byte)) {}
-func (f *fakeDataChannel) Send([]byte) error         { return nil }
-func (f *fakeDataChannel) Open() bool                { return false }
-func (f *fakeDataChannel) Close() error              { return nil }
+func (f *fakeDataChannel) Label() string { return f.label }
+func (f *fakeDataChannel) Read(onOpen func(), _ func([]byte)) {
+	if onOpen != nil {
+		onOpen()
+	}
+}
+func (f *fakeDataChannel) Send(b []byte) error {
+	f.mu.Lock()
+	f.sent = append(f.sent, append([]byte(nil), b...))
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeDataChannel) Open() bool   { return true }
+func (f *fakeDataChannel) Close() error { return nil }
+
+func (f *fakeDataChannel) messages() [][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([][]byte(nil), f.sent...)
+}

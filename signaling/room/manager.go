@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -55,7 +56,8 @@ type Manager struct {
 	rooms  map[string]*Room
 	closed bool
 	// wg counts participants' goroutines, so that Close returns once they are all gone.
-	wg sync.WaitGroup
+	wg           sync.WaitGroup
+	fullRefusals atomic.Uint64
 }
 
 // NewManager makes a room manager on a media engine (SFUMedia for the node's SFU).
@@ -73,16 +75,21 @@ func NewManager(cfg Config, media Media, registry routing.RoomRegistry) *Manager
 		rooms:    map[string]*Room{},
 	}
 	m.env = &env{
-		media:        media,
-		limits:       cfg.Limits,
-		resumeWindow: cfg.ResumeWindow,
-		nodeID:       cfg.NodeID,
-		region:       cfg.Region,
-		iceServers:   cfg.ICEServers,
-		group:        &m.wg,
+		media:           media,
+		limits:          cfg.Limits,
+		resumeWindow:    cfg.ResumeWindow,
+		nodeID:          cfg.NodeID,
+		region:          cfg.Region,
+		iceServers:      cfg.ICEServers,
+		group:           &m.wg,
+		maxParticipants: cfg.MaxParticipants,
+		fullRefusals:    &m.fullRefusals,
 	}
 	return m
 }
+
+// FullRefusals counts joins refused because their room was full.
+func (m *Manager) FullRefusals() uint64 { return m.fullRefusals.Load() }
 
 // NodeID is the node the manager's rooms live on.
 func (m *Manager) NodeID() string { return m.cfg.NodeID }

@@ -44,9 +44,14 @@ type Participant struct {
 	metadata   string
 	attributes map[string]string
 	permission *livekit.ParticipantPermission // replaced, never mutated
-	state      livekit.ParticipantInfo_State
-	version    uint32
-	disconnect livekit.DisconnectReason
+	// basePermission is what the token (or an administrator) allows; the role narrows it.
+	basePermission *livekit.ParticipantPermission
+	state          livekit.ParticipantInfo_State
+	version        uint32
+	disconnect     livekit.DisconnectReason
+
+	// remoteAddr is the client's address as the signalling server saw it (for the meeting log).
+	remoteAddr string
 
 	signal signalLink
 	live   liveness
@@ -96,10 +101,16 @@ func newParticipant(r *Room, e *env, jp *routing.JoinParams) (*Participant, erro
 		if md := jp.Request.Metadata; md != "" {
 			p.metadata = md
 		}
-		for k, v := range jp.Request.ParticipantAttributes {
+		for k, v := range clientAttributes(jp.Request.ParticipantAttributes) {
 			p.attributes[k] = v
 		}
 	}
+	role := roleFromGrants(g, r.name)
+	p.attributes[attrRole] = string(role)
+	delete(p.attributes, attrStage)
+	p.basePermission = p.permission
+	p.permission = permissionFor(p.basePermission, role, false)
+	p.remoteAddr = jp.RemoteAddr
 	if err := checkDetailsSize(e.limits, p.metadata, p.name, p.attributes); err != nil {
 		return nil, &JoinError{Reason: livekit.DisconnectReason_JOIN_FAILURE, Status: http.StatusBadRequest, Msg: err.Error()}
 	}
@@ -335,8 +346,17 @@ func (p *Participant) handleUpdateMetadata(u *livekit.UpdateParticipantMetadata)
 			RequestId: u.RequestId, Reason: reason, Message: msg,
 			Request: &livekit.RequestResponse_UpdateMetadata{UpdateMetadata: u}}}})
 	}
+	for k := range u.Attributes {
+		if strings.HasPrefix(k, attrOwned) && k != attrHand {
+			respond(livekit.RequestResponse_NOT_ALLOWED, "attribute "+k+" is set by the server only")
+			return
+		}
+	}
+	// Everyone in a meeting may raise a hand; the rest needs the grant.
+	_, hand := u.Attributes[attrHand]
+	handOnly := hand && u.Metadata == "" && u.Name == "" && len(u.Attributes) == 1
 	p.mu.Lock()
-	if !p.permission.CanUpdateMetadata {
+	if !p.permission.CanUpdateMetadata && !handOnly {
 		p.mu.Unlock()
 		respond(livekit.RequestResponse_NOT_ALLOWED, "participant is not allowed to update its own metadata")
 		return

@@ -180,6 +180,11 @@ func (p *Participant) handleAddTrack(req *livekit.AddTrackRequest) {
 		p.refuseTrack(req, livekit.RequestResponse_NOT_ALLOWED, "not allowed to publish "+req.Source.String())
 		return
 	}
+	if (req.Source == livekit.TrackSource_SCREEN_SHARE || req.Source == livekit.TrackSource_SCREEN_SHARE_AUDIO) && !p.room.screenShareAllowed(p) {
+		p.refuseTrack(req, livekit.RequestResponse_NOT_ALLOWED, "screen sharing is for the meeting's hosts")
+		p.room.notify(p, "screenshare-disabled", "")
+		return
+	}
 	if req.Type != livekit.TrackType_AUDIO && req.Type != livekit.TrackType_VIDEO {
 		p.refuseTrack(req, livekit.RequestResponse_UNSUPPORTED_TYPE, "unsupported track type")
 		return
@@ -346,6 +351,9 @@ func (p *Participant) onTrack(in IncomingTrack) {
 		"source", info.Source.String(), "simulcast", info.Simulcast)
 	p.changed()
 	p.room.trackPublished(p, pt)
+	if p.room.mutedOnEntry(p, info.Source) {
+		p.muteSource(info.Source)
+	}
 }
 
 // layerOf maps a simulcast RID to a layer index (0 without simulcast or for unknown RIDs).
@@ -381,6 +389,17 @@ func (p *Participant) unpublish(trackSID string, notifyClient bool) {
 		p.write(&livekit.SignalResponse{Message: &livekit.SignalResponse_TrackUnpublished{TrackUnpublished: &livekit.TrackUnpublishedResponse{TrackSid: trackSID}}})
 	}
 	p.changed()
+}
+
+// clientMute is the client muting or unmuting its own track; unmuting a microphone is refused
+// while the meeting's hosts block it.
+func (p *Participant) clientMute(sid string, muted bool) {
+	if info := p.trackInfo(sid); !muted && info != nil && info.Source == livekit.TrackSource_MICROPHONE && !p.room.mayUnmute(p) {
+		p.write(&livekit.SignalResponse{Message: &livekit.SignalResponse_Mute{Mute: &livekit.MuteTrackRequest{Sid: sid, Muted: true}}})
+		p.room.notify(p, "unmute-blocked", "")
+		return
+	}
+	p.setTrackMuted(sid, muted)
 }
 
 func (p *Participant) setTrackMuted(sid string, muted bool) {

@@ -64,7 +64,9 @@ type Room struct {
 	// everJoined distinguishes the empty timeout (nobody came) from the departure timeout.
 	everJoined bool
 	// chat is the room's recent chat, replayed to newcomers.
-	chat       *chat.History
+	chat *chat.History
+	// ctl is the meeting's rules, lobby and log.
+	ctl        control
 	closeTimer *time.Timer
 
 	done chan struct{}
@@ -85,6 +87,7 @@ func newRoom(e *env, log *slog.Logger, name string, opts roomOptions, onClosed f
 		chat:         chat.NewHistory(chat.Limits{}),
 		done:         make(chan struct{}),
 	}
+	r.ctl.init()
 	r.wg.Add(1)
 	go r.monitor()
 	r.mu.Lock()
@@ -188,6 +191,10 @@ func (r *Room) checkJoin(p *routing.JoinParams) error {
 		}
 		return nil
 	}
+	if why := r.joinRefusal(p.Grants.Identity, roleFromGrants(p.Grants, r.name)); why != "" {
+		r.logEvent(LogEntry{Actor: p.Grants.Identity, Action: "refuse", Detail: why, Addr: p.RemoteAddr})
+		return &JoinError{Reason: livekit.DisconnectReason_JOIN_FAILURE, Status: http.StatusForbidden, Msg: why}
+	}
 	if r.opts.maxParticipants > 0 {
 		n := 0
 		for id, q := range r.participants {
@@ -197,6 +204,8 @@ func (r *Room) checkJoin(p *routing.JoinParams) error {
 		}
 		hidden := p.Grants.Video != nil && p.Grants.Video.Hidden
 		if !hidden && n >= r.opts.maxParticipants {
+			r.env.fullRefusals.Add(1)
+			r.logEvent(LogEntry{Actor: p.Grants.Identity, Action: "refuse", Detail: "full", Addr: p.RemoteAddr})
 			return &JoinError{Reason: livekit.DisconnectReason_JOIN_FAILURE, Status: http.StatusForbidden,
 				Msg: fmt.Sprintf("room %q is full (at most %d participants)", r.name, r.opts.maxParticipants)}
 		}
@@ -237,6 +246,7 @@ func (r *Room) join(jp *routing.JoinParams) (routing.Session, error) {
 		return nil, &JoinError{Reason: livekit.DisconnectReason_JOIN_FAILURE, Status: http.StatusBadRequest, Msg: err.Error()}
 	}
 	r.log.Info("participant joined", "identity", p.identity, "sid", p.sid, "singlePC", jp.SinglePC)
+	r.logEvent(LogEntry{Actor: p.identity, Action: "join", Detail: string(p.role()), Addr: jp.RemoteAddr})
 	return p.signal.current(), nil
 }
 
@@ -264,6 +274,12 @@ func (r *Room) removed(p *Participant) {
 		r.armCloseTimerLocked(r.opts.departureTimeout)
 	}
 	r.mu.Unlock()
+	r.forgetEntered(p.sid)
+	p.mu.Lock()
+	reason := p.disconnect
+	p.mu.Unlock()
+	r.logEvent(LogEntry{Actor: p.identity, Action: "leave", Detail: reason.String()})
+	r.succession(p, p.role())
 }
 
 // others returns every participant but p.

@@ -86,7 +86,7 @@ func (p *Participant) handleRequest(req *livekit.SignalRequest) {
 	case *livekit.SignalRequest_AddTrack:
 		p.handleAddTrack(m.AddTrack)
 	case *livekit.SignalRequest_Mute:
-		p.setTrackMuted(m.Mute.Sid, m.Mute.Muted)
+		p.clientMute(m.Mute.Sid, m.Mute.Muted)
 	case *livekit.SignalRequest_Subscription:
 		p.handleSubscription(m.Subscription)
 	case *livekit.SignalRequest_TrackSetting:

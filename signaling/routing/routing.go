@@ -30,6 +30,8 @@ type JoinParams struct {
 	ClientInfo      *livekit.ClientInfo
 	// Request is the full JoinRequest (/rtc/v1), or an empty one built from query parameters.
 	Request *livekit.JoinRequest
+	// RemoteAddr is the client's address as the signalling server saw it.
+	RemoteAddr string
 }
 
 // Session is one participant's signal stream as the websocket sees it.
