@@ -64,6 +64,20 @@ type report struct {
 	Ended          string             `json:"ended"`
 	RejoinMs       int                `json:"rejoinMs"`
 	JoinMarks      map[string]float64 `json:"joinMarks"`
+	// Meeting control (issue 22).
+	WaitingSawTiles int    `json:"waitingSawTiles"`
+	Knocks          int    `json:"knocks"`
+	Denied          string `json:"denied"`
+	HostBadge       string `json:"hostBadge"`
+	PasswordAsked   string `json:"passwordAsked"`
+	PasswordWrong   string `json:"passwordWrong"`
+	Locked          string `json:"locked"`
+	ViewerBadge     string `json:"viewerBadge"`
+	MutedNotice     string `json:"mutedNotice"`
+	BlockedNotice   string `json:"blockedNotice"`
+	StageNotice     string `json:"stageNotice"`
+	NewHost         string `json:"newHost"`
+	EndedHost       string `json:"endedHost"`
 }
 
 type scroll struct {
@@ -384,4 +398,52 @@ func TestRejoinAfterRestart(t *testing.T) {
 	defer ctl.Close()
 	r := run(t, "restart", map[string]any{"base": base, "link": base + "/m/hop-lai", "control": ctl.URL})
 	t.Logf("node back → both see each other's video again: %d ms", r.RejoinMs)
+}
+
+// TestLobbyPasswordLock: with the lobby on a guest waits and sees nobody until the host admits;
+// a denied guest is told; the host sees and hears each knock and admits two at once; a meeting
+// password refuses the wrong one and admits the right one; a locked meeting refuses a new join.
+func TestLobbyPasswordLock(t *testing.T) {
+	n := devNode(t)
+	r := run(t, "lobby", map[string]any{"base": n.HTTPURL})
+	want := map[string][2]string{
+		"denied":         {r.Denied, "Chủ tọa đã không cho bạn vào cuộc họp."},
+		"host badge":     {r.HostBadge, "Chủ tọa"},
+		"password asked": {r.PasswordAsked, "Cuộc họp này có mật khẩu. Hãy nhập mật khẩu rồi tham gia."},
+		"password wrong": {r.PasswordWrong, "Mật khẩu không đúng. Hãy thử lại."},
+		"locked":         {r.Locked, "Cuộc họp đã khóa, không nhận thêm người."},
+	}
+	for k, v := range want {
+		if v[0] != v[1] {
+			t.Errorf("%s: %q, want %q", k, v[0], v[1])
+		}
+	}
+	if r.WaitingSawTiles != 0 {
+		t.Errorf("a guest in the lobby saw %d tiles", r.WaitingSawTiles)
+	}
+	if r.Knocks < 1 {
+		t.Errorf("the host heard %d knocks", r.Knocks)
+	}
+}
+
+// TestModeration: "mute all" with "may not unmute" keeps a participant muted until the host
+// allows it; a viewer has no microphone until brought on stage, then publishes; the last host
+// leaving hands the chair on; ending the meeting disconnects everyone with the reason.
+func TestModeration(t *testing.T) {
+	n := devNode(t)
+	r := run(t, "moderation", map[string]any{"base": n.HTTPURL})
+	want := map[string][2]string{
+		"viewer badge":   {r.ViewerBadge, "Người xem"},
+		"muted notice":   {r.MutedNotice, "Chủ tọa Đỗ Quang Huy đã tắt micrô của bạn."},
+		"blocked notice": {r.BlockedNotice, "Chủ tọa chưa cho phép bật micrô."},
+		"stage notice":   {r.StageNotice, "Chủ tọa đã mời bạn lên phát biểu: bạn có thể bật micrô và camera."},
+		"new host badge": {r.NewHost, "Chủ tọa"},
+		"ended (host)":   {r.EndedHost, "Cuộc họp đã kết thúc."},
+		"ended (viewer)": {r.Ended, "Cuộc họp đã kết thúc."},
+	}
+	for k, v := range want {
+		if v[0] != v[1] {
+			t.Errorf("%s: %q, want %q", k, v[0], v[1])
+		}
+	}
 }

@@ -66,7 +66,7 @@ export function exchange(req: { invite?: string; room?: string; name: string; pa
 
 /** lobbyPoll asks once (the node holds the request for a while) whether a waiting person was let
  *  in; refusals come back as ApiError lobby_denied / lobby_timeout. */
-export function lobbyPoll(ticket: string, signal?: AbortSignal): Promise<{ status: 'waiting' } | { status: 'admitted'; token: string; url: string; room?: string; role?: Role; identity?: string }> {
+export function lobbyPoll(ticket: string, signal?: AbortSignal): Promise<{ status?: string; token?: string; url?: string; room?: string; role?: Role; identity?: string }> {
   return call(`/api/lobby/${encodeURIComponent(ticket)}`, undefined, undefined, signal);
 }
 

@@ -70,7 +70,7 @@ export class HostPanel {
         'div',
         { class: 'host-body' },
         h('section', { 'aria-labelledby': 'lobby-title' }, h('h3', { id: 'lobby-title', i18n: 'lobbyTitle' }), this.empty, this.queue, this.admitAll),
-        h('section', { 'aria-labelledby': 'everyone-title' }, h('h3', { id: 'everyone-title', i18n: 'everyoneTitle' }), h('div', { class: 'row' }, muteAll, this.allow), toggle(this.block, 'muteAllBlock'), lowerHands),
+        h('section', { 'aria-labelledby': 'everyone-title' }, h('h3', { id: 'everyone-title', i18n: 'everyoneTitle' }), toggle(this.block, 'muteAllBlock'), muteAll, this.allow, lowerHands),
         h(
           'section',
           { 'aria-labelledby': 'settings-title' },

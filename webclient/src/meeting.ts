@@ -292,7 +292,8 @@ export class Meeting {
         }
         throw err;
       }
-      if (r.status === 'admitted') {
+      // Admitted: the answer carries the token (the node sends /api/join's answer as it is).
+      if (r.token && r.url) {
         const c = tokenClaims(r.token);
         const role = roleOf({ 'hop.role': r.role ?? c.role ?? '' });
         return { token: r.token, url: r.url, room: r.room ?? c.room ?? this.session.room, identity: r.identity ?? c.identity ?? '', role };
@@ -580,9 +581,7 @@ export class Meeting {
     if (topic === SETTINGS_TOPIC) {
       const s = parseSettings(payload);
       if (!s) return;
-      this.settings = s;
-      this.host.setSettings(s);
-      this.sync();
+      this.applySettings(s);
     } else if (topic === NOTICE_TOPIC) {
       const n = parseNotice(payload);
       const text = n && noticeText(n);
@@ -592,6 +591,20 @@ export class Meeting {
       const w = parseLobby(payload);
       if (w) this.setWaiting(w);
     }
+  }
+
+  private applySettings(s: Settings) {
+    this.settings = s;
+    this.host.setSettings(s);
+    // The meeting element carries the settings it follows (the app tests wait on them).
+    const d = this.el.dataset;
+    d.lobby = String(s.lobby);
+    d.locked = String(s.locked);
+    d.hasPassword = String(s.hasPassword);
+    d.chat = String(s.chat);
+    d.unmute = s.unmute;
+    d.screenShare = s.screenShare;
+    this.sync();
   }
 
   private setWaiting(w: Waiting[]) {
@@ -620,10 +633,8 @@ export class Meeting {
   private async loadControl() {
     try {
       const st = await getControl(this.answer.room, this.answer.token);
-      this.settings = st.settings;
-      this.host.setSettings(st.settings);
+      this.applySettings(st.settings);
       this.setWaiting(st.waiting);
-      this.sync();
     } catch {
       // The node's packets bring the same state on the next change.
     }

@@ -3,7 +3,7 @@
 
 import { type Participant, Track } from 'livekit-client';
 import { type Action, actionKey, menuFor, onStage, type Role, roleKey, roleOf } from './control';
-import { clear, h, setLabel, setText } from './dom';
+import { h, setLabel, setText } from './dom';
 import { icon } from './icons';
 import type { Key } from './i18n';
 import { avatarHue, initials } from './names';
@@ -46,31 +46,14 @@ export class PeoplePanel {
     setText(this.title, 'peopleCount', { n: all.length });
     const pos = new Map(hands.map((id, i) => [id, i]));
     const sorted = [...all].sort((a, b) => (pos.get(a.identity) ?? 1e9) - (pos.get(b.identity) ?? 1e9));
-    const focused = document.activeElement instanceof HTMLElement && this.list.contains(document.activeElement) ? document.activeElement.dataset.testid : undefined;
-    clear(this.list);
+    const seen = new Set<string>();
     if (!all.some((p) => p.identity === this.openFor)) this.openFor = '';
+    const want: HTMLElement[] = [];
     for (const p of sorted) {
-      const display = p.name || p.identity;
-      const name = h('span', { class: 'name' });
-      if (p.identity === localIdentity) setText(name, 'youName', { name: display });
-      else name.textContent = display;
+      seen.add(p.identity);
       const role = roleOf(p.attributes);
-      const badges = h('span', { class: 'badges' });
-      badges.append(h('span', { class: `badge role-${role}`, testid: 'participant-role', 'data-role': role, i18n: roleKey[role] }));
-      if (ctx.spotlight === p.identity) badges.append(h('span', { class: 'badge', i18n: 'spotlighted' }));
       const order = pos.get(p.identity);
-      const hand = h('span', { class: 'hand', testid: 'hand-raised', role: 'img', hidden: order === undefined }, icon('hand'), order === undefined ? '' : String(order + 1));
-      if (order !== undefined) {
-        hand.dataset.order = String(order + 1);
-        setLabel(hand, 'handRaised');
-      }
-      const mic = h('span', { class: 'state', role: 'img', 'data-state': p.isMicrophoneEnabled ? 'on' : 'off' }, icon(p.isMicrophoneEnabled ? 'mic' : 'micOff'));
-      setLabel(mic, p.isMicrophoneEnabled ? 'micOnState' : 'micMuted');
-      const cam = h('span', { class: 'state', role: 'img', 'data-state': p.isCameraEnabled ? 'on' : 'off' }, icon(p.isCameraEnabled ? 'cam' : 'camOff'));
-      setLabel(cam, p.isCameraEnabled ? 'camOnState' : 'camOffState');
-      const av = h('span', { class: 'avatar small', 'aria-hidden': 'true' }, initials(display));
-      av.style.setProperty('--hue', String(avatarHue(p.identity)));
-      const actions = menuFor(ctx.me, {
+      const target = {
         role,
         stage: onStage(p.attributes),
         mic: p.isMicrophoneEnabled,
@@ -78,12 +61,55 @@ export class PeoplePanel {
         sharing: !!p.getTrackPublication(Track.Source.ScreenShare),
         hand: order !== undefined,
         local: p.identity === localIdentity,
-      });
-      const li = h('li', { testid: 'participant-entry', 'data-identity': p.identity, 'data-role': role }, av, name, badges, hand, mic, cam);
-      if (actions.length) li.append(this.menu(p, actions, ctx));
-      this.list.append(li);
+      };
+      const actions = menuFor(ctx.me, target);
+      // A row is rebuilt only when what it shows changed, so that an open menu and the focus
+      // stay put while the meeting's other events re-render the list.
+      const sig = JSON.stringify([p.name, target, order, actions, ctx.spotlight === p.identity]);
+      let row = this.rows.get(p.identity);
+      if (!row || row.sig !== sig) {
+        const li = this.row(p, role, order, actions, localIdentity, ctx);
+        row?.li.replaceWith(li);
+        row = { sig, li };
+        this.rows.set(p.identity, row);
+      }
+      want.push(row.li);
     }
-    if (focused) (this.list.querySelector(`[data-identity="${CSS.escape(this.openFor)}"] [data-testid="${focused}"]`) as HTMLElement | null)?.focus();
+    for (const [id, row] of this.rows) {
+      if (!seen.has(id)) {
+        row.li.remove();
+        this.rows.delete(id);
+      }
+    }
+    want.forEach((e, i) => {
+      if (this.list.children[i] !== e) this.list.insertBefore(e, this.list.children[i] ?? null);
+    });
+  }
+
+  private rows = new Map<string, { sig: string; li: HTMLElement }>();
+
+  private row(p: Participant, role: Role, order: number | undefined, actions: Action[], localIdentity: string, ctx: PeopleContext): HTMLElement {
+    const display = p.name || p.identity;
+    const name = h('span', { class: 'name' });
+    if (p.identity === localIdentity) setText(name, 'youName', { name: display });
+    else name.textContent = display;
+    const badges = h('span', { class: 'badges' });
+    badges.append(h('span', { class: `badge role-${role}`, testid: 'participant-role', 'data-role': role, i18n: roleKey[role] }));
+    if (ctx.spotlight === p.identity) badges.append(h('span', { class: 'badge', i18n: 'spotlighted' }));
+    const hand = h('span', { class: 'hand', testid: 'hand-raised', role: 'img', hidden: order === undefined }, icon('hand'), order === undefined ? '' : String(order + 1));
+    if (order !== undefined) {
+      hand.dataset.order = String(order + 1);
+      setLabel(hand, 'handRaised');
+    }
+    const mic = h('span', { class: 'state', role: 'img', 'data-state': p.isMicrophoneEnabled ? 'on' : 'off' }, icon(p.isMicrophoneEnabled ? 'mic' : 'micOff'));
+    setLabel(mic, p.isMicrophoneEnabled ? 'micOnState' : 'micMuted');
+    const cam = h('span', { class: 'state', role: 'img', 'data-state': p.isCameraEnabled ? 'on' : 'off' }, icon(p.isCameraEnabled ? 'cam' : 'camOff'));
+    setLabel(cam, p.isCameraEnabled ? 'camOnState' : 'camOffState');
+    const av = h('span', { class: 'avatar small', 'aria-hidden': 'true' }, initials(display));
+    av.style.setProperty('--hue', String(avatarHue(p.identity)));
+    const li = h('li', { testid: 'participant-entry', 'data-identity': p.identity, 'data-role': role }, av, name, badges, hand, mic, cam);
+    if (actions.length) li.append(this.menu(p, actions, ctx));
+    return li;
   }
 
   private menu(p: Participant, actions: Action[], ctx: PeopleContext): HTMLElement {
