@@ -171,6 +171,37 @@ const noticeOf = (page) => page.locator(`${tid('meeting-notice')}:visible`);
 
 const scenarios = {
 
+  // A participant removed with "do not let them rejoin" is told why, and the same invitation
+  // does not bring them back.
+  async barred() {
+    const b = await launch();
+    const a = await person(b);
+    await step('host starts a meeting', () => hostMeeting(a, 'Đinh Công Sơn', { camera: false, mic: false }));
+    const link = await step('host copies an invitation', () => openInvitation(a));
+    const r = await person(b);
+    await step('a participant joins', async () => {
+      await joinAs(r, link, 'Trịnh Kim Chi', { camera: false, mic: false });
+      await clickJoin(r);
+      await a.locator(tileOf('trinh-kim-chi')).waitFor({ timeout: T });
+    });
+    await step('removed with "do not let them rejoin"', async () => {
+      await menuAction(a, 'trinh-kim-chi', 'remove-participant');
+      await a.locator(tid('remove-bar')).check();
+      await shot(a, 'desktop-remove-confirm');
+      await a.locator(`${tid('remove-confirm')} ${tid('confirm-ok')}`).click();
+      report.kicked = await r.locator(tid('end-reason')).textContent({ timeout: T });
+      await a.locator(tileOf('trinh-kim-chi')).waitFor({ state: 'detached', timeout: T });
+    });
+    await step('the same invitation is refused', async () => {
+      await r.locator(tid('rejoin-button')).click();
+      await r.locator(tid('join-button')).click();
+      const refused = r.locator(`${tid('error-message')}:visible`);
+      const joined = r.locator(`${tid('participant-tile')}.local`);
+      await refused.or(joined).first().waitFor({ timeout: T });
+      report.rejoinRefused = (await refused.isVisible()) ? await refused.textContent() : 'joined again';
+    });
+  },
+
   // The lobby, the password and the lock, as a host and guests see them.
   async lobby() {
     const b = await launch();
@@ -312,6 +343,36 @@ const scenarios = {
       await shot(a, 'phone-participant-menu');
       await a.setViewportSize(DESKTOP);
       await menu.locator(tid('participant-menu-button')).click();
+    });
+    await step('chat off and screen sharing for hosts only apply to participants', async () => {
+      await setting(a, 'chat-setting', false, 'chat');
+      await p.locator(tid('chat-toggle')).click();
+      await p.locator(`${tid('chat-disabled')}:visible`).waitFor({ timeout: T });
+      if (!(await p.locator(tid('chat-input')).isDisabled())) throw new Error('chat input open with chat off');
+      await p.locator(tid('chat-toggle')).click();
+      await a.locator(tid('screenshare-setting')).selectOption('hosts');
+      await settingIs(p, 'screen-share', 'hosts');
+      if (!(await p.locator(tid('screenshare-toggle')).isDisabled())) throw new Error('participant may share with "hosts only"');
+      if (await a.locator(tid('screenshare-toggle')).isDisabled()) throw new Error('host may not share with "hosts only"');
+      report.shareLabel = await p.locator(tid('screenshare-toggle')).getAttribute('aria-label');
+      await setting(a, 'chat-setting', true, 'chat');
+      await a.locator(tid('screenshare-setting')).selectOption('all');
+      await settingIs(p, 'screen-share', 'all');
+      await p.locator(`${tid('screenshare-toggle')}:enabled`).waitFor({ timeout: T });
+    });
+    await step('spotlight shows one person large for everyone', async () => {
+      await menuAction(a, 'bui-thi-mai', 'spotlight');
+      await v.locator(`${tid('main-stage')} ${tileOf('bui-thi-mai')}`).waitFor({ timeout: T });
+      await p.locator(`${tid('main-stage')} ${tileOf('bui-thi-mai')}`).waitFor({ timeout: T });
+      await menuAction(a, 'bui-thi-mai', 'spotlight');
+      await v.locator(`${tid('main-stage')} ${tid('participant-tile')}`).waitFor({ state: 'detached', timeout: T });
+    });
+    await step('rename a participant', async () => {
+      await menuAction(a, 'ly-thanh-tam', 'rename');
+      await a.locator(tid('rename-input')).fill('Lý Thanh Tâm (Sở Y tế)');
+      await a.locator(`${tid('rename-dialog')} ${tid('confirm-ok')}`).click();
+      await p.locator(`${tileOf('ly-thanh-tam')} .name`).filter({ hasText: 'Lý Thanh Tâm (Sở Y tế)' }).waitFor({ timeout: T });
+      report.renamedNotice = await noticeOf(v).textContent({ timeout: T });
     });
     await step('the last host leaves: someone else is host', async () => {
       await a.locator(tid('leave-button')).click();

@@ -78,6 +78,9 @@ type report struct {
 	StageNotice     string `json:"stageNotice"`
 	NewHost         string `json:"newHost"`
 	EndedHost       string `json:"endedHost"`
+	ShareLabel      string `json:"shareLabel"`
+	RenamedNotice   string `json:"renamedNotice"`
+	RejoinRefused   string `json:"rejoinRefused"`
 }
 
 type scroll struct {
@@ -427,8 +430,10 @@ func TestLobbyPasswordLock(t *testing.T) {
 }
 
 // TestModeration: "mute all" with "may not unmute" keeps a participant muted until the host
-// allows it; a viewer has no microphone until brought on stage, then publishes; the last host
-// leaving hands the chair on; ending the meeting disconnects everyone with the reason.
+// allows it; a viewer has no microphone until brought on stage, then publishes; chat off and
+// screen sharing for hosts only reach participants; a spotlight is the large tile for everyone;
+// a rename shows to others; the last host leaving hands the chair on; ending the meeting
+// disconnects everyone with the reason.
 func TestModeration(t *testing.T) {
 	n := devNode(t)
 	r := run(t, "moderation", map[string]any{"base": n.HTTPURL})
@@ -438,6 +443,8 @@ func TestModeration(t *testing.T) {
 		"blocked notice": {r.BlockedNotice, "Chủ tọa chưa cho phép bật micrô."},
 		"stage notice":   {r.StageNotice, "Chủ tọa đã mời bạn lên phát biểu: bạn có thể bật micrô và camera."},
 		"new host badge": {r.NewHost, "Chủ tọa"},
+		"share label":    {r.ShareLabel, "Chỉ chủ tọa và đồng chủ tọa được chia sẻ màn hình"},
+		"renamed notice": {r.RenamedNotice, "Chủ tọa đã đổi tên hiển thị của bạn."},
 		"ended (host)":   {r.EndedHost, "Cuộc họp đã kết thúc."},
 		"ended (viewer)": {r.Ended, "Cuộc họp đã kết thúc."},
 	}
@@ -445,5 +452,18 @@ func TestModeration(t *testing.T) {
 		if v[0] != v[1] {
 			t.Errorf("%s: %q, want %q", k, v[0], v[1])
 		}
+	}
+}
+
+// TestRemoveBarred: a participant removed with "do not let them rejoin" reads why, and joining
+// again from the same invitation is refused in words.
+func TestRemoveBarred(t *testing.T) {
+	n := devNode(t)
+	r := run(t, "barred", map[string]any{"base": n.HTTPURL})
+	if r.Kicked != "Chủ tọa đã mời bạn ra khỏi cuộc họp." {
+		t.Errorf("removed participant read %q", r.Kicked)
+	}
+	if r.RejoinRefused != "Bạn đã bị mời ra khỏi cuộc họp này và không thể tham gia lại." {
+		t.Errorf("rejoining after removal with a bar: %q", r.RejoinRefused)
 	}
 }
