@@ -315,6 +315,8 @@ const scenarios = {
       await a.locator(tid('mute-all-block')).check();
       await a.locator(tid('mute-all')).click();
       await micShown(a, 'bui-thi-mai', true);
+      await micShown(p, 'do-quang-huy', false);
+      if ((await a.locator(tid('mic-toggle')).getAttribute('aria-pressed')) !== 'false') throw new Error('"mute all" muted the host who asked');
       report.mutedNotice = await noticeOf(p).textContent({ timeout: T });
       await settingIs(p, 'unmute', 'blocked');
       await p.locator(tid('mic-toggle')).click();
@@ -336,6 +338,7 @@ const scenarios = {
       report.stageNotice = await noticeOf(v).textContent({ timeout: T });
       await v.locator(tid('mic-toggle')).click();
       await micShown(a, 'ly-thanh-tam', false);
+      await micShown(v, 'do-quang-huy', false);
       const menu = a.locator(`${tid('participant-menu')}[data-identity^="bui-thi-mai-"]`);
       await menu.locator(tid('participant-menu-button')).click();
       await shot(a, 'desktop-participant-menu');

@@ -586,6 +586,8 @@ export class Meeting {
       const n = parseNotice(payload);
       const text = n && noticeText(n);
       if (!n || !text) return;
+      // Whoever runs the meeting is not held by the unmute rule, so it is not news to them.
+      if (this.controls?.hostPanel && (n.code === 'unmute-allowed' || n.code === 'unmute-blocked')) return;
       this.say(text.key, text.params, n.code);
     } else if (topic === LOBBY_TOPIC) {
       const w = parseLobby(payload);

@@ -107,7 +107,8 @@ export class PeoplePanel {
     setLabel(cam, p.isCameraEnabled ? 'camOnState' : 'camOffState');
     const av = h('span', { class: 'avatar small', 'aria-hidden': 'true' }, initials(display));
     av.style.setProperty('--hue', String(avatarHue(p.identity)));
-    const li = h('li', { testid: 'participant-entry', 'data-identity': p.identity, 'data-role': role }, av, name, badges, hand, mic, cam);
+    // The role sits under the name: a row is narrow and the name matters most.
+    const li = h('li', { testid: 'participant-entry', 'data-identity': p.identity, 'data-role': role }, av, h('div', { class: 'who' }, name, badges), hand, mic, cam);
     if (actions.length) li.append(this.menu(p, actions, ctx));
     return li;
   }
