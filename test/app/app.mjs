@@ -347,6 +347,15 @@ const scenarios = {
       await a.setViewportSize(DESKTOP);
       await menu.locator(tid('participant-menu-button')).click();
     });
+    await step('lower all hands', async () => {
+      await p.locator(tid('raise-hand')).click();
+      await a.locator(`${tileOf('bui-thi-mai')} ${tid('hand-raised')}:not([hidden])`).waitFor({ timeout: T });
+      await openHostPanel(a);
+      await a.locator(tid('lower-hands')).click();
+      await a.locator(`${tileOf('bui-thi-mai')} ${tid('hand-raised')}`).waitFor({ state: 'hidden', timeout: T });
+      report.handNotice = await p.locator(`${tid('meeting-notice')}[data-code="hand-lowered"]`).textContent({ timeout: T });
+      if ((await p.locator(tid('raise-hand')).getAttribute('aria-pressed')) !== 'false') throw new Error('the hand button still shows the hand up');
+    });
     await step('chat off and screen sharing for hosts only apply to participants', async () => {
       await setting(a, 'chat-setting', false, 'chat');
       await p.locator(tid('chat-toggle')).click();

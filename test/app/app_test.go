@@ -81,6 +81,7 @@ type report struct {
 	ShareLabel      string `json:"shareLabel"`
 	RenamedNotice   string `json:"renamedNotice"`
 	RejoinRefused   string `json:"rejoinRefused"`
+	HandNotice      string `json:"handNotice"`
 }
 
 type scroll struct {
@@ -445,6 +446,7 @@ func TestModeration(t *testing.T) {
 		"new host badge": {r.NewHost, "Chủ tọa"},
 		"share label":    {r.ShareLabel, "Chỉ chủ tọa và đồng chủ tọa được chia sẻ màn hình"},
 		"renamed notice": {r.RenamedNotice, "Chủ tọa đã đổi tên hiển thị của bạn."},
+		"hand notice":    {r.HandNotice, "Chủ tọa Đỗ Quang Huy đã hạ tay của bạn."},
 		"ended (host)":   {r.EndedHost, "Cuộc họp đã kết thúc."},
 		"ended (viewer)": {r.Ended, "Cuộc họp đã kết thúc."},
 	}

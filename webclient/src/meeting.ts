@@ -272,6 +272,7 @@ export class Meeting {
     if (!this.micWanted) audio?.stop();
     await Promise.all(jobs);
     this.sync();
+    if (!canPublish) this.say('viewerHint');
   }
 
   /** waitInLobby polls the node until a host lets this person in; a refusal, a timeout or
