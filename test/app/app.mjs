@@ -238,6 +238,14 @@ const scenarios = {
       await a.locator(tileOf('tran-thi-binh')).waitFor({ timeout: T });
       report.hostBadge = await g.locator(`${tileOf('nguyen-van-an')} ${tid('tile-role')}`).textContent();
     });
+    await step('host makes the guest a co-host', async () => {
+      await menuAction(a, 'tran-thi-binh', 'set-role-cohost');
+      report.cohostNotice = await noticeOf(g).textContent({ timeout: T });
+      await openHostPanel(g);
+      if (await g.locator(tid('end-meeting')).isVisible()) throw new Error('a co-host may end the meeting');
+      await a.locator(`${tileOf('tran-thi-binh')} ${tid('tile-role')}[data-role="cohost"]`).waitFor({ timeout: T });
+      await a.locator(tid('participants-toggle')).click();
+    });
     const p = await person(b, PHONE);
     await step('phone guest waits; two waiting are admitted at once', async () => {
       await joinAs(p, link, 'Phạm Thu Dung', { camera: false, mic: false });
@@ -248,7 +256,9 @@ const scenarios = {
       await joinAs(q, link, 'Lê Văn Cường', { camera: false, mic: false });
       await q.locator(tid('join-button')).click();
       await q.locator(tid('lobby-waiting')).waitFor({ timeout: T });
+      await openHostPanel(a);
       await a.locator(tid('lobby-entry')).nth(1).waitFor({ timeout: T });
+      await g.locator(tid('lobby-entry')).nth(1).waitFor({ timeout: T });
       await shot(a, 'desktop-host-panel');
       await a.setViewportSize(PHONE);
       await shot(a, 'phone-host-panel');

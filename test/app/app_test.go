@@ -82,6 +82,7 @@ type report struct {
 	RenamedNotice   string `json:"renamedNotice"`
 	RejoinRefused   string `json:"rejoinRefused"`
 	HandNotice      string `json:"handNotice"`
+	CohostNotice    string `json:"cohostNotice"`
 }
 
 type scroll struct {
@@ -405,7 +406,8 @@ func TestRejoinAfterRestart(t *testing.T) {
 }
 
 // TestLobbyPasswordLock: with the lobby on a guest waits and sees nobody until the host admits;
-// a denied guest is told; the host sees and hears each knock and admits two at once; a meeting
+// a denied guest is told; the host sees and hears each knock; a co-host sees the queue too (and
+// cannot end the meeting); two waiting are admitted at once; a meeting
 // password refuses the wrong one and admits the right one; a locked meeting refuses a new join.
 func TestLobbyPasswordLock(t *testing.T) {
 	n := devNode(t)
@@ -413,6 +415,7 @@ func TestLobbyPasswordLock(t *testing.T) {
 	want := map[string][2]string{
 		"denied":         {r.Denied, "Chủ tọa đã không cho bạn vào cuộc họp."},
 		"host badge":     {r.HostBadge, "Chủ tọa"},
+		"cohost notice":  {r.CohostNotice, "Bạn đã được giao làm đồng chủ tọa."},
 		"password asked": {r.PasswordAsked, "Cuộc họp này có mật khẩu. Hãy nhập mật khẩu rồi tham gia."},
 		"password wrong": {r.PasswordWrong, "Mật khẩu không đúng. Hãy thử lại."},
 		"locked":         {r.Locked, "Cuộc họp đã khóa, không nhận thêm người."},

@@ -130,7 +130,10 @@ export class Meeting {
   private settings: Settings = defaultSettings;
   private waiting: Waiting[] = [];
   private controls?: Controls;
-  private wasModerator = false;
+  // The control state is read once per time this person becomes a moderator (retried while the
+  // node does not know them in the room yet).
+  private controlLoaded = false;
+  private controlRetryAt = 0;
   private lobbyAbort?: AbortController;
   private micWanted: boolean;
   private camWanted: boolean;
@@ -634,12 +637,14 @@ export class Meeting {
 
   /** loadControl reads the settings and the queue when this person becomes a host or cohost. */
   private async loadControl() {
+    this.controlLoaded = true;
     try {
       const st = await getControl(this.answer.room, this.answer.token);
       this.applySettings(st.settings);
       this.setWaiting(st.waiting);
     } catch {
-      // The node's packets bring the same state on the next change.
+      this.controlLoaded = false;
+      this.controlRetryAt = Date.now() + 3000;
     }
   }
 
@@ -738,9 +743,9 @@ export class Meeting {
     this.shareBtn.disabled = c.share !== 'shown' && !lp.isScreenShareEnabled;
     this.chat.setEnabled(c.chat);
     this.hostBtn.hidden = !c.hostPanel;
-    if (c.hostPanel && !this.wasModerator) void this.loadControl();
+    if (!c.hostPanel) this.controlLoaded = false;
+    else if (!this.controlLoaded && this.room.state === ConnectionState.Connected && Date.now() >= this.controlRetryAt) void this.loadControl();
     if (!c.hostPanel && this.panel === 'host') this.togglePanel(null);
-    this.wasModerator = c.hostPanel;
     this.host.setCanEnd();
     // Buttons.
     const micOn = lp.isMicrophoneEnabled;
