@@ -295,6 +295,13 @@ const scenarios = {
       await l.locator(tid('join-button')).click();
       report.locked = await errorText(l);
     });
+    await step('the host panel follows a language switch made while it was closed', async () => {
+      await a.locator(tid('participants-toggle')).click();
+      await a.locator(tid('language-toggle')).click();
+      await openHostPanel(a);
+      report.hostPanelEn = await a.locator('#host-title').textContent();
+      await a.locator(tid('language-toggle')).click();
+    });
     report.room = room;
   },
 

@@ -83,6 +83,7 @@ type report struct {
 	RejoinRefused   string `json:"rejoinRefused"`
 	HandNotice      string `json:"handNotice"`
 	CohostNotice    string `json:"cohostNotice"`
+	HostPanelEn     string `json:"hostPanelEn"`
 }
 
 type scroll struct {
@@ -419,6 +420,7 @@ func TestLobbyPasswordLock(t *testing.T) {
 		"password asked": {r.PasswordAsked, "Cuộc họp này có mật khẩu. Hãy nhập mật khẩu rồi tham gia."},
 		"password wrong": {r.PasswordWrong, "Mật khẩu không đúng. Hãy thử lại."},
 		"locked":         {r.Locked, "Cuộc họp đã khóa, không nhận thêm người."},
+		"panel, English": {r.HostPanelEn, "Host controls"},
 	}
 	for k, v := range want {
 		if v[0] != v[1] {

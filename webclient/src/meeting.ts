@@ -41,7 +41,7 @@ import { confirm } from './dialog';
 import { beep, HostPanel } from './hostpanel';
 import { CHAT_TOPIC, ChatPanel, decodeChat, encodeChat } from './chat';
 import { problemKey, problemOf } from './devices';
-import { clear, h, setLabel, setText } from './dom';
+import { clear, h, setLabel, setText, translate } from './dom';
 import { icon, setIcon } from './icons';
 import type { Key } from './i18n';
 import { chooseLayout, handOrder, type Item, type Mode } from './layout';
@@ -537,6 +537,8 @@ export class Meeting {
     if (this.panel === 'chat') this.side.append(this.chat.el);
     if (this.panel === 'people') this.side.append(this.people.el);
     if (this.panel === 'host') this.side.append(this.host.el);
+    // A panel kept aside missed any language switch made while it was closed.
+    translate(this.side);
     this.host.setOpen(this.panel === 'host');
     this.hostBtn.setAttribute('aria-expanded', String(this.panel === 'host'));
     this.chatBtn.setAttribute('aria-expanded', String(this.panel === 'chat'));
