@@ -349,6 +349,24 @@ const scenarios = {
       await p.locator(tid('mic-toggle')).click();
       await micShown(a, 'bui-thi-mai', false);
     });
+    await step('mute one, then ask them to unmute: they choose to', async () => {
+      await menuAction(a, 'bui-thi-mai', 'mute-mic');
+      await micShown(a, 'bui-thi-mai', true);
+      await p.locator(`${tid('meeting-notice')}[data-code="muted-mic"]`).waitFor({ timeout: T });
+      await menuAction(a, 'bui-thi-mai', 'ask-unmute');
+      await p.locator(`${tid('meeting-notice')}[data-code="ask-unmute"]`).waitFor({ timeout: T });
+      report.askNotice = await p.locator(`${tid('meeting-notice')} span`).textContent();
+      await p.locator(tid('notice-unmute')).click();
+      await micShown(a, 'bui-thi-mai', false);
+    });
+    await step('stop a screen share', async () => {
+      await p.locator(tid('screenshare-toggle')).click();
+      await a.locator(`${tid('screenshare-tile')}[data-identity^="bui-thi-mai-"]`).waitFor({ timeout: T });
+      await menuAction(a, 'bui-thi-mai', 'stop-screenshare');
+      await a.locator(tid('screenshare-tile')).waitFor({ state: 'detached', timeout: T });
+      await p.locator(`${tid('meeting-notice')}[data-code="screenshare-stopped"]`).waitFor({ timeout: T });
+      await p.locator(`${tid('screenshare-toggle')}[aria-pressed="false"]`).waitFor({ timeout: T });
+    });
     await step('viewer brought on stage publishes', async () => {
       await menuAction(a, 'ly-thanh-tam', 'bring-to-stage');
       await v.locator(tid('mic-toggle')).waitFor({ state: 'visible', timeout: T });

@@ -84,6 +84,7 @@ type report struct {
 	HandNotice      string `json:"handNotice"`
 	CohostNotice    string `json:"cohostNotice"`
 	HostPanelEn     string `json:"hostPanelEn"`
+	AskNotice       string `json:"askNotice"`
 }
 
 type scroll struct {
@@ -436,7 +437,8 @@ func TestLobbyPasswordLock(t *testing.T) {
 }
 
 // TestModeration: "mute all" with "may not unmute" keeps a participant muted until the host
-// allows it; a viewer has no microphone until brought on stage, then publishes; chat off and
+// allows it; one muted and asked to unmute does so from the notice; a screen share is stopped;
+// a viewer has no microphone until brought on stage, then publishes; chat off and
 // screen sharing for hosts only reach participants; a spotlight is the large tile for everyone;
 // a rename shows to others; the last host leaving hands the chair on; ending the meeting
 // disconnects everyone with the reason.
@@ -452,6 +454,7 @@ func TestModeration(t *testing.T) {
 		"share label":    {r.ShareLabel, "Chỉ chủ tọa và đồng chủ tọa được chia sẻ màn hình"},
 		"renamed notice": {r.RenamedNotice, "Chủ tọa đã đổi tên hiển thị của bạn."},
 		"hand notice":    {r.HandNotice, "Chủ tọa Đỗ Quang Huy đã hạ tay của bạn."},
+		"ask notice":     {r.AskNotice, "Chủ tọa Đỗ Quang Huy mời bạn bật micrô."},
 		"ended (host)":   {r.EndedHost, "Cuộc họp đã kết thúc."},
 		"ended (viewer)": {r.Ended, "Cuộc họp đã kết thúc."},
 	}
