@@ -293,7 +293,7 @@ func (dt *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 	params := ctx.CodecParameters()
 	chosen, stripRED, ok := chooseCodec(src, params)
 	packRED, innerPT := false, uint8(0)
-	if red, opus, ok := redAndOpus(params); ok && dt.kind == webrtc.RTPCodecTypeAudio &&
+	if red, opus, ok := redAndOpus(params); ok && dt.kind == webrtc.RTPCodecTypeAudio && !dt.track.encrypted &&
 		(strings.EqualFold(src.MimeType, mimeRED) || strings.EqualFold(src.MimeType, webrtc.MimeTypeOpus)) {
 		// Give every subscriber that takes RED two redundant frames: a packet and the one after it
 		// can be lost without a gap in the sound, whatever the publisher sent.

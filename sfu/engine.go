@@ -53,7 +53,10 @@ type Config struct {
 	// AllowSameMachinePeers accepts this machine's own addresses and loopback as peers, also when
 	// the sockets are bound to loopback (dev mode: pion-based clients never offer loopback).
 	AllowSameMachinePeers bool
-	Logger                *slog.Logger
+	// RelayPeers are the embedded TURN server's relay addresses: its relays are this node's own
+	// sockets, peers whatever the policy above says of their address.
+	RelayPeers []net.IP
+	Logger     *slog.Logger
 }
 
 // ParseCIDRs parses a list of CIDRs.

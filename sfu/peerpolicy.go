@@ -19,10 +19,12 @@ type peerPolicy struct {
 	private bool
 	// own, when set, accepts this machine's own addresses and loopback (dev mode).
 	own *ownAddrs
+	// relays are the embedded TURN server's relay addresses.
+	relays []net.IP
 }
 
 func newPeerPolicy(cfg Config, interfaceAddrs func() ([]net.Addr, error)) *peerPolicy {
-	p := &peerPolicy{allowed: cfg.AllowedPeers}
+	p := &peerPolicy{allowed: cfg.AllowedPeers, relays: cfg.RelayPeers}
 	if ip := net.ParseIP(cfg.BindAddress); ip != nil && ip.IsLoopback() {
 		p.loopbackOnly = true
 	}
@@ -72,6 +74,8 @@ func (p *peerPolicy) allow(ip net.IP) bool {
 	switch {
 	case ip == nil || ip.IsUnspecified() || ip.IsMulticast() || isReserved(ip):
 		return false
+	case p.isRelay(ip):
+		return true
 	case len(p.allowed) > 0:
 		return inAny(ip, p.allowed)
 	case p.own != nil && (ip.IsLoopback() || p.own.has(ip)):
@@ -84,6 +88,15 @@ func (p *peerPolicy) allow(ip net.IP) bool {
 		return p.private
 	}
 	return true
+}
+
+func (p *peerPolicy) isRelay(ip net.IP) bool {
+	for _, r := range p.relays {
+		if r.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 var (

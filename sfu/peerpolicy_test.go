@@ -52,6 +52,10 @@ func TestPeerPolicy(t *testing.T) {
 		{name: "dev: own addresses and loopback", cfg: Config{BindAddress: "127.0.0.1", AllowSameMachinePeers: true},
 			ifs: addrs("127.0.0.1/8", "10.213.5.2/24", "fd00::2/64"), allow: []string{"127.0.0.1", "::1", "10.213.5.2", "fd00::2"},
 			not: append([]string{"10.213.5.3", "169.254.1.1", "224.0.0.251"}, public...)},
+		{name: "public node with its TURN relay on a private address", cfg: Config{NodeIP: "203.0.113.1", RelayPeers: []net.IP{net.ParseIP("10.0.0.5")}},
+			ifs: addrs("10.0.0.5/24"), allow: append([]string{"10.0.0.5"}, public...), not: append([]string{"10.0.0.6"}, never...)},
+		{name: "relay beside allowed peers", cfg: Config{AllowedPeers: cidrs("10.213.0.0/16"), RelayPeers: []net.IP{net.ParseIP("192.0.2.1")}},
+			ifs: addrs(), allow: []string{"192.0.2.1", "10.213.1.1"}, not: []string{"192.0.2.2", "8.8.8.8"}},
 		{name: "loopback bind alone", cfg: Config{BindAddress: "127.0.0.1"}, ifs: addrs("127.0.0.1/8", "10.213.5.2/24"),
 			allow: []string{"127.0.0.1", "127.0.0.2"}, not: []string{"10.213.5.2", "8.8.8.8"}},
 	}

@@ -54,6 +54,7 @@ type Track struct {
 	id          string
 	publisherID string
 	kind        webrtc.RTPCodecType
+	encrypted   bool
 	log         *slog.Logger
 	pliThrottle time.Duration
 	writeRTCP   RTCPWriter
@@ -100,6 +101,10 @@ type TrackParams struct {
 	ID          string
 	PublisherID string
 	Kind        webrtc.RTPCodecType
+	// Encrypted: the frames are encrypted end to end (livekit-client's E2EE). Subscribers get
+	// them as published: an Opus frame packed into RED would reach their decryptor as a RED
+	// block it cannot open.
+	Encrypted   bool
 	PLIThrottle time.Duration
 	WriteRTCP   RTCPWriter
 	Logger      *slog.Logger
@@ -130,6 +135,7 @@ func NewTrack(p TrackParams) *Track {
 		id:            p.ID,
 		publisherID:   p.PublisherID,
 		kind:          p.Kind,
+		encrypted:     p.Encrypted,
 		log:           p.Logger.With("track", p.ID),
 		pliThrottle:   p.PLIThrottle,
 		writeRTCP:     p.WriteRTCP,
@@ -569,6 +575,11 @@ func (t *Track) Close() {
 	}
 	if t.stats != nil {
 		t.stats.removeTrack(t)
+	}
+	// Closed downtracks can outlive the track in their lane's allocation chunk (forwarder.Alloc)
+	// and still point here: the receivers and their packet caches must not stay reachable.
+	for i := range t.receivers {
+		t.receivers[i].Store(nil)
 	}
 }
 

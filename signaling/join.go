@@ -83,7 +83,7 @@ func parseJoin(r *http.Request, v1 bool, grants *auth.Grants) (*routing.JoinPara
 			BrowserVersion: q.Get("browser_version"),
 			Network:        q.Get("network"),
 		}
-		if p, err := strconv.Atoi(q.Get("protocol")); err == nil {
+		if p, err := strconv.ParseInt(q.Get("protocol"), 10, 32); err == nil {
 			ci.Protocol = int32(p)
 		}
 		if sdk, ok := livekit.ClientInfo_SDK_value[strings.ToUpper(q.Get("sdk"))]; ok {

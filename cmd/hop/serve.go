@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/hop-meet/hop/internal/config"
 	"github.com/hop-meet/hop/internal/node"
@@ -172,6 +173,8 @@ func servePprof(addr string, log *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	log.Info("profiler listening", "addr", ln.Addr().String())
-	go func() { _ = http.Serve(ln, mux) }()
+	// No write timeout: a CPU profile or trace takes as long as asked.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
 	return nil
 }

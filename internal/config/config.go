@@ -27,6 +27,8 @@ type Config struct {
 	BindAddress string `yaml:"bind_address"`
 	Port        int    `yaml:"port"`
 	LogLevel    string `yaml:"log_level"`
+	// AdminAddress serves /metrics and /debug/pprof, never on the public port ("off": nowhere).
+	AdminAddress string `yaml:"admin_address"`
 	// Keys maps API keys to their secrets; tokens must be signed by one of them.
 	Keys map[string]string `yaml:"keys"`
 	// Development enables dev defaults (dev keys, loopback candidates).
@@ -162,6 +164,29 @@ type TURNConfig struct {
 	Host string `yaml:"host"`
 	// RelayIP is the relayed address; default: rtc.node_ip.
 	RelayIP string `yaml:"relay_ip"`
+	// TCPPort serves TURN over TCP there (0: off).
+	TCPPort int `yaml:"tcp_port"`
+	// TLS serves TURN over TLS on the node's HTTPS port (when tls is set), beside HTTPS: one open
+	// TCP port is then enough for a client.
+	TLS bool `yaml:"tls"`
+	// TLSPort is the port clients are told for turns: when a port mapping puts the HTTPS port
+	// elsewhere (0: the node's port).
+	TLSPort int `yaml:"tls_port"`
+	// RelayPortMin and RelayPortMax bound the relay sockets' UDP ports (both 0: any free port).
+	RelayPortMin int `yaml:"relay_port_min"`
+	RelayPortMax int `yaml:"relay_port_max"`
+}
+
+func (t *TURNConfig) validatePorts() error {
+	for _, p := range []int{t.TCPPort, t.TLSPort, t.RelayPortMin, t.RelayPortMax} {
+		if p < 0 || p > 65535 {
+			return errors.New("ports must be between 0 and 65535")
+		}
+	}
+	if (t.RelayPortMin == 0) != (t.RelayPortMax == 0) || t.RelayPortMin > t.RelayPortMax {
+		return errors.New("turn: relay_port_min and relay_port_max go together, min <= max")
+	}
+	return nil
 }
 
 // RoomConfig holds room defaults.
@@ -188,6 +213,8 @@ type LimitsConfig struct {
 	MaxDataPacket int `yaml:"max_data_packet"`
 	// MaxMetadata is the largest participant metadata accepted, in bytes.
 	MaxMetadata int `yaml:"max_metadata"`
+	// MaxParticipants caps the participants of all rooms on this node together; 0 means no cap.
+	MaxParticipants int `yaml:"max_participants"`
 }
 
 // HTTPConfig holds the HTTP server's timeouts. Signalling websockets are exempt once upgraded:
@@ -201,22 +228,45 @@ type HTTPConfig struct {
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// IdleTimeout closes a keep-alive connection that sends no new request for this long.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// CORSOrigins may call the RoomService and /api from their pages (e.g.
+	// https://portal.example.vn, or "*"); none: only the node's own pages.
+	CORSOrigins []string `yaml:"cors_origins"`
+	// RateLimit bounds how often one client address may join or call the APIs.
+	RateLimit RateLimits `yaml:"rate_limit"`
+	// TrustedProxies are the reverse proxies (CIDRs) whose X-Forwarded-For names the client:
+	// rate limits then count the client, not the proxy.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// RateLimits bound joins (/rtc, /rtc/v1, /api/dev-token) and API calls (RoomService) per client
+// address; /api/join, /api/invites and /api/meetings have their own.
+type RateLimits struct {
+	Joins RateLimitConfig `yaml:"joins"`
+	API   RateLimitConfig `yaml:"api"`
+}
+
+// RateLimitConfig is a token bucket per client address: Burst requests at once, then one every
+// Every (Burst 0: no limit).
+type RateLimitConfig struct {
+	Burst int           `yaml:"burst"`
+	Every time.Duration `yaml:"every"`
 }
 
 // Default returns the production defaults.
 func Default() *Config {
 	return &Config{
-		BindAddress: "0.0.0.0",
-		Port:        7880,
-		Procs:       "auto",
-		LogLevel:    "info",
-		Keys:        map[string]string{},
+		BindAddress:  "0.0.0.0",
+		Port:         7880,
+		AdminAddress: DefaultAdminAddress,
+		Procs:        "auto",
+		LogLevel:     "info",
+		Keys:         map[string]string{},
 		RTC: RTCConfig{
 			UDPPort:     7882,
 			TCPPort:     7881,
 			PLIThrottle: 500 * time.Millisecond,
 		},
-		TURN:   TURNConfig{UDPPort: 3478},
+		TURN:   TURNConfig{UDPPort: 3478, TLS: true},
 		Signal: SignalConfig{SinglePeerConnection: true},
 		Room: RoomConfig{
 			EmptyTimeout:     5 * time.Minute,
@@ -234,9 +284,17 @@ func Default() *Config {
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       60 * time.Second,
+			RateLimit: RateLimits{
+				Joins: RateLimitConfig{Burst: 50, Every: 500 * time.Millisecond},
+				API:   RateLimitConfig{Burst: 100, Every: 100 * time.Millisecond},
+			},
 		},
 	}
 }
+
+// DefaultAdminAddress is where /metrics and /debug/pprof are served unless configured: this
+// machine only, beside the media ports.
+const DefaultAdminAddress = "127.0.0.1:7883"
 
 // ApplyDev switches on the development defaults: loopback-only signalling, dev keys, loopback candidates.
 func (c *Config) ApplyDev() {
@@ -257,7 +315,7 @@ func (c *Config) ApplyDev() {
 
 // LoadFile merges a YAML file over c.
 func (c *Config) LoadFile(path string) error {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) // #nosec G304 -- the operator's --config
 	if err != nil {
 		return fmt.Errorf("read config %s: %w", path, err)
 	}
@@ -315,6 +373,9 @@ func (c *Config) Validate() error {
 		if c.TURN.RelayIP != "" && net.ParseIP(c.TURN.RelayIP) == nil {
 			return fmt.Errorf("turn.relay_ip %q is not an IP address", c.TURN.RelayIP)
 		}
+		if err := c.TURN.validatePorts(); err != nil {
+			return err
+		}
 	}
 	if err := c.validateTLS(); err != nil {
 		return err
@@ -324,6 +385,24 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
 		return errors.New("http: read_header_timeout, read_timeout, write_timeout and idle_timeout must be positive")
+	}
+	if c.Limits.MaxParticipants < 0 {
+		return errors.New("limits.max_participants must not be negative")
+	}
+	if c.AdminAddress != "off" && c.AdminAddress != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddress); err != nil {
+			return fmt.Errorf("admin_address %q: want host:port or off", c.AdminAddress)
+		}
+	}
+	for _, rl := range []RateLimitConfig{c.HTTP.RateLimit.Joins, c.HTTP.RateLimit.API} {
+		if rl.Burst < 0 || (rl.Burst > 0 && rl.Every <= 0) {
+			return errors.New("http.rate_limit: burst must not be negative, and every must be positive with a burst")
+		}
+	}
+	for _, cidr := range c.HTTP.TrustedProxies {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			return fmt.Errorf("http.trusted_proxies: %q is not a CIDR", cidr)
+		}
 	}
 	if c.Room.MaxParticipants < 0 {
 		return errors.New("room.max_participants must not be negative")

@@ -303,6 +303,25 @@ func TestValidate(t *testing.T) {
 		{name: "redirect port too large", mod: func(c *Config) {
 			c.TLS.Cert, c.TLS.Key, c.TLS.HTTPRedirectPort = "s.crt", "s.key", 65536
 		}, wantErr: "ports"},
+		{name: "turn tcp and relay range", mod: func(c *Config) {
+			c.TURN = TURNConfig{Enabled: true, RelayIP: "198.51.100.1", UDPPort: 3478, TCPPort: 3478, TLS: true, RelayPortMin: 50000, RelayPortMax: 50999}
+		}},
+		{name: "turn tcp port too large", mod: func(c *Config) {
+			c.TURN.Enabled, c.TURN.RelayIP, c.TURN.TCPPort = true, "198.51.100.1", 65536
+		}, wantErr: "ports"},
+		{name: "turn relay range half set", mod: func(c *Config) {
+			c.TURN.Enabled, c.TURN.RelayIP, c.TURN.RelayPortMin = true, "198.51.100.1", 50000
+		}, wantErr: "relay_port_min"},
+		{name: "turn relay range reversed", mod: func(c *Config) {
+			c.TURN.Enabled, c.TURN.RelayIP, c.TURN.RelayPortMin, c.TURN.RelayPortMax = true, "198.51.100.1", 50999, 50000
+		}, wantErr: "relay_port_min"},
+		{name: "admin off", mod: func(c *Config) { c.AdminAddress = "off" }},
+		{name: "admin without port", mod: func(c *Config) { c.AdminAddress = "127.0.0.1" }, wantErr: "admin_address"},
+		{name: "rate limit off", mod: func(c *Config) { c.HTTP.RateLimit = RateLimits{} }},
+		{name: "rate limit without period", mod: func(c *Config) { c.HTTP.RateLimit.API.Every = 0 }, wantErr: "rate_limit"},
+		{name: "negative rate limit burst", mod: func(c *Config) { c.HTTP.RateLimit.Joins.Burst = -1 }, wantErr: "rate_limit"},
+		{name: "trusted proxy", mod: func(c *Config) { c.HTTP.TrustedProxies = []string{"127.0.0.1/32", "10.0.0.0/8"} }},
+		{name: "trusted proxy not a cidr", mod: func(c *Config) { c.HTTP.TrustedProxies = []string{"10.0.0.1"} }, wantErr: "trusted_proxies"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,7 +17,6 @@ import (
 	"github.com/livekit/protocol/utils/guid"
 
 	"github.com/hop-meet/hop/internal/config"
-	"github.com/hop-meet/hop/internal/metrics"
 	"github.com/hop-meet/hop/sfu"
 	"github.com/hop-meet/hop/sfu/turn"
 	"github.com/hop-meet/hop/signaling"
@@ -41,8 +40,12 @@ type Node struct {
 	http     *http.Server
 	listener net.Listener
 	turn     *turn.Server
-	turnURL  string
-	tls      *frontTLS // nil: plain HTTP
+	turnURLs []string
+	tls      *frontTLS    // nil: plain HTTP
+	admin    *http.Server // nil: off
+	adminLn  net.Listener
+	// turnTLS receives the TURN-over-TLS connections of the HTTPS port (nil: not served).
+	turnTLS net.Listener
 }
 
 // New builds a node from a validated configuration and opens its sockets.
@@ -70,7 +73,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	var relayPeers []net.IP
+	if cfg.TURN.Enabled {
+		relayPeers = []net.IP{net.ParseIP(turnRelayIP(cfg))}
+	}
 	engine, err := sfu.NewEngine(sfu.Config{
+		RelayPeers:            relayPeers,
 		LocalIncludes:         includes,
 		LocalExcludes:         excludes,
 		AllowedPeers:          peers,
@@ -96,18 +104,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	for _, t := range cfg.RTC.TURNServers {
 		static = append(static, &livekit.ICEServer{Urls: t.URLs, Username: t.Username, Credential: t.Credential})
 	}
-	if cfg.TURN.Enabled {
-		if err := n.startTURN(); err != nil {
-			engine.Close()
-			return nil, err
-		}
-	}
 	iceServers := func(participant string) []*livekit.ICEServer {
 		out := append([]*livekit.ICEServer{}, static...)
 		if n.turn != nil {
 			user, pass, err := n.turn.Credentials(participant)
 			if err == nil {
-				out = append(out, &livekit.ICEServer{Urls: []string{n.turnURL}, Username: user, Credential: pass})
+				out = append(out, &livekit.ICEServer{Urls: n.turnURLs, Username: user, Credential: pass})
 			}
 		}
 		return out
@@ -128,7 +130,6 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	n.signal.Register(mux)
 	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, roomservice.LocalRooms(n.rooms), cfg.Limits.MaxSignalMessage))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	mux.Handle("/metrics", metrics.Handler(n.id, engine, n.rooms))
 	if cfg.Development {
 		mux.HandleFunc("/api/dev-token", n.serveDevToken)
 	}
@@ -152,8 +153,17 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	n.listener = ln
 	// Upgraded websockets leave these deadlines behind (signaling.Server clears them and keeps
 	// its own keepalive); every other connection is bounded by them.
+	proxies, err := sfu.ParseCIDRs(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		_ = ln.Close()
+		n.closeMedia()
+		return nil, err
+	}
+	var handler http.Handler = apiCORS(cfg.HTTP.CORSOrigins, mux)
+	handler = rateLimited(newLimiter(cfg.HTTP.RateLimit.Joins), newLimiter(cfg.HTTP.RateLimit.API), handler)
+	handler = securityHeaders(forwardedClient(proxies, handler))
 	n.http = &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
@@ -161,6 +171,20 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	}
 	if err := n.setupTLS(); err != nil {
 		_ = ln.Close()
+		n.closeMedia()
+		return nil, err
+	}
+	if cfg.TURN.Enabled {
+		if err := n.startTURN(); err != nil {
+			_ = n.listener.Close()
+			n.tls.close(context.Background())
+			n.closeMedia()
+			return nil, err
+		}
+	}
+	if err := n.startAdmin(); err != nil {
+		_ = n.listener.Close()
+		n.tls.close(context.Background())
 		n.closeMedia()
 		return nil, err
 	}
@@ -175,6 +199,7 @@ func roomConfig(cfg *config.Config, nodeID string, ice func(string) []*livekit.I
 		EmptyTimeout:      cfg.Room.EmptyTimeout,
 		DepartureTimeout:  cfg.Room.DepartureTimeout,
 		MaxParticipants:   cfg.Room.MaxParticipants,
+		NodeParticipants:  cfg.Limits.MaxParticipants,
 		AllowRemoteUnmute: cfg.Room.AllowRemoteUnmute,
 		ResumeWindow:      cfg.Room.ResumeWindow,
 		Limits:            room.Limits{MaxDataPacket: cfg.Limits.MaxDataPacket, MaxMetadata: cfg.Limits.MaxMetadata},
@@ -216,7 +241,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- n.http.Serve(n.listener) }()
 	n.log.Info("hop node started", "node", n.id, "http", n.listener.Addr().String(),
-		"rtcUDP", n.engine.UDPAddr().String(), "rtcTCP", addrString(n.engine.TCPAddr()))
+		"rtcUDP", n.engine.UDPAddr().String(), "rtcTCP", addrString(n.engine.TCPAddr()), "admin", addrString(n.AdminAddr()))
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -243,6 +268,9 @@ func (n *Node) Close() {
 	n.rooms.Close()
 	n.signal.Close()
 	_ = n.http.Shutdown(ctx)
+	if n.admin != nil {
+		_ = n.admin.Shutdown(ctx)
+	}
 	n.tls.close(ctx)
 	n.closeMedia()
 }
@@ -254,15 +282,11 @@ func (n *Node) closeMedia() {
 	n.engine.Close()
 }
 
-// startTURN runs the embedded TURN server, relaying only to this node's media address.
+// startTURN runs the embedded TURN server, relaying only to this node's media address: over
+// UDP, over TCP on its own port when set, and over TLS on the HTTPS port when served there.
 func (n *Node) startTURN() error {
-	relay := n.cfg.TURN.RelayIP
-	if relay == "" {
-		relay = n.cfg.RTC.NodeIP
-	}
-	if relay == "" {
-		relay = "127.0.0.1"
-	}
+	tc := &n.cfg.TURN
+	relay := turnRelayIP(n.cfg)
 	relayIP := net.ParseIP(relay)
 	peers := []net.IP{relayIP}
 	if a, ok := n.engine.UDPAddr().(*net.UDPAddr); ok && !a.IP.IsUnspecified() {
@@ -274,9 +298,17 @@ func (n *Node) startTURN() error {
 	if n.cfg.RTC.IncludeLoopback {
 		peers = append(peers, net.IPv4(127, 0, 0, 1))
 	}
+	var streams []net.Listener
+	if n.turnTLS != nil {
+		streams = append(streams, n.turnTLS)
+	}
 	srv, err := turn.Start(turn.Config{
-		BindAddress:  n.cfg.TURN.BindAddress,
-		UDPPort:      n.cfg.TURN.UDPPort,
+		BindAddress:  tc.BindAddress,
+		UDPPort:      tc.UDPPort,
+		TCPPort:      tc.TCPPort,
+		Streams:      streams,
+		RelayPortMin: uint16(tc.RelayPortMin), // #nosec G115 -- Validate keeps ports within 0..65535
+		RelayPortMax: uint16(tc.RelayPortMax), // #nosec G115 -- as above
 		RelayIP:      relayIP,
 		AllowedPeers: peers,
 		Logger:       sfu.PionLoggerFactory(n.log),
@@ -286,13 +318,36 @@ func (n *Node) startTURN() error {
 		return err
 	}
 	n.turn = srv
-	host := n.cfg.TURN.Host
+	host := tc.Host
 	if host == "" {
 		host = relay
 	}
-	n.turnURL = fmt.Sprintf("turn:%s?transport=udp", net.JoinHostPort(host, strconv.Itoa(srv.Addr().Port)))
-	n.log.Info("embedded TURN server started", "addr", srv.Addr().String(), "relay", relay)
+	n.turnURLs = []string{fmt.Sprintf("turn:%s?transport=udp", net.JoinHostPort(host, strconv.Itoa(srv.Addr().Port)))}
+	if a := srv.TCPAddr(); a != nil {
+		n.turnURLs = append(n.turnURLs, fmt.Sprintf("turn:%s?transport=tcp", net.JoinHostPort(host, strconv.Itoa(a.Port))))
+	}
+	if n.turnTLS != nil {
+		port := n.listener.Addr().(*net.TCPAddr).Port
+		if tc.TLSPort != 0 {
+			port = tc.TLSPort
+		}
+		n.turnURLs = append(n.turnURLs, fmt.Sprintf("turns:%s?transport=tcp", net.JoinHostPort(host, strconv.Itoa(port))))
+	}
+	n.log.Info("embedded TURN server started", "udp", srv.Addr().String(), "tcp", addrString(srv.TCPAddr()),
+		"tls", n.turnTLS != nil, "relay", relay, "urls", n.turnURLs)
 	return nil
+}
+
+// turnRelayIP is the address of the embedded TURN server's relays: turn.relay_ip, else
+// rtc.node_ip, else loopback (dev).
+func turnRelayIP(cfg *config.Config) string {
+	if cfg.TURN.RelayIP != "" {
+		return cfg.TURN.RelayIP
+	}
+	if cfg.RTC.NodeIP != "" {
+		return cfg.RTC.NodeIP
+	}
+	return "127.0.0.1"
 }
 
 // serveDevToken mints join tokens for the built-in page. Development mode only: it lets anyone who can

@@ -45,8 +45,15 @@ func (n *Node) setupTLS() error {
 		go func() { _ = front.redirect.Serve(ln) }()
 		n.log.Info("plain HTTP redirects to HTTPS", "addr", ln.Addr().String())
 	}
-	n.listener = tls.NewListener(n.listener, tlsCfg)
-	n.http.Handler = certs.HSTS(n.http.Handler)
+	if n.cfg.TURN.Enabled && n.cfg.TURN.TLS {
+		mux := newTLSMux(n.listener, tlsCfg, n.cfg.HTTP.ReadHeaderTimeout)
+		n.listener, n.turnTLS = mux.http, mux.turn
+		n.http.ConnContext = connTLSState
+		n.http.Handler = withTLSState(certs.HSTS(n.http.Handler))
+	} else {
+		n.listener = tls.NewListener(n.listener, tlsCfg)
+		n.http.Handler = certs.HSTS(n.http.Handler)
+	}
 	n.tls = front
 	return nil
 }

@@ -77,3 +77,10 @@ func (p *Proxy) Cut() {
 	}
 	p.cuts++
 }
+
+// Close stops accepting connections and drops the open ones: the client behind it has lost the
+// network for good (it cannot reconnect through the proxy).
+func (p *Proxy) Close() {
+	_ = p.ln.Close()
+	p.Cut()
+}

@@ -27,6 +27,8 @@ type Node struct {
 	Config *config.Config
 	// HTTPURL is http://host:port of the node.
 	HTTPURL string
+	// AdminURL is http://host:port of the node's admin listener (/metrics, /debug/pprof).
+	AdminURL string
 }
 
 // StartNode starts a development node on free ports; mutate may change the configuration first.
@@ -36,6 +38,9 @@ func StartNode(t testing.TB, mutate func(*config.Config)) *Node {
 	cfg := config.Default()
 	cfg.ApplyDev()
 	cfg.Port = 0
+	cfg.AdminAddress = "127.0.0.1:0"
+	// Every test client comes from loopback: tests that count on the limits set them.
+	cfg.HTTP.RateLimit = config.RateLimits{}
 	cfg.RTC.UDPPort = 0
 	cfg.RTC.TCPPort = 0 // ICE-TCP off: tests use UDP on loopback
 	cfg.RTC.BindAddress = "127.0.0.1"
@@ -79,11 +84,22 @@ func StartNode(t testing.TB, mutate func(*config.Config)) *Node {
 		cancel()
 		<-done
 	})
-	return &Node{Node: n, Config: cfg, HTTPURL: "http://" + n.Addr().String()}
+	tn := &Node{Node: n, Config: cfg, HTTPURL: "http://" + n.Addr().String()}
+	if a := n.AdminAddr(); a != nil {
+		tn.AdminURL = "http://" + a.String()
+	}
+	return tn
 }
 
 // Token makes a join token for room and identity with the node's dev key.
 func (n *Node) Token(t testing.TB, room, identity string) string {
+	t.Helper()
+	return DevToken(t, room, identity)
+}
+
+// DevToken makes a join token for room and identity with the development key, which every node
+// StartNode makes accepts (for clients in a child process, which have no *Node).
+func DevToken(t testing.TB, room, identity string) string {
 	t.Helper()
 	tok, err := auth.NewToken(config.DevAPIKey, config.DevAPISecret, room, identity, time.Hour, false, identity)
 	if err != nil {

@@ -5,6 +5,7 @@ package turn
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -19,6 +20,13 @@ type Config struct {
 	// BindAddress and UDPPort are where TURN listens (0 picks a free port).
 	BindAddress string
 	UDPPort     int
+	// TCPPort, when positive, serves TURN over TCP there too.
+	TCPPort int
+	// Streams are further listeners TURN is served on over a stream (TURN over TLS on the HTTPS
+	// port, handed over by the node's TLS dispatcher). The server closes them.
+	Streams []net.Listener
+	// RelayPortMin and RelayPortMax bound the relay sockets' ports (both 0: any free port).
+	RelayPortMin, RelayPortMax uint16
 	// RelayIP is the address relayed candidates get; clients must reach it.
 	RelayIP net.IP
 	// Realm names the server in TURN authentication.
@@ -37,6 +45,7 @@ type Server struct {
 	cfg    Config
 	secret string
 	conn   net.PacketConn
+	tcp    net.Listener
 	srv    *turn.Server
 }
 
@@ -69,40 +78,73 @@ func Start(cfg Config) (*Server, error) {
 	if len(allowed) == 0 {
 		allowed = []net.IP{cfg.RelayIP}
 	}
-	relayBind := cfg.BindAddress
-	if relayBind == "" {
-		relayBind = "0.0.0.0"
+	permit := func(_ net.Addr, peer net.IP) bool {
+		for _, ip := range allowed {
+			if ip.Equal(peer) {
+				return true
+			}
+		}
+		return false
+	}
+	relays := s.relayGenerator()
+	streams := cfg.Streams
+	if cfg.TCPPort > 0 {
+		ln, err := net.Listen("tcp4", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.TCPPort)))
+		if err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("turn: listen tcp %d: %w", cfg.TCPPort, err)
+		}
+		s.tcp = ln
+		streams = append([]net.Listener{ln}, streams...)
+	}
+	var listeners []turn.ListenerConfig
+	for _, ln := range streams {
+		listeners = append(listeners, turn.ListenerConfig{Listener: ln, RelayAddressGenerator: relays, PermissionHandler: permit})
 	}
 	srv, err := turn.NewServer(turn.ServerConfig{
-		Realm:         cfg.Realm,
-		LoggerFactory: cfg.Logger,
-		AuthHandler:   turn.LongTermTURNRESTAuthHandler(s.secret, nil),
-		PacketConnConfigs: []turn.PacketConnConfig{{
-			PacketConn: conn,
-			RelayAddressGenerator: &bufferedRelays{
-				RelayAddressGeneratorStatic: turn.RelayAddressGeneratorStatic{RelayAddress: cfg.RelayIP, Address: relayBind},
-				set:                         cfg.SetBuffers,
-			},
-			PermissionHandler: func(_ net.Addr, peer net.IP) bool {
-				for _, ip := range allowed {
-					if ip.Equal(peer) {
-						return true
-					}
-				}
-				return false
-			},
-		}},
+		Realm:             cfg.Realm,
+		LoggerFactory:     cfg.Logger,
+		AuthHandler:       turn.LongTermTURNRESTAuthHandler(s.secret, nil),
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: conn, RelayAddressGenerator: relays, PermissionHandler: permit}},
+		ListenerConfigs:   listeners,
 	})
 	if err != nil {
 		_ = conn.Close()
+		for _, ln := range streams {
+			_ = ln.Close()
+		}
 		return nil, fmt.Errorf("turn: %w", err)
 	}
 	s.srv = srv
 	return s, nil
 }
 
+// relayGenerator makes the relay sockets: on the relay IP, in the port range if one is set. Every
+// transport's allocations relay over UDP to the SFU.
+func (s *Server) relayGenerator() turn.RelayAddressGenerator {
+	bind := s.cfg.BindAddress
+	if bind == "" {
+		bind = "0.0.0.0"
+	}
+	if s.cfg.RelayPortMin != 0 || s.cfg.RelayPortMax != 0 {
+		return &bufferedRelays{
+			gen: &turn.RelayAddressGeneratorPortRange{RelayAddress: s.cfg.RelayIP, Address: bind, MinPort: s.cfg.RelayPortMin, MaxPort: s.cfg.RelayPortMax},
+			set: s.cfg.SetBuffers,
+		}
+	}
+	return &bufferedRelays{gen: &turn.RelayAddressGeneratorStatic{RelayAddress: s.cfg.RelayIP, Address: bind}, set: s.cfg.SetBuffers}
+}
+
 // Addr is the TURN listener's address.
 func (s *Server) Addr() *net.UDPAddr { return s.conn.LocalAddr().(*net.UDPAddr) }
+
+// TCPAddr is the TURN-over-TCP listener's address (nil when off).
+func (s *Server) TCPAddr() *net.TCPAddr {
+	if s.tcp == nil {
+		return nil
+	}
+	return s.tcp.Addr().(*net.TCPAddr)
+}
 
 // Credentials returns time-limited credentials for one user (RFC 8489 TURN REST style).
 func (s *Server) Credentials(user string) (username, password string, err error) {
@@ -112,16 +154,29 @@ func (s *Server) Credentials(user string) (username, password string, err error)
 // Close stops the server.
 func (s *Server) Close() error { return s.srv.Close() }
 
-// bufferedRelays sizes the buffers of every relay socket it allocates.
+// bufferedRelays sizes the buffers of every relay socket it allocates, and refuses TCP
+// allocations (RFC 6062): the SFU takes media over UDP only.
 type bufferedRelays struct {
-	turn.RelayAddressGeneratorStatic
+	gen turn.RelayAddressGenerator
 	set func(net.PacketConn)
 }
 
+var errNoTCPRelay = errors.New("turn: TCP relays are not offered")
+
+func (b *bufferedRelays) Validate() error { return b.gen.Validate() }
+
 func (b *bufferedRelays) AllocatePacketConn(cfg turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
-	c, a, err := b.RelayAddressGeneratorStatic.AllocatePacketConn(cfg)
+	c, a, err := b.gen.AllocatePacketConn(cfg)
 	if err == nil && b.set != nil {
 		b.set(c)
 	}
 	return c, a, err
+}
+
+func (b *bufferedRelays) AllocateListener(turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
+	return nil, nil, errNoTCPRelay
+}
+
+func (b *bufferedRelays) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) {
+	return nil, errNoTCPRelay
 }

@@ -2,18 +2,18 @@ package meeting
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"math"
-	"net"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/hop-meet/hop/internal/ratelimit"
 	"github.com/hop-meet/hop/signaling/auth"
 )
 
@@ -87,7 +87,7 @@ type Service struct {
 	key      string
 	secret   string
 	verifier *auth.Verifier
-	limit    *limiter
+	limit    *ratelimit.Limiter
 }
 
 // New makes the service.
@@ -113,7 +113,7 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, verifier: auth.NewVerifier(cfg.Keys), limit: newLimiter(cfg.JoinBurst, cfg.JoinEvery),
+	s := &Service{cfg: cfg, verifier: auth.NewVerifier(cfg.Keys), limit: ratelimit.New(cfg.JoinBurst, cfg.JoinEvery),
 		pending: map[string]*pendingJoin{}}
 	s.key, s.secret = SigningKey(cfg.Keys)
 	return s
@@ -179,12 +179,8 @@ func fail(w http.ResponseWriter, status int, code string) {
 // limited refuses a client address that asks too often, with the time until it may ask again.
 func (s *Service) limited(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
-		if ok, wait := s.limit.allow(host, s.cfg.Now()); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		if ok, wait := s.limit.Allow(ratelimit.ClientIP(r), s.cfg.Now()); !ok {
+			w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
 			fail(w, http.StatusTooManyRequests, codeRateLimited)
 			return
 		}
@@ -337,6 +333,9 @@ type joinRequest struct {
 	Name string `json:"name"`
 	// Password opens a meeting that has one.
 	Password string `json:"password,omitempty"`
+	// Device is a random key the browser keeps (localStorage): the same browser under the same
+	// name gets the same identity, so a host's bar holds across rejoins.
+	Device string `json:"device,omitempty"`
 }
 
 type joinResponse struct {
@@ -380,6 +379,11 @@ func (s *Service) serveJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	identity := identityFor(name)
+	if d := strings.TrimSpace(req.Device); len(d) >= 16 && len(d) <= 128 {
+		mac := hmac.New(sha256.New, []byte(s.secret))
+		mac.Write([]byte(inv.Room + "\x00" + d + "\x00" + name))
+		identity = identityWith(name, mac.Sum(nil))
+	}
 	if s.cfg.Gate != nil {
 		switch code := s.cfg.Gate.Admission(inv.Room, identity, inv.Role, req.Password); code {
 		case Admit:

@@ -158,30 +158,6 @@ func TestRoleGrants(t *testing.T) {
 	}
 }
 
-func TestLimiter(t *testing.T) {
-	l := newLimiter(2, time.Second)
-	now := time.Unix(0, 0)
-	for i := range 2 {
-		if ok, _ := l.allow("a", now); !ok {
-			t.Fatalf("request %d refused", i)
-		}
-	}
-	ok, wait := l.allow("a", now)
-	if ok || wait != time.Second {
-		t.Fatalf("third request: %v, wait %v", ok, wait)
-	}
-	if ok, _ := l.allow("b", now); !ok {
-		t.Fatal("another address was limited")
-	}
-	if ok, _ := l.allow("a", now.Add(time.Second)); !ok {
-		t.Fatal("not refilled after a period")
-	}
-	l.allow("c", now.Add(10*time.Second))
-	if len(l.buckets) != 1 {
-		t.Errorf("%d buckets kept after they refilled", len(l.buckets))
-	}
-}
-
 // server runs the endpoints with a log the test can read.
 func server(t *testing.T, cfg Config) (*httptest.Server, *bytes.Buffer) {
 	t.Helper()

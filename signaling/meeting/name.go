@@ -100,7 +100,11 @@ func IsCode(s string) bool {
 
 // identityFor makes a participant identity from a display name: an ASCII slug of it and a
 // random suffix, so two people with one name stay two participants.
-func identityFor(name string) string {
+func identityFor(name string) string { return identityWith(name, nil) }
+
+// identityWith is identityFor with its suffix taken from seed when given (a device's key), so
+// that one browser keeps one identity under one name: what a host's bar holds on to.
+func identityWith(name string, seed []byte) string {
 	d := norm.NFD.String(strings.ToLower(name))
 	var sb strings.Builder
 	dash := false
@@ -127,7 +131,11 @@ func identityFor(name string) string {
 		slug = "guest"
 	}
 	var b [6]byte
-	_, _ = rand.Read(b[:])
+	if len(seed) >= len(b) {
+		copy(b[:], seed)
+	} else {
+		_, _ = rand.Read(b[:])
+	}
 	const abc = "abcdefghijklmnopqrstuvwxyz0123456789"
 	suffix := make([]byte, len(b))
 	for i, v := range b {

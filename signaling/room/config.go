@@ -20,6 +20,8 @@ type Config struct {
 	DepartureTimeout time.Duration
 	// MaxParticipants caps each room (0: no cap); CreateRoom and tokens may only lower it.
 	MaxParticipants int
+	// NodeParticipants caps all rooms of the node together (0: no cap).
+	NodeParticipants int
 	// AllowRemoteUnmute lets administrators unmute others' tracks.
 	AllowRemoteUnmute bool
 	// ResumeWindow keeps a participant whose signalling dropped this long for it to resume.

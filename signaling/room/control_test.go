@@ -321,3 +321,16 @@ func TestSettingsRuleChatAndScreenShare(t *testing.T) {
 		t.Fatal("password check")
 	}
 }
+
+func TestNodeParticipantCap(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.NodeParticipants = 2 })
+	h.join("a", "alice")
+	h.join("b", "bob")
+	var je *JoinError
+	if _, err := h.tryJoin("c", "carol"); !errors.As(err, &je) || je.Status != http.StatusServiceUnavailable || !strings.Contains(je.Msg, "full") {
+		t.Fatalf("third participant on a node capped at two: %v", err)
+	}
+	if h.m.FullRefusals() != 1 {
+		t.Fatal("refusal not counted")
+	}
+}

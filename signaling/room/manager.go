@@ -88,7 +88,16 @@ func NewManager(cfg Config, media Media, registry routing.RoomRegistry) *Manager
 	return m
 }
 
-// FullRefusals counts joins refused because their room was full.
+// participantCount is how many participants all rooms hold.
+func (m *Manager) participantCount() int {
+	n := 0
+	for _, r := range m.Rooms() {
+		n += r.size()
+	}
+	return n
+}
+
+// FullRefusals counts joins refused because their room (or the node) was full.
 func (m *Manager) FullRefusals() uint64 { return m.fullRefusals.Load() }
 
 // NodeID is the node the manager's rooms live on.
@@ -122,6 +131,11 @@ func (m *Manager) CheckJoin(_ context.Context, p *routing.JoinParams) error {
 	m.mu.Unlock()
 	if closed {
 		return &JoinError{Reason: livekit.DisconnectReason_SERVER_SHUTDOWN, Status: http.StatusServiceUnavailable, Msg: "server is shutting down"}
+	}
+	if n := m.cfg.NodeParticipants; n > 0 && !p.Reconnect && m.participantCount() >= n {
+		m.fullRefusals.Add(1)
+		return &JoinError{Reason: livekit.DisconnectReason_JOIN_FAILURE, Status: http.StatusServiceUnavailable,
+			Msg: fmt.Sprintf("this server is full (at most %d participants)", n)}
 	}
 	if r == nil {
 		if p.Reconnect {

@@ -68,7 +68,9 @@ type TrackParams struct {
 	ID          string
 	PublisherID string
 	Kind        webrtc.RTPCodecType
-	Logger      *slog.Logger
+	// Encrypted: the publisher encrypts its frames end to end; the SFU passes them as they are.
+	Encrypted bool
+	Logger    *slog.Logger
 	// OnEnded is called once when the client stopped sending every layer.
 	OnEnded func()
 	// OnDemandChanged is told when subscribers come, go or change what they want; it must not block.

@@ -87,6 +87,7 @@ func (c *sfuConn) NewTrack(p TrackParams) MediaTrack {
 		ID:              p.ID,
 		PublisherID:     p.PublisherID,
 		Kind:            p.Kind,
+		Encrypted:       p.Encrypted,
 		PLIThrottle:     c.engine.PLIThrottle(),
 		WriteRTCP:       c.t.WriteRTCP,
 		Logger:          p.Logger,

@@ -338,6 +338,7 @@ func (p *Participant) onTrack(in IncomingTrack) {
 		ID:              sid,
 		PublisherID:     p.sid,
 		Kind:            in.Kind(),
+		Encrypted:       info.Encryption != livekit.Encryption_NONE,
 		Logger:          p.log,
 		OnEnded:         func() { once.Do(func() { p.unpublish(sid, false) }) },
 		OnDemandChanged: p.demandChanged,

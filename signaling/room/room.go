@@ -152,6 +152,12 @@ func (r *Room) Participants() []*Participant {
 	return out
 }
 
+func (r *Room) size() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.participants)
+}
+
 // Participant finds a participant by identity.
 func (r *Room) Participant(identity string) *Participant {
 	r.mu.RLock()

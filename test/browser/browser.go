@@ -54,6 +54,8 @@ type Participant struct {
 	SampleMs   int `json:"sampleMs,omitempty"`
 	// StartDelayMs delays this participant's join after its page has loaded (timeline mode).
 	StartDelayMs int `json:"startDelayMs,omitempty"`
+	// E2EEKey turns on livekit-client's end-to-end encryption with this shared key.
+	E2EEKey string `json:"e2eeKey,omitempty"`
 	// WaitStart makes this participant join only when Handle.Begin releases it (timeline mode);
 	// its Chromium is already running then, so the join is not delayed by a browser start.
 	WaitStart bool `json:"waitStart,omitempty"`
@@ -96,6 +98,8 @@ type Spec struct {
 	// StartTimeoutMs bounds how long a WaitStart participant waits for Handle.Begin (default
 	// 120000).
 	StartTimeoutMs int `json:"startTimeoutMs,omitempty"`
+	// ChromiumArgs are added to Chromium's command line (e.g. trusting a test certificate).
+	ChromiumArgs []string `json:"chromiumArgs,omitempty"`
 }
 
 // Result is run.mjs's report.
@@ -149,7 +153,9 @@ type PeerConnection struct {
 
 // CandidatePair is the selected ICE candidate pair of a PeerConnection.
 type CandidatePair struct {
-	Local                    string  `json:"local"`  // "host udp 127.0.0.1:50000"
+	Local string `json:"local"` // "host udp 127.0.0.1:50000"
+	// LocalRelayProtocol is how a relay candidate reaches its TURN server: udp, tcp or tls.
+	LocalRelayProtocol       string  `json:"localRelayProtocol,omitempty"`
 	Remote                   string  `json:"remote"` // "host udp 127.0.0.1:7892"
 	CurrentRoundTripTime     float64 `json:"currentRoundTripTime"`
 	AvailableOutgoingBitrate float64 `json:"availableOutgoingBitrate"`

@@ -3,6 +3,7 @@
 // connect, then tick every sampleMs (one timeline sample from all PeerConnections' stats), report.
 
 import {
+  ExternalE2EEKeyProvider,
   type LocalTrackPublication,
   LogLevel,
   type RemoteParticipant,
@@ -86,6 +87,7 @@ async function describePC(pc: RTCPeerConnection) {
         selected = {
           local: l ? `${l.candidateType} ${l.protocol} ${l.address}:${l.port}` : '',
           remote: r ? `${r.candidateType} ${r.protocol} ${r.address}:${r.port}` : '',
+          localRelayProtocol: l?.relayProtocol,
           currentRoundTripTime: pair.currentRoundTripTime,
           availableOutgoingBitrate: pair.availableOutgoingBitrate,
           availableIncomingBitrate: pair.availableIncomingBitrate,
@@ -233,6 +235,8 @@ export interface ConnectOptions {
   /** Opus DTX and RED for the published microphone (livekit-client's defaults when unset). */
   dtx?: boolean;
   red?: boolean;
+  /** livekit-client's end-to-end encryption with this shared key (its worker from /e2ee-worker.js). */
+  e2eeKey?: string;
 }
 
 async function connect(o: ConnectOptions) {
@@ -241,7 +245,14 @@ async function connect(o: ConnectOptions) {
   tileWidth = o.tileWidth || 320;
   tileHeight = o.tileHeight || 180;
   setLogLevel((o.logLevel as keyof typeof LogLevel) in LogLevel ? (o.logLevel as keyof typeof LogLevel) : 'warn');
+  let e2ee: { keyProvider: ExternalE2EEKeyProvider; worker: Worker } | undefined;
+  if (o.e2eeKey) {
+    const keyProvider = new ExternalE2EEKeyProvider();
+    await keyProvider.setKey(o.e2eeKey);
+    e2ee = { keyProvider, worker: new Worker('/e2ee-worker.js', { type: 'module' }) };
+  }
   const r = new Room({
+    ...(e2ee ? { e2ee } : {}),
     adaptiveStream: adaptive ? { pixelDensity: 1, pauseVideoInBackground: false } : false,
     dynacast: !!o.dynacast,
     singlePeerConnection: o.singlePeerConnection,
@@ -260,6 +271,7 @@ async function connect(o: ConnectOptions) {
     },
   });
   room = r;
+  r.on(RoomEvent.EncryptionError, (e) => event('encryptionError', String(e?.message ?? e)));
   r.on(RoomEvent.TrackSubscribed, onSubscribed)
     .on(RoomEvent.TrackPublished, requestHigh)
     .on(RoomEvent.TrackSubscriptionFailed, (sid, p, reason) =>
@@ -292,6 +304,7 @@ async function connect(o: ConnectOptions) {
     .on(RoomEvent.Reconnected, () => event('reconnected'));
 
   const t0 = performance.now();
+  if (e2ee) await r.setE2EEEnabled(true);
   await r.connect(o.url, o.token, { autoSubscribe: true });
   connectMs = Math.round(performance.now() - t0);
   event('connected', `${connectMs} ms`);

@@ -189,6 +189,8 @@ async function bundlePage(esbuild) {
 }
 
 function serve(pageJs) {
+  // livekit-client's E2EE worker, for participants with an e2eeKey.
+  const workerPath = join(here, 'node_modules', 'livekit-client', 'dist', 'livekit-client.e2ee.worker.mjs');
   const html =
     '<!doctype html><html><head><meta charset="utf-8"><title>hop test</title></head>' +
     '<body><script type="module" src="/page.js"></script></body></html>';
@@ -200,6 +202,9 @@ function serve(pageJs) {
     } else if (path === '/page.js') {
       res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
       res.end(pageJs);
+    } else if (path === '/e2ee-worker.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
+      res.end(readFileSync(workerPath));
     } else if (path === '/favicon.ico') {
       res.writeHead(204);
       res.end();
@@ -275,7 +280,7 @@ async function main() {
 
     try {
       browser = await withTimeout(
-        chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 20000 }),
+        chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...(spec.chromiumArgs || [])], timeout: 20000 }),
         25000,
         'launching Chromium',
       );
@@ -330,6 +335,7 @@ async function main() {
             tileHeight: p.tileHeight,
             dtx: p.dtx,
             red: p.red,
+            e2eeKey: p.e2eeKey,
           }),
           spec.connectTimeoutMs,
           `${p.identity}: connecting`,

@@ -25,6 +25,18 @@ func TestLateJoinerGetsChatHistory(t *testing.T) {
 		}
 	}
 	send(alice, "xin chào", lksdk.WithDataPublishTopic(chat.Topic))
+	// The room keeps chat in the order it arrives: bob answers once he has read alice.
+	for deadline := time.After(10 * time.Second); ; {
+		select {
+		case m := <-bob.msgs:
+			if !bytes.Equal(m, []byte("xin chào")) {
+				continue
+			}
+		case <-deadline:
+			t.Fatal("bob did not receive alice's message")
+		}
+		break
+	}
 	send(bob, "just for alice", lksdk.WithDataPublishTopic(chat.Topic), lksdk.WithDataPublishDestination([]string{"alice"}))
 	send(bob, "not chat", lksdk.WithDataPublishTopic("cursor"))
 	send(bob, "chào chị", lksdk.WithDataPublishTopic(chat.Topic))

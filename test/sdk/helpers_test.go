@@ -201,6 +201,9 @@ func connect(t *testing.T, n *testkit.Node, roomName, identity string, o connect
 	}
 	cb.OnDataPacket = func(d lksdk.DataPacket, params lksdk.DataReceiveParams) {
 		if u, ok := d.(*lksdk.UserDataPacket); ok {
+			if strings.HasPrefix(u.Topic, "hop.") {
+				return // the meeting's own messages to the app (settings, notices)
+			}
 			select {
 			case c.msgs <- u.Payload:
 			default:

@@ -3,7 +3,7 @@ package sdk_test
 import (
 	"bytes"
 	"fmt"
-	"runtime"
+	"os"
 	"testing"
 	"time"
 
@@ -71,36 +71,27 @@ func TestDataPackets(t *testing.T) {
 	recv(b, big, "carol")
 }
 
-// After participants leave and the room closes, every goroutine the server started for them is gone.
+// After participants leave and the room closes, every goroutine the server started for them is
+// gone. The clients run in a child process, so that the count is the node's alone.
 func TestNoGoroutineLeakAfterRoomCloses(t *testing.T) {
+	if testkit.ChildRole() == "leak-clients" {
+		leakClients(t)
+		return
+	}
 	n := testkit.StartNode(t, nil)
 	m := testkit.MakeMedia(t)
-	baseline := runtime.NumGoroutine()
+	base := testkit.CountGoroutines()
 
-	var clients []*client
-	for i, id := range []string{"alice", "bob", "carol"} {
-		c := connect(t, n, "leak", id, connectOpts{autoSubscribe: true, singlePC: i%2 == 1}, 60)
-		publishFile(t, c, m.Opus, 20*time.Millisecond, "mic")
-		publishFile(t, c, m.VP8[180], 33*time.Millisecond, "cam")
-		clients = append(clients, c)
-	}
-	for _, c := range clients {
-		for _, other := range []string{"alice", "bob", "carol"} {
-			if other == c.room.LocalParticipant.Identity() {
-				continue
-			}
-			c.waitFor(other, webrtc.RTPCodecTypeVideo, 20*time.Second)
-			c.waitFor(other, webrtc.RTPCodecTypeAudio, 20*time.Second)
-		}
-	}
+	child := testkit.StartChild(t, "TestNoGoroutineLeakAfterRoomCloses", "leak-clients",
+		"HOP_LEAK_URL="+n.URL(), "HOP_LEAK_OPUS="+m.Opus, "HOP_LEAK_VP8="+m.VP8[180])
+	child.Await("subscribed", 2*time.Minute)
 	// One writer lane per connection that carries forwarded media, whatever the signalling mode:
 	// publishing connections take none.
-	if l := n.Engine().Writers().Lanes(); l != len(clients) {
-		t.Errorf("%d writer lanes for %d subscribing connections", l, len(clients))
+	if l := n.Engine().Writers().Lanes(); l != len(leakIdentities) {
+		t.Errorf("%d writer lanes for %d subscribing connections", l, len(leakIdentities))
 	}
-	for _, c := range clients {
-		c.room.Disconnect()
-	}
+	child.Tell("leave")
+	child.Await("left", time.Minute)
 	deadline := time.Now().Add(10 * time.Second)
 	for n.Rooms().Room("leak") != nil {
 		if time.Now().After(deadline) {
@@ -114,8 +105,44 @@ func TestNoGoroutineLeakAfterRoomCloses(t *testing.T) {
 	if l := n.Engine().Writers().Lanes(); l != 0 {
 		t.Errorf("%d writer lanes still taken after everyone left", l)
 	}
-	// The SDK clients' own goroutines end too; allow a few for pion's shared timers.
-	testkit.WaitGoroutines(t, baseline, 5, 15*time.Second)
+	// The child stays until the count is done: the SDK closes connections after Disconnect
+	// returns, and a process that exits first leaves its TURN allocations behind on the node.
+	testkit.WaitGoroutinesBack(t, base, 15*time.Second, child.Spare())
+	child.Tell("exit")
+	child.Wait(time.Minute)
+}
+
+var leakIdentities = []string{"alice", "bob", "carol"}
+
+// leakClients is TestNoGoroutineLeakAfterRoomCloses's child: three participants publish to each
+// other until the parent has counted their connections, then leave.
+func leakClients(t *testing.T) {
+	url := os.Getenv("HOP_LEAK_URL")
+	var clients []*client
+	for i, id := range leakIdentities {
+		// No *testkit.Node here: connect uses it only for a URL and a token, both given.
+		c := connect(t, nil, "leak", id, connectOpts{autoSubscribe: true, singlePC: i%2 == 1,
+			url: url, token: testkit.DevToken(t, "leak", id)}, 60)
+		publishFile(t, c, os.Getenv("HOP_LEAK_OPUS"), 20*time.Millisecond, "mic")
+		publishFile(t, c, os.Getenv("HOP_LEAK_VP8"), 33*time.Millisecond, "cam")
+		clients = append(clients, c)
+	}
+	for _, c := range clients {
+		for _, other := range leakIdentities {
+			if other == c.room.LocalParticipant.Identity() {
+				continue
+			}
+			c.waitFor(other, webrtc.RTPCodecTypeVideo, 20*time.Second)
+			c.waitFor(other, webrtc.RTPCodecTypeAudio, 20*time.Second)
+		}
+	}
+	testkit.Say("subscribed")
+	testkit.Hear(t, "leave")
+	for _, c := range clients {
+		c.room.Disconnect()
+	}
+	testkit.Say("left")
+	testkit.Hear(t, "exit")
 }
 
 // A viewer on /rtc (a token that may send data but not media) costs the server one

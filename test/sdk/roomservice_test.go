@@ -47,7 +47,7 @@ func TestRoomServiceWithServerSDK(t *testing.T) {
 	audience.waitFor("speaker", webrtc.RTPCodecTypeAudio, 15*time.Second)
 
 	// The node's statistics count what it forwarded.
-	resp, err := http.Get(n.HTTPURL + "/metrics")
+	resp, err := http.Get(n.AdminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

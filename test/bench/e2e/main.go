@@ -174,9 +174,12 @@ func freePort() int {
 
 func runOnce(bin, ns, procs string, pubs, subs int, measure time.Duration) (*result, error) {
 	port := freePort()
+	admin := freePort()
 	cfg := fmt.Sprintf(`bind_address: %[1]s
 port: %[2]d
+admin_address: %[1]s:%[3]d
 log_level: warn
+http: {rate_limit: {joins: {burst: 0}}}   # every load client joins from one address
 keys: {bench: "bench-secret-bench-secret-bench-secret"}
 rtc:
   bind_address: %[1]s
@@ -184,7 +187,7 @@ rtc:
   tcp_port: 0
   ips: {includes: ["%[1]s/32"]}
   allowed_peers: ["10.213.250.0/24"]
-`, nsIP, port)
+`, nsIP, port, admin)
 	dir, err := os.MkdirTemp("", "hop-bench-")
 	if err != nil {
 		return nil, err
@@ -227,6 +230,7 @@ rtc:
 		}
 	}()
 	base := fmt.Sprintf("http://%s:%d", nsIP, port)
+	adminBase := fmt.Sprintf("http://%s:%d", nsIP, admin)
 	if err := waitHTTP(base+"/healthz", 10*time.Second); err != nil {
 		return nil, fmt.Errorf("node did not start: %w\n%s", err, srvLog.String())
 	}
@@ -243,7 +247,7 @@ rtc:
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		for {
-			m, err := scrape(base)
+			m, err := scrape(adminBase)
 			if err == nil && m["hop_participants"] >= float64(n) {
 				return nil
 			}
@@ -320,7 +324,7 @@ rtc:
 	}
 	// Let bandwidth estimates settle, then measure.
 	time.Sleep(10 * time.Second)
-	m1, err := scrape(base)
+	m1, err := scrape(adminBase)
 	if err != nil {
 		return nil, fmt.Errorf("%w\nnode log:\n%s", err, tail(srvLog.String(), 4000))
 	}
@@ -341,7 +345,7 @@ rtc:
 		}()
 	}
 	time.Sleep(measure)
-	m2, err := scrape(base)
+	m2, err := scrape(adminBase)
 	if err != nil {
 		return nil, fmt.Errorf("%w\nnode log:\n%s", err, tail(srvLog.String(), 4000))
 	}
