@@ -60,7 +60,7 @@ export interface LobbyTicket {
   ticket: string;
 }
 
-export function exchange(req: { invite?: string; room?: string; name: string; password?: string }): Promise<JoinAnswer | LobbyTicket> {
+export function exchange(req: { invite?: string; room?: string; name: string; password?: string; device?: string }): Promise<JoinAnswer | LobbyTicket> {
   return call('/api/join', req);
 }
 

@@ -47,6 +47,7 @@ import type { Key } from './i18n';
 import { chooseLayout, handOrder, type Item, type Mode } from './layout';
 import { HAND_ATTR, handTime, PeoplePanel } from './people';
 import type { Choice } from './prejoin';
+import { store } from './storage';
 import { Tile } from './tiles';
 
 const REACTION_TOPIC = 'hop-reaction';
@@ -247,7 +248,7 @@ export class Meeting {
 
   private async connect(video?: LocalVideoTrack, audio?: LocalAudioTrack): Promise<void> {
     performance.mark('hop:join');
-    const ans = await exchange({ invite: this.session.invite, room: this.session.invite ? undefined : this.session.room, name: this.choice.name, password: this.choice.password || undefined });
+    const ans = await exchange({ invite: this.session.invite, room: this.session.invite ? undefined : this.session.room, name: this.choice.name, password: this.choice.password || undefined, device: store.deviceKey() });
     this.answer = isTicket(ans) ? await this.waitInLobby(ans.ticket) : ans;
     const room = new Room({
       adaptiveStream: true,
