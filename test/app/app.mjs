@@ -295,6 +295,18 @@ const scenarios = {
       await l.locator(tid('join-button')).click();
       report.locked = await errorText(l);
     });
+    await step('a guest may leave the lobby and is back on the form', async () => {
+      await setting(a, 'lock-meeting', false, 'locked');
+      await setting(a, 'lobby-toggle', true, 'lobby');
+      const w = await person(b);
+      await joinAs(w, link, 'Đặng Thị Hương', { camera: false, mic: false });
+      await w.locator(tid('join-button')).click();
+      await w.locator(tid('lobby-waiting')).waitFor({ timeout: T });
+      await w.locator(tid('lobby-leave')).click();
+      await w.locator(`${tid('join-button')}:enabled`).waitFor({ timeout: T });
+      if (await w.locator(tid('lobby-waiting')).isVisible()) throw new Error('the waiting screen stayed');
+      if (await w.locator(`${tid('error-message')}:visible`).count()) throw new Error('leaving the lobby shows an error');
+    });
     await step('the host panel follows a language switch made while it was closed', async () => {
       await a.locator(tid('participants-toggle')).click();
       await a.locator(tid('language-toggle')).click();

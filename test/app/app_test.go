@@ -409,8 +409,9 @@ func TestRejoinAfterRestart(t *testing.T) {
 
 // TestLobbyPasswordLock: with the lobby on a guest waits and sees nobody until the host admits;
 // a denied guest is told; the host sees and hears each knock; a co-host sees the queue too (and
-// cannot end the meeting); two waiting are admitted at once; a meeting
-// password refuses the wrong one and admits the right one; a locked meeting refuses a new join.
+// cannot end the meeting); two waiting are admitted at once; a meeting password refuses the
+// wrong one and admits the right one; a locked meeting refuses a new join; leaving the lobby
+// brings the form back without an error; the host panel follows a language switch.
 func TestLobbyPasswordLock(t *testing.T) {
 	n := devNode(t)
 	r := run(t, "lobby", map[string]any{"base": n.HTTPURL})
