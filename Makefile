@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/hop
-APT_PACKAGES := ffmpeg chromium iproute2 nftables openssl
+APT_PACKAGES := ffmpeg chromium iproute2 nftables openssl redis-server
 export GOTOOLCHAIN := local
 
 .PHONY: run build webclient test deps test-deps vet gosec bench clean
@@ -26,7 +26,9 @@ test/browser/node_modules/.installed: test/browser/package-lock.json
 	touch $@
 
 # System packages the tests use: ffmpeg makes media, chromium runs browser tests, iproute2 and
-# nftables shape networks in namespaces, certutil gives test browsers a CA to trust. Installed only when missing (needs root, as in CI).
+# nftables shape networks in namespaces, certutil gives test browsers a CA to trust;
+# fonts-dejavu-core has the Vietnamese letters a recording's composite writes names in;
+# redis-server coordinates the cluster tests. Installed only when missing (needs root, as in CI).
 deps:
 	@missing=""; \
 	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
@@ -35,12 +37,17 @@ deps:
 	command -v nft >/dev/null || missing="$$missing nftables"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v certutil >/dev/null || missing="$$missing libnss3-tools"; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# Versity's S3 gateway: the recorder's S3 tests run against it (a build of a few minutes, once).
 test-deps: deps webclient test/browser/node_modules/.installed
+	@command -v versitygw >/dev/null || [ -x "$$($(GO) env GOPATH)/bin/versitygw" ] || \
+		$(GO) install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
 # gosec (Go's security checker), installed into GOPATH/bin when missing. Two rules are off:
 # G115 (integer conversions: RTP/RTCP fields are fixed-width and wrap by design, the munger's
@@ -70,12 +77,13 @@ test: test-deps vet gosec
 	cd webclient && npm test
 	$(GO) test -count=1 -p 1 -timeout 25m ./...
 	$(GO) test -race -count=1 -p 1 -timeout 20m ./signaling/... ./internal/... ./test/signal/...
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./sfu/...
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./sfu/... ./recorder/...
 
 # Micro-benchmarks of the packet path (ns/packet, allocs), at 1 and 2 cores, then an end-to-end
 # run of `hop loadtest` against a node (needs root for its network namespace, and ffmpeg).
 bench: build deps
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 ./sfu/...
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./recorder/...
 	$(GO) run ./test/bench/e2e -hop $(BIN)
 
 clean:

@@ -15,6 +15,8 @@ Usage:
   hop certs init [flags]  make a private CA and a server certificate for a closed network
   hop invite [flags]    print a meeting link with a signed invitation (--room, --role, --expires, --url)
   hop loadtest [flags]  load a server with publishers and subscribers, and report what they got
+  hop status --redis HOST:PORT  print a cluster's nodes, their load and the rooms each hosts
+  hop drain --redis HOST:PORT --node ID  move a node's meetings away (after --deadline) and stop it
   hop version           print the version
 
 Run "hop <command> -h" for a command's flags.
@@ -38,6 +40,10 @@ func main() {
 		err = runToken(os.Args[2:], os.Stdout)
 	case "invite":
 		err = runInvite(os.Args[2:], os.Stdout)
+	case "drain":
+		err = runDrain(os.Args[2:], os.Stdout)
+	case "status":
+		err = runStatus(os.Args[2:], os.Stdout)
 	case "loadtest":
 		err = runLoadTest(os.Args[2:], os.Stdout)
 	case "version", "--version", "-v":

@@ -40,6 +40,12 @@ func runServe(args []string) error {
 	tlsKey := fs.String("tls-key", "", "the certificate's PEM private key file")
 	redirectPort := fs.Int("http-redirect-port", -1, "with TLS: plain-HTTP port redirecting to HTTPS and answering ACME HTTP-01 (0: off)")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
+	redisAddr := fs.String("redis", "", "join a cluster coordinated through the Redis server at HOST:PORT")
+	redisPassword := fs.String("redis-password", "", "Redis password (or HOP_REDIS_PASSWORD)")
+	redisTLS := fs.Bool("redis-tls", false, "connect to Redis with TLS")
+	redisSentinels := fs.String("redis-sentinels", "", "Sentinel addresses HOST:PORT, comma separated (instead of --redis)")
+	redisMaster := fs.String("redis-master", "", "the master name the Sentinels watch")
+	region := fs.String("region", "", "the region this node runs in (rooms are placed in the joining node's region first)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,6 +105,10 @@ func runServe(args []string) error {
 	if *procsMode != "" {
 		cfg.Procs = *procsMode
 	}
+	applyRedisFlags(&cfg.Redis, *redisAddr, *redisPassword, *redisSentinels, *redisMaster, *redisTLS)
+	if *region != "" {
+		cfg.Region = *region
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -135,8 +145,19 @@ func runServe(args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "\n  Open %s://localhost:%d in two browser tabs to try a meeting.\n\n", scheme, cfg.Port)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	// SIGTERM drains a cluster's node (its meetings move after the drain deadline), then exits;
+	// a node on its own stops at once.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	go func() {
+		<-term
+		if n.Cluster() != nil {
+			n.Drain(cfg.Redis.DrainDeadline)
+		}
+		stop()
+	}()
 	if cfg.Procs == "auto" {
 		// Started after the node sized its writer pool to GOMAXPROCS: the writers stay, only the
 		// processors they run on follow the load.
@@ -177,4 +198,26 @@ func servePprof(addr string, log *slog.Logger) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return nil
+}
+
+// applyRedisFlags lays the command line's Redis settings over the configuration file's.
+func applyRedisFlags(r *config.RedisConfig, addr, password, sentinels, master string, useTLS bool) {
+	if addr != "" {
+		r.Address = addr
+	}
+	if env := os.Getenv("HOP_REDIS_PASSWORD"); env != "" && password == "" {
+		password = env
+	}
+	if password != "" {
+		r.Password = password
+	}
+	if sentinels != "" {
+		r.SentinelAddresses = strings.Split(sentinels, ",")
+	}
+	if master != "" {
+		r.MasterName = master
+	}
+	if useTLS {
+		r.TLS = true
+	}
 }

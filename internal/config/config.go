@@ -51,7 +51,57 @@ type Config struct {
 	// GOMAXPROCS (all the machine's, or the container's share, unless set), one while one is
 	// enough (see internal/procs); or "fixed": always GOMAXPROCS.
 	Procs string `yaml:"procs"`
+	// Recorder configures recordings (the Egress API).
+	Recorder RecorderConfig `yaml:"recorder"`
+	// Redis, when it names a server (or Sentinels), makes the node one of a cluster; empty, the
+	// node keeps its rooms in memory on its own.
+	Redis RedisConfig `yaml:"redis"`
+	// Region is where this node runs; a cluster places rooms in the joining node's region first.
+	Region string `yaml:"region"`
 }
+
+// RecorderConfig configures where recordings go and what composing them may use.
+type RecorderConfig struct {
+	// Dir holds the recordings, one directory each.
+	Dir string `yaml:"dir"`
+	// CompositeThreads bounds ffmpeg's threads when it composes a recording (it also runs niced).
+	CompositeThreads int `yaml:"composite_threads"`
+	// S3, when it names a bucket, receives each recording's files once they are complete.
+	S3 RecorderS3Config `yaml:"s3"`
+}
+
+// RecorderS3Config names an S3-compatible bucket for recordings.
+type RecorderS3Config struct {
+	Endpoint  string `yaml:"endpoint"` // host:port
+	AccessKey string `yaml:"access_key"`
+	Secret    string `yaml:"secret"`
+	Bucket    string `yaml:"bucket"`
+	Region    string `yaml:"region"`
+	Insecure  bool   `yaml:"insecure"` // plain HTTP to the endpoint
+	// LinkTTL is how long the signed download links ListEgress hands out stay good.
+	LinkTTL time.Duration `yaml:"link_ttl"`
+}
+
+// RedisConfig reaches the Redis server the cluster coordinates through.
+type RedisConfig struct {
+	Address  string `yaml:"address"` // host:port
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	DB       int    `yaml:"db"`
+	// TLS connects with TLS (system roots, or CAFile's).
+	TLS    bool   `yaml:"tls"`
+	CAFile string `yaml:"ca_file"`
+	// SentinelAddresses and MasterName reach a Sentinel-managed master instead of Address.
+	SentinelAddresses []string `yaml:"sentinel_addresses"`
+	MasterName        string   `yaml:"master_name"`
+	SentinelPassword  string   `yaml:"sentinel_password"`
+	// DrainDeadline is how long a draining node (SIGTERM, `hop drain`) lets its meetings go on
+	// before asking their participants to move to another node.
+	DrainDeadline time.Duration `yaml:"drain_deadline"`
+}
+
+// Enabled reports whether the node joins a cluster.
+func (r *RedisConfig) Enabled() bool { return r.Address != "" || len(r.SentinelAddresses) > 0 }
 
 // RTCConfig configures media transport.
 type RTCConfig struct {
@@ -259,6 +309,7 @@ func Default() *Config {
 		Port:         7880,
 		AdminAddress: DefaultAdminAddress,
 		Procs:        "auto",
+		Recorder:     RecorderConfig{Dir: "recordings", CompositeThreads: 2, S3: RecorderS3Config{LinkTTL: time.Hour}},
 		LogLevel:     "info",
 		Keys:         map[string]string{},
 		RTC: RTCConfig{
@@ -279,6 +330,7 @@ func Default() *Config {
 			MaxDataPacket:    64 << 10,
 			MaxMetadata:      64 << 10,
 		},
+		Redis: RedisConfig{DrainDeadline: time.Minute},
 		HTTP: HTTPConfig{
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
@@ -407,6 +459,9 @@ func (c *Config) Validate() error {
 	if c.Room.MaxParticipants < 0 {
 		return errors.New("room.max_participants must not be negative")
 	}
+	if len(c.Redis.SentinelAddresses) > 0 && c.Redis.MasterName == "" {
+		return errors.New("redis: sentinel_addresses need master_name")
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -504,6 +559,12 @@ func (c *Config) Redacted() string {
 	sort.Strings(names)
 	for _, k := range names {
 		cp.Keys[k] = "<redacted>"
+	}
+	if cp.Redis.Password != "" {
+		cp.Redis.Password = "<redacted>"
+	}
+	if cp.Redis.SentinelPassword != "" {
+		cp.Redis.SentinelPassword = "<redacted>"
 	}
 	cp.RTC.TURNServers = nil
 	for _, t := range c.RTC.TURNServers {

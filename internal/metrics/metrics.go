@@ -16,10 +16,11 @@ import (
 )
 
 // Handler serves /metrics for a node.
-func Handler(nodeID string, engine *sfu.Engine, rooms *room.Manager) http.Handler {
+func Handler(nodeID string, engine *sfu.Engine, rooms *room.Manager, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&collector{engine: engine, rooms: rooms, labels: prometheus.Labels{"node": nodeID}})
+	reg.MustRegister(extra...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 

@@ -29,7 +29,7 @@ func (n *Node) startAdmin() error {
 		return fmt.Errorf("listen admin %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", metrics.Handler(n.id, n.engine, n.rooms))
+	mux.Handle("/metrics", metrics.Handler(n.id, n.engine, n.rooms, n.metricsExtra...))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

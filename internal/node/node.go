@@ -11,26 +11,33 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/livekit/protocol/utils/guid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hop-meet/hop/internal/config"
+	"github.com/hop-meet/hop/internal/metrics"
+	"github.com/hop-meet/hop/recorder"
 	"github.com/hop-meet/hop/sfu"
 	"github.com/hop-meet/hop/sfu/turn"
 	"github.com/hop-meet/hop/signaling"
 	"github.com/hop-meet/hop/signaling/auth"
 	"github.com/hop-meet/hop/signaling/control"
+	"github.com/hop-meet/hop/signaling/egress"
 	"github.com/hop-meet/hop/signaling/meeting"
 	"github.com/hop-meet/hop/signaling/room"
 	"github.com/hop-meet/hop/signaling/roomservice"
 	"github.com/hop-meet/hop/signaling/routing"
+	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
 	"github.com/hop-meet/hop/webclient"
 )
 
 // Node is a running Hop node.
 type Node struct {
+	egress   *egress.Service
 	cfg      *config.Config
 	log      *slog.Logger
 	id       string
@@ -46,6 +53,12 @@ type Node struct {
 	adminLn  net.Listener
 	// turnTLS receives the TURN-over-TLS connections of the HTTPS port (nil: not served).
 	turnTLS net.Listener
+	cluster *rediscluster.Cluster // nil: a node on its own
+	// metricsExtra are collectors /metrics serves besides the node's own (the cluster's).
+	metricsExtra []prometheus.Collector
+	// drained is closed when a drain has moved every room away.
+	drained   chan struct{}
+	drainOnce sync.Once
 }
 
 // New builds a node from a validated configuration and opens its sockets.
@@ -56,7 +69,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &Node{cfg: cfg, log: log, id: guid.New(guid.NodePrefix)}
+	n := &Node{cfg: cfg, log: log, id: guid.New(guid.NodePrefix), drained: make(chan struct{})}
 	includeLoopback := cfg.RTC.IncludeLoopback
 	if ip := net.ParseIP(cfg.RTC.NodeIP); ip != nil && ip.IsLoopback() {
 		includeLoopback = true // a loopback node IP is only reachable through loopback candidates
@@ -76,6 +89,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	var relayPeers []net.IP
 	if cfg.TURN.Enabled {
 		relayPeers = []net.IP{net.ParseIP(turnRelayIP(cfg))}
+	}
+	var store *recorder.S3
+	if s3 := cfg.Recorder.S3; s3.Bucket != "" {
+		if store, err = recorder.NewS3(recorder.S3Config{Endpoint: s3.Endpoint, AccessKey: s3.AccessKey, Secret: s3.Secret,
+			Bucket: s3.Bucket, Region: s3.Region, Insecure: s3.Insecure}); err != nil {
+			return nil, err
+		}
 	}
 	engine, err := sfu.NewEngine(sfu.Config{
 		RelayPeers:            relayPeers,
@@ -114,9 +134,24 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		}
 		return out
 	}
-	registry := routing.NewMemoryRegistry()
+	// A cluster's rooms are leased through Redis and reached from any node; alone, in memory.
+	var registry routing.RoomRegistry = routing.NewMemoryRegistry()
+	if cfg.Redis.Enabled() {
+		if n.cluster, err = n.newCluster(); err != nil {
+			n.closeMedia()
+			return nil, err
+		}
+		registry = n.cluster.Registry()
+	}
 	n.rooms = room.NewManager(roomConfig(cfg, n.id, iceServers, log), room.SFUMedia(engine), registry)
-	router := &routing.Local{NodeID: n.id, Host: n.rooms, Registry: registry}
+	var router routing.Router = &routing.Local{NodeID: n.id, Host: n.rooms, Registry: registry}
+	rooms := roomservice.LocalRooms(n.rooms)
+	var metricsExtra []prometheus.Collector
+	if n.cluster != nil {
+		n.attachCluster(n.cluster, n.rooms)
+		router, rooms = n.cluster.Router(), n.cluster.Rooms()
+		metricsExtra = append(metricsExtra, metrics.ClusterCollector(n.id, n.cluster))
+	}
 	verifier := auth.NewVerifier(cfg.Keys)
 	n.signal = signaling.NewServer(signaling.Config{
 		Verifier:   verifier,
@@ -128,8 +163,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 
 	mux := http.NewServeMux()
 	n.signal.Register(mux)
-	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, roomservice.LocalRooms(n.rooms), cfg.Limits.MaxSignalMessage))
+	n.egress = egress.New(egress.Config{Dir: cfg.Recorder.Dir, CompositeThreads: cfg.Recorder.CompositeThreads,
+		Store: store, LinkTTL: cfg.Recorder.S3.LinkTTL, Logger: log}, egress.LocalRooms(n.rooms))
+	mux.Handle(egress.Prefix, n.egress.Handler(verifier, cfg.Limits.MaxSignalMessage))
+	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, rooms, cfg.Limits.MaxSignalMessage))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	n.metricsExtra = metricsExtra
 	if cfg.Development {
 		mux.HandleFunc("/api/dev-token", n.serveDevToken)
 	}
@@ -188,6 +227,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		n.closeMedia()
 		return nil, err
 	}
+	if n.cluster != nil {
+		n.cluster.SetURL(n.URL())
+		n.cluster.Start()
+	}
 	return n, nil
 }
 
@@ -227,6 +270,9 @@ func (n *Node) URL() string {
 	return "ws://" + n.listener.Addr().String()
 }
 
+// Cluster is the node's cluster membership, nil for a node on its own.
+func (n *Node) Cluster() *rediscluster.Cluster { return n.cluster }
+
 // Engine exposes the SFU engine (tests and benchmarks).
 func (n *Node) Engine() *sfu.Engine { return n.engine }
 
@@ -244,6 +290,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		"rtcUDP", n.engine.UDPAddr().String(), "rtcTCP", addrString(n.engine.TCPAddr()), "admin", addrString(n.AdminAddr()))
 	select {
 	case <-ctx.Done():
+	case <-n.drained:
 	case err := <-errc:
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.Close()
@@ -265,7 +312,11 @@ func addrString(a net.Addr) string {
 func (n *Node) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	n.egress.Close()
 	n.rooms.Close()
+	if n.cluster != nil {
+		n.cluster.Close() // after the rooms, whose leases they give back
+	}
 	n.signal.Close()
 	_ = n.http.Shutdown(ctx)
 	if n.admin != nil {

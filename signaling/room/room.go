@@ -137,6 +137,7 @@ func (r *Room) infoLocked() *livekit.Room {
 		Metadata:         r.metadata,
 		NumParticipants:  uint32(n),
 		NumPublishers:    uint32(pubs),
+		ActiveRecording:  recordingOn(r),
 	}
 }
 

@@ -1,0 +1,145 @@
+package recorder
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// FontFile has the Vietnamese diacritics the tiles' names need (Debian's fonts-dejavu-core).
+const FontFile = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+// CompositeParams describes the composite of a recording.
+type CompositeParams struct {
+	Output string
+	// Threads bounds ffmpeg's threads; it runs under nice so that it never starves media.
+	Threads int
+	Width   int
+	Height  int
+}
+
+// Composite builds one MP4 (H.264 and AAC) from a finished recording's files: the stage (the top
+// three quarters) shows a screen share while there is one, else whoever spoke last; a strip below
+// shows every camera; every audio track is mixed; names are written on the tiles. It starts where
+// the first media does, less leading silence when the recording has speaking data.
+func Composite(ctx context.Context, m Manifest, p CompositeParams) error {
+	if p.Threads <= 0 {
+		p.Threads = 2
+	}
+	if p.Width == 0 {
+		p.Width, p.Height = 1280, 720
+	}
+	var videos, audios []*ManifestTrack
+	var t0, t1 time.Time
+	for _, t := range m.Tracks {
+		if t.File == "" || t.Frames == 0 {
+			continue
+		}
+		if _, err := os.Stat(t.File); err != nil {
+			continue
+		}
+		if t0.IsZero() || t.Start.Before(t0) {
+			t0 = t.Start
+		}
+		if t.End.After(t1) {
+			t1 = t.End
+		}
+		if strings.HasPrefix(t.Codec, "video/") {
+			videos = append(videos, t)
+		} else {
+			audios = append(audios, t)
+		}
+	}
+	if len(videos)+len(audios) == 0 {
+		return fmt.Errorf("recorder: nothing to compose")
+	}
+	dur := t1.Sub(t0).Seconds()
+	// Leading silence: start a second before the first speech, unless a camera shows something
+	// earlier.
+	lead := 0.0
+	var firstTalk time.Time
+	for _, a := range audios {
+		if len(a.Speaking) > 0 && (firstTalk.IsZero() || a.Speaking[0].Start.Before(firstTalk)) {
+			firstTalk = a.Speaking[0].Start
+		}
+	}
+	if !firstTalk.IsZero() {
+		lead = max(0, firstTalk.Sub(t0).Seconds()-1)
+		for _, v := range videos {
+			lead = min(lead, v.Start.Sub(t0).Seconds())
+		}
+	}
+	stageH := p.Height * 3 / 4
+	stripH := p.Height - stageH
+	tileW := p.Width / max(4, len(videos))
+	tileH := min(stripH, tileW*9/16)
+	segs := stageSegments(videos, audios, t0, dur)
+
+	args := []string{"-n", "10", "ffmpeg", "-hide_banner", "-loglevel", "error", "-y"}
+	var filter []string
+	filter = append(filter, fmt.Sprintf("color=c=black:s=%dx%d:r=30:d=%.3f[base0]", p.Width, p.Height, dur))
+	fit := func(w, h int) string {
+		return fmt.Sprintf("scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2", w, h, w, h)
+	}
+	label := func(name string, size int) string {
+		name = strings.NewReplacer(`\`, `\\`, `'`, `\'`, `:`, `\:`, `%`, `\%`, `,`, `\,`).Replace(name)
+		return fmt.Sprintf("drawtext=fontfile=%s:text='%s':x=8:y=h-th-8:fontsize=%d:fontcolor=white:box=1:boxcolor=black@0.5",
+			FontFile, name, size)
+	}
+	base := 0
+	for i, v := range videos {
+		args = append(args, "-i", v.File)
+		off := v.Start.Sub(t0).Seconds()
+		var on []string
+		for _, sg := range segs {
+			if sg.stage == i {
+				on = append(on, fmt.Sprintf("between(t,%.3f,%.3f)", sg.from, sg.to))
+			}
+		}
+		filter = append(filter, fmt.Sprintf("[%d:v]setpts=PTS-STARTPTS,fps=30,tpad=start_duration=%.3f,split=2[big%d][small%d]", i, off, i, i))
+		if len(on) > 0 {
+			filter = append(filter, fmt.Sprintf("[big%d]%s,%s[stage%d]", i, fit(p.Width, stageH), label(v.Participant, max(18, stageH/20)), i))
+			filter = append(filter, fmt.Sprintf("[base%d][stage%d]overlay=x=0:y=0:eof_action=pass:enable='%s'[base%d]",
+				base, i, strings.Join(on, "+"), base+1))
+			base++
+		} else {
+			filter = append(filter, fmt.Sprintf("[big%d]nullsink", i))
+		}
+		filter = append(filter, fmt.Sprintf("[small%d]%s,%s[tile%d]", i, fit(tileW, tileH), label(v.Participant, max(12, tileH/10)), i))
+		filter = append(filter, fmt.Sprintf("[base%d][tile%d]overlay=x=%d:y=%d:eof_action=pass[base%d]",
+			base, i, i*tileW, stageH+(stripH-tileH)/2, base+1))
+		base++
+	}
+	var mix []string
+	for i, a := range audios {
+		args = append(args, "-i", a.File)
+		ms := a.Start.Sub(t0).Milliseconds()
+		filter = append(filter, fmt.Sprintf("[%d:a]aresample=48000,adelay=%d|%d,aformat=channel_layouts=stereo[a%d]", len(videos)+i, ms, ms, i))
+		mix = append(mix, fmt.Sprintf("[a%d]", i))
+	}
+	if len(audios) > 0 {
+		filter = append(filter, fmt.Sprintf("%samix=inputs=%d:normalize=0:duration=longest[aout]", strings.Join(mix, ""), len(audios)))
+	}
+	args = append(args, "-filter_complex", strings.Join(filter, ";"), "-map", fmt.Sprintf("[base%d]", base))
+	if len(audios) > 0 {
+		args = append(args, "-map", "[aout]", "-c:a", "aac", "-b:a", "128k")
+	}
+	if lead > 0 {
+		args = append(args, "-ss", fmt.Sprintf("%.3f", lead))
+	}
+	args = append(args, "-t", fmt.Sprintf("%.3f", dur-lead), "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+		"-threads", fmt.Sprint(p.Threads), "-filter_complex_threads", fmt.Sprint(p.Threads),
+		"-movflags", "+faststart", p.Output)
+	if err := os.MkdirAll(filepath.Dir(p.Output), 0o755); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "nice", args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("ffmpeg: %w: %s", err, out)
+	}
+	return nil
+}

@@ -1,0 +1,358 @@
+// Package egress serves the recording part of LiveKit's Egress API (Twirp at /twirp/livekit.Egress/):
+// StartRoomCompositeEgress, StartParticipantEgress, StartTrackEgress, ListEgress and StopEgress, so
+// LiveKit's server SDKs record Hop rooms. Recordings are made on this node by the recorder package,
+// as subscribers of the room; each call needs a token with the roomRecord grant.
+package egress
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/livekit/protocol/utils/guid"
+	"github.com/twitchtv/twirp"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hop-meet/hop/recorder"
+	"github.com/hop-meet/hop/signaling/auth"
+)
+
+// Prefix is where the handler must be mounted.
+const Prefix = livekit.EgressPathPrefix
+
+// DefaultMaxBody bounds a request's body when the handler is given no bound.
+const DefaultMaxBody = 1 << 20
+
+// Config configures the service.
+type Config struct {
+	// Dir holds the recordings, one directory each.
+	Dir string
+	// CompositeThreads bounds ffmpeg's threads for a composite.
+	CompositeThreads int
+	// Store, if set, receives each finished recording's files; ListEgress then names them by
+	// signed links good for LinkTTL.
+	Store   *recorder.S3
+	LinkTTL time.Duration
+	Logger  *slog.Logger
+}
+
+// Service implements livekit.Egress's recording calls over a node's rooms.
+type Service struct {
+	cfg   Config
+	rooms Rooms
+	log   *slog.Logger
+
+	mu   sync.Mutex
+	jobs map[string]*job
+	// recording counts the active egresses per room, which show as the room's active_recording.
+	recording map[Room]int
+	wg        sync.WaitGroup
+}
+
+// New makes the service.
+func New(cfg Config, rooms Rooms) *Service {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Service{cfg: cfg, rooms: rooms, log: cfg.Logger, jobs: map[string]*job{}, recording: map[Room]int{}}
+}
+
+// Close stops every recording and waits for their files and composites.
+func (s *Service) Close() {
+	s.mu.Lock()
+	jobs := make([]*job, 0, len(s.jobs))
+	for _, j := range s.jobs {
+		jobs = append(jobs, j)
+	}
+	s.mu.Unlock()
+	for _, j := range jobs {
+		j.stop()
+	}
+	s.wg.Wait()
+}
+
+type grantsKey struct{}
+
+var methods = map[string]bool{
+	"StartRoomCompositeEgress": true, "StartParticipantEgress": true, "StartTrackEgress": true,
+	"ListEgress": true, "StopEgress": true,
+	// Answered with Unimplemented by the Twirp server below.
+	"StartWebEgress": true, "StartTrackCompositeEgress": true, "UpdateLayout": true, "UpdateStream": true, "StartEgress": true,
+}
+
+// Handler returns the HTTP handler. It authenticates each request's token and checks its route
+// before reading any of its body, and reads at most maxBody bytes of it.
+func (s *Service) Handler(v *auth.Verifier, maxBody int64) http.Handler {
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
+	srv := livekit.NewEgressServer(twirpService{s})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			_ = twirp.WriteError(w, twirp.NewError(twirp.Unauthenticated, "missing or invalid access token"))
+			return
+		}
+		g, err := v.Verify(tok)
+		if err != nil {
+			_ = twirp.WriteError(w, twirp.NewError(twirp.Unauthenticated, err.Error()))
+			return
+		}
+		if g.Video == nil || !g.Video.RoomRecord {
+			_ = twirp.WriteError(w, twirp.NewError(twirp.PermissionDenied, "token lacks the roomRecord grant"))
+			return
+		}
+		if m, ok := strings.CutPrefix(r.URL.Path, Prefix); r.Method != http.MethodPost || !ok || !methods[m] {
+			_ = twirp.WriteError(w, twirp.NewError(twirp.BadRoute, "no Egress method at "+r.Method+" "+r.URL.Path))
+			return
+		}
+		if r.ContentLength > maxBody {
+			_ = twirp.WriteError(w, tooLarge(maxBody))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			_ = twirp.WriteError(w, tooLarge(maxBody))
+			return
+		case err != nil:
+			_ = twirp.WriteError(w, twirp.NewError(twirp.Malformed, "reading the request body: "+err.Error()))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		srv.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), grantsKey{}, g)))
+	})
+}
+
+func tooLarge(max int64) twirp.Error {
+	return twirp.NewError(twirp.Malformed, fmt.Sprintf("request body is larger than %d bytes", max))
+}
+
+// checkRoom refuses a token limited to another room.
+func checkRoom(ctx context.Context, room string) error {
+	g, _ := ctx.Value(grantsKey{}).(*auth.Grants)
+	if g == nil || g.Video == nil || !g.Video.RoomRecord {
+		return twirp.NewError(twirp.PermissionDenied, "token lacks the roomRecord grant")
+	}
+	if g.Video.Room != "" && g.Video.Room != room {
+		return twirp.NewError(twirp.PermissionDenied, "token is for room "+g.Video.Room)
+	}
+	return nil
+}
+
+// job is one egress.
+type job struct {
+	s         *Service
+	room      Room
+	rec       *recorder.Recording
+	composite bool
+	dir       string
+
+	mu   sync.Mutex
+	info *livekit.EgressInfo
+}
+
+func (j *job) snapshot() *livekit.EgressInfo {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return proto.Clone(j.info).(*livekit.EgressInfo)
+}
+
+func (j *job) update(f func(*livekit.EgressInfo)) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	f(j.info)
+	j.info.UpdatedAt = time.Now().UnixNano()
+}
+
+func (j *job) stop() {
+	j.update(func(i *livekit.EgressInfo) {
+		if i.Status == livekit.EgressStatus_EGRESS_ACTIVE || i.Status == livekit.EgressStatus_EGRESS_STARTING {
+			i.Status = livekit.EgressStatus_EGRESS_ENDING
+		}
+	})
+	go j.rec.Stop()
+}
+
+// start begins an egress of roomName's tracks that want picks.
+func (s *Service) start(ctx context.Context, roomName string, composite bool, want func(*recorder.Participant, *recorder.Track) bool,
+	set func(*livekit.EgressInfo)) (*livekit.EgressInfo, error) {
+	if err := checkRoom(ctx, roomName); err != nil {
+		return nil, err
+	}
+	r := s.rooms.Room(roomName)
+	if r == nil {
+		return nil, twirp.NewError(twirp.NotFound, "room "+roomName+" is not on this node")
+	}
+	id := guid.New(guid.EgressPrefix)
+	now := time.Now()
+	j := &job{s: s, room: r, composite: composite, dir: filepath.Join(s.cfg.Dir, id), info: &livekit.EgressInfo{
+		EgressId: id, RoomId: r.SID(), RoomName: roomName, Status: livekit.EgressStatus_EGRESS_STARTING,
+		StartedAt: now.UnixNano(), UpdatedAt: now.UnixNano(),
+	}}
+	set(j.info)
+	started := j.snapshot()
+	rec, err := recorder.Start(r, recorder.Params{ID: id, Dir: j.dir, Want: want, Logger: s.log})
+	if err != nil {
+		return nil, twirp.NewError(twirp.Internal, err.Error())
+	}
+	j.rec = rec
+	j.update(func(i *livekit.EgressInfo) {
+		i.Status = livekit.EgressStatus_EGRESS_ACTIVE
+		i.ManifestLocation = rec.ManifestPath()
+	})
+	s.mu.Lock()
+	s.jobs[id] = j
+	s.recording[r]++
+	s.mu.Unlock()
+	r.SetRecording(true)
+	s.wg.Add(1)
+	go j.follow()
+	return started, nil
+}
+
+// follow waits for the recording to end, then composes it and reports the files.
+func (j *job) follow() {
+	defer j.s.wg.Done()
+	<-j.rec.Done()
+	j.s.mu.Lock()
+	j.s.recording[j.room]--
+	off := j.s.recording[j.room] == 0
+	if off {
+		delete(j.s.recording, j.room)
+	}
+	j.s.mu.Unlock()
+	if off {
+		j.room.SetRecording(false)
+	}
+	m := j.rec.Manifest()
+	j.update(func(i *livekit.EgressInfo) { i.Status = livekit.EgressStatus_EGRESS_ENDING })
+	var results []*livekit.FileInfo
+	var failure error
+	if j.composite {
+		out := filepath.Join(j.dir, "composite.mp4")
+		if err := recorder.Composite(context.Background(), m, recorder.CompositeParams{Output: out, Threads: j.s.cfg.CompositeThreads}); err != nil {
+			failure = err
+		} else {
+			results = append(results, fileInfo(out, m.Start, *m.End))
+		}
+	} else {
+		for _, t := range m.Tracks {
+			if t.File != "" {
+				results = append(results, fileInfo(t.File, t.Start, t.End))
+			}
+		}
+		if len(results) == 0 {
+			failure = errors.New("no media was recorded")
+		}
+	}
+	if failure == nil && j.s.cfg.Store != nil {
+		failure = j.upload(results)
+	}
+	j.update(func(i *livekit.EgressInfo) {
+		i.EndedAt = time.Now().UnixNano()
+		i.FileResults = results
+		if len(results) > 0 {
+			i.Result = &livekit.EgressInfo_File{File: results[0]}
+		}
+		if failure != nil {
+			i.Status = livekit.EgressStatus_EGRESS_FAILED
+			i.Error = failure.Error()
+			return
+		}
+		i.Status = livekit.EgressStatus_EGRESS_COMPLETE
+	})
+}
+
+// upload puts the files and the manifest in the store; the results then name their places there.
+func (j *job) upload(results []*livekit.FileInfo) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	id := j.snapshot().EgressId
+	for _, r := range results {
+		loc, err := j.s.cfg.Store.Put(ctx, id+"/"+r.Filename, r.Location)
+		if err != nil {
+			return err
+		}
+		r.Location = loc
+	}
+	loc, err := j.s.cfg.Store.Put(ctx, id+"/manifest.json", j.rec.ManifestPath())
+	if err != nil {
+		return err
+	}
+	j.update(func(i *livekit.EgressInfo) { i.ManifestLocation = loc })
+	return nil
+}
+
+// signLinks replaces the stored files' locations by links that download them for a while.
+func (s *Service) signLinks(ctx context.Context, i *livekit.EgressInfo) {
+	if s.cfg.Store == nil {
+		return
+	}
+	ttl := s.cfg.LinkTTL
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	sign := func(loc string) string {
+		if !strings.HasPrefix(loc, "s3://") {
+			return loc
+		}
+		u, err := s.cfg.Store.SignedURL(ctx, loc, ttl)
+		if err != nil {
+			s.log.Warn("signing a recording's link failed", "location", loc, "err", err)
+			return loc
+		}
+		return u
+	}
+	for _, f := range i.FileResults {
+		f.Location = sign(f.Location)
+	}
+	if f, ok := i.Result.(*livekit.EgressInfo_File); ok && f.File != nil {
+		f.File.Location = sign(f.File.Location)
+	}
+	i.ManifestLocation = sign(i.ManifestLocation)
+}
+
+func fileInfo(path string, start, end time.Time) *livekit.FileInfo {
+	fi := &livekit.FileInfo{Filename: filepath.Base(path), Location: path, StartedAt: start.UnixNano(), EndedAt: end.UnixNano(),
+		Duration: end.Sub(start).Nanoseconds()}
+	if st, err := os.Stat(path); err == nil {
+		fi.Size = st.Size()
+	}
+	return fi
+}
+
+// list returns the egresses of a room (all rooms if empty), or one by id.
+func (s *Service) list(roomName, id string, active bool) []*livekit.EgressInfo {
+	s.mu.Lock()
+	jobs := make([]*job, 0, len(s.jobs))
+	for _, j := range s.jobs {
+		jobs = append(jobs, j)
+	}
+	s.mu.Unlock()
+	var out []*livekit.EgressInfo
+	for _, j := range jobs {
+		i := j.snapshot()
+		if (roomName != "" && i.RoomName != roomName) || (id != "" && i.EgressId != id) {
+			continue
+		}
+		if active && i.Status > livekit.EgressStatus_EGRESS_ENDING {
+			continue
+		}
+		out = append(out, i)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].StartedAt < out[b].StartedAt })
+	return out
+}

@@ -1,0 +1,52 @@
+package room
+
+import (
+	"sync"
+
+	"github.com/livekit/protocol/livekit"
+)
+
+// PublishedTrackView is a published track as an observer of the room (a recorder) sees it.
+type PublishedTrackView struct {
+	Info  *livekit.TrackInfo
+	Media MediaTrack
+}
+
+// PublishedTracks returns the tracks p publishes, with their media.
+func (p *Participant) PublishedTracks() []PublishedTrackView {
+	p.pubs.mu.Lock()
+	defer p.pubs.mu.Unlock()
+	out := make([]PublishedTrackView, 0, len(p.pubs.bySID))
+	for _, t := range p.pubs.bySID {
+		out = append(out, PublishedTrackView{Info: t.info.Load(), Media: t.media})
+	}
+	return out
+}
+
+// Done is closed when the room has closed.
+func (r *Room) Done() <-chan struct{} { return r.done }
+
+// recording holds the rooms being recorded, kept beside Room so that the meeting's own files need
+// only read it (infoLocked's active_recording).
+var recording sync.Map // *Room → struct{}
+
+func recordingOn(r *Room) bool {
+	_, ok := recording.Load(r)
+	return ok
+}
+
+// SetRecording turns the room's active_recording on or off and tells everyone in it; those who
+// join later see it in their join response.
+func (r *Room) SetRecording(on bool) {
+	if on {
+		if _, was := recording.LoadOrStore(r, struct{}{}); was {
+			return
+		}
+	} else if _, was := recording.LoadAndDelete(r); !was {
+		return
+	}
+	info := r.Info()
+	for _, p := range r.Participants() {
+		p.write(&livekit.SignalResponse{Message: &livekit.SignalResponse_RoomUpdate{RoomUpdate: &livekit.RoomUpdate{Room: info}}})
+	}
+}

@@ -1,0 +1,165 @@
+package recorder_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	lkauth "github.com/livekit/protocol/auth"
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/hop-meet/hop/internal/config"
+	"github.com/hop-meet/hop/internal/testkit"
+)
+
+// startVersity runs Versity's S3 gateway over a temporary directory (installed by `make
+// test-deps`) and returns its address.
+func startVersity(t *testing.T, access, secret string) string {
+	t.Helper()
+	bin, err := exec.LookPath("versitygw")
+	if err != nil {
+		out, _ := exec.Command("go", "env", "GOPATH").Output()
+		bin = filepath.Join(strings.TrimSpace(string(out)), "bin", "versitygw")
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("versitygw is not installed (make test-deps installs it): %v", err)
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, "--access", access, "--secret", secret, "--port", addr, "posix", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// It has no readiness signal but its port.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("versitygw did not listen on %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// A track egress with an S3 store: the file lands in the bucket, ListEgress names it by a signed
+// link that downloads it, the link is refused once expired, and a participant's token cannot list.
+func TestEgressToS3(t *testing.T) {
+	const access, secret, bucket = "hopkey", "hopsecret-hopsecret", "recordings"
+	addr := startVersity(t, access, secret)
+	s3c, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(access, secret, ""), Secure: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s3c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("make bucket: %v", err)
+	}
+	dir := t.TempDir()
+	n := testkit.StartNode(t, func(c *config.Config) {
+		c.Recorder.Dir = dir
+		c.Recorder.S3 = config.RecorderS3Config{Endpoint: addr, AccessKey: access, Secret: secret, Bucket: bucket,
+			Insecure: true, LinkTTL: 2 * time.Second}
+	})
+	m := testkit.MakeMedia(t)
+	alice := join(t, n, "s3", "alice")
+	mic := publish(t, alice, m.Opus, 20*time.Millisecond, "mic", 0, 0)
+	ec := lksdk.NewEgressClient(n.HTTPURL, config.DevAPIKey, config.DevAPISecret)
+	var eg *livekit.EgressInfo
+	deadline := time.Now().Add(20 * time.Second)
+	for { // the track is known to the room once its media arrived; nothing tells the test when
+		eg, err = ec.StartTrackEgress(ctx, &livekit.TrackEgressRequest{RoomName: "s3", TrackId: mic.SID()})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("start: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // three seconds of audio
+	if _, err := ec.StopEgress(ctx, &livekit.StopEgressRequest{EgressId: eg.EgressId}); err != nil {
+		t.Fatal(err)
+	}
+	var info *livekit.EgressInfo
+	deadline = time.Now().Add(30 * time.Second)
+	for info == nil || info.Status < livekit.EgressStatus_EGRESS_COMPLETE {
+		if time.Now().After(deadline) {
+			t.Fatalf("egress not complete: %v", info)
+		}
+		time.Sleep(100 * time.Millisecond)
+		list, err := ec.ListEgress(ctx, &livekit.ListEgressRequest{EgressId: eg.EgressId})
+		if err != nil || len(list.Items) != 1 {
+			t.Fatalf("list: %v %v", list, err)
+		}
+		info = list.Items[0]
+	}
+	signedAt := time.Now()
+	if info.Status != livekit.EgressStatus_EGRESS_COMPLETE || len(info.FileResults) != 1 {
+		t.Fatalf("egress: %v", info)
+	}
+	f := info.FileResults[0]
+	local, err := os.ReadFile(filepath.Join(dir, eg.EgressId, f.Filename))
+	if err != nil || len(local) == 0 {
+		t.Fatalf("local file: %v", err)
+	}
+	if _, err := s3c.StatObject(ctx, bucket, eg.EgressId+"/"+f.Filename, minio.StatObjectOptions{}); err != nil {
+		t.Errorf("the bucket lacks the file: %v", err)
+	}
+	if !strings.HasPrefix(f.Location, "http://"+addr+"/") {
+		t.Fatalf("location %q is not a link to the store", f.Location)
+	}
+	if status, body := get(t, f.Location); status != http.StatusOK || !bytes.Equal(body, local) {
+		t.Errorf("signed link: %d, %d bytes (want 200 and the %d bytes recorded)", status, len(body), len(local))
+	}
+	if status, _ := get(t, info.ManifestLocation); status != http.StatusOK {
+		t.Errorf("manifest link: %d", status)
+	}
+	// Presigned links count whole seconds: wait past the TTL and a second more.
+	time.Sleep(time.Until(signedAt.Add(3*time.Second + 100*time.Millisecond)))
+	if status, _ := get(t, f.Location); status != http.StatusForbidden {
+		t.Errorf("expired link: %d, want 403", status)
+	}
+	// A participant (no roomRecord grant) gets no links.
+	req, _ := http.NewRequest(http.MethodPost, n.HTTPURL+"/twirp/livekit.Egress/ListEgress", strings.NewReader(`{"room_name":"s3"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+n.TokenWith(t, "s3", "bob", func(*lkauth.VideoGrant) {}))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("participant listing: %d, want 403", resp.StatusCode)
+	}
+}
