@@ -111,7 +111,343 @@ async function noPageScroll(page) {
   });
 }
 
+
+/** hostMeeting creates a meeting on the home page and joins it as its host. */
+async function hostMeeting(page, name, opts = {}) {
+  await page.goto(base + '/');
+  await page.locator(tid('create-meeting')).click();
+  await page.waitForURL(/\/m\/[a-z]{3}-[a-z]{4}-[a-z]{3}$/, { timeout: T });
+  await joinAs(page, page.url(), name, opts);
+  await clickJoin(page);
+  return decodeURIComponent(new URL(page.url()).pathname.slice(3));
+}
+
+async function openHostPanel(page) {
+  if (!(await page.locator(tid('host-panel')).isVisible())) await page.locator(tid('host-panel-toggle')).click();
+  await page.locator(tid('host-panel')).waitFor({ timeout: T });
+}
+
+/** setting ticks or unticks a host-panel checkbox and waits for the node's settings to agree. */
+async function setting(page, id, on, field) {
+  await openHostPanel(page);
+  const box = page.locator(tid(id));
+  if ((await box.isChecked()) !== on) await box.click();
+  await settingIs(page, field, on);
+}
+
+/** settingIs waits until the meeting shows the node's setting (data-<field> on the meeting). */
+function settingIs(page, field, value) {
+  return page.locator(`section.meeting[data-${field}="${value}"]`).waitFor({ timeout: T });
+}
+
+/** micShown waits until page shows the microphone of prefix's tile muted or not (an unmuted
+ *  microphone's mark is empty, so it is attached but never visible). */
+function micShown(page, prefix, muted) {
+  return page.locator(`${tileOf(prefix)} .mic-state[data-muted="${muted}"]`).waitFor({ state: 'attached', timeout: T });
+}
+
+async function menuAction(page, prefix, action) {
+  if (!(await page.locator(tid('participant-list')).isVisible())) await page.locator(tid('participants-toggle')).click();
+  const menu = page.locator(`${tid('participant-menu')}[data-identity^="${prefix}-"]`);
+  await menu.locator(tid('participant-menu-button')).click();
+  await menu.locator(tid(action)).click();
+}
+
+async function errorText(page) {
+  const msg = page.locator(`${tid('error-message')}:visible`);
+  await msg.waitFor({ timeout: T });
+  return msg.textContent();
+}
+
+async function inviteFor(page, room, role) {
+  return page.evaluate(async ([room, role]) => {
+    const res = await fetch('/api/invites', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ room, role }) });
+    const v = await res.json();
+    return `${location.origin}/m/${encodeURIComponent(room)}#invite=${v.invite}`;
+  }, [room, role]);
+}
+
+const noticeOf = (page) => page.locator(`${tid('meeting-notice')}:visible`);
+
 const scenarios = {
+
+  // A participant removed with "do not let them rejoin" is told why, and the same invitation
+  // does not bring them back.
+  async barred() {
+    const b = await launch();
+    const a = await person(b);
+    await step('host starts a meeting', () => hostMeeting(a, 'Đinh Công Sơn', { camera: false, mic: false }));
+    const link = await step('host copies an invitation', () => openInvitation(a));
+    const r = await person(b);
+    await step('a participant joins', async () => {
+      await joinAs(r, link, 'Trịnh Kim Chi', { camera: false, mic: false });
+      await clickJoin(r);
+      await a.locator(tileOf('trinh-kim-chi')).waitFor({ timeout: T });
+    });
+    await step('removed with "do not let them rejoin"', async () => {
+      await menuAction(a, 'trinh-kim-chi', 'remove-participant');
+      await a.locator(tid('remove-bar')).check();
+      await shot(a, 'desktop-remove-confirm');
+      await a.locator(`${tid('remove-confirm')} ${tid('confirm-ok')}`).click();
+      report.kicked = await r.locator(tid('end-reason')).textContent({ timeout: T });
+      await a.locator(tileOf('trinh-kim-chi')).waitFor({ state: 'detached', timeout: T });
+    });
+    await step('the same invitation is refused', async () => {
+      await r.locator(tid('rejoin-button')).click();
+      await r.locator(tid('join-button')).click();
+      const refused = r.locator(`${tid('error-message')}:visible`);
+      const joined = r.locator(`${tid('participant-tile')}.local`);
+      await refused.or(joined).first().waitFor({ timeout: T });
+      report.rejoinRefused = (await refused.isVisible()) ? await refused.textContent() : 'joined again';
+    });
+  },
+
+  // The lobby, the password and the lock, as a host and guests see them.
+  async lobby() {
+    const b = await launch();
+    const a = await person(b);
+    const room = await step('host starts a meeting', () => hostMeeting(a, 'Nguyễn Văn An', { camera: false, mic: false }));
+    const link = await step('host copies an invitation', () => openInvitation(a));
+    await step('host turns the lobby on', () => setting(a, 'lobby-toggle', true, 'lobby'));
+    const g = await person(b);
+    await step('guest waits in the lobby', async () => {
+      await joinAs(g, link, 'Trần Thị Bình', { camera: false, mic: false });
+      await g.locator(tid('join-button')).click();
+      await g.locator(tid('lobby-waiting')).waitFor({ timeout: T });
+      report.waitingSawTiles = await g.locator(tid('participant-tile')).count();
+    });
+    await step('host is told, sees and hears the knock', async () => {
+      await a.locator(`${tid('lobby-knock')}:visible`).filter({ hasText: 'Trần Thị Bình' }).waitFor({ timeout: T });
+      await a.locator(`${tid('lobby-entry')}`).filter({ hasText: 'Trần Thị Bình' }).waitFor({ timeout: T });
+      report.knocks = await a.evaluate(() => performance.getEntriesByName('hop:knock').length);
+      await shot(a, 'desktop-lobby-queue');
+      await shot(g, 'desktop-lobby-waiting');
+    });
+    await step('host denies: the guest is told', async () => {
+      await a.locator(tid('lobby-deny')).click();
+      report.denied = await errorText(g);
+      await a.locator(tid('lobby-entry')).waitFor({ state: 'detached', timeout: T });
+    });
+    await step('guest knocks again and is admitted', async () => {
+      await g.locator(tid('join-button')).click();
+      await g.locator(tid('lobby-waiting')).waitFor({ timeout: T });
+      if (await a.locator(tileOf('tran-thi-binh')).count()) throw new Error('a waiting guest has a tile');
+      await a.locator(tid('lobby-admit')).click();
+      await g.locator(`${tid('participant-tile')}.local`).waitFor({ timeout: T });
+      await g.locator(tileOf('nguyen-van-an')).waitFor({ timeout: T });
+      await a.locator(tileOf('tran-thi-binh')).waitFor({ timeout: T });
+      report.hostBadge = await g.locator(`${tileOf('nguyen-van-an')} ${tid('tile-role')}`).textContent();
+    });
+    await step('host makes the guest a co-host', async () => {
+      await menuAction(a, 'tran-thi-binh', 'set-role-cohost');
+      report.cohostNotice = await noticeOf(g).textContent({ timeout: T });
+      await openHostPanel(g);
+      if (await g.locator(tid('end-meeting')).isVisible()) throw new Error('a co-host may end the meeting');
+      await a.locator(`${tileOf('tran-thi-binh')} ${tid('tile-role')}[data-role="cohost"]`).waitFor({ timeout: T });
+      await a.locator(tid('participants-toggle')).click();
+    });
+    const p = await person(b, PHONE);
+    await step('phone guest waits; two waiting are admitted at once', async () => {
+      await joinAs(p, link, 'Phạm Thu Dung', { camera: false, mic: false });
+      await p.locator(tid('join-button')).click();
+      await p.locator(tid('lobby-waiting')).waitFor({ timeout: T });
+      await shot(p, 'phone-lobby-waiting');
+      const q = await person(b);
+      await joinAs(q, link, 'Lê Văn Cường', { camera: false, mic: false });
+      await q.locator(tid('join-button')).click();
+      await q.locator(tid('lobby-waiting')).waitFor({ timeout: T });
+      await openHostPanel(a);
+      await a.locator(tid('lobby-entry')).nth(1).waitFor({ timeout: T });
+      await g.locator(tid('lobby-entry')).nth(1).waitFor({ timeout: T });
+      await shot(a, 'desktop-host-panel');
+      await a.setViewportSize(PHONE);
+      await shot(a, 'phone-host-panel');
+      await a.setViewportSize(DESKTOP);
+      await a.locator(tid('lobby-admit-all')).click();
+      await p.locator(`${tid('participant-tile')}.local`).waitFor({ timeout: T });
+      await q.locator(`${tid('participant-tile')}.local`).waitFor({ timeout: T });
+      await q.close();
+    });
+    await step('a password: wrong refused, right admits', async () => {
+      await setting(a, 'lobby-toggle', false, 'lobby');
+      await a.locator(tid('meeting-password')).fill('hop-2026');
+      await a.locator(tid('meeting-password-set')).click();
+      await settingIs(a, 'has-password', true);
+      const h = await person(b);
+      await joinAs(h, link, 'Hoàng Minh Hải', { camera: false, mic: false });
+      await h.locator(tid('join-button')).click();
+      report.passwordAsked = await errorText(h);
+      await h.locator(tid('password-input')).fill('sai-mat-khau');
+      await h.locator(tid('join-button')).click();
+      await h.locator(tid('error-message')).filter({ hasText: 'không đúng' }).waitFor({ timeout: T });
+      report.passwordWrong = await errorText(h);
+      await shot(h, 'desktop-password');
+      await h.locator(tid('password-input')).fill('hop-2026');
+      await h.locator(tid('join-button')).click();
+      await h.locator(`${tid('participant-tile')}.local`).waitFor({ timeout: T });
+    });
+    await step('locking refuses a new join', async () => {
+      await a.locator(tid('meeting-password-clear')).click();
+      await settingIs(a, 'has-password', false);
+      await setting(a, 'lock-meeting', true, 'locked');
+      const l = await person(b);
+      await joinAs(l, link, 'Vũ Thị Thu', { camera: false, mic: false });
+      await l.locator(tid('join-button')).click();
+      report.locked = await errorText(l);
+    });
+    await step('a guest may leave the lobby and is back on the form', async () => {
+      await setting(a, 'lock-meeting', false, 'locked');
+      await setting(a, 'lobby-toggle', true, 'lobby');
+      const w = await person(b);
+      await joinAs(w, link, 'Đặng Thị Hương', { camera: false, mic: false });
+      await w.locator(tid('join-button')).click();
+      await w.locator(tid('lobby-waiting')).waitFor({ timeout: T });
+      await w.locator(tid('lobby-leave')).click();
+      await w.locator(`${tid('join-button')}:enabled`).waitFor({ timeout: T });
+      if (await w.locator(tid('lobby-waiting')).isVisible()) throw new Error('the waiting screen stayed');
+      if (await w.locator(`${tid('error-message')}:visible`).count()) throw new Error('leaving the lobby shows an error');
+    });
+    await step('the host panel follows a language switch made while it was closed', async () => {
+      await a.locator(tid('participants-toggle')).click();
+      await a.locator(tid('language-toggle')).click();
+      await openHostPanel(a);
+      report.hostPanelEn = await a.locator('#host-title').textContent();
+      await a.locator(tid('language-toggle')).click();
+    });
+    report.room = room;
+  },
+
+  // Mute all with unmuting blocked, a viewer brought on stage, the chair handed on when the
+  // last host leaves, and the meeting ended for everyone.
+  async moderation() {
+    const b = await launch();
+    const a = await person(b);
+    const room = await step('host starts a meeting', () => hostMeeting(a, 'Đỗ Quang Huy', { camera: false, mic: true }));
+    const link = await step('host copies an invitation', () => openInvitation(a));
+    const p = await person(b);
+    await step('participant joins with the microphone on', async () => {
+      await joinAs(p, link, 'Bùi Thị Mai', { camera: false, mic: true });
+      await clickJoin(p);
+      await micShown(a, 'bui-thi-mai', false);
+    });
+    const v = await person(b);
+    await step('viewer joins without media controls', async () => {
+      const vlink = await inviteFor(a, room, 'viewer');
+      await joinAs(v, vlink, 'Lý Thanh Tâm', { camera: false, mic: false });
+      await clickJoin(v);
+      await a.locator(tileOf('ly-thanh-tam')).waitFor({ timeout: T });
+      if (await v.locator(tid('mic-toggle')).isVisible()) throw new Error('a viewer off stage sees the microphone button');
+      report.viewerBadge = await a.locator(`${tileOf('ly-thanh-tam')} ${tid('tile-role')}`).textContent();
+    });
+    await step('mute all, may not unmute', async () => {
+      await openHostPanel(a);
+      await a.locator(tid('mute-all-block')).check();
+      await a.locator(tid('mute-all')).click();
+      await micShown(a, 'bui-thi-mai', true);
+      await micShown(p, 'do-quang-huy', false);
+      if ((await a.locator(tid('mic-toggle')).getAttribute('aria-pressed')) !== 'false') throw new Error('"mute all" muted the host who asked');
+      report.mutedNotice = await noticeOf(p).textContent({ timeout: T });
+      await settingIs(p, 'unmute', 'blocked');
+      await p.locator(tid('mic-toggle')).click();
+      await p.locator(`${tid('meeting-notice')}[data-code="unmuteBlockedWhy"]`).waitFor({ timeout: T });
+      report.blockedNotice = await noticeOf(p).textContent();
+      if ((await p.locator(tid('mic-toggle')).getAttribute('aria-pressed')) !== 'true') throw new Error('participant unmuted while blocked');
+      if ((await a.locator(`${tileOf('bui-thi-mai')} .mic-state`).getAttribute('data-muted')) !== 'true') throw new Error('host sees the participant unmuted');
+      await shot(p, 'desktop-muted-blocked');
+    });
+    await step('allow unmuting: the participant unmutes', async () => {
+      await a.locator(tid('allow-unmute')).click();
+      await p.locator(`${tid('meeting-notice')}[data-code="unmute-allowed"]`).waitFor({ timeout: T });
+      await p.locator(tid('mic-toggle')).click();
+      await micShown(a, 'bui-thi-mai', false);
+    });
+    await step('mute one, then ask them to unmute: they choose to', async () => {
+      await menuAction(a, 'bui-thi-mai', 'mute-mic');
+      await micShown(a, 'bui-thi-mai', true);
+      await p.locator(`${tid('meeting-notice')}[data-code="muted-mic"]`).waitFor({ timeout: T });
+      await menuAction(a, 'bui-thi-mai', 'ask-unmute');
+      await p.locator(`${tid('meeting-notice')}[data-code="ask-unmute"]`).waitFor({ timeout: T });
+      report.askNotice = await p.locator(`${tid('meeting-notice')} span`).textContent();
+      await p.locator(tid('notice-unmute')).click();
+      await micShown(a, 'bui-thi-mai', false);
+    });
+    await step('stop a screen share', async () => {
+      await p.locator(tid('screenshare-toggle')).click();
+      await a.locator(`${tid('screenshare-tile')}[data-identity^="bui-thi-mai-"]`).waitFor({ timeout: T });
+      await menuAction(a, 'bui-thi-mai', 'stop-screenshare');
+      await a.locator(tid('screenshare-tile')).waitFor({ state: 'detached', timeout: T });
+      await p.locator(`${tid('meeting-notice')}[data-code="screenshare-stopped"]`).waitFor({ timeout: T });
+      await p.locator(`${tid('screenshare-toggle')}[aria-pressed="false"]`).waitFor({ timeout: T });
+    });
+    await step('viewer brought on stage publishes', async () => {
+      await menuAction(a, 'ly-thanh-tam', 'bring-to-stage');
+      await v.locator(tid('mic-toggle')).waitFor({ state: 'visible', timeout: T });
+      report.stageNotice = await noticeOf(v).textContent({ timeout: T });
+      await v.locator(tid('mic-toggle')).click();
+      await micShown(a, 'ly-thanh-tam', false);
+      await micShown(v, 'do-quang-huy', false);
+      const menu = a.locator(`${tid('participant-menu')}[data-identity^="bui-thi-mai-"]`);
+      await menu.locator(tid('participant-menu-button')).click();
+      await shot(a, 'desktop-participant-menu');
+      await a.setViewportSize(PHONE);
+      await shot(a, 'phone-participant-menu');
+      await a.setViewportSize(DESKTOP);
+      await menu.locator(tid('participant-menu-button')).click();
+    });
+    await step('lower all hands', async () => {
+      await p.locator(tid('raise-hand')).click();
+      await a.locator(`${tileOf('bui-thi-mai')} ${tid('hand-raised')}:not([hidden])`).waitFor({ timeout: T });
+      await openHostPanel(a);
+      await a.locator(tid('lower-hands')).click();
+      await a.locator(`${tileOf('bui-thi-mai')} ${tid('hand-raised')}`).waitFor({ state: 'hidden', timeout: T });
+      report.handNotice = await p.locator(`${tid('meeting-notice')}[data-code="hand-lowered"]`).textContent({ timeout: T });
+      if ((await p.locator(tid('raise-hand')).getAttribute('aria-pressed')) !== 'false') throw new Error('the hand button still shows the hand up');
+    });
+    await step('chat off and screen sharing for hosts only apply to participants', async () => {
+      await setting(a, 'chat-setting', false, 'chat');
+      await p.locator(tid('chat-toggle')).click();
+      await p.locator(`${tid('chat-disabled')}:visible`).waitFor({ timeout: T });
+      if (!(await p.locator(tid('chat-input')).isDisabled())) throw new Error('chat input open with chat off');
+      await p.locator(tid('chat-toggle')).click();
+      await a.locator(tid('screenshare-setting')).selectOption('hosts');
+      await settingIs(p, 'screen-share', 'hosts');
+      if (!(await p.locator(tid('screenshare-toggle')).isDisabled())) throw new Error('participant may share with "hosts only"');
+      if (await a.locator(tid('screenshare-toggle')).isDisabled()) throw new Error('host may not share with "hosts only"');
+      report.shareLabel = await p.locator(tid('screenshare-toggle')).getAttribute('aria-label');
+      await setting(a, 'chat-setting', true, 'chat');
+      await a.locator(tid('screenshare-setting')).selectOption('all');
+      await settingIs(p, 'screen-share', 'all');
+      await p.locator(`${tid('screenshare-toggle')}:enabled`).waitFor({ timeout: T });
+    });
+    await step('spotlight shows one person large for everyone', async () => {
+      await menuAction(a, 'bui-thi-mai', 'spotlight');
+      await v.locator(`${tid('main-stage')} ${tileOf('bui-thi-mai')}`).waitFor({ timeout: T });
+      await p.locator(`${tid('main-stage')} ${tileOf('bui-thi-mai')}`).waitFor({ timeout: T });
+      await menuAction(a, 'bui-thi-mai', 'spotlight');
+      await v.locator(`${tid('main-stage')} ${tid('participant-tile')}`).waitFor({ state: 'detached', timeout: T });
+    });
+    await step('rename a participant', async () => {
+      await menuAction(a, 'ly-thanh-tam', 'rename');
+      await a.locator(tid('rename-input')).fill('Lý Thanh Tâm (Sở Y tế)');
+      await a.locator(`${tid('rename-dialog')} ${tid('confirm-ok')}`).click();
+      await p.locator(`${tileOf('ly-thanh-tam')} .name`).filter({ hasText: 'Lý Thanh Tâm (Sở Y tế)' }).waitFor({ timeout: T });
+      report.renamedNotice = await noticeOf(v).textContent({ timeout: T });
+    });
+    await step('the last host leaves: someone else is host', async () => {
+      await a.locator(tid('leave-button')).click();
+      await a.locator(tid('end-reason')).waitFor({ timeout: T });
+      await p.locator(tid('host-panel-toggle')).waitFor({ state: 'visible', timeout: T });
+      report.newHost = await v.locator(`${tileOf('bui-thi-mai')} ${tid('tile-role')}`).textContent({ timeout: T });
+    });
+    await step('ending the meeting disconnects everyone with the reason', async () => {
+      await openHostPanel(p);
+      await p.locator(tid('end-meeting')).click();
+      await p.locator(`${tid('end-meeting-confirm')} ${tid('confirm-ok')}`).click();
+      report.endedHost = await p.locator(tid('end-reason')).textContent({ timeout: T });
+      report.ended = await v.locator(tid('end-reason')).textContent({ timeout: T });
+    });
+    report.room = room;
+  },
   // Create a meeting, invite, talk, chat, share, raise hands, mute, leave: four people.
   async meeting() {
     const b = await launch();
@@ -214,7 +550,7 @@ const scenarios = {
     });
     await step('mute shows for the other', async () => {
       await bb.locator(tid('mic-toggle')).click();
-      await a.locator(`${tileOf('tran-thi-binh')} .mic-state[data-muted="true"]`).waitFor({ timeout: T });
+      await micShown(a, 'tran-thi-binh', true);
       await a.locator(`${tid('participant-entry')}[data-identity^="tran-thi-binh-"] .state[data-state="off"]`).first().waitFor({ timeout: T });
       await a.locator(tid('participants-toggle')).click();
     });

@@ -64,6 +64,27 @@ type report struct {
 	Ended          string             `json:"ended"`
 	RejoinMs       int                `json:"rejoinMs"`
 	JoinMarks      map[string]float64 `json:"joinMarks"`
+	// Meeting control (issue 22).
+	WaitingSawTiles int    `json:"waitingSawTiles"`
+	Knocks          int    `json:"knocks"`
+	Denied          string `json:"denied"`
+	HostBadge       string `json:"hostBadge"`
+	PasswordAsked   string `json:"passwordAsked"`
+	PasswordWrong   string `json:"passwordWrong"`
+	Locked          string `json:"locked"`
+	ViewerBadge     string `json:"viewerBadge"`
+	MutedNotice     string `json:"mutedNotice"`
+	BlockedNotice   string `json:"blockedNotice"`
+	StageNotice     string `json:"stageNotice"`
+	NewHost         string `json:"newHost"`
+	EndedHost       string `json:"endedHost"`
+	ShareLabel      string `json:"shareLabel"`
+	RenamedNotice   string `json:"renamedNotice"`
+	RejoinRefused   string `json:"rejoinRefused"`
+	HandNotice      string `json:"handNotice"`
+	CohostNotice    string `json:"cohostNotice"`
+	HostPanelEn     string `json:"hostPanelEn"`
+	AskNotice       string `json:"askNotice"`
 }
 
 type scroll struct {
@@ -333,7 +354,7 @@ func TestRemovedAndEnded(t *testing.T) {
 	n := devNode(t)
 	admin := n.TokenWith(t, "phòng họp số 1", "admin", func(g *lkauth.VideoGrant) { g.RoomJoin = false; g.RoomAdmin = true; g.RoomCreate = true })
 	r := run(t, "removed", map[string]any{"base": n.HTTPURL, "link": n.HTTPURL + "/m/" + url.PathEscape("Phòng họp số 1"), "adminToken": admin})
-	if r.Kicked != "Người chủ trì đã mời bạn ra khỏi cuộc họp." {
+	if r.Kicked != "Chủ tọa đã mời bạn ra khỏi cuộc họp." {
 		t.Errorf("removed participant read %q", r.Kicked)
 	}
 	if r.Ended != "Cuộc họp đã kết thúc." {
@@ -384,4 +405,76 @@ func TestRejoinAfterRestart(t *testing.T) {
 	defer ctl.Close()
 	r := run(t, "restart", map[string]any{"base": base, "link": base + "/m/hop-lai", "control": ctl.URL})
 	t.Logf("node back → both see each other's video again: %d ms", r.RejoinMs)
+}
+
+// TestLobbyPasswordLock: with the lobby on a guest waits and sees nobody until the host admits;
+// a denied guest is told; the host sees and hears each knock; a co-host sees the queue too (and
+// cannot end the meeting); two waiting are admitted at once; a meeting password refuses the
+// wrong one and admits the right one; a locked meeting refuses a new join; leaving the lobby
+// brings the form back without an error; the host panel follows a language switch.
+func TestLobbyPasswordLock(t *testing.T) {
+	n := devNode(t)
+	r := run(t, "lobby", map[string]any{"base": n.HTTPURL})
+	want := map[string][2]string{
+		"denied":         {r.Denied, "Chủ tọa đã không cho bạn vào cuộc họp."},
+		"host badge":     {r.HostBadge, "Chủ tọa"},
+		"cohost notice":  {r.CohostNotice, "Bạn đã được giao làm đồng chủ tọa."},
+		"password asked": {r.PasswordAsked, "Cuộc họp này có mật khẩu. Hãy nhập mật khẩu rồi tham gia."},
+		"password wrong": {r.PasswordWrong, "Mật khẩu không đúng. Hãy thử lại."},
+		"locked":         {r.Locked, "Cuộc họp đã khóa, không nhận thêm người."},
+		"panel, English": {r.HostPanelEn, "Host controls"},
+	}
+	for k, v := range want {
+		if v[0] != v[1] {
+			t.Errorf("%s: %q, want %q", k, v[0], v[1])
+		}
+	}
+	if r.WaitingSawTiles != 0 {
+		t.Errorf("a guest in the lobby saw %d tiles", r.WaitingSawTiles)
+	}
+	if r.Knocks < 1 {
+		t.Errorf("the host heard %d knocks", r.Knocks)
+	}
+}
+
+// TestModeration: "mute all" with "may not unmute" keeps a participant muted until the host
+// allows it; one muted and asked to unmute does so from the notice; a screen share is stopped;
+// a viewer has no microphone until brought on stage, then publishes; chat off and
+// screen sharing for hosts only reach participants; a spotlight is the large tile for everyone;
+// a rename shows to others; the last host leaving hands the chair on; ending the meeting
+// disconnects everyone with the reason.
+func TestModeration(t *testing.T) {
+	n := devNode(t)
+	r := run(t, "moderation", map[string]any{"base": n.HTTPURL})
+	want := map[string][2]string{
+		"viewer badge":   {r.ViewerBadge, "Người xem"},
+		"muted notice":   {r.MutedNotice, "Chủ tọa Đỗ Quang Huy đã tắt micrô của bạn."},
+		"blocked notice": {r.BlockedNotice, "Chủ tọa chưa cho phép bật micrô."},
+		"stage notice":   {r.StageNotice, "Chủ tọa đã mời bạn lên phát biểu: bạn có thể bật micrô và camera."},
+		"new host badge": {r.NewHost, "Chủ tọa"},
+		"share label":    {r.ShareLabel, "Chỉ chủ tọa và đồng chủ tọa được chia sẻ màn hình"},
+		"renamed notice": {r.RenamedNotice, "Chủ tọa đã đổi tên hiển thị của bạn."},
+		"hand notice":    {r.HandNotice, "Chủ tọa Đỗ Quang Huy đã hạ tay của bạn."},
+		"ask notice":     {r.AskNotice, "Chủ tọa Đỗ Quang Huy mời bạn bật micrô."},
+		"ended (host)":   {r.EndedHost, "Cuộc họp đã kết thúc."},
+		"ended (viewer)": {r.Ended, "Cuộc họp đã kết thúc."},
+	}
+	for k, v := range want {
+		if v[0] != v[1] {
+			t.Errorf("%s: %q, want %q", k, v[0], v[1])
+		}
+	}
+}
+
+// TestRemoveBarred: a participant removed with "do not let them rejoin" reads why, and joining
+// again from the same invitation is refused in words.
+func TestRemoveBarred(t *testing.T) {
+	n := devNode(t)
+	r := run(t, "barred", map[string]any{"base": n.HTTPURL})
+	if r.Kicked != "Chủ tọa đã mời bạn ra khỏi cuộc họp." {
+		t.Errorf("removed participant read %q", r.Kicked)
+	}
+	if r.RejoinRefused != "Bạn đã bị mời ra khỏi cuộc họp này và không thể tham gia lại." {
+		t.Errorf("rejoining after removal with a bar: %q", r.RejoinRefused)
+	}
 }

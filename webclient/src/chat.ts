@@ -45,6 +45,8 @@ export class ChatPanel {
   readonly el: HTMLElement;
   private list = h('ol', { class: 'chat-log', 'aria-live': 'polite' });
   private input = h('input', { testid: 'chat-input', maxlength: 2000, autocomplete: 'off', i18nPlaceholder: 'chatPlaceholder', i18nAria: 'chatPlaceholder' });
+  private sendBtn = h('button', { type: 'submit', testid: 'chat-send', class: 'primary', i18n: 'send' });
+  private off = h('p', { class: 'chat-off', testid: 'chat-disabled', role: 'status', i18n: 'chatOff', hidden: true });
   private seen = new Set<string>();
   private entries: ChatEntry[] = [];
   unread = 0;
@@ -63,19 +65,23 @@ export class ChatPanel {
       h('header', {}, h('h2', { id: 'chat-title', i18n: 'chat' }), close),
       empty,
       this.list,
-      h(
-        'form',
-        { class: 'chat-form', onsubmit: (e: Event) => void this.submit(e) },
-        this.input,
-        h('button', { type: 'submit', testid: 'chat-send', class: 'primary', i18n: 'send' }),
-      ),
+      this.off,
+      h('form', { class: 'chat-form', onsubmit: (e: Event) => void this.submit(e) }, this.input, this.sendBtn),
     );
     this.empty = empty;
   }
   private empty: HTMLElement;
 
+  /** setEnabled follows the host's chat setting: reading stays, writing stops. */
+  setEnabled(on: boolean): void {
+    this.input.disabled = !on;
+    this.sendBtn.disabled = !on;
+    this.off.hidden = on;
+  }
+
   private async submit(e: Event) {
     e.preventDefault();
+    if (this.input.disabled) return;
     const text = this.input.value.trim();
     if (!text) return;
     this.input.value = '';

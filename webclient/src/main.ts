@@ -81,7 +81,8 @@ function openPreJoin(room: string, invite?: string) {
     pj.busy(true);
     await config;
     try {
-      meeting = await Meeting.start({ room, invite, dev }, choice, (r: EndReason) => {
+      const onWaiting = (leave: () => void) => pj.waiting(leave);
+      meeting = await Meeting.start({ room, invite, dev, onWaiting }, choice, (r: EndReason) => {
         meeting = undefined;
         show(ended(endKey[r], () => openPreJoin(room, invite), () => go('/')));
       });
@@ -93,8 +94,12 @@ function openPreJoin(room: string, invite?: string) {
       store.addRecent({ room: joined, link: meetingLink(joined, invite), at: Date.now() });
       show(meeting.el, true);
     } catch (err) {
-      const f = err as { key?: Parameters<typeof setText>[1]; params?: Record<string, string | number> };
+      const f = err as { key?: Parameters<typeof setText>[1]; params?: Record<string, string | number>; code?: string };
+      pj.waiting(null);
       pj.busy(false);
+      // Leaving the lobby is a choice, not an error.
+      if (f.code === 'cancelled') return;
+      if (f.code === 'password_required' || f.code === 'password_wrong') pj.askPassword();
       pj.showError(f.key ?? 'errJoin', f.params);
     }
   });

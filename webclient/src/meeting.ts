@@ -16,15 +16,38 @@ import {
   Track,
   VideoPresets,
 } from 'livekit-client';
-import { ApiError, exchange, type JoinAnswer, makeInvite, meetingLink, type Role } from './api';
+import { ApiError, control, exchange, getControl, type JoinAnswer, type LobbyTicket, lobbyPoll, makeInvite, meetingLink, tokenClaims } from './api';
+import {
+  type Action,
+  type Controls,
+  controlsFor,
+  defaultSettings,
+  LOBBY_TOPIC,
+  newArrivals,
+  NOTICE_TOPIC,
+  noticeText,
+  onStage,
+  parseLobby,
+  parseNotice,
+  parseSettings,
+  requestFor,
+  type Role,
+  roleOf,
+  type Settings,
+  SETTINGS_TOPIC,
+  type Waiting,
+} from './control';
+import { confirm } from './dialog';
+import { beep, HostPanel } from './hostpanel';
 import { CHAT_TOPIC, ChatPanel, decodeChat, encodeChat } from './chat';
 import { problemKey, problemOf } from './devices';
-import { clear, h, setLabel, setText } from './dom';
+import { clear, h, setLabel, setText, translate } from './dom';
 import { icon, setIcon } from './icons';
 import type { Key } from './i18n';
 import { chooseLayout, handOrder, type Item, type Mode } from './layout';
 import { HAND_ATTR, handTime, PeoplePanel } from './people';
 import type { Choice } from './prejoin';
+import { store } from './storage';
 import { Tile } from './tiles';
 
 const REACTION_TOPIC = 'hop-reaction';
@@ -39,6 +62,7 @@ export class JoinFailure extends Error {
   constructor(
     readonly key: Key,
     readonly params?: Record<string, string | number>,
+    readonly code = '',
   ) {
     super(key);
   }
@@ -56,13 +80,22 @@ export function failureOf(err: unknown): JoinFailure {
       room_invalid: 'errRoomInvalid',
       rate_limited: 'errRateLimited',
       unreachable: 'errUnreachable',
+      password_required: 'errPasswordRequired',
+      password_wrong: 'errPasswordWrong',
+      meeting_locked: 'errMeetingLocked',
+      meeting_full: 'errRoomFull',
+      removed: 'errRemoved',
+      lobby_denied: 'errLobbyDenied',
+      lobby_timeout: 'errLobbyTimeout',
     };
-    return new JoinFailure(byCode[err.code] ?? 'errJoin', { seconds: err.retryAfter || 60 });
+    return new JoinFailure(byCode[err.code] ?? 'errJoin', { seconds: err.retryAfter || 60 }, err.code);
   }
   if (err instanceof ConnectionError) {
     if (err.reason === ConnectionErrorReason.NotAllowed) {
       // The node's refusal text is matched, never shown.
-      if (/full/i.test(err.message)) return new JoinFailure('errRoomFull');
+      if (/full/i.test(err.message)) return new JoinFailure('errRoomFull', undefined, 'meeting_full');
+      if (/locked/i.test(err.message)) return new JoinFailure('errMeetingLocked', undefined, 'meeting_locked');
+      if (/removed/i.test(err.message)) return new JoinFailure('errRemoved', undefined, 'removed');
       return new JoinFailure('errNotAllowed');
     }
     if (err.reason === ConnectionErrorReason.Cancelled) return new JoinFailure('errJoin');
@@ -75,6 +108,12 @@ export interface MeetingSession {
   room: string;
   invite?: string;
   dev: boolean;
+  /** onWaiting is told when the node puts this person in the lobby; calling leave gives up. */
+  onWaiting?: (leave: () => void) => void;
+}
+
+function isTicket(a: JoinAnswer | LobbyTicket): a is LobbyTicket {
+  return (a as LobbyTicket).status === 'waiting';
 }
 
 export class Meeting {
@@ -88,7 +127,15 @@ export class Meeting {
   private page = 0;
   private leaving = false;
   private rejoining = false;
-  private panel: 'chat' | 'people' | null = null;
+  private panel: 'chat' | 'people' | 'host' | null = null;
+  private settings: Settings = defaultSettings;
+  private waiting: Waiting[] = [];
+  private controls?: Controls;
+  // The control state is read once per time this person becomes a moderator (retried while the
+  // node does not know them in the room yet).
+  private controlLoaded = false;
+  private controlRetryAt = 0;
+  private lobbyAbort?: AbortController;
   private micWanted: boolean;
   private camWanted: boolean;
 
@@ -99,6 +146,9 @@ export class Meeting {
   private audioSink = h('div', { hidden: true });
   private banner = h('div', { class: 'banner', testid: 'reconnecting-banner', role: 'status', hidden: true, i18n: 'reconnecting' });
   private notice = h('div', { class: 'banner notice', role: 'alert', hidden: true });
+  private hopNotice = h('div', { class: 'banner notice hop', testid: 'meeting-notice', role: 'status', hidden: true });
+  private knock = h('div', { class: 'banner knock', testid: 'lobby-knock', role: 'status', hidden: true });
+  private noticeTimer = 0;
   private toast = h('div', { class: 'toast', role: 'status', hidden: true });
   private micBtn = h('button', { type: 'button', testid: 'mic-toggle', class: 'round', onclick: () => void this.toggleMic() });
   private camBtn = h('button', { type: 'button', testid: 'camera-toggle', class: 'round', onclick: () => void this.toggleCam() });
@@ -111,6 +161,9 @@ export class Meeting {
   private peopleBtn = h('button', { type: 'button', testid: 'participants-toggle', class: 'round', i18nAria: 'people', i18nTitle: 'people', onclick: () => this.togglePanel('people') }, icon('people'));
   private peopleCount = h('span', { class: 'badge-count muted' });
   private layoutBtn = h('button', { type: 'button', testid: 'layout-toggle', class: 'round', onclick: () => this.toggleLayout() });
+  private hostBtn = h('button', { type: 'button', testid: 'host-panel-toggle', class: 'round', hidden: true, i18nAria: 'hostPanel', i18nTitle: 'hostPanel', onclick: () => this.togglePanel('host') }, icon('shield'));
+  private waitingBadge = h('span', { class: 'badge-count', testid: 'lobby-count', hidden: true });
+  private host: HostPanel;
   private inviteBtn = h('button', { type: 'button', testid: 'copy-invitation', class: 'round', i18nAria: 'copyInvite', i18nTitle: 'copyInvite', onclick: () => void this.copyInvitation() }, icon('link'));
   private audioBtn = h('button', { type: 'button', class: 'primary', hidden: true, i18n: 'enableAudio', onclick: () => void this.room.startAudio() });
   private chat: ChatPanel;
@@ -136,6 +189,12 @@ export class Meeting {
       () => this.togglePanel(null),
     );
     this.people = new PeoplePanel(() => this.togglePanel(null));
+    this.host = new HostPanel(
+      (body) => this.act(body),
+      () => this.togglePanel(null),
+      () => this.myRole() === 'host',
+    );
+    this.hostBtn.append(this.waitingBadge);
     for (const e of REACTIONS) this.reactMenu.append(h('button', { type: 'button', role: 'menuitem', 'aria-label': e, onclick: () => void this.react(e) }, e));
     const leave = h('button', { type: 'button', testid: 'leave-button', class: 'round danger', i18nAria: 'leave', i18nTitle: 'leave', onclick: () => void this.leave() }, icon('leave'));
     this.chatBtn.append(this.unreadBadge);
@@ -146,13 +205,15 @@ export class Meeting {
       { class: 'meeting' },
       this.banner,
       this.notice,
+      this.hopNotice,
+      this.knock,
       h('div', { class: 'meeting-body' }, this.stage, this.side),
       h(
         'nav',
         { class: 'controls', i18nAria: 'controls' },
         h('div', { class: 'controls-left' }, this.title),
         h('div', { class: 'controls-mid' }, this.micBtn, this.camBtn, this.shareBtn, this.handBtn, h('span', { class: 'pop-anchor' }, this.reactBtn, this.reactMenu), leave),
-        h('div', { class: 'controls-right' }, this.chatBtn, this.peopleBtn, this.layoutBtn, this.inviteBtn, this.audioBtn),
+        h('div', { class: 'controls-right' }, this.hostBtn, this.chatBtn, this.peopleBtn, this.layoutBtn, this.inviteBtn, this.audioBtn),
       ),
       this.toast,
       this.audioSink,
@@ -179,13 +240,16 @@ export class Meeting {
     return this.answer.room;
   }
 
-  get role(): Role {
-    return this.answer.role;
+  /** myRole is the role the node gives this person now (it changes live). */
+  myRole(): Role {
+    const attrs = this.room?.localParticipant.attributes;
+    return attrs && attrs['hop.role'] ? roleOf(attrs) : roleOf({ 'hop.role': this.answer?.role ?? '' });
   }
 
   private async connect(video?: LocalVideoTrack, audio?: LocalAudioTrack): Promise<void> {
     performance.mark('hop:join');
-    this.answer = await exchange({ invite: this.session.invite, room: this.session.invite ? undefined : this.session.room, name: this.choice.name });
+    const ans = await exchange({ invite: this.session.invite, room: this.session.invite ? undefined : this.session.room, name: this.choice.name, password: this.choice.password || undefined, device: store.deviceKey() });
+    this.answer = isTicket(ans) ? await this.waitInLobby(ans.ticket) : ans;
     const room = new Room({
       adaptiveStream: true,
       dynacast: true,
@@ -200,7 +264,7 @@ export class Meeting {
     // Marks for measuring a join (the app tests read them).
     performance.mark('hop:connected');
     this.title.textContent = this.answer.room;
-    const canPublish = this.answer.role !== 'viewer';
+    const canPublish = room.localParticipant.permissions?.canPublish ?? this.answer.role !== 'viewer';
     const jobs: Promise<unknown>[] = [];
     if (canPublish && this.camWanted) {
       jobs.push(video ? room.localParticipant.publishTrack(video, { source: Track.Source.Camera }) : room.localParticipant.setCameraEnabled(true).catch((e) => this.mediaNotice(e, 'camera')));
@@ -211,8 +275,35 @@ export class Meeting {
     if (!this.camWanted) video?.stop();
     if (!this.micWanted) audio?.stop();
     await Promise.all(jobs);
-    for (const b of [this.micBtn, this.camBtn, this.shareBtn]) b.disabled = !canPublish;
     this.sync();
+    if (!canPublish) this.say('viewerHint');
+  }
+
+  /** waitInLobby polls the node until a host lets this person in; a refusal, a timeout or
+   *  leaving the lobby throws ApiError. */
+  private async waitInLobby(ticket: string): Promise<JoinAnswer> {
+    const abort = new AbortController();
+    this.lobbyAbort = abort;
+    this.session.onWaiting?.(() => abort.abort());
+    for (;;) {
+      let r: Awaited<ReturnType<typeof lobbyPoll>>;
+      try {
+        r = await lobbyPoll(ticket, abort.signal);
+      } catch (err) {
+        // A dropped long poll is asked again; only the node's answers end the wait.
+        if (err instanceof ApiError && err.code === 'unreachable' && !abort.signal.aborted) {
+          await new Promise((res) => setTimeout(res, 2000));
+          continue;
+        }
+        throw err;
+      }
+      // Admitted: the answer carries the token (the node sends /api/join's answer as it is).
+      if (r.token && r.url) {
+        const c = tokenClaims(r.token);
+        const role = roleOf({ 'hop.role': r.role ?? c.role ?? '' });
+        return { token: r.token, url: r.url, room: r.room ?? c.room ?? this.session.room, identity: r.identity ?? c.identity ?? '', role };
+      }
+    }
   }
 
   private wire(room: Room) {
@@ -240,6 +331,7 @@ export class Meeting {
       .on(RoomEvent.LocalTrackUnpublished, sync)
       .on(RoomEvent.ParticipantNameChanged, sync)
       .on(RoomEvent.ParticipantAttributesChanged, sync)
+      .on(RoomEvent.ParticipantPermissionsChanged, sync)
       .on(RoomEvent.ConnectionQualityChanged, sync)
       .on(RoomEvent.ActiveSpeakersChanged, (speakers: Participant[]) => {
         const now = Date.now();
@@ -256,6 +348,12 @@ export class Meeting {
       })
       .on(RoomEvent.DataReceived, (payload, participant, _kind, topic, _enc, identity) => {
         const from = participant?.identity ?? identity ?? '';
+        // Meeting control comes from the node only: a participant's packet on these topics is
+        // someone pretending.
+        if (topic === SETTINGS_TOPIC || topic === NOTICE_TOPIC || topic === LOBBY_TOPIC) {
+          if (!participant && !identity) this.fromNode(topic, payload);
+          return;
+        }
         if (topic === CHAT_TOPIC) {
           const m = decodeChat(payload);
           // The name the room knows wins; the one in the message only names someone who left.
@@ -308,7 +406,7 @@ export class Meeting {
       } catch (err) {
         await this.room?.disconnect();
         const f = failureOf(err);
-        if (f.key === 'errInviteExpired' || f.key === 'errInviteInvalid' || f.key === 'errRoomFull') break;
+        if (['errInviteExpired', 'errInviteInvalid', 'errRoomFull', 'errRemoved', 'errMeetingLocked', 'errLobbyDenied', 'errLobbyTimeout', 'errPasswordWrong', 'errPasswordRequired'].includes(f.key)) break;
         await new Promise((r) => setTimeout(r, 2000));
       }
     }
@@ -331,6 +429,9 @@ export class Meeting {
   }
 
   destroy(): void {
+    this.lobbyAbort?.abort();
+    this.host.setOpen(false);
+    clearTimeout(this.noticeTimer);
     this.resize.disconnect();
     document.removeEventListener('keydown', this.onKey);
     for (const t of this.tiles.values()) t.destroy();
@@ -362,8 +463,12 @@ export class Meeting {
   }
 
   private async toggleMic() {
-    if (this.answer?.role === 'viewer') return;
+    if (!this.controls?.media) return;
     const on = !this.room.localParticipant.isMicrophoneEnabled;
+    if (on && this.controls.unmuteBlocked) {
+      this.say('unmuteBlockedWhy');
+      return;
+    }
     try {
       await this.room.localParticipant.setMicrophoneEnabled(on);
       this.micWanted = on;
@@ -374,7 +479,7 @@ export class Meeting {
   }
 
   private async toggleCam() {
-    if (this.answer?.role === 'viewer') return;
+    if (!this.controls?.media) return;
     const on = !this.room.localParticipant.isCameraEnabled;
     try {
       await this.room.localParticipant.setCameraEnabled(on);
@@ -387,6 +492,7 @@ export class Meeting {
 
   private async toggleShare() {
     const on = !this.room.localParticipant.isScreenShareEnabled;
+    if (on && this.controls?.share !== 'shown') return;
     try {
       await this.room.localParticipant.setScreenShareEnabled(on, { audio: true, selfBrowserSurface: 'include', surfaceSwitching: 'include', systemAudio: 'include' });
     } catch (err) {
@@ -424,13 +530,18 @@ export class Meeting {
     this.sync();
   }
 
-  private togglePanel(p: 'chat' | 'people' | null) {
+  private togglePanel(p: 'chat' | 'people' | 'host' | null) {
     this.panel = this.panel === p ? null : p;
     clear(this.side);
     this.side.hidden = this.panel === null;
     this.chat.setOpen(this.panel === 'chat');
     if (this.panel === 'chat') this.side.append(this.chat.el);
     if (this.panel === 'people') this.side.append(this.people.el);
+    if (this.panel === 'host') this.side.append(this.host.el);
+    // A panel kept aside missed any language switch made while it was closed.
+    translate(this.side);
+    this.host.setOpen(this.panel === 'host');
+    this.hostBtn.setAttribute('aria-expanded', String(this.panel === 'host'));
     this.chatBtn.setAttribute('aria-expanded', String(this.panel === 'chat'));
     this.peopleBtn.setAttribute('aria-expanded', String(this.panel === 'people'));
     this.sync();
@@ -446,8 +557,9 @@ export class Meeting {
   private async copyInvitation() {
     let link = meetingLink(this.answer.room, this.session.invite);
     try {
-      if (this.answer.role === 'host' || this.session.dev) {
-        const { invite } = await makeInvite(this.answer.room, 'participant', this.answer.role === 'host' ? this.answer.token : undefined);
+      const host = this.myRole() === 'host';
+      if (host || this.session.dev) {
+        const { invite } = await makeInvite(this.answer.room, 'participant', host ? this.answer.token : undefined);
         link = meetingLink(this.answer.room, invite);
       }
     } catch {
@@ -468,6 +580,123 @@ export class Meeting {
     this.toastTimer = window.setTimeout(() => (this.toast.hidden = true), 30_000);
   }
   private toastTimer = 0;
+
+  // ---------- meeting control ----------
+
+  /** fromNode handles the node's own packets: settings, notices, the lobby queue. */
+  private fromNode(topic: string, payload: Uint8Array) {
+    if (topic === SETTINGS_TOPIC) {
+      const s = parseSettings(payload);
+      if (!s) return;
+      this.applySettings(s);
+    } else if (topic === NOTICE_TOPIC) {
+      const n = parseNotice(payload);
+      const text = n && noticeText(n);
+      if (!n || !text) return;
+      // Whoever runs the meeting is not held by the unmute rule, so it is not news to them.
+      if (this.controls?.hostPanel && (n.code === 'unmute-allowed' || n.code === 'unmute-blocked')) return;
+      this.say(text.key, text.params, n.code);
+    } else if (topic === LOBBY_TOPIC) {
+      const w = parseLobby(payload);
+      if (w) this.setWaiting(w);
+    }
+  }
+
+  private applySettings(s: Settings) {
+    this.settings = s;
+    this.host.setSettings(s);
+    // The meeting element carries the settings it follows (the app tests wait on them).
+    const d = this.el.dataset;
+    d.lobby = String(s.lobby);
+    d.locked = String(s.locked);
+    d.hasPassword = String(s.hasPassword);
+    d.chat = String(s.chat);
+    d.unmute = s.unmute;
+    d.screenShare = s.screenShare;
+    this.sync();
+  }
+
+  private setWaiting(w: Waiting[]) {
+    const arrived = newArrivals(this.waiting, w);
+    this.waiting = w;
+    this.host.setWaiting(w);
+    this.waitingBadge.hidden = w.length === 0;
+    this.waitingBadge.textContent = String(w.length);
+    if (w.length === 0) this.knock.hidden = true;
+    if (arrived.length === 0 || !this.controls?.hostPanel) return;
+    // Someone knocked: a notice with a way to the queue, and a short sound.
+    clear(this.knock);
+    const text = h('span', {});
+    if (w.length === 1) setText(text, 'knock', { name: arrived[0].name });
+    else setText(text, 'knockMany', { n: w.length });
+    const view = h('button', { type: 'button', testid: 'lobby-knock-view', i18n: 'knockView', onclick: () => {
+      this.knock.hidden = true;
+      if (this.panel !== 'host') this.togglePanel('host');
+    } });
+    this.knock.append(text, view);
+    this.knock.hidden = false;
+    beep();
+  }
+
+  /** loadControl reads the settings and the queue when this person becomes a host or cohost. */
+  private async loadControl() {
+    this.controlLoaded = true;
+    try {
+      const st = await getControl(this.answer.room, this.answer.token);
+      this.applySettings(st.settings);
+      this.setWaiting(st.waiting);
+    } catch {
+      this.controlLoaded = false;
+      this.controlRetryAt = Date.now() + 3000;
+    }
+  }
+
+  /** act asks the node to do one control action; refusals are said, not thrown. */
+  private async act(body: Record<string, unknown>): Promise<void> {
+    try {
+      await control(this.answer.room, this.answer.token, body);
+    } catch (err) {
+      const forbidden = err instanceof ApiError && (err.status === 401 || err.status === 403);
+      this.say(forbidden ? 'actForbidden' : 'actFailed');
+      throw err;
+    }
+  }
+
+  private async menuAction(a: Action, p: Participant) {
+    const name = p.name || p.identity;
+    let body = requestFor(a, p.identity, { spotlighted: this.settings.spotlight === p.identity, stage: onStage(p.attributes) });
+    if (a === 'remove-participant') {
+      const r = await confirm({ text: 'removeConfirm', params: { name }, ok: 'confirmRemove', check: 'removeBar', checkTestid: 'remove-bar', testid: 'remove-confirm' });
+      if (!r.ok) return;
+      body = { ...body, bar: r.checked };
+    } else if (a === 'rename') {
+      const r = await confirm({ text: 'actRename', ok: 'save', danger: false, input: { label: 'renameLabel', value: name, testid: 'rename-input' }, testid: 'rename-dialog' });
+      if (!r.ok || !r.value || r.value === name) return;
+      body = { ...body, name: r.value };
+    } else if (a === 'set-role-host' && this.myRole() === 'host') {
+      const r = await confirm({ text: 'handOverConfirm', params: { name }, ok: 'confirmHandOver', danger: false, testid: 'handover-confirm' });
+      if (!r.ok) return;
+    }
+    await this.act(body).catch(() => undefined);
+  }
+
+  /** say shows a sentence about what happened to this person for a few seconds. */
+  private say(key: Key, params?: Record<string, string | number>, code = '') {
+    clear(this.hopNotice);
+    const text = h('span', {});
+    setText(text, key, params);
+    this.hopNotice.append(text);
+    this.hopNotice.dataset.code = code || key;
+    if (code === 'ask-unmute' && this.controls?.media && !this.controls.unmuteBlocked && !this.room.localParticipant.isMicrophoneEnabled) {
+      this.hopNotice.append(h('button', { type: 'button', class: 'primary', testid: 'notice-unmute', i18n: 'noticeUnmuteNow', onclick: () => {
+        this.hopNotice.hidden = true;
+        void this.toggleMic();
+      } }));
+    }
+    this.hopNotice.hidden = false;
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = window.setTimeout(() => (this.hopNotice.hidden = true), 10_000);
+  }
 
   // ---------- rendering ----------
 
@@ -507,6 +736,20 @@ export class Meeting {
     const hands = new Map<string, number>();
     for (const p of this.participants()) if (handTime(p) > 0) hands.set(p.identity, handTime(p));
     const handList = handOrder(hands);
+    // What this person may do now, from their role and the meeting's settings.
+    const role = this.myRole();
+    const c = controlsFor(role, lp.permissions?.canPublish ?? role !== 'viewer', this.settings);
+    this.controls = c;
+    this.micBtn.hidden = this.camBtn.hidden = !c.media;
+    this.micBtn.disabled = this.camBtn.disabled = !c.media;
+    this.shareBtn.hidden = c.share === 'hidden';
+    this.shareBtn.disabled = c.share !== 'shown' && !lp.isScreenShareEnabled;
+    this.chat.setEnabled(c.chat);
+    this.hostBtn.hidden = !c.hostPanel;
+    if (!c.hostPanel) this.controlLoaded = false;
+    else if (!this.controlLoaded && this.room.state === ConnectionState.Connected && Date.now() >= this.controlRetryAt) void this.loadControl();
+    if (!c.hostPanel && this.panel === 'host') this.togglePanel(null);
+    this.host.setCanEnd();
     // Buttons.
     const micOn = lp.isMicrophoneEnabled;
     const camOn = lp.isCameraEnabled;
@@ -514,14 +757,15 @@ export class Meeting {
     setIcon(this.micBtn, micOn ? 'mic' : 'micOff');
     this.micBtn.classList.toggle('off', !micOn);
     this.micBtn.setAttribute('aria-pressed', String(!micOn));
-    setLabel(this.micBtn, micOn ? 'micTurnOff' : 'micTurnOn');
+    setLabel(this.micBtn, micOn ? 'micTurnOff' : c.unmuteBlocked ? 'unmuteBlockedWhy' : 'micTurnOn');
+    this.micBtn.classList.toggle('blocked', !micOn && c.unmuteBlocked);
     setIcon(this.camBtn, camOn ? 'cam' : 'camOff');
     this.camBtn.classList.toggle('off', !camOn);
     this.camBtn.setAttribute('aria-pressed', String(!camOn));
     setLabel(this.camBtn, camOn ? 'camTurnOff' : 'camTurnOn');
     this.shareBtn.classList.toggle('on', sharing);
     this.shareBtn.setAttribute('aria-pressed', String(sharing));
-    setLabel(this.shareBtn, sharing ? 'shareStop' : 'shareStart');
+    setLabel(this.shareBtn, sharing ? 'shareStop' : c.share === 'disabled' ? 'shareHostsOnly' : 'shareStart');
     const raised = hands.has(lp.identity);
     this.handBtn.classList.toggle('on', raised);
     this.handBtn.setAttribute('aria-pressed', String(raised));
@@ -542,9 +786,10 @@ export class Meeting {
     const speaking = new Set(this.room.activeSpeakers.map((p) => p.identity));
     for (const it of items) {
       const p = this.tileFor(it);
-      p.update({ speaking: speaking.has(it.identity), handOrder: handList.indexOf(it.identity) + 1, pinned: this.pinned === it.key, local: it.local });
+      const who = p.participant;
+      p.update({ speaking: speaking.has(it.identity), handOrder: handList.indexOf(it.identity) + 1, pinned: this.pinned === it.key, local: it.local, role: roleOf(who.attributes), spotlight: this.settings.spotlight === it.identity });
     }
-    if (this.panel === 'people') this.people.render(this.participants(), handList, lp.identity);
+    if (this.panel === 'people') this.people.render(this.participants(), handList, lp.identity, { me: role, spotlight: this.settings.spotlight, act: (a, p) => void this.menuAction(a, p) });
     this.layout();
   }
 
@@ -554,7 +799,10 @@ export class Meeting {
     const w = this.stage.clientWidth - 16;
     const hgt = this.stage.clientHeight - 16;
     if (w <= 0 || hgt <= 0) return;
-    const l = chooseLayout({ items: this.items(), mode: this.mode, pinned: this.pinned, width: w, height: hgt, page: this.page });
+    // The host's spotlight shows for everyone, unless this person pinned someone themselves.
+    const items = this.items();
+    const spot = this.settings.spotlight && items.some((i) => i.key === this.settings.spotlight) ? this.settings.spotlight : undefined;
+    const l = chooseLayout({ items, mode: this.mode, pinned: this.pinned ?? spot, width: w, height: hgt, page: this.page });
     this.page = l.page;
     this.stage.dataset.mode = l.mode;
     const shown = new Set<string>();

@@ -15,6 +15,7 @@ export interface Choice {
   video?: LocalVideoTrack;
   audio?: LocalAudioTrack;
   speaker?: string;
+  password?: string;
 }
 
 export interface PreJoin {
@@ -22,6 +23,10 @@ export interface PreJoin {
   /** showError shows why joining failed; the form stays usable. */
   showError(key: Key, params?: Record<string, string | number>): void;
   busy(on: boolean): void;
+  /** askPassword shows the meeting password field (the node asked for it). */
+  askPassword(): void;
+  /** waiting shows the lobby's waiting screen in place of the form (null: the form again). */
+  waiting(onLeave: (() => void) | null): void;
   destroy(keepTracks: boolean): void;
 }
 
@@ -46,6 +51,18 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
   const errBox = h('div', { testid: 'error-message', class: 'error', role: 'alert', hidden: true });
   const mediaBox = h('div', { class: 'notice', role: 'status', hidden: true });
   const joinBtn = h('button', { type: 'submit', testid: 'join-button', class: 'primary wide', i18n: 'join' });
+  const passwordInput = h('input', { type: 'password', testid: 'password-input', id: 'password-input', maxlength: 64, autocomplete: 'off' });
+  const passwordRow = h('div', { class: 'password-row', hidden: true }, h('label', { for: 'password-input', i18n: 'passwordPrompt' }), passwordInput);
+  const leaveLobby = h('button', { type: 'button', testid: 'lobby-leave', i18n: 'lobbyLeave' });
+  const waitingCard = h(
+    'div',
+    { class: 'card waiting', testid: 'lobby-waiting', role: 'status', hidden: true },
+    h('div', { class: 'spinner', 'aria-hidden': 'true' }),
+    h('h1', { i18n: 'lobbyWaitingTitle' }),
+    h('p', { class: 'room-name' }, room),
+    h('p', { i18n: 'lobbyWaitingText' }),
+    leaveLobby,
+  );
 
   const form = h(
     'form',
@@ -55,6 +72,7 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
     h('label', { for: 'name-input', i18n: 'nameLabel' }),
     nameInput,
     h('div', { class: 'devices' }, h('label', {}, h('span', { i18n: 'camera' }), camSel), h('label', {}, h('span', { i18n: 'microphone' }), micSel), h('label', {}, h('span', { i18n: 'speaker' }), spkSel)),
+    passwordRow,
     mediaBox,
     errBox,
     joinBtn,
@@ -64,6 +82,7 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
     { class: 'prejoin' },
     h('div', { class: 'preview' }, preview, avatar, h('div', { class: 'preview-controls' }, micBtn, camBtn), meterEl),
     form,
+    waitingCard,
   );
 
   const render = () => {
@@ -168,7 +187,15 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
       return;
     }
     store.setName(name);
-    onJoin({ name, mic: micOn && !!audio, cam: camOn && !!video, video: camOn ? video : undefined, audio: micOn ? audio : undefined, speaker: spkSel.value || undefined });
+    onJoin({
+      name,
+      mic: micOn && !!audio,
+      cam: camOn && !!video,
+      video: camOn ? video : undefined,
+      audio: micOn ? audio : undefined,
+      speaker: spkSel.value || undefined,
+      password: passwordRow.hidden ? undefined : passwordInput.value,
+    });
   }
 
   function showError(key: Key, params?: Record<string, string | number>) {
@@ -196,6 +223,17 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
         errBox.hidden = true;
         delete errBox.dataset.i18n;
       }
+    },
+    askPassword() {
+      passwordRow.hidden = false;
+      passwordInput.select();
+      passwordInput.focus();
+    },
+    waiting(onLeave) {
+      form.hidden = !!onLeave;
+      waitingCard.hidden = !onLeave;
+      leaveLobby.onclick = onLeave;
+      if (onLeave) leaveLobby.focus();
     },
     destroy(keepTracks) {
       meter.stop();

@@ -30,6 +30,16 @@ export const store = {
   setDevice: (kind: MediaDeviceKind, id: string) => set(`hop.device.${kind}`, id),
   lang: () => get('hop.lang'),
   setLang: (v: string) => set('hop.lang', v),
+  /** deviceKey is this browser's random key: with the same name it gets the same identity in a
+   *  meeting, so a host's "do not let them rejoin" holds (the node keys identities by it). */
+  deviceKey(): string {
+    let k = get('hop.deviceKey');
+    if (!k) {
+      k = crypto.randomUUID();
+      set('hop.deviceKey', k);
+    }
+    return k;
+  },
   recent(): Recent[] {
     try {
       const v = JSON.parse(get('hop.recent') ?? '[]') as Recent[];

@@ -4,6 +4,7 @@
 import { ConnectionQuality, type Participant, Track, type VideoTrack } from 'livekit-client';
 import { clear, h, setLabel, setText } from './dom';
 import { icon, setIcon } from './icons';
+import { badgeRole, type Role, roleKey } from './control';
 import type { Key } from './i18n';
 import { avatarHue, initials } from './names';
 
@@ -22,6 +23,7 @@ export class Tile {
   private name = h('span', { class: 'name' });
   private mic = h('span', { class: 'mic-state', role: 'img' });
   private hand = h('span', { class: 'hand', testid: 'hand-raised', role: 'img', hidden: true });
+  private role = h('span', { class: 'badge tile-role', testid: 'tile-role', hidden: true });
   private quality = h('span', { class: 'quality', role: 'img' }, h('i'), h('i'), h('i'));
   private reaction = h('span', { class: 'reaction', 'aria-live': 'polite' });
   private pinBtn = h('button', { type: 'button', class: 'pin' });
@@ -39,14 +41,14 @@ export class Tile {
       this.video,
       this.avatar,
       this.reaction,
-      h('div', { class: 'tile-bar' }, this.mic, this.name, this.hand, this.quality),
+      h('div', { class: 'tile-bar' }, this.mic, this.name, this.role, this.hand, this.quality),
       this.pinBtn,
     );
     this.pinBtn.addEventListener('click', () => onPin(key));
   }
 
   /** update refreshes everything from the participant's state. */
-  update(opts: { speaking: boolean; handOrder: number; pinned: boolean; local: boolean }): void {
+  update(opts: { speaking: boolean; handOrder: number; pinned: boolean; local: boolean; role: Role; spotlight: boolean }): void {
     const p = this.participant;
     const display = p.name || p.identity;
     const pub = p.getTrackPublication(this.screen ? Track.Source.ScreenShare : Track.Source.Camera);
@@ -70,6 +72,13 @@ export class Tile {
       delete this.name.dataset.i18n;
       this.name.textContent = display;
     }
+    const badge = this.screen ? null : badgeRole(opts.role);
+    this.role.hidden = !badge;
+    if (badge) {
+      setText(this.role, roleKey[badge]);
+      this.role.dataset.role = badge;
+    }
+    this.el.classList.toggle('spotlight', opts.spotlight && !this.screen);
     const micOn = p.isMicrophoneEnabled;
     this.mic.hidden = this.screen;
     clear(this.mic);
