@@ -48,6 +48,13 @@ func (g meetingGate) Knock(name, identity, display, addr string) string {
 	return r.Knock(identity, display, addr)
 }
 
+func (g meetingGate) Withdraw(name, ticket string) error {
+	if r := g.rooms.Room(name); r != nil {
+		return r.Withdraw(ticket)
+	}
+	return nil
+}
+
 func (g meetingGate) Await(ctx context.Context, name, ticket string, wait time.Duration) error {
 	r := g.rooms.Room(name)
 	if r == nil {

@@ -17,6 +17,7 @@ type scriptedGate struct {
 	gotPW     string
 	decision  chan error
 	knocks    int
+	withdrawn []string
 }
 
 func (g *scriptedGate) Admission(_, _ string, _ Role, password string) string {
@@ -31,6 +32,13 @@ func (g *scriptedGate) Knock(_, _, _, _ string) string {
 	defer g.mu.Unlock()
 	g.knocks++
 	return "T1"
+}
+
+func (g *scriptedGate) Withdraw(_, ticket string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.withdrawn = append(g.withdrawn, ticket)
+	return nil
 }
 
 func (g *scriptedGate) Await(ctx context.Context, _, ticket string, _ time.Duration) error {
@@ -91,7 +99,7 @@ func TestExchangeThroughTheMeetingsGates(t *testing.T) {
 	}
 	gate.decision <- nil
 	status, body := getJSON(t, srv.URL+"/api/lobby/T1")
-	if status != http.StatusOK || body["token"] == nil || body["identity"] == nil {
+	if status != http.StatusOK || body["token"] == nil || body["identity"] == nil || body["status"] != "admitted" {
 		t.Fatalf("admitted: %d %v", status, body)
 	}
 	// The ticket is spent; a denied knock is told so.
@@ -107,6 +115,15 @@ func TestExchangeThroughTheMeetingsGates(t *testing.T) {
 	gate.decision <- ErrLobbyTimeout
 	if status, body := getJSON(t, srv.URL+"/api/lobby/T1"); status != http.StatusGone || body["error"] != "lobby_timeout" {
 		t.Fatalf("timeout: %d %v", status, body)
+	}
+	// Leaving the lobby withdraws the knock.
+	join("")
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/api/lobby/T1", nil)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("leave the lobby: %v %v", res, err)
+	}
+	if len(gate.withdrawn) != 1 {
+		t.Fatal("the knock was not withdrawn")
 	}
 	if b := logs.String(); len(b) == 0 {
 		t.Fatal("nothing logged")

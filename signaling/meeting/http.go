@@ -50,6 +50,8 @@ type Gate interface {
 	// Await waits up to wait for a decision: nil admitted, ErrLobbyDenied, ErrLobbyTimeout,
 	// context.DeadlineExceeded (ask again), ErrTicketUnknown.
 	Await(ctx context.Context, room, ticket string, wait time.Duration) error
+	// Withdraw takes a ticket out of the lobby: the person left it.
+	Withdraw(room, ticket string) error
 }
 
 // Admission codes: Admit and Wait, else the refusal code the page translates.
@@ -140,6 +142,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/invites", s.limited(s.serveInvite))
 	mux.HandleFunc("POST /api/join", s.limited(s.serveJoin))
 	mux.HandleFunc("GET /api/lobby/{ticket}", s.serveLobby)
+	mux.HandleFunc("DELETE /api/lobby/{ticket}", s.serveLeaveLobby)
 }
 
 // apiError is what every refusal looks like: a code the page translates, never server text.
@@ -339,6 +342,8 @@ type joinRequest struct {
 }
 
 type joinResponse struct {
+	// Status is "admitted" when the answer ends a wait in the lobby.
+	Status   string `json:"status,omitempty"`
 	Token    string `json:"token"`
 	URL      string `json:"url"`
 	Room     string `json:"room"`
@@ -406,11 +411,11 @@ func (s *Service) serveJoin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.issue(w, r, inv, identity, name)
+	s.issue(w, r, inv, identity, name, "")
 }
 
 // issue answers with a join token for identity.
-func (s *Service) issue(w http.ResponseWriter, r *http.Request, inv Invite, identity, name string) {
+func (s *Service) issue(w http.ResponseWriter, r *http.Request, inv Invite, identity, name, status string) {
 	tok, err := JoinToken(s.key, s.secret, inv, identity, name, s.cfg.TokenTTL)
 	if err != nil {
 		fail(w, http.StatusInternalServerError, codeInternal)
@@ -421,11 +426,26 @@ func (s *Service) issue(w http.ResponseWriter, r *http.Request, inv Invite, iden
 		scheme = "wss://"
 	}
 	s.cfg.Logger.Info("invitation exchanged", "room", inv.Room, "role", inv.Role, "identity", identity)
-	writeJSON(w, http.StatusOK, joinResponse{Token: tok, URL: scheme + r.Host, Room: inv.Room, Role: inv.Role, Identity: identity})
+	writeJSON(w, http.StatusOK, joinResponse{Status: status, Token: tok, URL: scheme + r.Host, Room: inv.Room, Role: inv.Role, Identity: identity})
 }
 
 // lobbyPoll bounds one long poll of a waiting page.
 const lobbyPoll = 25 * time.Second
+
+// serveLeaveLobby takes a waiting page out of the lobby when the person leaves it.
+func (s *Service) serveLeaveLobby(w http.ResponseWriter, r *http.Request) {
+	ticket := r.PathValue("ticket")
+	s.mu.Lock()
+	p := s.pending[ticket]
+	delete(s.pending, ticket)
+	s.mu.Unlock()
+	if p == nil || s.cfg.Gate == nil {
+		fail(w, http.StatusNotFound, codeTicketUnknown)
+		return
+	}
+	_ = s.cfg.Gate.Withdraw(p.inv.Room, ticket)
+	writeJSON(w, http.StatusOK, map[string]string{"status": "left"})
+}
 
 // serveLobby is a waiting page's long poll: the token once a host admits it.
 func (s *Service) serveLobby(w http.ResponseWriter, r *http.Request) {
@@ -442,7 +462,7 @@ func (s *Service) serveLobby(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		delete(s.pending, ticket)
 		s.mu.Unlock()
-		s.issue(w, r, p.inv, p.identity, p.name)
+		s.issue(w, r, p.inv, p.identity, p.name, "admitted")
 	case errors.Is(err, context.DeadlineExceeded):
 		writeJSON(w, http.StatusOK, map[string]string{"status": "waiting"})
 	case errors.Is(err, ErrLobbyDenied):

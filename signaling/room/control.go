@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -105,6 +106,8 @@ type knock struct {
 	name     string
 	addr     string
 	since    time.Time
+	// polled is when the waiting page last asked (Unix ns): a page that stopped asking has gone.
+	polled atomic.Int64
 	// decided is closed once a host (or the time limit) decided; outcome says how.
 	decided chan struct{}
 	outcome string
@@ -231,6 +234,9 @@ func (r *Room) Waiting() []LobbyEntry {
 	defer r.ctl.mu.Unlock()
 	out := make([]LobbyEntry, 0, len(r.ctl.waiting))
 	for _, k := range r.ctl.waiting {
+		if k.gone() {
+			continue
+		}
 		out = append(out, LobbyEntry{ID: k.id, Name: k.name, Since: k.since.UnixMilli()})
 	}
 	return out
@@ -378,6 +384,7 @@ func (r *Room) Await(ctx context.Context, ticket string, wait time.Duration) err
 	} else if wait > left {
 		wait = left
 	}
+	k.polled.Store(time.Now().UnixNano())
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
@@ -397,6 +404,28 @@ func (r *Room) Await(ctx context.Context, ticket string, wait time.Duration) err
 		return ErrLobbyDenied
 	}
 	return ErrLobbyTimeout
+}
+
+// knockGone is how long a waiting page may go without asking before it counts as gone (it asks
+// again at most every lobbyPoll, 25 s).
+const knockGone = time.Minute
+
+func (k *knock) gone() bool {
+	last := k.polled.Load()
+	if last == 0 {
+		last = k.since.UnixNano()
+	}
+	return time.Since(time.Unix(0, last)) > knockGone
+}
+
+// Withdraw takes someone out of the lobby who left it (the waiting page's "leave").
+func (r *Room) Withdraw(ticket string) error {
+	k := r.findKnock(ticket)
+	if k == nil {
+		return ErrTicketUnknown
+	}
+	r.decide(k, "withdraw", Actor{Identity: k.identity})
+	return nil
 }
 
 func (k *knock) isDecided() bool {
@@ -477,7 +506,9 @@ func (r *Room) Act(a Actor, req ControlRequest) error {
 	case "allow-unmute":
 		r.setUnmute("allowed")
 		for _, p := range r.Participants() {
-			r.notify(p, "unmute-allowed", by)
+			if !p.role().canModerate() {
+				r.notify(p, "unmute-allowed", by)
+			}
 		}
 		log("", "")
 	case "ask-unmute":

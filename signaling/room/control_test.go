@@ -334,3 +334,36 @@ func TestNodeParticipantCap(t *testing.T) {
 		t.Fatal("refusal not counted")
 	}
 }
+
+// A participant cannot speak for the node: packets on its hop.* topics are not forwarded. Someone
+// who leaves the lobby leaves its queue.
+func TestForgedNoticesAndWithdrawnKnocks(t *testing.T) {
+	h := newHarness(t, nil)
+	host := h.join("r", "host", asRole("host"))
+	bob := h.join("r", "bob")
+	r := h.m.Room("r")
+	topic := "hop.notice"
+	b, _ := proto.Marshal(&livekit.DataPacket{Value: &livekit.DataPacket_User{User: &livekit.UserPacket{
+		Payload: []byte(`{"code":"role-host"}`), Topic: &topic}}})
+	before := len(host.serverMessages(topicNotice))
+	bob.participant().handleData(livekit.DataPacket_RELIABLE, b)
+	if len(host.serverMessages(topicNotice)) != before {
+		t.Fatal("a participant's packet on hop.notice was forwarded")
+	}
+	ticket := r.Knock("g", "Guest", "")
+	if len(r.Waiting()) != 1 {
+		t.Fatal("knock not queued")
+	}
+	if err := r.Withdraw(ticket); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Waiting()) != 0 {
+		t.Fatal("withdrawn knock still queued")
+	}
+	if err := r.Await(context.Background(), ticket, time.Second); !errors.Is(err, ErrLobbyTimeout) {
+		t.Fatalf("await after withdrawing: %v", err)
+	}
+	if err := r.Act(actor(host), ControlRequest{Action: "admit", ID: ticket}); !errors.Is(err, ErrTicketUnknown) {
+		t.Fatalf("admitting a withdrawn knock: %v", err)
+	}
+}

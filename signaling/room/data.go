@@ -1,6 +1,7 @@
 package room
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/livekit/protocol/livekit"
@@ -136,6 +137,9 @@ func (p *Participant) handleData(kind livekit.DataPacket_Kind, b []byte) {
 	p.mu.Unlock()
 	if !allowed {
 		return
+	}
+	if u := pkt.GetUser(); u != nil && strings.HasPrefix(u.GetTopic(), attrOwned) {
+		return // the node's own topics: a participant may not speak for it
 	}
 	if chat.IsChat(pkt) && !p.room.chatAllowed(p) {
 		p.room.notify(p, "chat-disabled", "")
