@@ -45,7 +45,16 @@ func main() {
 	flag.StringVar(&reportOut, "report", "", "write the subscribers' loadtest report (JSON) here")
 	flag.StringVar(&nodeLogOut, "nodelog", "", "write the node's log here (.GOMAXPROCS appended)")
 	flag.StringVar(&heapOut, "heapprofile", "", "write the node's heap profiles after the first subscribers joined (.a) and at the end (.b) here")
+	rounds := flag.Int("rounds", 0, "instead of the benchmark: this many rounds of loadtest clients joining and leaving one node, printing its goroutines and live heap after each")
+	roundLength := flag.Duration("round-length", 15*time.Second, "how long media flows in each of -rounds")
 	flag.Parse()
+	if *rounds > 0 {
+		if err := runRounds(*bin, *rounds, 2, 8, *roundLength); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*bin, *pubs, *subs, *measure, strings.Split(*procs, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
