@@ -283,7 +283,7 @@ func Default() *Config {
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       60 * time.Second,
 			RateLimit: RateLimits{
-				Joins: RateLimitConfig{Burst: 50, Every: 500 * time.Millisecond},
+				Joins: RateLimitConfig{Burst: 100, Every: 200 * time.Millisecond},
 				API:   RateLimitConfig{Burst: 100, Every: 100 * time.Millisecond},
 			},
 		},
