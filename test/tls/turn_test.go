@@ -47,10 +47,11 @@ func turnNode(t *testing.T) (*testkit.Node, *x509.CertPool, int) {
 	return n, roots, tcp
 }
 
-// joinICEServers joins over wss and returns the ICE servers of the JoinResponse.
-func joinICEServers(t *testing.T, n *testkit.Node, roots *x509.CertPool) []*livekit.ICEServer {
+// joinICEServers joins over wss (checking the certificate for serverName, or the address) and
+// returns the ICE servers of the JoinResponse.
+func joinICEServers(t *testing.T, n *testkit.Node, roots *x509.CertPool, serverName string) []*livekit.ICEServer {
 	t.Helper()
-	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: roots}, HandshakeTimeout: 10 * time.Second}
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: serverName}, HandshakeTimeout: 10 * time.Second}
 	u := n.URL() + "/rtc?auto_subscribe=1&protocol=17&sdk=go&access_token=" + url.QueryEscape(n.Token(t, "turn-room", "ana"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -96,7 +97,7 @@ func turnClient(t *testing.T, conn net.PacketConn, server, user, pass string) (*
 func TestTURNOverTCPAndTLSOnTheHTTPSPort(t *testing.T) {
 	n, roots, tcpPort := turnNode(t)
 	httpsPort := port(t, n)
-	ice := joinICEServers(t, n, roots)
+	ice := joinICEServers(t, n, roots, "")
 	var srv *livekit.ICEServer
 	for _, s := range ice {
 		if s.Username != "" {
