@@ -123,6 +123,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		Logger:     log,
 		MaxMessage: cfg.Limits.MaxSignalMessage,
 		DisableV1:  !cfg.Signal.SinglePeerConnection,
+		AllowJoin:  roomJoinLimit(cfg.HTTP.RateLimit.RoomJoins),
 	})
 
 	mux := http.NewServeMux()
