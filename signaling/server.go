@@ -10,7 +10,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +31,7 @@ type Server struct {
 	log        *slog.Logger
 	maxMessage int64
 	disableV1  bool
+	allowJoin  func(room string) (bool, time.Duration)
 	upgrader   websocket.Upgrader
 
 	wg     sync.WaitGroup
@@ -46,6 +49,9 @@ type Config struct {
 	MaxMessage int64
 	// DisableV1 refuses /rtc/v1 with 404 so that LiveKit clients fall back to /rtc (two connections).
 	DisableV1 bool
+	// AllowJoin, if set, is asked before a new participant (not a resume) joins room; a refusal
+	// answers 429 with Retry-After.
+	AllowJoin func(room string) (ok bool, retryAfter time.Duration)
 }
 
 // NewServer makes the signalling server.
@@ -62,6 +68,7 @@ func NewServer(c Config) *Server {
 		log:        c.Logger.With("component", "signaling"),
 		maxMessage: c.MaxMessage,
 		disableV1:  c.DisableV1,
+		allowJoin:  c.AllowJoin,
 		upgrader: websocket.Upgrader{
 			// Signal messages are small and rare next to media: the read buffer is the size of
 			// net/http's own (which the upgrade then reuses) and write buffers are lent from a
@@ -152,6 +159,13 @@ func (s *Server) serveRTC(w http.ResponseWriter, r *http.Request, v1 bool) {
 		s.log.Info("join refused", "status", auth.Status(err), "reason", err.Error(), "remote", r.RemoteAddr)
 		writeError(w, err)
 		return
+	}
+	if s.allowJoin != nil && !jp.Reconnect {
+		if ok, wait := s.allowJoin(jp.Room); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			http.Error(w, "too many joins to this room: try again later", http.StatusTooManyRequests)
+			return
+		}
 	}
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {

@@ -293,6 +293,8 @@ type HTTPConfig struct {
 type RateLimits struct {
 	Joins RateLimitConfig `yaml:"joins"`
 	API   RateLimitConfig `yaml:"api"`
+	// RoomJoins bounds new participants per room, from any address (resumes are not counted).
+	RoomJoins RateLimitConfig `yaml:"room_joins"`
 }
 
 // RateLimitConfig is a token bucket per client address: Burst requests at once, then one every
@@ -337,8 +339,10 @@ func Default() *Config {
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       60 * time.Second,
 			RateLimit: RateLimits{
-				Joins: RateLimitConfig{Burst: 50, Every: 500 * time.Millisecond},
+				Joins: RateLimitConfig{Burst: 100, Every: 200 * time.Millisecond},
 				API:   RateLimitConfig{Burst: 100, Every: 100 * time.Millisecond},
+				// A whole meeting rejoins at once after a restart.
+				RoomJoins: RateLimitConfig{Burst: 300, Every: 100 * time.Millisecond},
 			},
 		},
 	}
@@ -446,7 +450,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("admin_address %q: want host:port or off", c.AdminAddress)
 		}
 	}
-	for _, rl := range []RateLimitConfig{c.HTTP.RateLimit.Joins, c.HTTP.RateLimit.API} {
+	for _, rl := range []RateLimitConfig{c.HTTP.RateLimit.Joins, c.HTTP.RateLimit.API, c.HTTP.RateLimit.RoomJoins} {
 		if rl.Burst < 0 || (rl.Burst > 0 && rl.Every <= 0) {
 			return errors.New("http.rate_limit: burst must not be negative, and every must be positive with a burst")
 		}

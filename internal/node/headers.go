@@ -134,3 +134,12 @@ func inNets(ip net.IP, nets []*net.IPNet) bool {
 	}
 	return false
 }
+
+// roomJoinLimit bounds how fast new participants enter one room (nil: no bound).
+func roomJoinLimit(c config.RateLimitConfig) func(string) (bool, time.Duration) {
+	l := newLimiter(c)
+	if l == nil {
+		return nil
+	}
+	return func(room string) (bool, time.Duration) { return l.Allow(room, time.Now()) }
+}

@@ -159,6 +159,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		Logger:     log,
 		MaxMessage: cfg.Limits.MaxSignalMessage,
 		DisableV1:  !cfg.Signal.SinglePeerConnection,
+		AllowJoin:  roomJoinLimit(cfg.HTTP.RateLimit.RoomJoins),
 	})
 
 	mux := http.NewServeMux()
@@ -382,7 +383,12 @@ func (n *Node) startTURN() error {
 		if tc.TLSPort != 0 {
 			port = tc.TLSPort
 		}
-		n.turnURLs = append(n.turnURLs, fmt.Sprintf("turns:%s?transport=tcp", net.JoinHostPort(host, strconv.Itoa(port))))
+		// A browser checks the certificate against the turns: host: a name on it.
+		tlsHost := host
+		if tc.Host == "" && len(n.cfg.TLS.ACME.Domains) > 0 {
+			tlsHost = n.cfg.TLS.ACME.Domains[0]
+		}
+		n.turnURLs = append(n.turnURLs, fmt.Sprintf("turns:%s?transport=tcp", net.JoinHostPort(tlsHost, strconv.Itoa(port))))
 	}
 	n.log.Info("embedded TURN server started", "udp", srv.Addr().String(), "tcp", addrString(srv.TCPAddr()),
 		"tls", n.turnTLS != nil, "relay", relay, "urls", n.turnURLs)

@@ -27,6 +27,9 @@ func TestE2EEOnlyKeyHoldersSeePictures(t *testing.T) {
 			{Identity: "binh", Token: n.Token(t, room, "binh"), E2EEKey: key},
 			{Identity: "chi", Token: n.Token(t, room, "chi"), E2EEKey: "not the meeting's key", SubscribeOnly: true},
 			{Identity: "dung", Token: n.Token(t, room, "dung"), SubscribeOnly: true},
+			// ela has the key and shows small tiles: the node forwards her a lower simulcast layer,
+			// started at a keyframe it must recognize in the encrypted stream.
+			{Identity: "ela", Token: n.Token(t, room, "ela"), E2EEKey: key, SubscribeOnly: true, AdaptiveStream: true, TileWidth: 160, TileHeight: 90},
 		},
 		ExpectWidth:  640,
 		ExpectHeight: 360,
@@ -56,6 +59,20 @@ func TestE2EEOnlyKeyHoldersSeePictures(t *testing.T) {
 		}
 		if r.Audio.TotalAudioEnergy[1] <= r.Audio.TotalAudioEnergy[0] {
 			t.Errorf("%s does not hear %s: %+v", pair[0], pair[1], r.Audio)
+		}
+	}
+	if e := res.Participant("ela"); e == nil || !e.Connected {
+		t.Fatal("ela did not connect")
+	} else {
+		for _, from := range []string{"an", "binh"} {
+			r := e.Remote(from)
+			if r == nil {
+				t.Fatalf("ela has no report of %s", from)
+			}
+			t.Logf("ela (small tiles) from %s: %dx%d, frames decoded %v", from, r.Video.Width, r.Video.Height, r.Video.FramesDecoded)
+			if !r.Video.Advancing() || r.Video.Height == 0 || r.Video.Height >= 360 {
+				t.Errorf("ela does not decode a lower layer of %s's video: %+v", from, r.Video)
+			}
 		}
 	}
 	// chi has E2EE on with another key; dung has no E2EE at all.

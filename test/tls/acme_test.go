@@ -216,6 +216,18 @@ func TestACMETLSALPN01AndRenewal(t *testing.T) {
 	if resp.Header.Get("Strict-Transport-Security") == "" {
 		t.Error("no HSTS header over the ACME certificate")
 	}
+	// TURN over TLS on this port is offered under the certificate's name, which browsers check.
+	var turns []string
+	for _, s := range joinICEServers(t, n, p.roots, acmeName) {
+		for _, u := range s.Urls {
+			if strings.HasPrefix(u, "turns:") {
+				turns = append(turns, u)
+			}
+		}
+	}
+	if want := "turns:" + net.JoinHostPort(acmeName, strconv.Itoa(httpsPort)) + "?transport=tcp"; len(turns) != 1 || turns[0] != want {
+		t.Errorf("turns URLs %v, want [%s]", turns, want)
+	}
 
 	// A renewed certificate replaces it without a restart; renewal has no event to wait for.
 	deadline := time.Now().Add(lifetime + 10*time.Second)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/hop-meet/hop/internal/config"
 	"github.com/hop-meet/hop/internal/testkit"
 )
@@ -167,5 +169,41 @@ func TestJoinRateLimitPerAddress(t *testing.T) {
 		if i == 3 && resp.StatusCode != http.StatusTooManyRequests {
 			t.Errorf("one client behind the proxy, fourth join: status %d, want 429", resp.StatusCode)
 		}
+	}
+}
+
+// New participants enter one room at a bounded pace, from whatever addresses: beyond it a join
+// is answered 429 with Retry-After, while other rooms still take joins.
+func TestRoomJoinRateLimit(t *testing.T) {
+	n := testkit.StartNode(t, func(c *config.Config) {
+		c.HTTP.RateLimit.RoomJoins = config.RateLimitConfig{Burst: 2, Every: time.Minute}
+	})
+	join := func(room, identity string) (int, string) {
+		u := n.URL() + "/rtc?auto_subscribe=1&protocol=17&sdk=go&access_token=" + url.QueryEscape(n.Token(t, room, identity))
+		d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+		ws, resp, err := d.Dial(u, nil)
+		if err != nil {
+			if resp == nil {
+				t.Fatalf("join %s/%s: %v", room, identity, err)
+			}
+			return resp.StatusCode, resp.Header.Get("Retry-After")
+		}
+		t.Cleanup(func() { _ = ws.Close() })
+		return http.StatusSwitchingProtocols, ""
+	}
+	for _, id := range []string{"an", "binh"} {
+		if code, _ := join("busy", id); code != http.StatusSwitchingProtocols {
+			t.Fatalf("%s's join within the room's burst: %d", id, code)
+		}
+	}
+	code, retry := join("busy", "chi")
+	if code != http.StatusTooManyRequests {
+		t.Fatalf("third join to the room: %d, want 429", code)
+	}
+	if s, err := strconv.Atoi(retry); err != nil || s < 1 || s > 60 {
+		t.Errorf("Retry-After = %q", retry)
+	}
+	if code, _ := join("calm", "chi"); code != http.StatusSwitchingProtocols {
+		t.Errorf("join to another room: %d", code)
 	}
 }

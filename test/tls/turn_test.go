@@ -23,6 +23,9 @@ import (
 	"github.com/hop-meet/hop/internal/testkit"
 )
 
+// The relay range of turnNode: high ports, unlikely to be taken.
+const relayMin, relayMax = 61000, 61099
+
 // turnNode serves HTTPS and TURN over TLS on one port, TURN over UDP and over TCP on their own.
 func turnNode(t *testing.T) (*testkit.Node, *x509.CertPool, int) {
 	t.Helper()
@@ -39,14 +42,16 @@ func turnNode(t *testing.T) (*testkit.Node, *x509.CertPool, int) {
 		c.TLS.Cert, c.TLS.Key = lan.ServerCert, lan.ServerKey
 		c.TURN.TCPPort = tcp
 		c.TURN.TLS = true
+		c.TURN.RelayPortMin, c.TURN.RelayPortMax = relayMin, relayMax
 	})
 	return n, roots, tcp
 }
 
-// joinICEServers joins over wss and returns the ICE servers of the JoinResponse.
-func joinICEServers(t *testing.T, n *testkit.Node, roots *x509.CertPool) []*livekit.ICEServer {
+// joinICEServers joins over wss (checking the certificate for serverName, or the address) and
+// returns the ICE servers of the JoinResponse.
+func joinICEServers(t *testing.T, n *testkit.Node, roots *x509.CertPool, serverName string) []*livekit.ICEServer {
 	t.Helper()
-	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: roots}, HandshakeTimeout: 10 * time.Second}
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: serverName}, HandshakeTimeout: 10 * time.Second}
 	u := n.URL() + "/rtc?auto_subscribe=1&protocol=17&sdk=go&access_token=" + url.QueryEscape(n.Token(t, "turn-room", "ana"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -87,12 +92,12 @@ func turnClient(t *testing.T, conn net.PacketConn, server, user, pass string) (*
 }
 
 // The JoinResponse names TURN over UDP, TCP and TLS on the HTTPS port; each of them allocates a
-// relay with the participant's credentials; permissions are granted to the node's media address
+// relay with the participant's credentials, in the relay port range; permissions are granted to the node's media address
 // only; and the HTTPS port still serves HTTP, with ALPN and without.
 func TestTURNOverTCPAndTLSOnTheHTTPSPort(t *testing.T) {
 	n, roots, tcpPort := turnNode(t)
 	httpsPort := port(t, n)
-	ice := joinICEServers(t, n, roots)
+	ice := joinICEServers(t, n, roots, "")
 	var srv *livekit.ICEServer
 	for _, s := range ice {
 		if s.Username != "" {
@@ -159,7 +164,10 @@ func TestTURNOverTCPAndTLSOnTheHTTPSPort(t *testing.T) {
 	}
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			c, _ := turnClient(t, tr.conn(), tr.server, srv.Username, srv.Credential)
+			c, relay := turnClient(t, tr.conn(), tr.server, srv.Username, srv.Credential)
+			if a, ok := relay.LocalAddr().(*net.UDPAddr); !ok || a.Port < relayMin || a.Port > relayMax {
+				t.Errorf("relayed address %v outside the relay range %d-%d", relay.LocalAddr(), relayMin, relayMax)
+			}
 			if err := c.CreatePermission(sfuAddr); err != nil {
 				t.Errorf("permission to the node's media address %s refused: %v", sfuAddr, err)
 			}
