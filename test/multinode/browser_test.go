@@ -144,7 +144,9 @@ func killOnceBrowsers(t *testing.T, bin string) time.Duration {
 
 // knownFailure skips a test of livekit-client's full reconnect, which fails on this tree: after
 // the server asks both participants to rejoin, the first one back does not get the second one's
-// tracks (the node does send them media). HOP_TEST_KNOWN_FAILURES=1 runs it.
+// tracks (the node does send them media). Likely cause, not yet confirmed: livekit-client's
+// Room.handleSignalRestarted empties the events buffered while reconnecting, so a participant who
+// joins during the first one's restart is never announced. HOP_TEST_KNOWN_FAILURES=1 runs it.
 func knownFailure(t *testing.T) {
 	if os.Getenv("HOP_TEST_KNOWN_FAILURES") == "" {
 		t.Skip("livekit-client after a server-asked rejoin misses the later joiner (see TestMoveBrowsersSingleNode); HOP_TEST_KNOWN_FAILURES=1 runs it")
