@@ -186,6 +186,16 @@ func killOnce(t *testing.T, bin string) time.Duration {
 	if len(seen) != 2 || leaseNodeOf(seen[0]) != owner || leaseNodeOf(seen[1]) != newOwner {
 		t.Fatalf("leases seen while the room moved: %v (from %s to %s)", seen, owner, newOwner)
 	}
+	for _, n := range nodes {
+		if ids[n.url] == newOwner {
+			if v := metric(t, n.httpURL, "hop_cluster_takeovers_total"); v != 1 {
+				t.Fatalf("the new owner counted %v takeovers, want 1", v)
+			}
+			if metric(t, n.httpURL, "hop_cluster_relay_lag_samples_total") == 0 {
+				t.Fatal("the new owner measured no relay lag")
+			}
+		}
+	}
 	took := back.Sub(killed)
 	t.Logf("room moved %s → %s; media back both ways %v after kill -9 (p1 %v, p2 %v)", owner, newOwner, took, m1.Sub(killed), m2.Sub(killed))
 	return took

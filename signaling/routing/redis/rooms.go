@@ -6,6 +6,7 @@ import (
 
 	"github.com/livekit/protocol/livekit"
 
+	"github.com/hop-meet/hop/signaling/room"
 	"github.com/hop-meet/hop/signaling/roomservice"
 )
 
@@ -107,7 +108,7 @@ func (rs *Rooms) CreateRoom(req *livekit.CreateRoomRequest) (roomservice.Room, e
 func (rs *Rooms) DeleteRoom(name string) error {
 	r := rs.Room(name)
 	if r == nil {
-		return errors.New("room not found")
+		return room.ErrRoomNotFound
 	}
 	if rr, ok := r.(*remoteRoom); ok {
 		return rr.do("delete", nil, nil)

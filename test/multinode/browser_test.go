@@ -1,0 +1,154 @@
+package multinode
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+
+	"github.com/hop-meet/hop/internal/config"
+	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
+	"github.com/hop-meet/hop/test/browser"
+)
+
+// decodingSince reports when the remote's camera, subscribed after since, was first seen
+// advancing in two samples (frames of a subscription from before since do not count).
+func decodingSince(h *browser.Handle, me, remote string, since time.Time) (time.Time, bool) {
+	var subscribed time.Time
+	for _, e := range h.Events(me) {
+		if e.Kind == "trackSubscribed" && e.Detail == remote+" camera" && time.UnixMilli(e.At).After(since) {
+			subscribed = time.UnixMilli(e.At)
+			break
+		}
+	}
+	if subscribed.IsZero() {
+		return time.Time{}, false
+	}
+	var prev *browser.VideoInbound
+	for _, s := range h.Timeline(me) {
+		if s.Time().Before(subscribed) {
+			continue
+		}
+		r := s.Remote(remote)
+		if r == nil || r.Video == nil {
+			prev = nil
+			continue
+		}
+		if prev != nil && r.Video.FramesDecoded > prev.FramesDecoded {
+			return s.Time(), true
+		}
+		prev = r.Video
+	}
+	return time.Time{}, false
+}
+
+// Kill -9 the node hosting a room with two livekit-client participants in Chromium, each
+// connected to another node: both decode each other's camera again, timed from the kill.
+func TestKillRoomNodeBrowsers(t *testing.T) {
+	knownFailure(t)
+	if _, err := browser.Dir(); err != nil {
+		t.Fatalf("browser harness: %v", err)
+	}
+	bin := buildHop(t)
+	var times []time.Duration
+	for range 3 {
+		times = append(times, killOnceBrowsers(t, bin))
+	}
+	t.Logf("kill -9 → both browsers decode video again: %v", times)
+}
+
+func killOnceBrowsers(t *testing.T, bin string) time.Duration {
+	r := startRedis(t)
+	rdb := r.client(t)
+	nodes := []*procNode{startProcNode(t, bin, r.Addr), startProcNode(t, bin, r.Addr), startProcNode(t, bin, r.Addr)}
+	ids := waitNodes(t, rdb, 3)
+	ctx := context.Background()
+	svc := lksdk.NewRoomServiceClient(nodes[0].httpURL, config.DevAPIKey, config.DevAPISecret)
+	if _, err := svc.CreateRoom(ctx, &livekit.CreateRoomRequest{Name: "browsers"}); err != nil {
+		t.Fatal(err)
+	}
+	owner, _, err := rediscluster.RoomOwner(ctx, rdb, "browsers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := -1
+	for i, n := range nodes {
+		if ids[n.url] == owner {
+			host = i
+		}
+	}
+	start := func(url, identity string) *browser.Handle {
+		h, err := browser.Start(ctx, browser.Spec{URL: url, ConnectTimeoutMs: 20000, Participants: []browser.Participant{{
+			Identity: identity, Token: token(t, "browsers", identity), TimelineMs: 60000, SampleMs: 100}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = h.Stop(); _, _ = h.Wait() })
+		return h
+	}
+	h1 := start(nodes[(host+1)%3].url, "b1")
+	h2 := start(nodes[(host+2)%3].url, "b2")
+	for _, w := range []struct {
+		h      *browser.Handle
+		me, of string
+	}{{h1, "b1", "b2"}, {h2, "b2", "b1"}} {
+		if err := w.h.WaitUntil(ctx, 40*time.Second, func() bool {
+			_, ok := decodingSince(w.h, w.me, w.of, time.Time{})
+			return ok
+		}); err != nil {
+			t.Fatalf("%s does not decode %s: %v\n%s", w.me, w.of, err, w.h.Stderr())
+		}
+	}
+	killed := time.Now()
+	if err := nodes[host].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-nodes[host].exited
+	var back time.Time
+	for _, w := range []struct {
+		h      *browser.Handle
+		me, of string
+	}{{h1, "b1", "b2"}, {h2, "b2", "b1"}} {
+		if err := w.h.WaitUntil(ctx, 30*time.Second, func() bool {
+			_, ok := decodingSince(w.h, w.me, w.of, killed)
+			return ok
+		}); err != nil {
+			for _, x := range []struct {
+				h  *browser.Handle
+				id string
+			}{{h1, "b1"}, {h2, "b2"}} {
+				for _, e := range x.h.Events(x.id) {
+					if e.Kind != "connectionQuality" {
+						t.Logf("%s event %+d ms %s %s", x.id, e.At-killed.UnixMilli(), e.Kind, e.Detail)
+					}
+				}
+			}
+			t.Fatalf("%s does not decode %s again after the kill: %v\n%s", w.me, w.of, err, w.h.Stderr())
+		}
+		at, _ := decodingSince(w.h, w.me, w.of, killed)
+		if at.After(back) {
+			back = at
+		}
+	}
+	newOwner, _, _ := rediscluster.RoomOwner(ctx, rdb, "browsers")
+	if newOwner == "" || newOwner == owner {
+		t.Fatalf("room owner after the kill: %q", newOwner)
+	}
+	took := back.Sub(killed)
+	t.Logf("browsers: room moved %s → %s; both decode video again %v after kill -9", owner, newOwner, took)
+	return took
+}
+
+// knownFailure skips a test of livekit-client's full reconnect, which fails on this tree: after
+// the server asks both participants to rejoin, the first one back does not get the second one's
+// tracks (the node does send them media). Likely cause, not yet confirmed: livekit-client's
+// Room.handleSignalRestarted empties the events buffered while reconnecting, so a participant who
+// joins during the first one's restart is never announced. HOP_TEST_KNOWN_FAILURES=1 runs it.
+func knownFailure(t *testing.T) {
+	if os.Getenv("HOP_TEST_KNOWN_FAILURES") == "" {
+		t.Skip("livekit-client after a server-asked rejoin misses the later joiner (see TestMoveBrowsersSingleNode); HOP_TEST_KNOWN_FAILURES=1 runs it")
+	}
+}
