@@ -134,7 +134,7 @@ func Composite(ctx context.Context, m Manifest, p CompositeParams) error {
 	args = append(args, "-t", fmt.Sprintf("%.3f", dur-lead), "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
 		"-threads", fmt.Sprint(p.Threads), "-filter_complex_threads", fmt.Sprint(p.Threads),
 		"-movflags", "+faststart", p.Output)
-	if err := os.MkdirAll(filepath.Dir(p.Output), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p.Output), 0o750); err != nil {
 		return err
 	}
 	cmd := exec.CommandContext(ctx, "nice", args...)

@@ -70,7 +70,7 @@ type trackEntry struct {
 
 // Start begins recording room into p.Dir.
 func Start(room Room, p Params) (*Recording, error) {
-	if err := os.MkdirAll(p.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(p.Dir, 0o750); err != nil {
 		return nil, err
 	}
 	if p.Poll == 0 {
@@ -253,7 +253,7 @@ func (r *Recording) writeManifestLocked() {
 		return
 	}
 	tmp := r.ManifestPath() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		r.log.Warn("manifest not written", "err", err)
 		return
 	}

@@ -219,7 +219,7 @@ func (s *Service) start(ctx context.Context, roomName string, composite bool, wa
 	s.mu.Unlock()
 	r.SetRecording(true)
 	s.wg.Add(1)
-	go j.follow()
+	go j.follow() // #nosec G118 -- the recording outlives the request that started it
 	return started, nil
 }
 
