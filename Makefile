@@ -68,15 +68,16 @@ vet:
 
 # Packages run one at a time: the browser and SDK tests each use both cores, and media quality
 # (what they assert) depends on the CPU they get. A second pass runs the race detector over the
-# signalling and node packages (the room domain's unit tests among them) and the raw-websocket
-# tests, whose node runs in the test process. Not test/sdk: the race detector also watches the
-# SDK clients in that process, and pion's client side races with itself (seen in connect).
+# signalling and node packages (the room domain's unit tests among them), the raw-websocket
+# tests, whose node runs in the test process, and the recorder's unit tests. Not test/sdk: the
+# race detector also watches the SDK clients in that process, and pion's client side races with
+# itself (seen in connect).
 # Every benchmark also runs once, so that `make bench` cannot break unnoticed (a benchmark that
 # waits for its writers fails when they write nothing).
 test: test-deps vet gosec
 	cd webclient && npm test
 	$(GO) test -count=1 -p 1 -timeout 25m ./...
-	$(GO) test -race -count=1 -p 1 -timeout 20m ./signaling/... ./internal/... ./test/signal/...
+	$(GO) test -race -count=1 -p 1 -timeout 20m ./signaling/... ./internal/... ./test/signal/... ./recorder/...
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./sfu/... ./recorder/...
 
 # Micro-benchmarks of the packet path (ns/packet, allocs), at 1 and 2 cores, then an end-to-end

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -50,7 +51,7 @@ func vp8Packets(n int) []packetcache.Packet {
 }
 
 // BenchmarkTrackWriterVP8 is the CPU of recording one track, per packet, from the forwarder's
-// copy to the file (passthrough), and the memory it holds.
+// copy to the file (passthrough).
 func BenchmarkTrackWriterVP8(b *testing.B) {
 	pkts := vp8Packets(3 * 30 * 10)
 	w, err := NewTrackWriter(vp8Source{}, TrackParams{Path: filepath.Join(b.TempDir(), "bench")})
@@ -58,9 +59,6 @@ func BenchmarkTrackWriterVP8(b *testing.B) {
 		b.Fatal(err)
 	}
 	w.LayersChanged([3]bool{true})
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
 	b.ReportAllocs()
 	b.ResetTimer()
 	base := int64(0)
@@ -80,9 +78,48 @@ func BenchmarkTrackWriterVP8(b *testing.B) {
 	}
 	res := w.Stop()
 	b.StopTimer()
-	runtime.ReadMemStats(&after)
 	if (b.N >= len(pkts) && res.Frames == 0) || res.Dropped != 0 {
 		b.Fatalf("wrote %d frames, dropped %d packets: %+v", res.Frames, res.Dropped, res)
 	}
-	b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/1024, "heapKiB/track")
+}
+
+// BenchmarkTrackWriterMemory is the heap one recorded track holds while it records (queue,
+// reorder buffer, container and file buffers), over many writers at once.
+func BenchmarkTrackWriterMemory(b *testing.B) {
+	const tracks = 50
+	pkts := vp8Packets(3 * 30 * 2)
+	dir := b.TempDir()
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		ws := make([]*TrackWriter, tracks)
+		for k := range ws {
+			w, err := NewTrackWriter(vp8Source{}, TrackParams{Path: filepath.Join(dir, fmt.Sprintf("m%d-%d", i, k))})
+			if err != nil {
+				b.Fatal(err)
+			}
+			w.LayersChanged([3]bool{true})
+			for j := range pkts {
+				for len(w.queue) == cap(w.queue) {
+					runtime.Gosched()
+				}
+				w.WritePacket(0, &pkts[j], 0, nil)
+			}
+			ws[k] = w
+		}
+		for _, w := range ws {
+			for len(w.queue) > 0 {
+				runtime.Gosched()
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/tracks/1024, "heapKiB/track")
+		for _, w := range ws {
+			if res := w.Stop(); res.Frames == 0 {
+				b.Fatalf("wrote nothing: %+v", res)
+			}
+		}
+	}
 }

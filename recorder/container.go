@@ -60,6 +60,9 @@ func newMKV(path, codecID string, private []byte, width, height int, matroska bo
 		Video: &webm.Video{PixelWidth: uint64(width), PixelHeight: uint64(height)},
 	}},
 		mkvcore.WithEBMLHeader(header),
+		// A segment info of its own: ebml-go writes the duration into the one it is given, and
+		// its default is shared by every file.
+		mkvcore.WithSegmentInfo(&webm.Info{TimecodeScale: 1000000, MuxingApp: "hop", WritingApp: "hop recorder"}),
 		mkvcore.WithBlockInterceptor(nil), // one track, already in order
 		mkvcore.WithSeekHead(true),
 		mkvcore.WithCues(cuesReserve),

@@ -40,10 +40,11 @@ func (r *reorder) push(p *packet, emit func(p *packet, lostBefore bool)) {
 		freePacket(p)
 		return
 	}
+	now := p.arrival // p may be emitted, and reused, by drain
 	r.slots[i] = p
 	r.held++
 	r.drain(emit)
-	r.expire(p.arrival, emit)
+	r.expire(now, emit)
 }
 
 // expire gives up on the hole at the head once the packet after it waited longer than reorderWait.

@@ -575,6 +575,9 @@ func (c *Config) Redacted() string {
 		t.Credential = "<redacted>"
 		cp.RTC.TURNServers = append(cp.RTC.TURNServers, t)
 	}
+	if cp.Recorder.S3.Secret != "" {
+		cp.Recorder.S3.Secret = "<redacted>"
+	}
 	b, err := yaml.Marshal(&cp)
 	if err != nil {
 		return err.Error()

@@ -351,13 +351,14 @@ func TestRedacted(t *testing.T) {
 		{URLs: []string{"turn:turn.example.com:3478"}, Username: "turnuser", Credential: "Tc5-turn-credential-3a"},
 		{URLs: []string{"turns:t2.example.com:5349"}, Username: "u2", Credential: "Tc6-second-credential-8b"},
 	}
+	c.Recorder.S3 = RecorderS3Config{Endpoint: "s3.example.vn:443", AccessKey: "reckey", Secret: "S3s-recorder-secret-5e", Bucket: "rec"}
 	before := *c
 	beforeKeys := map[string]string{}
 	for k, v := range c.Keys {
 		beforeKeys[k] = v
 	}
 	out := c.Redacted()
-	for _, secret := range []string{"Zq8-very-secret-value-9f2c", "Yx1-another-hidden-value-7d4e", "Tc5-turn-credential-3a", "Tc6-second-credential-8b"} {
+	for _, secret := range []string{"Zq8-very-secret-value-9f2c", "Yx1-another-hidden-value-7d4e", "Tc5-turn-credential-3a", "Tc6-second-credential-8b", "S3s-recorder-secret-5e"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("Redacted output contains the secret %q:\n%s", secret, out)
 		}
@@ -386,7 +387,7 @@ func TestRedacted(t *testing.T) {
 	if c.RTC.TURNServers[0].Credential != "Tc5-turn-credential-3a" || c.RTC.TURNServers[1].Credential != "Tc6-second-credential-8b" {
 		t.Errorf("Redacted changed the TURN credentials: %+v", c.RTC.TURNServers)
 	}
-	if c.Port != before.Port || c.LogLevel != before.LogLevel {
+	if c.Port != before.Port || c.LogLevel != before.LogLevel || c.Recorder.S3.Secret != "S3s-recorder-secret-5e" {
 		t.Errorf("Redacted changed the config")
 	}
 }

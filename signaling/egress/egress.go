@@ -58,6 +58,9 @@ type Service struct {
 	// recording counts the active egresses per room, which show as the room's active_recording.
 	recording map[Room]int
 	wg        sync.WaitGroup
+	// ctx ends the composites still running when the node closes.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // New makes the service.
@@ -65,11 +68,14 @@ func New(cfg Config, rooms Rooms) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{cfg: cfg, rooms: rooms, log: cfg.Logger, jobs: map[string]*job{}, recording: map[Room]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Service{cfg: cfg, rooms: rooms, log: cfg.Logger, jobs: map[string]*job{}, recording: map[Room]int{}, ctx: ctx, cancel: cancel}
 }
 
-// Close stops every recording and waits for their files and composites.
+// Close stops every recording, ends the composites still running (those egresses fail) and
+// waits for them.
 func (s *Service) Close() {
+	s.cancel()
 	s.mu.Lock()
 	jobs := make([]*job, 0, len(s.jobs))
 	for _, j := range s.jobs {
@@ -243,7 +249,7 @@ func (j *job) follow() {
 	var failure error
 	if j.composite {
 		out := filepath.Join(j.dir, "composite.mp4")
-		if err := recorder.Composite(context.Background(), m, recorder.CompositeParams{Output: out, Threads: j.s.cfg.CompositeThreads}); err != nil {
+		if err := recorder.Composite(j.s.ctx, m, recorder.CompositeParams{Output: out, Threads: j.s.cfg.CompositeThreads}); err != nil {
 			failure = err
 		} else {
 			results = append(results, fileInfo(out, m.Start, *m.End))
@@ -278,7 +284,7 @@ func (j *job) follow() {
 
 // upload puts the files and the manifest in the store; the results then name their places there.
 func (j *job) upload(results []*livekit.FileInfo) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	ctx, cancel := context.WithTimeout(j.s.ctx, 30*time.Minute)
 	defer cancel()
 	id := j.snapshot().EgressId
 	for _, r := range results {

@@ -31,7 +31,12 @@ func TestMain(m *testing.M) {
 
 func join(t *testing.T, n *testkit.Node, room, identity string) *lksdk.Room {
 	t.Helper()
-	r, err := lksdk.ConnectToRoomWithToken(n.URL(), n.Token(t, room, identity), lksdk.NewRoomCallback(),
+	return joinWith(t, n, room, identity, lksdk.NewRoomCallback())
+}
+
+func joinWith(t *testing.T, n *testkit.Node, room, identity string, cb *lksdk.RoomCallback) *lksdk.Room {
+	t.Helper()
+	r, err := lksdk.ConnectToRoomWithToken(n.URL(), n.Token(t, room, identity), cb,
 		lksdk.WithAutoSubscribe(false), lksdk.WithICETransportPolicy(webrtc.ICETransportPolicyRelay),
 		lksdk.WithDisableRegionDiscovery(), lksdk.WithConnectTimeout(15*time.Second))
 	if err != nil {
@@ -162,7 +167,10 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 	ctx := context.Background()
 
 	anh := join(t, n, "rec", "Trần Thị Ánh")
-	bob := join(t, n, "rec", "bob")
+	recording := make(chan bool, 8)
+	cb := lksdk.NewRoomCallback()
+	cb.OnRecordingStatusChanged = func(on bool) { recording <- on }
+	bob := joinWith(t, n, "rec", "bob", cb)
 	mic := publish(t, anh, m.Opus, 20*time.Millisecond, "mic", 0, 0)
 	cam := publish(t, anh, m.VP8[720], 33*time.Millisecond, "cam", 1280, 720)
 	publish(t, bob, oneSliceH264(t), 33*time.Millisecond, "cam", 640, 360)
@@ -203,6 +211,18 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 	rooms, err := rs.ListRooms(ctx, &livekit.ListRoomsRequest{Names: []string{"rec"}})
 	if err != nil || len(rooms.Rooms) != 1 || !rooms.Rooms[0].ActiveRecording {
 		t.Errorf("room while recording: %v %v, want active_recording", rooms, err)
+	}
+	// Those in the room are told; who joins later sees it on joining.
+	select {
+	case on := <-recording:
+		if !on {
+			t.Errorf("bob was told recording is off")
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("bob was not told that recording started")
+	}
+	if late := join(t, n, "rec", "late"); !late.IsRecording() {
+		t.Errorf("a participant joining during the recording does not see it")
 	}
 	list, err := ec.ListEgress(ctx, &livekit.ListEgressRequest{RoomName: "rec"})
 	if err != nil || len(list.Items) != 3 {
@@ -260,6 +280,14 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 	if err != nil || len(rooms.Rooms) != 1 || rooms.Rooms[0].ActiveRecording {
 		t.Errorf("room after recording: %v %v, want no active_recording", rooms, err)
 	}
+	select {
+	case on := <-recording:
+		if on {
+			t.Errorf("bob was told recording is on again")
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("bob was not told that recording stopped")
+	}
 
 	// The track egress: one WebM of VP8 at 1280x720 as long as it was recorded.
 	te := done[trackEg.EgressId]
@@ -313,7 +341,7 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 			t.Errorf("manifest lacks %s: %v", k, codecs)
 		}
 	}
-	if len(man.Participants) != 2 || man.End == nil {
+	if len(man.Participants) != 3 || man.End == nil { // late joined too
 		t.Errorf("manifest participants %v, end %v", man.Participants, man.End)
 	}
 	// The mic's mute shows as one interval, within the manifest's polling of when it happened.
