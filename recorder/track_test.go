@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -44,8 +43,23 @@ func TestSlowDiskDropsRecorderPackets(t *testing.T) {
 	if w.dropped.Load() == 0 {
 		t.Fatalf("no packet dropped while the file took nothing")
 	}
-	// Let the file drain so the writer can finish.
-	go func() { _ = syscall.SetNonblock(int(rd.Fd()), false); _, _ = io.Copy(io.Discard, rd) }()
+	// Let the file drain so the writer can finish: read until the writer is done (a pipe read may
+	// find it empty for a moment, or see no writer yet, before the writer's next write).
+	fd := int(rd.Fd())
+	_ = syscall.SetNonblock(fd, true)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			select {
+			case <-w.Done():
+				return
+			default:
+			}
+			if n, err := syscall.Read(fd, buf); n <= 0 || err != nil {
+				time.Sleep(time.Millisecond) // the pipe is empty: no event tells when it fills
+			}
+		}
+	}()
 	res := w.Stop()
 	if res.Dropped == 0 || res.Frames == 0 {
 		t.Fatalf("result %+v: want frames written and drops counted", res)
