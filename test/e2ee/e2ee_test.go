@@ -90,8 +90,10 @@ func TestE2EEOnlyKeyHoldersSeePictures(t *testing.T) {
 			if r.Video.PacketsReceived == 0 {
 				t.Errorf("%s received no video packets from %s", id, from)
 			}
-			if r.Video.FramesDecoded[1] != 0 {
-				t.Errorf("%s, without the key, decoded %d frames of %s's video", id, r.Video.FramesDecoded[1], from)
+			// Encrypted noise may once pass for a frame (a keyframe's header is sent in clear); a
+			// picture is frames decoded one after another, which never happens without the key.
+			if f := r.Video.FramesDecoded; f[1] > 1 || f[1] != f[0] {
+				t.Errorf("%s, without the key, decoded %v frames of %s's video", id, f, from)
 			}
 		}
 	}

@@ -188,10 +188,10 @@ func killOnce(t *testing.T, bin string) time.Duration {
 	}
 	for _, n := range nodes {
 		if ids[n.url] == newOwner {
-			if v := metric(t, n.httpURL, "hop_cluster_takeovers_total"); v != 1 {
+			if v := metric(t, n.adminURL, "hop_cluster_takeovers_total"); v != 1 {
 				t.Fatalf("the new owner counted %v takeovers, want 1", v)
 			}
-			if metric(t, n.httpURL, "hop_cluster_relay_lag_samples_total") == 0 {
+			if metric(t, n.adminURL, "hop_cluster_relay_lag_samples_total") == 0 {
 				t.Fatal("the new owner measured no relay lag")
 			}
 		}
