@@ -171,6 +171,78 @@ const noticeOf = (page) => page.locator(`${tid('meeting-notice')}:visible`);
 
 const scenarios = {
 
+  // Switching camera, microphone and speaker mid-call (two fake cameras): the other person keeps
+  // seeing video, and the lists show what is in use; the panel on a phone too.
+  async devices() {
+    const b = await launch(['--use-fake-device-for-media-stream=device-count=2', ...MEDIA.slice(1)]);
+    const a = await person(b);
+    await step('host starts a meeting with camera and microphone', () => hostMeeting(a, 'Ngô Thanh Vân'));
+    const link = await step('host copies an invitation', () => openInvitation(a));
+    const p = await person(b, PHONE);
+    await step('a phone participant joins and sees the host', async () => {
+      await joinAs(p, link, 'Lâm Quốc Bảo');
+      await clickJoin(p);
+      await videoPlaying(p, 'ngo-thanh-van');
+      await videoPlaying(a, 'lam-quoc-bao');
+    });
+    const localLabel = (page) => page.evaluate(() => document.querySelector('.tile.local video')?.srcObject?.getVideoTracks()[0]?.label ?? '');
+    const selected = (page, id) => page.locator(`${tid(id)} option:checked`).textContent({ timeout: T });
+    await step('the panel lists the devices with the ones in use selected', async () => {
+      await a.locator(tid('device-settings')).click();
+      await a.locator(`${tid('device-camera')} option`).nth(1).waitFor({ state: 'attached', timeout: T });
+      report.camerasListed = await a.locator(`${tid('device-camera')} option`).count();
+      report.cameraBefore = await selected(a, 'device-camera');
+      report.trackBefore = await localLabel(a);
+      report.micBefore = await selected(a, 'device-mic');
+      await shot(a, 'desktop-devices');
+    });
+    await step('switching the camera keeps video going to the other', async () => {
+      const other = await a.locator(`${tid('device-camera')} option:not(:checked)`).first().getAttribute('value');
+      await a.locator(tid('device-camera')).selectOption(other);
+      await a.waitForFunction((want) => {
+        const sel = document.querySelector('[data-testid="device-camera"]');
+        const v = document.querySelector('.tile.local video');
+        return sel.value === want && v?.srcObject?.getVideoTracks()[0]?.readyState === 'live' && v.videoWidth > 0;
+      }, other, { timeout: T });
+      report.cameraAfter = await selected(a, 'device-camera');
+      report.trackAfter = await localLabel(a);
+      // The phone still decodes new frames of the host's camera after the switch.
+      const at = await p.evaluate(() => document.querySelector('[data-testid="participant-tile"][data-identity^="ngo-thanh-van-"] video').currentTime);
+      await p.waitForFunction((t0) => {
+        const v = document.querySelector('[data-testid="participant-tile"][data-identity^="ngo-thanh-van-"] video');
+        return v && !v.hidden && v.videoWidth > 0 && v.currentTime > t0 + 1;
+      }, at, { timeout: T });
+      report.videoAfterSwitch = true;
+    });
+    await step('switching the microphone', async () => {
+      const other = await a.locator(`${tid('device-mic')} option:not(:checked)`).last().getAttribute('value');
+      await a.locator(tid('device-mic')).selectOption(other);
+      await a.waitForFunction((want) => document.querySelector('[data-testid="device-mic"]').value === want, other, { timeout: T });
+      report.micAfter = await selected(a, 'device-mic');
+      await micShown(p, 'ngo-thanh-van', false);
+    });
+    await step('switching the speaker sets where the others play', async () => {
+      const sel = a.locator(tid('device-speaker'));
+      const other = await sel.locator('option:not(:checked)').last().getAttribute('value');
+      await sel.selectOption(other);
+      await a.waitForFunction((want) => {
+        const els = [...document.querySelectorAll('audio')];
+        return els.length > 0 && els.every((e) => e.sinkId === want);
+      }, other, { timeout: T });
+      report.speakerAfter = await selected(a, 'device-speaker');
+    });
+    await step('the panel on a phone', async () => {
+      await p.locator(tid('device-settings')).click();
+      await p.locator(`${tid('device-panel')}`).waitFor({ timeout: T });
+      report.phoneCamera = await selected(p, 'device-camera');
+      report.phoneTrack = await localLabel(p);
+      report.phoneScroll = await noPageScroll(p);
+      await shot(p, 'phone-devices');
+      await p.locator(`${tid('device-panel')} header button`).click();
+      await p.locator(tid('device-panel')).waitFor({ state: 'detached', timeout: T });
+    });
+  },
+
   // A participant removed with "do not let them rejoin" is told why, and the same invitation
   // does not bring them back.
   async barred() {

@@ -85,6 +85,18 @@ type report struct {
 	CohostNotice    string `json:"cohostNotice"`
 	HostPanelEn     string `json:"hostPanelEn"`
 	AskNotice       string `json:"askNotice"`
+	// Devices mid-call (issue 21).
+	CamerasListed    int    `json:"camerasListed"`
+	CameraBefore     string `json:"cameraBefore"`
+	TrackBefore      string `json:"trackBefore"`
+	CameraAfter      string `json:"cameraAfter"`
+	TrackAfter       string `json:"trackAfter"`
+	VideoAfterSwitch bool   `json:"videoAfterSwitch"`
+	MicBefore        string `json:"micBefore"`
+	MicAfter         string `json:"micAfter"`
+	SpeakerAfter     string `json:"speakerAfter"`
+	PhoneCamera      string `json:"phoneCamera"`
+	PhoneTrack       string `json:"phoneTrack"`
 }
 
 type scroll struct {
@@ -476,5 +488,39 @@ func TestRemoveBarred(t *testing.T) {
 	}
 	if r.RejoinRefused != "Bạn đã bị mời ra khỏi cuộc họp này và không thể tham gia lại." {
 		t.Errorf("rejoining after removal with a bar: %q", r.RejoinRefused)
+	}
+}
+
+// TestDeviceSwitch: in a meeting, the device panel lists Chromium's two fake cameras with the one
+// in use selected; choosing the other switches the published camera and the other person keeps
+// decoding new frames; the microphone and the speaker (setSinkId on the others' audio) switch
+// too; the panel works on a phone without making the page scroll.
+func TestDeviceSwitch(t *testing.T) {
+	n := devNode(t)
+	r := run(t, "devices", map[string]any{"base": n.HTTPURL})
+	t.Logf("camera %q → %q, microphone %q → %q, speaker %q; phone camera %q", r.CameraBefore, r.CameraAfter, r.MicBefore, r.MicAfter, r.SpeakerAfter, r.PhoneCamera)
+	if r.CamerasListed != 2 {
+		t.Errorf("the camera list has %d entries, want Chromium's 2 fake cameras", r.CamerasListed)
+	}
+	if r.CameraBefore == "" || r.CameraBefore != r.TrackBefore {
+		t.Errorf("before switching the panel selects %q, the camera in use is %q", r.CameraBefore, r.TrackBefore)
+	}
+	if r.CameraAfter == r.CameraBefore || r.CameraAfter != r.TrackAfter {
+		t.Errorf("after switching the panel selects %q (was %q), the camera in use is %q", r.CameraAfter, r.CameraBefore, r.TrackAfter)
+	}
+	if !r.VideoAfterSwitch {
+		t.Error("the other person saw no new frames after the switch")
+	}
+	if r.MicAfter == "" || r.MicAfter == r.MicBefore {
+		t.Errorf("microphone: %q before, %q after", r.MicBefore, r.MicAfter)
+	}
+	if r.SpeakerAfter == "" {
+		t.Error("no speaker selected after switching")
+	}
+	if r.PhoneCamera == "" || r.PhoneCamera != r.PhoneTrack {
+		t.Errorf("on the phone the panel selects %q, the camera in use is %q", r.PhoneCamera, r.PhoneTrack)
+	}
+	if s := r.PhoneScroll; s == nil || s.ScrollH > s.H || s.ScrollW > s.W {
+		t.Errorf("phone device panel scrolls: %+v", s)
 	}
 }

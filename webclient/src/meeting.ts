@@ -40,6 +40,7 @@ import {
 import { confirm } from './dialog';
 import { beep, HostPanel } from './hostpanel';
 import { CHAT_TOPIC, ChatPanel, decodeChat, encodeChat } from './chat';
+import { DevicePanel } from './devicepanel';
 import { problemKey, problemOf } from './devices';
 import { clear, h, setLabel, setText, translate } from './dom';
 import { icon, setIcon } from './icons';
@@ -127,7 +128,7 @@ export class Meeting {
   private page = 0;
   private leaving = false;
   private rejoining = false;
-  private panel: 'chat' | 'people' | 'host' | null = null;
+  private panel: 'chat' | 'people' | 'host' | 'devices' | null = null;
   private settings: Settings = defaultSettings;
   private waiting: Waiting[] = [];
   private controls?: Controls;
@@ -164,6 +165,8 @@ export class Meeting {
   private hostBtn = h('button', { type: 'button', testid: 'host-panel-toggle', class: 'round', hidden: true, i18nAria: 'hostPanel', i18nTitle: 'hostPanel', onclick: () => this.togglePanel('host') }, icon('shield'));
   private waitingBadge = h('span', { class: 'badge-count', testid: 'lobby-count', hidden: true });
   private host: HostPanel;
+  private devicesBtn = h('button', { type: 'button', testid: 'device-settings', class: 'round', i18nAria: 'deviceSettings', i18nTitle: 'deviceSettings', 'aria-expanded': 'false', onclick: () => this.togglePanel('devices') }, icon('gear'));
+  private devices: DevicePanel;
   private inviteBtn = h('button', { type: 'button', testid: 'copy-invitation', class: 'round', i18nAria: 'copyInvite', i18nTitle: 'copyInvite', onclick: () => void this.copyInvitation() }, icon('link'));
   private audioBtn = h('button', { type: 'button', class: 'primary', hidden: true, i18n: 'enableAudio', onclick: () => void this.room.startAudio() });
   private chat: ChatPanel;
@@ -189,6 +192,7 @@ export class Meeting {
       () => this.togglePanel(null),
     );
     this.people = new PeoplePanel(() => this.togglePanel(null));
+    this.devices = new DevicePanel(() => this.room, () => this.togglePanel(null));
     this.host = new HostPanel(
       (body) => this.act(body),
       () => this.togglePanel(null),
@@ -213,7 +217,7 @@ export class Meeting {
         { class: 'controls', i18nAria: 'controls' },
         h('div', { class: 'controls-left' }, this.title),
         h('div', { class: 'controls-mid' }, this.micBtn, this.camBtn, this.shareBtn, this.handBtn, h('span', { class: 'pop-anchor' }, this.reactBtn, this.reactMenu), leave),
-        h('div', { class: 'controls-right' }, this.hostBtn, this.chatBtn, this.peopleBtn, this.layoutBtn, this.inviteBtn, this.audioBtn),
+        h('div', { class: 'controls-right' }, this.hostBtn, this.chatBtn, this.peopleBtn, this.devicesBtn, this.layoutBtn, this.inviteBtn, this.audioBtn),
       ),
       this.toast,
       this.audioSink,
@@ -259,6 +263,7 @@ export class Meeting {
     });
     this.room = room;
     this.wire(room);
+    this.devices.wire(room);
     performance.mark('hop:token');
     await room.connect(this.answer.url, this.answer.token);
     // Marks for measuring a join (the app tests read them).
@@ -530,7 +535,7 @@ export class Meeting {
     this.sync();
   }
 
-  private togglePanel(p: 'chat' | 'people' | 'host' | null) {
+  private togglePanel(p: 'chat' | 'people' | 'host' | 'devices' | null) {
     this.panel = this.panel === p ? null : p;
     clear(this.side);
     this.side.hidden = this.panel === null;
@@ -538,9 +543,12 @@ export class Meeting {
     if (this.panel === 'chat') this.side.append(this.chat.el);
     if (this.panel === 'people') this.side.append(this.people.el);
     if (this.panel === 'host') this.side.append(this.host.el);
+    if (this.panel === 'devices') this.side.append(this.devices.el);
     // A panel kept aside missed any language switch made while it was closed.
     translate(this.side);
     this.host.setOpen(this.panel === 'host');
+    this.devices.setOpen(this.panel === 'devices');
+    this.devicesBtn.setAttribute('aria-expanded', String(this.panel === 'devices'));
     this.hostBtn.setAttribute('aria-expanded', String(this.panel === 'host'));
     this.chatBtn.setAttribute('aria-expanded', String(this.panel === 'chat'));
     this.peopleBtn.setAttribute('aria-expanded', String(this.panel === 'people'));
