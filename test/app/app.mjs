@@ -171,6 +171,78 @@ const noticeOf = (page) => page.locator(`${tid('meeting-notice')}:visible`);
 
 const scenarios = {
 
+  // End-to-end encryption: two people with the same passphrase see each other; a third with a
+  // wrong one is told on their tiles and decodes no picture; one without any is told to rejoin.
+  async e2ee() {
+    const b = await launch();
+    report.cspErrors = [];
+    const watch = (page) => page.on('console', (m) => {
+      if (/Content Security Policy|Refused to/i.test(m.text())) report.cspErrors.push(m.text());
+    });
+    const encrypted = async (page, url, name, passphrase, opts) => {
+      await joinAs(page, url, name, opts);
+      await page.locator(tid('e2ee-toggle')).check();
+      await page.locator(tid('e2ee-passphrase')).fill(passphrase);
+    };
+    const a = await person(b);
+    watch(a);
+    await step('host starts an encrypted meeting', async () => {
+      await a.goto(base + '/');
+      await a.locator(tid('create-meeting')).click();
+      await a.waitForURL(/\/m\/[a-z]{3}-[a-z]{4}-[a-z]{3}$/, { timeout: T });
+      await encrypted(a, a.url(), 'Hà Minh Châu', spec.passphrase);
+      await shot(a, 'desktop-prejoin-e2ee');
+      await clickJoin(a);
+      await a.locator(`${tid('e2ee-status')}:visible`).waitFor({ timeout: T });
+      report.statusText = await a.locator(tid('e2ee-status')).textContent();
+    });
+    const link = await step('host copies an invitation', () => openInvitation(a));
+    const g = await person(b, PHONE);
+    watch(g);
+    await step('a guest with the same passphrase: both see each other', async () => {
+      await encrypted(g, link, 'Đoàn Văn Phúc', spec.passphrase);
+      await shot(g, 'phone-prejoin-e2ee');
+      await clickJoin(g);
+      await videoPlaying(g, 'ha-minh-chau');
+      await videoPlaying(a, 'doan-van-phuc');
+      await g.locator(`${tid('e2ee-status')}:visible`).waitFor({ timeout: T });
+      report.sameKeyNotices = await a.locator(`${tid('tile-e2ee')}:visible`).count() + await g.locator(`${tid('tile-e2ee')}:visible`).count();
+      await shot(a, 'desktop-e2ee');
+      await shot(g, 'phone-e2ee');
+    });
+    const w = await person(b);
+    watch(w);
+    await step('a guest with a wrong passphrase is told on both tiles', async () => {
+      await encrypted(w, link, 'Kiều Thị Yến', spec.wrongPassphrase);
+      await clickJoin(w);
+      for (const who of ['ha-minh-chau', 'doan-van-phuc']) {
+        await w.locator(`${tileOf(who)}[data-e2ee="fail"] ${tid('tile-e2ee')}:visible`).waitFor({ timeout: T });
+      }
+      report.wrongKeyMessage = await w.locator(`${tileOf('ha-minh-chau')} ${tid('tile-e2ee')}`).textContent();
+      // The others cannot read the wrong key's frames either, which also shows they flowed.
+      await a.locator(`${tileOf('kieu-thi-yen')}[data-e2ee="fail"]`).waitFor({ timeout: T });
+      await shot(w, 'desktop-e2ee-wrong');
+    });
+    report.wrongKeyFrames = await step('the wrong passphrase decodes no picture', () => w.evaluate(() =>
+      ['ha-minh-chau', 'doan-van-phuc'].map((who) => {
+        const v = document.querySelector(`[data-testid="participant-tile"][data-identity^="${who}-"] video`);
+        return v ? v.videoWidth + v.getVideoPlaybackQuality().totalVideoFrames : -1;
+      }).reduce((x, y) => x + y, 0)));
+    await step('the same passphrase still plays beside it', async () => {
+      await videoPlaying(g, 'ha-minh-chau');
+      if (await a.locator(`${tileOf('doan-van-phuc')} ${tid('tile-e2ee')}:visible`).count()) throw new Error('the right passphrase is flagged');
+    });
+    const n = await person(b);
+    watch(n);
+    await step('a guest without encryption is told to rejoin with the passphrase', async () => {
+      await joinAs(n, link, 'Mạc Văn Khoa', { camera: false, mic: false });
+      await clickJoin(n);
+      await n.locator(`${tileOf('ha-minh-chau')}[data-e2ee="needKey"] ${tid('tile-e2ee')}:visible`).waitFor({ timeout: T });
+      report.noKeyMessage = await n.locator(`${tileOf('ha-minh-chau')} ${tid('tile-e2ee')}`).textContent();
+      if (await n.locator(`${tid('e2ee-status')}:visible`).count()) throw new Error('an unencrypted guest shows the encrypted status');
+    });
+  },
+
   // Switching camera, microphone and speaker mid-call (two fake cameras): the other person keeps
   // seeing video, and the lists show what is in use; the panel on a phone too.
   async devices() {

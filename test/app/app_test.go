@@ -97,6 +97,13 @@ type report struct {
 	SpeakerAfter     string `json:"speakerAfter"`
 	PhoneCamera      string `json:"phoneCamera"`
 	PhoneTrack       string `json:"phoneTrack"`
+	// End-to-end encryption (issue 25).
+	CSPErrors       []string `json:"cspErrors"`
+	StatusText      string   `json:"statusText"`
+	SameKeyNotices  int      `json:"sameKeyNotices"`
+	WrongKeyMessage string   `json:"wrongKeyMessage"`
+	WrongKeyFrames  int      `json:"wrongKeyFrames"`
+	NoKeyMessage    string   `json:"noKeyMessage"`
 }
 
 type scroll struct {
@@ -522,5 +529,41 @@ func TestDeviceSwitch(t *testing.T) {
 	}
 	if s := r.PhoneScroll; s == nil || s.ScrollH > s.H || s.ScrollW > s.W {
 		t.Errorf("phone device panel scrolls: %+v", s)
+	}
+}
+
+// TestEndToEndEncryption: a host and a phone guest with the same passphrase see each other's
+// video with the encrypted status shown; a guest with a wrong passphrase reads why on both
+// tiles and decodes no frame of theirs (and they cannot decode hers), while the first two still
+// play; a guest without encryption is told to rejoin with the passphrase. The passphrase is in
+// no address the pages load, and the node's CSP lets the E2EE worker run.
+func TestEndToEndEncryption(t *testing.T) {
+	n := devNode(t)
+	const pass, wrong = "trăng-rằm-tháng-tám-2026", "mật-khẩu-sai-hoàn-toàn"
+	r := run(t, "e2ee", map[string]any{"base": n.HTTPURL, "passphrase": pass, "wrongPassphrase": wrong})
+	want := map[string][2]string{
+		"status":        {r.StatusText, "Cuộc họp được mã hóa đầu cuối"},
+		"wrong key":     {r.WrongKeyMessage, "Không giải mã được hình và tiếng: người này dùng cụm mật khẩu mã hóa khác với bạn."},
+		"no encryption": {r.NoKeyMessage, "Người này dùng mã hóa đầu cuối: hãy tham gia lại với cụm mật khẩu mã hóa."},
+	}
+	for k, v := range want {
+		if v[0] != v[1] {
+			t.Errorf("%s: %q, want %q", k, v[0], v[1])
+		}
+	}
+	if r.SameKeyNotices != 0 {
+		t.Errorf("%d encryption notices between people with the same passphrase", r.SameKeyNotices)
+	}
+	if r.WrongKeyFrames != 0 {
+		t.Errorf("the wrong passphrase decoded frames (videoWidth + frames = %d)", r.WrongKeyFrames)
+	}
+	if len(r.CSPErrors) > 0 {
+		t.Errorf("Content-Security-Policy errors: %q", r.CSPErrors)
+	}
+	for _, u := range r.URLs {
+		d, _ := url.QueryUnescape(u)
+		if strings.Contains(u, "trăng") || strings.Contains(d, pass) || strings.Contains(u, url.QueryEscape(pass)) {
+			t.Errorf("the passphrase is in an address: %s", u)
+		}
 	}
 }

@@ -41,6 +41,7 @@ import { confirm } from './dialog';
 import { beep, HostPanel } from './hostpanel';
 import { CHAT_TOPIC, ChatPanel, decodeChat, encodeChat } from './chat';
 import { DevicePanel } from './devicepanel';
+import { isKeyError, Keys, lockOf } from './e2ee';
 import { problemKey, problemOf } from './devices';
 import { clear, h, setLabel, setText, translate } from './dom';
 import { icon, setIcon } from './icons';
@@ -167,6 +168,10 @@ export class Meeting {
   private host: HostPanel;
   private devicesBtn = h('button', { type: 'button', testid: 'device-settings', class: 'round', i18nAria: 'deviceSettings', i18nTitle: 'deviceSettings', 'aria-expanded': 'false', onclick: () => this.togglePanel('devices') }, icon('gear'));
   private devices: DevicePanel;
+  // End-to-end encryption: this connection's keys, and who sent frames they did not decrypt.
+  private keys?: Keys;
+  private undecryptable = new Set<string>();
+  private e2eeStatus = h('div', { class: 'e2ee-status', testid: 'e2ee-status', role: 'status', hidden: true }, icon('lock'), h('span', { i18n: 'e2eeOn' }));
   private inviteBtn = h('button', { type: 'button', testid: 'copy-invitation', class: 'round', i18nAria: 'copyInvite', i18nTitle: 'copyInvite', onclick: () => void this.copyInvitation() }, icon('link'));
   private audioBtn = h('button', { type: 'button', class: 'primary', hidden: true, i18n: 'enableAudio', onclick: () => void this.room.startAudio() });
   private chat: ChatPanel;
@@ -207,6 +212,7 @@ export class Meeting {
     this.el = h(
       'section',
       { class: 'meeting' },
+      this.e2eeStatus,
       this.banner,
       this.notice,
       this.hopNotice,
@@ -254,16 +260,24 @@ export class Meeting {
     performance.mark('hop:join');
     const ans = await exchange({ invite: this.session.invite, room: this.session.invite ? undefined : this.session.room, name: this.choice.name, password: this.choice.password || undefined, device: store.deviceKey() });
     this.answer = isTicket(ans) ? await this.waitInLobby(ans.ticket) : ans;
+    this.keys?.stop();
+    this.keys = this.choice.e2ee ? await Keys.fromPassphrase(this.choice.e2ee) : undefined;
+    this.undecryptable.clear();
     const room = new Room({
       adaptiveStream: true,
       dynacast: true,
       audioOutput: this.choice.speaker ? { deviceId: this.choice.speaker } : undefined,
       videoCaptureDefaults: { resolution: VideoPresets.h720.resolution },
       publishDefaults: { simulcast: true, videoCodec: 'vp8', screenShareEncoding: { maxBitrate: 2_500_000, maxFramerate: 15 } },
+      // Media only: chat and the node's own packets stay readable by the node (its chat history
+      // and meeting control).
+      e2ee: this.keys?.options,
     });
     this.room = room;
     this.wire(room);
     this.devices.wire(room);
+    // Before connecting, so that nothing is ever published in the clear.
+    if (this.keys) await room.setE2EEEnabled(true);
     performance.mark('hop:token');
     await room.connect(this.answer.url, this.answer.token);
     // Marks for measuring a join (the app tests read them).
@@ -317,6 +331,7 @@ export class Meeting {
       .on(RoomEvent.ParticipantConnected, sync)
       .on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => {
         this.spokeAt.delete(p.identity);
+        this.undecryptable.delete(p.identity);
         sync();
       })
       .on(RoomEvent.TrackPublished, sync)
@@ -338,6 +353,13 @@ export class Meeting {
       .on(RoomEvent.ParticipantAttributesChanged, sync)
       .on(RoomEvent.ParticipantPermissionsChanged, sync)
       .on(RoomEvent.ConnectionQualityChanged, sync)
+      .on(RoomEvent.ParticipantEncryptionStatusChanged, sync)
+      .on(RoomEvent.EncryptionError, (err: Error, p?: Participant) => {
+        // The worker drops frames it cannot decrypt: the tile says why it stays dark.
+        if (!p || p === room.localParticipant || !isKeyError(err) || this.undecryptable.has(p.identity)) return;
+        this.undecryptable.add(p.identity);
+        sync();
+      })
       .on(RoomEvent.ActiveSpeakersChanged, (speakers: Participant[]) => {
         const now = Date.now();
         for (const s of speakers) this.spokeAt.set(s.identity, now);
@@ -435,6 +457,7 @@ export class Meeting {
 
   destroy(): void {
     this.lobbyAbort?.abort();
+    this.keys?.stop();
     this.host.setOpen(false);
     clearTimeout(this.noticeTimer);
     this.resize.disconnect();
@@ -729,10 +752,19 @@ export class Meeting {
     let t = this.tiles.get(it.key);
     if (!t) {
       const p = this.participants().find((x) => x.identity === it.identity)!;
-      t = new Tile(it.key, p, it.screen, (key) => {
-        this.pinned = this.pinned === key ? undefined : key;
-        this.sync();
-      });
+      t = new Tile(
+        it.key,
+        p,
+        it.screen,
+        (key) => {
+          this.pinned = this.pinned === key ? undefined : key;
+          this.sync();
+        },
+        // A picture decoded: that person's frames decrypt now (they rejoined with the passphrase).
+        () => {
+          if (this.undecryptable.delete(p.identity)) this.sync();
+        },
+      );
       this.tiles.set(it.key, t);
     }
     return t;
@@ -781,6 +813,7 @@ export class Meeting {
     setLabel(this.layoutBtn, this.mode === 'grid' ? 'layoutSpeaker' : 'layoutGrid');
     setIcon(this.layoutBtn, this.mode === 'grid' ? 'speaker' : 'grid');
     this.peopleCount.textContent = String(this.participants().length);
+    this.e2eeStatus.hidden = !(this.keys && this.room.isE2EEEnabled);
     // Tiles: drop those of people and shares that are gone.
     const items = this.items();
     const keys = new Set(items.map((i) => i.key));
@@ -795,7 +828,8 @@ export class Meeting {
     for (const it of items) {
       const p = this.tileFor(it);
       const who = p.participant;
-      p.update({ speaking: speaking.has(it.identity), handOrder: handList.indexOf(it.identity) + 1, pinned: this.pinned === it.key, local: it.local, role: roleOf(who.attributes), spotlight: this.settings.spotlight === it.identity });
+      const lock = it.local ? '' : lockOf(who, !!this.keys, this.undecryptable.has(it.identity));
+      p.update({ speaking: speaking.has(it.identity), handOrder: handList.indexOf(it.identity) + 1, pinned: this.pinned === it.key, local: it.local, role: roleOf(who.attributes), spotlight: this.settings.spotlight === it.identity, lock });
     }
     if (this.panel === 'people') this.people.render(this.participants(), handList, lp.identity, { me: role, spotlight: this.settings.spotlight, act: (a, p) => void this.menuAction(a, p) });
     this.layout();
