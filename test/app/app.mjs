@@ -196,7 +196,11 @@ const scenarios = {
       await a.locator(`${tid('e2ee-status')}:visible`).waitFor({ timeout: T });
       report.statusText = await a.locator(tid('e2ee-status')).textContent();
     });
-    const link = await step('host copies an invitation', () => openInvitation(a));
+    const link = await step('host copies an invitation', async () => {
+      const l = await openInvitation(a);
+      report.inviteNote = await a.locator(tid('invite-e2ee-note')).textContent({ timeout: T });
+      return l;
+    });
     const g = await person(b, PHONE);
     watch(g);
     await step('a guest with the same passphrase: both see each other', async () => {

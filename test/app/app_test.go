@@ -104,6 +104,7 @@ type report struct {
 	WrongKeyMessage string   `json:"wrongKeyMessage"`
 	WrongKeyFrames  int      `json:"wrongKeyFrames"`
 	NoKeyMessage    string   `json:"noKeyMessage"`
+	InviteNote      string   `json:"inviteNote"`
 }
 
 type scroll struct {
@@ -545,6 +546,7 @@ func TestEndToEndEncryption(t *testing.T) {
 		"status":        {r.StatusText, "Cuộc họp được mã hóa đầu cuối"},
 		"wrong key":     {r.WrongKeyMessage, "Không giải mã được hình và tiếng: người này dùng cụm mật khẩu mã hóa khác với bạn."},
 		"no encryption": {r.NoKeyMessage, "Người này dùng mã hóa đầu cuối: hãy tham gia lại với cụm mật khẩu mã hóa."},
+		"invite note":   {r.InviteNote, "Đường liên kết không chứa cụm mật khẩu mã hóa: hãy gửi cụm mật khẩu cho người được mời qua kênh khác."},
 	}
 	for k, v := range want {
 		if v[0] != v[1] {

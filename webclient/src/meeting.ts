@@ -606,6 +606,8 @@ export class Meeting {
     clear(this.toast);
     const input = h('input', { testid: 'invitation-link', readonly: true, value: link, i18nAria: 'inviteLink', onfocus: (e: Event) => (e.target as HTMLInputElement).select() });
     this.toast.append(h('p', { i18n: copied ? 'inviteCopied' : 'inviteCopyHere' }), input, h('button', { type: 'button', class: 'icon', i18nAria: 'close', onclick: () => (this.toast.hidden = true) }, icon('close')));
+    // The link never carries the passphrase: the host is reminded to send it another way.
+    if (this.keys) this.toast.append(h('p', { class: 'hint', testid: 'invite-e2ee-note', i18n: 'e2eeInviteNote' }));
     this.toast.hidden = false;
     clearTimeout(this.toastTimer);
     this.toastTimer = window.setTimeout(() => (this.toast.hidden = true), 30_000);
