@@ -85,6 +85,26 @@ type report struct {
 	CohostNotice    string `json:"cohostNotice"`
 	HostPanelEn     string `json:"hostPanelEn"`
 	AskNotice       string `json:"askNotice"`
+	// Devices mid-call (issue 21).
+	CamerasListed    int    `json:"camerasListed"`
+	CameraBefore     string `json:"cameraBefore"`
+	TrackBefore      string `json:"trackBefore"`
+	CameraAfter      string `json:"cameraAfter"`
+	TrackAfter       string `json:"trackAfter"`
+	VideoAfterSwitch bool   `json:"videoAfterSwitch"`
+	MicBefore        string `json:"micBefore"`
+	MicAfter         string `json:"micAfter"`
+	SpeakerAfter     string `json:"speakerAfter"`
+	PhoneCamera      string `json:"phoneCamera"`
+	PhoneTrack       string `json:"phoneTrack"`
+	// End-to-end encryption (issue 25).
+	CSPErrors       []string `json:"cspErrors"`
+	StatusText      string   `json:"statusText"`
+	SameKeyNotices  int      `json:"sameKeyNotices"`
+	WrongKeyMessage string   `json:"wrongKeyMessage"`
+	WrongKeyFrames  int      `json:"wrongKeyFrames"`
+	NoKeyMessage    string   `json:"noKeyMessage"`
+	InviteNote      string   `json:"inviteNote"`
 }
 
 type scroll struct {
@@ -476,5 +496,76 @@ func TestRemoveBarred(t *testing.T) {
 	}
 	if r.RejoinRefused != "Bạn đã bị mời ra khỏi cuộc họp này và không thể tham gia lại." {
 		t.Errorf("rejoining after removal with a bar: %q", r.RejoinRefused)
+	}
+}
+
+// TestDeviceSwitch: in a meeting, the device panel lists Chromium's two fake cameras with the one
+// in use selected; choosing the other switches the published camera and the other person keeps
+// decoding new frames; the microphone and the speaker (setSinkId on the others' audio) switch
+// too; the panel works on a phone without making the page scroll.
+func TestDeviceSwitch(t *testing.T) {
+	n := devNode(t)
+	r := run(t, "devices", map[string]any{"base": n.HTTPURL})
+	t.Logf("camera %q → %q, microphone %q → %q, speaker %q; phone camera %q", r.CameraBefore, r.CameraAfter, r.MicBefore, r.MicAfter, r.SpeakerAfter, r.PhoneCamera)
+	if r.CamerasListed != 2 {
+		t.Errorf("the camera list has %d entries, want Chromium's 2 fake cameras", r.CamerasListed)
+	}
+	if r.CameraBefore == "" || r.CameraBefore != r.TrackBefore {
+		t.Errorf("before switching the panel selects %q, the camera in use is %q", r.CameraBefore, r.TrackBefore)
+	}
+	if r.CameraAfter == r.CameraBefore || r.CameraAfter != r.TrackAfter {
+		t.Errorf("after switching the panel selects %q (was %q), the camera in use is %q", r.CameraAfter, r.CameraBefore, r.TrackAfter)
+	}
+	if !r.VideoAfterSwitch {
+		t.Error("the other person saw no new frames after the switch")
+	}
+	if r.MicAfter == "" || r.MicAfter == r.MicBefore {
+		t.Errorf("microphone: %q before, %q after", r.MicBefore, r.MicAfter)
+	}
+	if r.SpeakerAfter == "" {
+		t.Error("no speaker selected after switching")
+	}
+	if r.PhoneCamera == "" || r.PhoneCamera != r.PhoneTrack {
+		t.Errorf("on the phone the panel selects %q, the camera in use is %q", r.PhoneCamera, r.PhoneTrack)
+	}
+	if s := r.PhoneScroll; s == nil || s.ScrollH > s.H || s.ScrollW > s.W {
+		t.Errorf("phone device panel scrolls: %+v", s)
+	}
+}
+
+// TestEndToEndEncryption: a host and a phone guest with the same passphrase see each other's
+// video with the encrypted status shown; a guest with a wrong passphrase reads why on both
+// tiles and decodes no frame of theirs (and they cannot decode hers), while the first two still
+// play; a guest without encryption is told to rejoin with the passphrase. The passphrase is in
+// no address the pages load, and the node's CSP lets the E2EE worker run.
+func TestEndToEndEncryption(t *testing.T) {
+	n := devNode(t)
+	const pass, wrong = "trăng-rằm-tháng-tám-2026", "mật-khẩu-sai-hoàn-toàn"
+	r := run(t, "e2ee", map[string]any{"base": n.HTTPURL, "passphrase": pass, "wrongPassphrase": wrong})
+	want := map[string][2]string{
+		"status":        {r.StatusText, "Cuộc họp được mã hóa đầu cuối"},
+		"wrong key":     {r.WrongKeyMessage, "Không giải mã được hình và tiếng: người này dùng cụm mật khẩu mã hóa khác với bạn."},
+		"no encryption": {r.NoKeyMessage, "Người này dùng mã hóa đầu cuối: hãy tham gia lại với cụm mật khẩu mã hóa."},
+		"invite note":   {r.InviteNote, "Đường liên kết không chứa cụm mật khẩu mã hóa: hãy gửi cụm mật khẩu cho người được mời qua kênh khác."},
+	}
+	for k, v := range want {
+		if v[0] != v[1] {
+			t.Errorf("%s: %q, want %q", k, v[0], v[1])
+		}
+	}
+	if r.SameKeyNotices != 0 {
+		t.Errorf("%d encryption notices between people with the same passphrase", r.SameKeyNotices)
+	}
+	if r.WrongKeyFrames != 0 {
+		t.Errorf("the wrong passphrase decoded frames (videoWidth + frames = %d)", r.WrongKeyFrames)
+	}
+	if len(r.CSPErrors) > 0 {
+		t.Errorf("Content-Security-Policy errors: %q", r.CSPErrors)
+	}
+	for _, u := range r.URLs {
+		d, _ := url.QueryUnescape(u)
+		if strings.Contains(u, "trăng") || strings.Contains(d, pass) || strings.Contains(u, url.QueryEscape(pass)) {
+			t.Errorf("the passphrase is in an address: %s", u)
+		}
 	}
 }

@@ -75,3 +75,18 @@ export class LevelMeter {
     this.ctx = undefined;
   }
 }
+
+export interface DeviceOption {
+  id: string;
+  label: string;
+  selected: boolean;
+}
+
+/** deviceChoices is what a device list shows: the devices the browser named (without permission
+ *  it lists them without ids), with the one in use selected — the active id when the list has
+ *  it, else the browser's default, else the first. */
+export function deviceChoices(list: Pick<MediaDeviceInfo, 'deviceId' | 'label'>[], active?: string): DeviceOption[] {
+  const named = list.filter((d) => d.deviceId !== '');
+  const chosen = named.some((d) => d.deviceId === active) ? active : named.some((d) => d.deviceId === 'default') ? 'default' : named[0]?.deviceId;
+  return named.map((d) => ({ id: d.deviceId, label: d.label || d.deviceId.slice(0, 8), selected: d.deviceId === chosen }));
+}

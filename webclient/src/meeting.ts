@@ -40,6 +40,8 @@ import {
 import { confirm } from './dialog';
 import { beep, HostPanel } from './hostpanel';
 import { CHAT_TOPIC, ChatPanel, decodeChat, encodeChat } from './chat';
+import { DevicePanel } from './devicepanel';
+import { isKeyError, Keys, lockOf } from './e2ee';
 import { problemKey, problemOf } from './devices';
 import { clear, h, setLabel, setText, translate } from './dom';
 import { icon, setIcon } from './icons';
@@ -127,7 +129,7 @@ export class Meeting {
   private page = 0;
   private leaving = false;
   private rejoining = false;
-  private panel: 'chat' | 'people' | 'host' | null = null;
+  private panel: 'chat' | 'people' | 'host' | 'devices' | null = null;
   private settings: Settings = defaultSettings;
   private waiting: Waiting[] = [];
   private controls?: Controls;
@@ -164,6 +166,12 @@ export class Meeting {
   private hostBtn = h('button', { type: 'button', testid: 'host-panel-toggle', class: 'round', hidden: true, i18nAria: 'hostPanel', i18nTitle: 'hostPanel', onclick: () => this.togglePanel('host') }, icon('shield'));
   private waitingBadge = h('span', { class: 'badge-count', testid: 'lobby-count', hidden: true });
   private host: HostPanel;
+  private devicesBtn = h('button', { type: 'button', testid: 'device-settings', class: 'round', i18nAria: 'deviceSettings', i18nTitle: 'deviceSettings', 'aria-expanded': 'false', onclick: () => this.togglePanel('devices') }, icon('gear'));
+  private devices: DevicePanel;
+  // End-to-end encryption: this connection's keys, and who sent frames they did not decrypt.
+  private keys?: Keys;
+  private undecryptable = new Set<string>();
+  private e2eeStatus = h('div', { class: 'e2ee-status', testid: 'e2ee-status', role: 'status', hidden: true }, icon('lock'), h('span', { i18n: 'e2eeOn' }));
   private inviteBtn = h('button', { type: 'button', testid: 'copy-invitation', class: 'round', i18nAria: 'copyInvite', i18nTitle: 'copyInvite', onclick: () => void this.copyInvitation() }, icon('link'));
   private audioBtn = h('button', { type: 'button', class: 'primary', hidden: true, i18n: 'enableAudio', onclick: () => void this.room.startAudio() });
   private chat: ChatPanel;
@@ -189,6 +197,7 @@ export class Meeting {
       () => this.togglePanel(null),
     );
     this.people = new PeoplePanel(() => this.togglePanel(null));
+    this.devices = new DevicePanel(() => this.room, () => this.togglePanel(null));
     this.host = new HostPanel(
       (body) => this.act(body),
       () => this.togglePanel(null),
@@ -203,6 +212,7 @@ export class Meeting {
     this.el = h(
       'section',
       { class: 'meeting' },
+      this.e2eeStatus,
       this.banner,
       this.notice,
       this.hopNotice,
@@ -213,7 +223,7 @@ export class Meeting {
         { class: 'controls', i18nAria: 'controls' },
         h('div', { class: 'controls-left' }, this.title),
         h('div', { class: 'controls-mid' }, this.micBtn, this.camBtn, this.shareBtn, this.handBtn, h('span', { class: 'pop-anchor' }, this.reactBtn, this.reactMenu), leave),
-        h('div', { class: 'controls-right' }, this.hostBtn, this.chatBtn, this.peopleBtn, this.layoutBtn, this.inviteBtn, this.audioBtn),
+        h('div', { class: 'controls-right' }, this.hostBtn, this.chatBtn, this.peopleBtn, this.devicesBtn, this.layoutBtn, this.inviteBtn, this.audioBtn),
       ),
       this.toast,
       this.audioSink,
@@ -250,15 +260,24 @@ export class Meeting {
     performance.mark('hop:join');
     const ans = await exchange({ invite: this.session.invite, room: this.session.invite ? undefined : this.session.room, name: this.choice.name, password: this.choice.password || undefined, device: store.deviceKey() });
     this.answer = isTicket(ans) ? await this.waitInLobby(ans.ticket) : ans;
+    this.keys?.stop();
+    this.keys = this.choice.e2ee ? await Keys.fromPassphrase(this.choice.e2ee) : undefined;
+    this.undecryptable.clear();
     const room = new Room({
       adaptiveStream: true,
       dynacast: true,
       audioOutput: this.choice.speaker ? { deviceId: this.choice.speaker } : undefined,
       videoCaptureDefaults: { resolution: VideoPresets.h720.resolution },
       publishDefaults: { simulcast: true, videoCodec: 'vp8', screenShareEncoding: { maxBitrate: 2_500_000, maxFramerate: 15 } },
+      // Media only: chat and the node's own packets stay readable by the node (its chat history
+      // and meeting control).
+      e2ee: this.keys?.options,
     });
     this.room = room;
     this.wire(room);
+    this.devices.wire(room);
+    // Before connecting, so that nothing is ever published in the clear.
+    if (this.keys) await room.setE2EEEnabled(true);
     performance.mark('hop:token');
     await room.connect(this.answer.url, this.answer.token);
     // Marks for measuring a join (the app tests read them).
@@ -312,6 +331,7 @@ export class Meeting {
       .on(RoomEvent.ParticipantConnected, sync)
       .on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => {
         this.spokeAt.delete(p.identity);
+        this.undecryptable.delete(p.identity);
         sync();
       })
       .on(RoomEvent.TrackPublished, sync)
@@ -333,6 +353,13 @@ export class Meeting {
       .on(RoomEvent.ParticipantAttributesChanged, sync)
       .on(RoomEvent.ParticipantPermissionsChanged, sync)
       .on(RoomEvent.ConnectionQualityChanged, sync)
+      .on(RoomEvent.ParticipantEncryptionStatusChanged, sync)
+      .on(RoomEvent.EncryptionError, (err: Error, p?: Participant) => {
+        // The worker drops frames it cannot decrypt: the tile says why it stays dark.
+        if (!p || p === room.localParticipant || !isKeyError(err) || this.undecryptable.has(p.identity)) return;
+        this.undecryptable.add(p.identity);
+        sync();
+      })
       .on(RoomEvent.ActiveSpeakersChanged, (speakers: Participant[]) => {
         const now = Date.now();
         for (const s of speakers) this.spokeAt.set(s.identity, now);
@@ -430,6 +457,7 @@ export class Meeting {
 
   destroy(): void {
     this.lobbyAbort?.abort();
+    this.keys?.stop();
     this.host.setOpen(false);
     clearTimeout(this.noticeTimer);
     this.resize.disconnect();
@@ -530,7 +558,7 @@ export class Meeting {
     this.sync();
   }
 
-  private togglePanel(p: 'chat' | 'people' | 'host' | null) {
+  private togglePanel(p: 'chat' | 'people' | 'host' | 'devices' | null) {
     this.panel = this.panel === p ? null : p;
     clear(this.side);
     this.side.hidden = this.panel === null;
@@ -538,9 +566,12 @@ export class Meeting {
     if (this.panel === 'chat') this.side.append(this.chat.el);
     if (this.panel === 'people') this.side.append(this.people.el);
     if (this.panel === 'host') this.side.append(this.host.el);
+    if (this.panel === 'devices') this.side.append(this.devices.el);
     // A panel kept aside missed any language switch made while it was closed.
     translate(this.side);
     this.host.setOpen(this.panel === 'host');
+    this.devices.setOpen(this.panel === 'devices');
+    this.devicesBtn.setAttribute('aria-expanded', String(this.panel === 'devices'));
     this.hostBtn.setAttribute('aria-expanded', String(this.panel === 'host'));
     this.chatBtn.setAttribute('aria-expanded', String(this.panel === 'chat'));
     this.peopleBtn.setAttribute('aria-expanded', String(this.panel === 'people'));
@@ -575,6 +606,8 @@ export class Meeting {
     clear(this.toast);
     const input = h('input', { testid: 'invitation-link', readonly: true, value: link, i18nAria: 'inviteLink', onfocus: (e: Event) => (e.target as HTMLInputElement).select() });
     this.toast.append(h('p', { i18n: copied ? 'inviteCopied' : 'inviteCopyHere' }), input, h('button', { type: 'button', class: 'icon', i18nAria: 'close', onclick: () => (this.toast.hidden = true) }, icon('close')));
+    // The link never carries the passphrase: the host is reminded to send it another way.
+    if (this.keys) this.toast.append(h('p', { class: 'hint', testid: 'invite-e2ee-note', i18n: 'e2eeInviteNote' }));
     this.toast.hidden = false;
     clearTimeout(this.toastTimer);
     this.toastTimer = window.setTimeout(() => (this.toast.hidden = true), 30_000);
@@ -721,10 +754,19 @@ export class Meeting {
     let t = this.tiles.get(it.key);
     if (!t) {
       const p = this.participants().find((x) => x.identity === it.identity)!;
-      t = new Tile(it.key, p, it.screen, (key) => {
-        this.pinned = this.pinned === key ? undefined : key;
-        this.sync();
-      });
+      t = new Tile(
+        it.key,
+        p,
+        it.screen,
+        (key) => {
+          this.pinned = this.pinned === key ? undefined : key;
+          this.sync();
+        },
+        // A picture decoded: that person's frames decrypt now (they rejoined with the passphrase).
+        () => {
+          if (this.undecryptable.delete(p.identity)) this.sync();
+        },
+      );
       this.tiles.set(it.key, t);
     }
     return t;
@@ -773,6 +815,7 @@ export class Meeting {
     setLabel(this.layoutBtn, this.mode === 'grid' ? 'layoutSpeaker' : 'layoutGrid');
     setIcon(this.layoutBtn, this.mode === 'grid' ? 'speaker' : 'grid');
     this.peopleCount.textContent = String(this.participants().length);
+    this.e2eeStatus.hidden = !(this.keys && this.room.isE2EEEnabled);
     // Tiles: drop those of people and shares that are gone.
     const items = this.items();
     const keys = new Set(items.map((i) => i.key));
@@ -787,7 +830,8 @@ export class Meeting {
     for (const it of items) {
       const p = this.tileFor(it);
       const who = p.participant;
-      p.update({ speaking: speaking.has(it.identity), handOrder: handList.indexOf(it.identity) + 1, pinned: this.pinned === it.key, local: it.local, role: roleOf(who.attributes), spotlight: this.settings.spotlight === it.identity });
+      const lock = it.local ? '' : lockOf(who, !!this.keys, this.undecryptable.has(it.identity));
+      p.update({ speaking: speaking.has(it.identity), handOrder: handList.indexOf(it.identity) + 1, pinned: this.pinned === it.key, local: it.local, role: roleOf(who.attributes), spotlight: this.settings.spotlight === it.identity, lock });
     }
     if (this.panel === 'people') this.people.render(this.participants(), handList, lp.identity, { me: role, spotlight: this.settings.spotlight, act: (a, p) => void this.menuAction(a, p) });
     this.layout();

@@ -1,6 +1,6 @@
 // Before joining: name, camera preview, microphone level, devices, and joining with either off.
 
-import type { LocalAudioTrack, LocalVideoTrack } from 'livekit-client';
+import { isE2EESupported, type LocalAudioTrack, type LocalVideoTrack } from 'livekit-client';
 import { browserHelpKey, LevelMeter, listDevices, type MediaProblem, openCamera, openMic, problemKey, problemOf } from './devices';
 import { clear, h, setLabel, setText } from './dom';
 import { setIcon } from './icons';
@@ -16,6 +16,8 @@ export interface Choice {
   audio?: LocalAudioTrack;
   speaker?: string;
   password?: string;
+  /** e2ee is the encryption passphrase when the person chose end-to-end encryption. */
+  e2ee?: string;
 }
 
 export interface PreJoin {
@@ -53,6 +55,15 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
   const joinBtn = h('button', { type: 'submit', testid: 'join-button', class: 'primary wide', i18n: 'join' });
   const passwordInput = h('input', { type: 'password', testid: 'password-input', id: 'password-input', maxlength: 64, autocomplete: 'off' });
   const passwordRow = h('div', { class: 'password-row', hidden: true }, h('label', { for: 'password-input', i18n: 'passwordPrompt' }), passwordInput);
+  const e2eeSupported = isE2EESupported();
+  const e2eeBox = h('input', { type: 'checkbox', testid: 'e2ee-toggle', disabled: !e2eeSupported, onchange: () => {
+    e2eeRow.hidden = !e2eeBox.checked;
+    if (e2eeBox.checked) e2eeInput.focus();
+  } });
+  // Never autocompleted or remembered: the passphrase lives in this tab's memory only.
+  const e2eeInput = h('input', { type: 'password', testid: 'e2ee-passphrase', id: 'e2ee-passphrase', maxlength: 256, autocomplete: 'off' });
+  const e2eeRow = h('div', { class: 'password-row', hidden: true }, h('label', { for: 'e2ee-passphrase', i18n: 'e2eePassphrase' }), e2eeInput, h('p', { class: 'hint', i18n: 'e2eeHint' }));
+  const e2eeOption = h('div', { class: 'e2ee-option' }, h('label', { class: 'check' }, e2eeBox, h('span', { i18n: 'e2eeOption' })), e2eeSupported ? null : h('p', { class: 'hint', i18n: 'e2eeUnsupported' }), e2eeRow);
   const leaveLobby = h('button', { type: 'button', testid: 'lobby-leave', i18n: 'lobbyLeave' });
   const waitingCard = h(
     'div',
@@ -73,6 +84,7 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
     nameInput,
     h('div', { class: 'devices' }, h('label', {}, h('span', { i18n: 'camera' }), camSel), h('label', {}, h('span', { i18n: 'microphone' }), micSel), h('label', {}, h('span', { i18n: 'speaker' }), spkSel)),
     passwordRow,
+    e2eeOption,
     mediaBox,
     errBox,
     joinBtn,
@@ -186,6 +198,12 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
       nameInput.focus();
       return;
     }
+    const e2ee = e2eeBox.checked ? e2eeInput.value : undefined;
+    if (e2ee !== undefined && e2ee.length < 8) {
+      showError('errE2EEPassphrase');
+      e2eeInput.focus();
+      return;
+    }
     store.setName(name);
     onJoin({
       name,
@@ -195,6 +213,7 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
       audio: micOn ? audio : undefined,
       speaker: spkSel.value || undefined,
       password: passwordRow.hidden ? undefined : passwordInput.value,
+      e2ee,
     });
   }
 

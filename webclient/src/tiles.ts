@@ -5,6 +5,7 @@ import { ConnectionQuality, type Participant, Track, type VideoTrack } from 'liv
 import { clear, h, setLabel, setText } from './dom';
 import { icon, setIcon } from './icons';
 import { badgeRole, type Role, roleKey } from './control';
+import { lockKey, type TileLock } from './e2ee';
 import type { Key } from './i18n';
 import { avatarHue, initials } from './names';
 
@@ -27,6 +28,8 @@ export class Tile {
   private quality = h('span', { class: 'quality', role: 'img' }, h('i'), h('i'), h('i'));
   private reaction = h('span', { class: 'reaction', 'aria-live': 'polite' });
   private pinBtn = h('button', { type: 'button', class: 'pin' });
+  private lockNote = h('span', {});
+  private lock = h('div', { class: 'tile-lock', testid: 'tile-e2ee', role: 'status', hidden: true }, icon('lock'), this.lockNote);
   private attached?: VideoTrack;
 
   constructor(
@@ -34,6 +37,7 @@ export class Tile {
     readonly participant: Participant,
     readonly screen: boolean,
     onPin: (key: string) => void,
+    onPicture: () => void = () => undefined,
   ) {
     this.el = h(
       'div',
@@ -41,14 +45,18 @@ export class Tile {
       this.video,
       this.avatar,
       this.reaction,
+      this.lock,
       h('div', { class: 'tile-bar' }, this.mic, this.name, this.role, this.hand, this.quality),
       this.pinBtn,
     );
     this.pinBtn.addEventListener('click', () => onPin(key));
+    this.video.addEventListener('resize', () => {
+      if (this.video.videoWidth > 0) onPicture();
+    });
   }
 
   /** update refreshes everything from the participant's state. */
-  update(opts: { speaking: boolean; handOrder: number; pinned: boolean; local: boolean; role: Role; spotlight: boolean }): void {
+  update(opts: { speaking: boolean; handOrder: number; pinned: boolean; local: boolean; role: Role; spotlight: boolean; lock?: TileLock }): void {
     const p = this.participant;
     const display = p.name || p.identity;
     const pub = p.getTrackPublication(this.screen ? Track.Source.ScreenShare : Track.Source.Camera);
@@ -79,6 +87,10 @@ export class Tile {
       this.role.dataset.role = badge;
     }
     this.el.classList.toggle('spotlight', opts.spotlight && !this.screen);
+    const lock = opts.lock ?? '';
+    this.lock.hidden = lock === '';
+    this.el.dataset.e2ee = lock || 'ok';
+    if (lock) setText(this.lockNote, lockKey[lock]);
     const micOn = p.isMicrophoneEnabled;
     this.mic.hidden = this.screen;
     clear(this.mic);
