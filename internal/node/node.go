@@ -173,7 +173,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	if cfg.Development {
 		mux.HandleFunc("/api/dev-token", n.serveDevToken)
 	}
-	meeting.New(meeting.Config{Keys: cfg.Keys, Dev: cfg.Development, Logger: log, Gate: meetingGate{n.rooms}}).Register(mux)
+	exchangeBurst := 0 // the exchange's own default
+	if cfg.HTTP.RateLimit.Joins.Burst == 0 {
+		exchangeBurst = -1 // rate limits off (test nodes)
+	}
+	meeting.New(meeting.Config{Keys: cfg.Keys, Dev: cfg.Development, Logger: log, Gate: meetingGate{n.rooms},
+		JoinBurst: exchangeBurst}).Register(mux)
 	control.New(verifier, control.LocalRooms{M: n.rooms}).Register(mux)
 	page := webclient.Handler()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -30,7 +30,8 @@ type Config struct {
 	// (default 24 h); MaxInviteTTL bounds what may be asked (default 30 days).
 	InviteTTL    time.Duration
 	MaxInviteTTL time.Duration
-	// JoinBurst requests at once, then one every JoinEvery, per client address (default 10, 6 s).
+	// JoinBurst requests at once, then one every JoinEvery, per client address (default 10, 6 s;
+	// negative: no limit, as when the node's rate limits are off).
 	JoinBurst int
 	JoinEvery time.Duration
 	Logger    *slog.Logger
@@ -103,7 +104,7 @@ func New(cfg Config) *Service {
 	if cfg.MaxInviteTTL <= 0 {
 		cfg.MaxInviteTTL = 30 * 24 * time.Hour
 	}
-	if cfg.JoinBurst <= 0 {
+	if cfg.JoinBurst == 0 {
 		cfg.JoinBurst = 10
 	}
 	if cfg.JoinEvery <= 0 {
@@ -182,7 +183,7 @@ func fail(w http.ResponseWriter, status int, code string) {
 // limited refuses a client address that asks too often, with the time until it may ask again.
 func (s *Service) limited(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if ok, wait := s.limit.Allow(ratelimit.ClientIP(r), s.cfg.Now()); !ok {
+		if ok, wait := s.limit.Allow(ratelimit.ClientIP(r), s.cfg.Now()); !ok && s.cfg.JoinBurst > 0 {
 			w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
 			fail(w, http.StatusTooManyRequests, codeRateLimited)
 			return
