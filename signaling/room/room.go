@@ -323,6 +323,12 @@ func (r *Room) trackPublished(pub *Participant, t *publishedTrack) {
 
 // Close disconnects everyone and forgets the room.
 func (r *Room) Close(reason livekit.DisconnectReason) {
+	r.shutdown(func(p *Participant) { p.close(reason, true) })
+}
+
+// shutdown closes the room once: end ends each participant, then the room's own work stops and
+// its owner is told.
+func (r *Room) shutdown(end func(*Participant)) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -338,7 +344,7 @@ func (r *Room) Close(reason livekit.DisconnectReason) {
 	}
 	r.mu.Unlock()
 	for _, p := range ps {
-		p.close(reason, true)
+		end(p)
 	}
 	close(r.done)
 	r.wg.Wait()
