@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
 
 	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
@@ -16,10 +14,7 @@ import (
 // move to other nodes, then it exits. Waits until it has left the registry.
 func runDrain(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("drain", flag.ContinueOnError)
-	addr := fs.String("redis", "", "the cluster's Redis server HOST:PORT")
-	password := fs.String("redis-password", "", "Redis password (or HOP_REDIS_PASSWORD)")
-	sentinels := fs.String("redis-sentinels", "", "Sentinel addresses HOST:PORT, comma separated (instead of --redis)")
-	master := fs.String("redis-master", "", "the master name the Sentinels watch")
+	rf := addRedisFlags(fs)
 	node := fs.String("node", "", "the node to drain (its id, as `hop status` prints it)")
 	deadline := fs.Duration("deadline", time.Minute, "how long its meetings go on before their participants are moved")
 	wait := fs.Bool("wait", true, "wait until the node has left the cluster")
@@ -29,15 +24,9 @@ func runDrain(args []string, out io.Writer) error {
 	if *node == "" {
 		return fmt.Errorf("drain: --node is required")
 	}
-	if *password == "" {
-		*password = os.Getenv("HOP_REDIS_PASSWORD")
-	}
-	o := rediscluster.Options{Addr: *addr, Password: *password, MasterName: *master}
-	if *sentinels != "" {
-		o.SentinelAddrs = strings.Split(*sentinels, ",")
-	}
-	if o.Addr == "" && len(o.SentinelAddrs) == 0 {
-		return fmt.Errorf("drain: --redis or --redis-sentinels is required")
+	o, err := rf.options("drain")
+	if err != nil {
+		return err
 	}
 	rdb := rediscluster.NewClient(o)
 	defer rdb.Close()

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,22 +15,13 @@ import (
 // runStatus prints a cluster's nodes, their load and the rooms each hosts, read from Redis.
 func runStatus(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	addr := fs.String("redis", "", "the cluster's Redis server HOST:PORT")
-	password := fs.String("redis-password", "", "Redis password (or HOP_REDIS_PASSWORD)")
-	sentinels := fs.String("redis-sentinels", "", "Sentinel addresses HOST:PORT, comma separated (instead of --redis)")
-	master := fs.String("redis-master", "", "the master name the Sentinels watch")
+	rf := addRedisFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *password == "" {
-		*password = os.Getenv("HOP_REDIS_PASSWORD")
-	}
-	o := rediscluster.Options{Addr: *addr, Password: *password, MasterName: *master}
-	if *sentinels != "" {
-		o.SentinelAddrs = strings.Split(*sentinels, ",")
-	}
-	if o.Addr == "" && len(o.SentinelAddrs) == 0 {
-		return fmt.Errorf("status: --redis or --redis-sentinels is required")
+	o, err := rf.options("status")
+	if err != nil {
+		return err
 	}
 	rdb := rediscluster.NewClient(o)
 	defer rdb.Close()
