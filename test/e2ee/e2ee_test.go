@@ -90,9 +90,10 @@ func TestE2EEOnlyKeyHoldersSeePictures(t *testing.T) {
 			if r.Video.PacketsReceived == 0 {
 				t.Errorf("%s received no video packets from %s", id, from)
 			}
-			// Encrypted noise may once pass for a frame (a keyframe's header is sent in clear); a
-			// picture is frames decoded one after another, which never happens without the key.
-			if f := r.Video.FramesDecoded; f[1] > 1 || f[1] != f[0] {
+			// The VP8 payload header travels in clear, so now and then the decoder takes encrypted
+			// noise for a frame (seen: 1 to 3 of ~270); a picture is frames one after another
+			// (the key holders decode ~20 a second), which never happens without the key.
+			if f := r.Video.FramesDecoded; f[1] > 5 || f[1]-f[0] > 2 {
 				t.Errorf("%s, without the key, decoded %v frames of %s's video", id, f, from)
 			}
 		}
