@@ -177,3 +177,20 @@ func HeapAfterGC() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
 }
+
+// SettledGoroutines is a snapshot taken once two in a row, 100 ms apart, agree: a node starts
+// some goroutines of its own asynchronously (its HTTP server, its admin listener), and a previous
+// test's node may still be finishing, so a baseline taken at once can miss or count them.
+func SettledGoroutines(timeout time.Duration) *Goroutines {
+	prev := CountGoroutines()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		cur := CountGoroutines()
+		if len(cur.excess(prev, nil)) == 0 && len(prev.excess(cur, nil)) == 0 {
+			return cur
+		}
+		prev = cur
+	}
+	return prev
+}

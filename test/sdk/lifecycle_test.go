@@ -80,7 +80,7 @@ func TestNoGoroutineLeakAfterRoomCloses(t *testing.T) {
 	}
 	n := testkit.StartNode(t, nil)
 	m := testkit.MakeMedia(t)
-	base := testkit.CountGoroutines()
+	base := testkit.SettledGoroutines(5 * time.Second)
 
 	child := testkit.StartChild(t, "TestNoGoroutineLeakAfterRoomCloses", "leak-clients",
 		"HOP_LEAK_URL="+n.URL(), "HOP_LEAK_OPUS="+m.Opus, "HOP_LEAK_VP8="+m.VP8[180])
