@@ -190,11 +190,14 @@ func (m *Manager) getOrCreate(name string, g *auth.Grants) (*Room, error) {
 // roomClosed forgets a room that closed itself.
 func (m *Manager) roomClosed(r *Room) {
 	m.mu.Lock()
-	if m.rooms[r.name] == r {
+	current := m.rooms[r.name] == r
+	if current {
 		delete(m.rooms, r.name)
 	}
 	m.mu.Unlock()
-	if m.registry != nil {
+	// A room of the same name made here since (a join while this one was closing) keeps the
+	// name's claim.
+	if m.registry != nil && current {
 		if err := m.registry.Release(context.Background(), r.name, m.cfg.NodeID); err != nil {
 			m.log.Warn("release room", "room", r.name, "err", err)
 		}

@@ -615,3 +615,33 @@ func TestServerShutdownRefusesJoins(t *testing.T) {
 		t.Fatalf("join after shutdown: %v", err)
 	}
 }
+
+// A room that closes after a new room of its name was made on this node leaves the name's claim
+// to the new one.
+func TestClosingRoomKeepsItsSuccessorsClaim(t *testing.T) {
+	reg := routing.NewMemoryRegistry()
+	h := &harness{t: t, media: &fakeMedia{}}
+	h.m = NewManager(Config{NodeID: "ND_a", AutoCreate: true, EmptyTimeout: time.Minute, DepartureTimeout: time.Minute,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, h.media, reg)
+	t.Cleanup(h.m.Close)
+	ctx := context.Background()
+	if _, err := reg.Claim(ctx, "r", "ND_a"); err != nil {
+		t.Fatal(err)
+	}
+	old := h.join("r", "alice")
+	oldRoom := h.m.Room("r")
+	// The old room is closing (marked closed) when a new join makes its successor.
+	oldRoom.mu.Lock()
+	oldRoom.closed = true
+	oldRoom.mu.Unlock()
+	h.join("r", "bob")
+	if h.m.Room("r") == oldRoom {
+		t.Fatal("no new room was made")
+	}
+	oldRoom.Participant("alice").close(livekit.DisconnectReason_ROOM_CLOSED, true)
+	old.ended()
+	h.m.roomClosed(oldRoom)
+	if node, _ := reg.Claim(ctx, "r", "ND_b"); node != "ND_a" {
+		t.Fatalf("the name's claim moved to %s while its new room runs here", node)
+	}
+}
