@@ -11,6 +11,7 @@ import (
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/hop-meet/hop/internal/config"
 	"github.com/hop-meet/hop/internal/testkit"
 )
 
@@ -78,7 +79,9 @@ func TestNoGoroutineLeakAfterRoomCloses(t *testing.T) {
 		leakClients(t)
 		return
 	}
-	n := testkit.StartNode(t, nil)
+	// A client whose Leave does not get out before its websocket closes is kept for the resume
+	// window: short here, so that the room closes within the test's wait either way.
+	n := testkit.StartNode(t, func(c *config.Config) { c.Room.ResumeWindow = 2 * time.Second })
 	m := testkit.MakeMedia(t)
 	base := testkit.SettledGoroutines(5 * time.Second)
 
