@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -739,7 +740,7 @@ func (p *Participant) clearHand() bool {
 		p.mu.Unlock()
 		return false
 	}
-	next := maps2(p.attributes)
+	next := maps.Clone(p.attributes)
 	delete(next, attrHand)
 	p.attributes = next
 	p.mu.Unlock()

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"maps"
 	"strings"
 
 	"github.com/livekit/protocol/livekit"
@@ -109,7 +110,7 @@ func (p *Participant) displayName() string {
 func (p *Participant) setRole(role Role, onStage bool) {
 	p.mu.Lock()
 	old := p.permission
-	next := maps2(p.attributes)
+	next := maps.Clone(p.attributes)
 	next[attrRole] = string(role)
 	if onStage {
 		next[attrStage] = "1"
@@ -122,12 +123,4 @@ func (p *Participant) setRole(role Role, onStage bool) {
 	p.mu.Unlock()
 	p.changed()
 	p.permissionChanged(old, cur)
-}
-
-func maps2(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m)+1)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
