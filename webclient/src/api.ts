@@ -70,6 +70,12 @@ export function lobbyPoll(ticket: string, signal?: AbortSignal): Promise<{ statu
   return call(`/api/lobby/${encodeURIComponent(ticket)}`, undefined, undefined, signal);
 }
 
+/** leaveLobby takes this person out of the hosts' queue (best effort: the node also drops a
+ *  knock whose page stopped polling). */
+export function leaveLobby(ticket: string): void {
+  void fetch(`/api/lobby/${encodeURIComponent(ticket)}`, { method: 'DELETE' }).catch(() => undefined);
+}
+
 /** tokenClaims reads the join token's own claims (room, identity, role) when an answer does not
  *  repeat them; the token is the node's, so nothing here is trusted for anything but display. */
 export function tokenClaims(token: string): { room?: string; identity?: string; role?: string } {

@@ -16,7 +16,7 @@ import {
   Track,
   VideoPresets,
 } from 'livekit-client';
-import { ApiError, control, exchange, getControl, type JoinAnswer, type LobbyTicket, lobbyPoll, makeInvite, meetingLink, tokenClaims } from './api';
+import { ApiError, control, exchange, getControl, type JoinAnswer, type LobbyTicket, leaveLobby, lobbyPoll, makeInvite, meetingLink, tokenClaims } from './api';
 import {
   type Action,
   type Controls,
@@ -303,7 +303,10 @@ export class Meeting {
   private async waitInLobby(ticket: string): Promise<JoinAnswer> {
     const abort = new AbortController();
     this.lobbyAbort = abort;
-    this.session.onWaiting?.(() => abort.abort());
+    this.session.onWaiting?.(() => {
+      abort.abort();
+      leaveLobby(ticket);
+    });
     for (;;) {
       let r: Awaited<ReturnType<typeof lobbyPoll>>;
       try {
