@@ -6,10 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/livekit/protocol/livekit"
-	lksdk "github.com/livekit/server-sdk-go/v2"
-
-	"github.com/hop-meet/hop/internal/config"
 	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
 	"github.com/hop-meet/hop/test/browser"
 )
@@ -61,25 +57,9 @@ func TestKillRoomNodeBrowsers(t *testing.T) {
 }
 
 func killOnceBrowsers(t *testing.T, bin string) time.Duration {
-	r := startRedis(t)
-	rdb := r.client(t)
-	nodes := []*procNode{startProcNode(t, bin, r.Addr), startProcNode(t, bin, r.Addr), startProcNode(t, bin, r.Addr)}
-	ids := waitNodes(t, rdb, 3)
+	trio := startRoomTrio(t, bin, "browsers")
+	rdb, nodes, host, owner := trio.rdb, trio.nodes, trio.host, trio.owner
 	ctx := context.Background()
-	svc := lksdk.NewRoomServiceClient(nodes[0].httpURL, config.DevAPIKey, config.DevAPISecret)
-	if _, err := svc.CreateRoom(ctx, &livekit.CreateRoomRequest{Name: "browsers"}); err != nil {
-		t.Fatal(err)
-	}
-	owner, _, err := rediscluster.RoomOwner(ctx, rdb, "browsers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := -1
-	for i, n := range nodes {
-		if ids[n.url] == owner {
-			host = i
-		}
-	}
 	start := func(url, identity string) *browser.Handle {
 		h, err := browser.Start(ctx, browser.Spec{URL: url, ConnectTimeoutMs: 20000, Participants: []browser.Participant{{
 			Identity: identity, Token: token(t, "browsers", identity), TimelineMs: 60000, SampleMs: 100}}}, nil)

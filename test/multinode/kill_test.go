@@ -119,25 +119,9 @@ func TestKillRoomNode(t *testing.T) {
 }
 
 func killOnce(t *testing.T, bin string) time.Duration {
-	r := startRedis(t)
-	rdb := r.client(t)
-	nodes := []*procNode{startProcNode(t, bin, r.Addr), startProcNode(t, bin, r.Addr), startProcNode(t, bin, r.Addr)}
-	ids := waitNodes(t, rdb, 3)
+	trio := startRoomTrio(t, bin, "survivor")
+	rdb, nodes, ids, host, owner := trio.rdb, trio.nodes, trio.ids, trio.host, trio.owner
 	ctx := context.Background()
-	svc := lksdk.NewRoomServiceClient(nodes[0].httpURL, config.DevAPIKey, config.DevAPISecret)
-	if _, err := svc.CreateRoom(ctx, &livekit.CreateRoomRequest{Name: "survivor"}); err != nil {
-		t.Fatal(err)
-	}
-	owner, _, err := rediscluster.RoomOwner(ctx, rdb, "survivor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := -1
-	for i, n := range nodes {
-		if ids[n.url] == owner {
-			host = i
-		}
-	}
 	if host < 0 {
 		t.Fatalf("room on %q, not one of the nodes %v", owner, ids)
 	}
@@ -215,4 +199,38 @@ func logLevel() string {
 		return l
 	}
 	return "warn"
+}
+
+// roomTrio is three `hop serve` processes on one Redis with a room created on one of them.
+type roomTrio struct {
+	redis *redisServer
+	rdb   rediscluster.Cmdable
+	nodes []*procNode
+	ids   map[string]string // node URL → id
+	host  int               // index of the room's node
+	owner string            // the room's node id
+}
+
+func startRoomTrio(t *testing.T, bin, room string) *roomTrio {
+	t.Helper()
+	r := startRedis(t)
+	tr := &roomTrio{redis: r, rdb: r.client(t)}
+	tr.nodes = []*procNode{startProcNode(t, bin, r.Addr), startProcNode(t, bin, r.Addr), startProcNode(t, bin, r.Addr)}
+	tr.ids = waitNodes(t, tr.rdb, 3)
+	ctx := context.Background()
+	svc := lksdk.NewRoomServiceClient(tr.nodes[0].httpURL, config.DevAPIKey, config.DevAPISecret)
+	if _, err := svc.CreateRoom(ctx, &livekit.CreateRoomRequest{Name: room}); err != nil {
+		t.Fatal(err)
+	}
+	owner, _, err := rediscluster.RoomOwner(ctx, tr.rdb, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.owner, tr.host = owner, -1
+	for i, n := range tr.nodes {
+		if tr.ids[n.url] == owner {
+			tr.host = i
+		}
+	}
+	return tr
 }

@@ -10,10 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/livekit/protocol/livekit"
-	lksdk "github.com/livekit/server-sdk-go/v2"
-
-	"github.com/hop-meet/hop/internal/config"
 	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
 )
 
@@ -47,25 +43,9 @@ func metric(t *testing.T, adminURL, name string) float64 {
 // renewing: the lease in Redis stays the survivor's, and the room is never hosted twice.
 func TestPausedRoomNodeGivesUpItsRoom(t *testing.T) {
 	bin := buildHop(t)
-	r := startRedis(t)
-	rdb := r.client(t)
-	nodes := []*procNode{startProcNode(t, bin, r.Addr), startProcNode(t, bin, r.Addr), startProcNode(t, bin, r.Addr)}
-	ids := waitNodes(t, rdb, 3)
+	trio := startRoomTrio(t, bin, "paused")
+	rdb, nodes, host, owner := trio.rdb, trio.nodes, trio.host, trio.owner
 	ctx := context.Background()
-	svc := lksdk.NewRoomServiceClient(nodes[0].httpURL, config.DevAPIKey, config.DevAPISecret)
-	if _, err := svc.CreateRoom(ctx, &livekit.CreateRoomRequest{Name: "paused"}); err != nil {
-		t.Fatal(err)
-	}
-	owner, _, err := rediscluster.RoomOwner(ctx, rdb, "paused")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := -1
-	for i, n := range nodes {
-		if ids[n.url] == owner {
-			host = i
-		}
-	}
 	a, b := (host+1)%3, (host+2)%3
 	p1 := join(t, nodes[a].url, "paused", "p1")
 	p2 := join(t, nodes[b].url, "paused", "p2")

@@ -52,25 +52,10 @@ func balancer(t *testing.T, backends ...string) string {
 // another node, and its media, which never went through the killed node, goes on.
 func TestKillRelayNode(t *testing.T) {
 	bin := buildHop(t)
-	r := startRedis(t)
-	rdb := r.client(t)
-	nodes := []*procNode{startProcNode(t, bin, r.Addr), startProcNode(t, bin, r.Addr), startProcNode(t, bin, r.Addr)}
-	ids := waitNodes(t, rdb, 3)
-	ctx := context.Background()
+	trio := startRoomTrio(t, bin, "relaykill")
+	rdb, nodes, host, owner := trio.rdb, trio.nodes, trio.host, trio.owner
 	svc := lksdk.NewRoomServiceClient(nodes[0].httpURL, config.DevAPIKey, config.DevAPISecret)
-	if _, err := svc.CreateRoom(ctx, &livekit.CreateRoomRequest{Name: "relaykill"}); err != nil {
-		t.Fatal(err)
-	}
-	owner, _, err := rediscluster.RoomOwner(ctx, rdb, "relaykill")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := -1
-	for i, n := range nodes {
-		if ids[n.url] == owner {
-			host = i
-		}
-	}
+	ctx := context.Background()
 	a, b := (host+1)%3, (host+2)%3
 	lb := balancer(t, strings.TrimPrefix(nodes[a].url, "ws://"), strings.TrimPrefix(nodes[b].url, "ws://"))
 	p1 := join(t, lb, "relaykill", "p1") // through a, the balancer's first choice
