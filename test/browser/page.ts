@@ -239,12 +239,35 @@ export interface ConnectOptions {
   e2eeKey?: string;
 }
 
+/** traceTrackEvents logs every RTCPeerConnection track event the browser fires (mid, stream ids),
+ * under livekit-client's debug logging: what livekit-client was given to work with. */
+function traceTrackEvents() {
+  const Native = window.RTCPeerConnection;
+  if ((Native as unknown as { traced?: boolean }).traced) return;
+  const Traced = function (this: RTCPeerConnection, ...args: ConstructorParameters<typeof RTCPeerConnection>) {
+    const pc = new Native(...args);
+    pc.addEventListener('track', (e) =>
+      console.log(
+        `[hop-test] track event mid=${e.transceiver?.mid} kind=${e.track.kind} streams=${e.streams.map((s) => s.id).join(',')} ` +
+          `room=${room?.state} resuming=${(room as any)?.isResuming} pendingReconnect=${(room as any)?.engine?.pendingReconnect} ` +
+          `attempting=${(room as any)?.engine?.attemptingReconnect} pcState=${(room as any)?.engine?.pcState} ` +
+          `signal=${(room as any)?.engine?.client?.currentState}`,
+      ),
+    );
+    return pc;
+  } as unknown as typeof RTCPeerConnection;
+  Traced.prototype = Native.prototype;
+  Object.assign(Traced, { traced: true, generateCertificate: Native.generateCertificate });
+  window.RTCPeerConnection = Traced;
+}
+
 async function connect(o: ConnectOptions) {
   identity = o.identity;
   adaptive = !!o.adaptiveStream;
   tileWidth = o.tileWidth || 320;
   tileHeight = o.tileHeight || 180;
   setLogLevel((o.logLevel as keyof typeof LogLevel) in LogLevel ? (o.logLevel as keyof typeof LogLevel) : 'warn');
+  if (o.logLevel === 'debug' || o.logLevel === 'trace') traceTrackEvents();
   let e2ee: { keyProvider: ExternalE2EEKeyProvider; worker: Worker } | undefined;
   if (o.e2eeKey) {
     const keyProvider = new ExternalE2EEKeyProvider();

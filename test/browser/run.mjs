@@ -63,7 +63,7 @@ const CHROMIUM_ARGS = [
 ];
 const SAMPLE_GAP_MS = 2000;
 
-const log = (...a) => process.stderr.write(`[browser] ${a.join(' ')}\n`);
+const log = (...a) => process.stderr.write(`[browser] ${new Date().toISOString().slice(11, 23)} ${a.join(" ")}\n`);
 
 function fail(code, msg) {
   process.stderr.write(`run.mjs: ${msg}\n`);

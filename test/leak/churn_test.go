@@ -116,6 +116,7 @@ func TestChurnLeavesNothing(t *testing.T) {
 	stop(start(1, kinds))
 	base := testkit.CountGoroutines()
 	heap := testkit.HeapAfterGC()
+	baseProfile := writeHeapProfile(t)
 	t.Logf("baseline: %d goroutines, heap %.1f MiB", base.Total(), mib(heap))
 
 	began := time.Now()
@@ -124,8 +125,8 @@ func TestChurnLeavesNothing(t *testing.T) {
 	t.Logf("after the churn: %d goroutines, heap %.1f MiB", testkit.CountGoroutines().Total(), mib(testkit.HeapAfterGC()))
 	testkit.WaitGoroutinesBack(t, base, 20*time.Second, child.Spare(), turnOrphans)
 	if h := testkit.HeapAfterGC(); h > heap+heapSlack {
-		t.Fatalf("heap %.1f MiB after the churn, baseline %.1f MiB (at most +%.0f MiB); what holds it: %s",
-			mib(h), mib(heap), mib(heapSlack), writeHeapProfile(t))
+		t.Fatalf("heap %.1f MiB after the churn, baseline %.1f MiB (at most +%.0f MiB); what grew: go tool pprof -sample_index=inuse_space -top -diff_base %s %s",
+			mib(h), mib(heap), mib(heapSlack), baseProfile, writeHeapProfile(t))
 	}
 	stop(child)
 }
@@ -140,7 +141,7 @@ func writeHeapProfile(t *testing.T) string {
 	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
 		return err.Error()
 	}
-	return "go tool pprof -sample_index=inuse_space -top " + f.Name()
+	return f.Name()
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
