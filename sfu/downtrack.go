@@ -97,13 +97,13 @@ type binding struct {
 // Its packets come from one forwarder writer goroutine, which alone touches the munger;
 // control (layer targets, pause) changes through atomics.
 //
-// Its size is padded to a multiple of 128 bytes. Neighbouring downtracks in memory often belong to
-// different writers on different cores, and a core's prefetcher fetches cache lines in aligned
-// pairs: a downtrack ending in the middle of a pair had its neighbour's first line pulled back and
-// forth between the cores (fan-out to 100 subscribers at GOMAXPROCS=2: 74 -> 66 ns per forward).
+// What the writer rewrites for every packet (downTrackHot) lives in memory kept for its writer
+// (forwarder.Alloc), apart from other writers' downtracks. That memory is freed only when nothing
+// in its chunk is in use, so the hot part holds no pointer out of it: a closed downtrack left in
+// a chunk keeps no track, connection or participant reachable. The rest is an ordinary object.
 type DownTrack struct {
+	*downTrackHot
 	downTrack
-	_ [(128 - unsafe.Sizeof(downTrack{})%128) % 128]byte
 }
 
 type downTrack struct {
@@ -113,17 +113,12 @@ type downTrack struct {
 	kind         webrtc.RTPCodecType
 
 	bound atomic.Pointer[binding]
-	// holdUntil (Unix nanoseconds) keeps media back from a slot the client may not know yet.
-	holdUntil atomic.Int64
 
 	// desired is the layer the subscriber asked for (LayerOff when it disabled the track);
-	// target is what the track's availability allows. current is writer-owned; curLayer publishes
-	// it to the RTCP goroutine.
-	desired  atomic.Int32
-	target   atomic.Int32
-	current  int8
-	curLayer atomic.Int32
-	paused   atomic.Bool
+	// target is what the track's availability allows.
+	desired atomic.Int32
+	target  atomic.Int32
+	paused  atomic.Bool
 	// The allocator's decision: the highest spatial and temporal layers this subscriber's bandwidth
 	// allows (spatial LayerOff: paused for lack of bandwidth).
 	allocSpatial  atomic.Int32
@@ -135,6 +130,48 @@ type downTrack struct {
 	congested     atomic.Bool
 	// starvedSince is when the allocator last found no room for the track (allocator-owned).
 	starvedSince time.Time
+
+	// sent is the history of packets sent, in chunk memory too (len is a power of two).
+	sent []sentPacket
+
+	// sender is set once the downtrack is attached to a transceiver.
+	sender atomic.Pointer[webrtc.RTPSender]
+	hist   atomic.Pointer[bwe.History]
+	// out is the connection's own SRTP sender; pion's writer sends what it leaves.
+	out      atomic.Pointer[srtpout.Sender]
+	closed   atomic.Bool
+	done     chan struct{}
+	doneOnce sync.Once
+
+	// OnClose runs once when the source track goes away or the downtrack is closed.
+	onClose func()
+	lane    *forwarder.Lane
+	// onBound is told when pion binds the track (media can flow).
+	onBound func()
+
+	// misses is made at the first NACK that cannot be answered (most downtracks never see one;
+	// a downtrack's size is what every subscriber pays per track).
+	misses atomic.Pointer[missState]
+}
+
+// downTrackHot is the state written for every packet. Its only pointers are hdr's slices, into
+// its own hdrExt and twccMain.
+//
+// Its size is padded to a multiple of 128 bytes. Neighbouring downtracks in memory often belong to
+// different writers on different cores, and a core's prefetcher fetches cache lines in aligned
+// pairs: a downtrack ending in the middle of a pair had its neighbour's first line pulled back and
+// forth between the cores (fan-out to 100 subscribers at GOMAXPROCS=2: 74 -> 66 ns per forward).
+type downTrackHot struct {
+	hotState
+	_ [(128 - unsafe.Sizeof(hotState{})%128) % 128]byte
+}
+
+type hotState struct {
+	// holdUntil (Unix nanoseconds) keeps media back from a slot the client may not know yet.
+	holdUntil atomic.Int64
+	// current is writer-owned; curLayer publishes it to the RTCP goroutine.
+	current  int8
+	curLayer atomic.Int32
 
 	// Temporal-layer filtering state (writer-owned): the frame being forwarded or dropped, and the
 	// highest temporal layer currently forwarded.
@@ -152,8 +189,7 @@ type downTrack struct {
 	// Transport-wide sequence number extension payload of the forwarder writer's packets.
 	twccMain [2]byte
 
-	histMu sync.Mutex
-	sent   []sentPacket // len is a power of two
+	histMu sync.Mutex // guards sent's entries
 	// rtxSeq numbers the retransmission stream, shared by NACK answers and probes.
 	rtxSeq atomic.Uint32
 	// lastOut is the last sequence number sent (for probes, which resend recent packets).
@@ -182,27 +218,9 @@ type downTrack struct {
 	srLastTS  uint32
 	srStarted bool
 
-	// sender is set once the downtrack is attached to a transceiver.
-	sender atomic.Pointer[webrtc.RTPSender]
-	hist   atomic.Pointer[bwe.History]
-	// out is the connection's own SRTP sender; pion's writer sends what it leaves.
-	out atomic.Pointer[srtpout.Sender]
 	// srtp and srtpRTX are the SRTP rollover state of the stream and its retransmission stream,
 	// for the sender's own AES-GCM sealing.
 	srtp, srtpRTX srtpout.Stream
-	closed        atomic.Bool
-	done          chan struct{}
-	doneOnce      sync.Once
-
-	// OnClose runs once when the source track goes away or the downtrack is closed.
-	onClose func()
-	lane    *forwarder.Lane
-	// onBound is told when pion binds the track (media can flow).
-	onBound func()
-
-	// misses is made at the first NACK that cannot be answered (most downtracks never see one;
-	// a downtrack's size is what every subscriber pays per track).
-	misses atomic.Pointer[missState]
 }
 
 // missState remembers the first NACK of recent packets that could not be answered, to tell a
@@ -234,20 +252,19 @@ type DownTrackParams struct {
 // NewDownTrack makes a downtrack; attach it to a PeerConnection, then call Track.AddDownTrack.
 func NewDownTrack(p DownTrackParams) *DownTrack {
 	// From the lane's own memory: the downtrack is rewritten for every packet by the lane's writer.
-	dt := forwarder.Alloc[DownTrack](p.Lane)
+	dt := &DownTrack{downTrackHot: forwarder.Alloc[downTrackHot](p.Lane)}
 	dt.downTrack = downTrack{
 		track:         p.Track,
 		subscriberID:  p.SubscriberID,
 		streamID:      p.StreamID,
 		kind:          p.Track.kind,
-		current:       LayerOff,
 		done:          make(chan struct{}),
 		onClose:       p.OnClose,
 		lane:          p.Lane,
 		onBound:       p.OnBound,
 		onStreamState: p.OnStreamState,
-		curTID:        3,
 	}
+	dt.current, dt.curTID = LayerOff, 3
 	if dt.kind == webrtc.RTPCodecTypeVideo {
 		dt.sent = forwarder.Alloc[[videoHistory]sentPacket](p.Lane)[:]
 	} else {

@@ -176,7 +176,9 @@ type chunkKey[T any] struct{}
 // Alloc returns a new zero T from memory kept for l's writer: the state a writer's sinks rewrite
 // for every packet then shares no page with another writer's. A nil lane gets new(T). Memory is
 // never reused: a chunk is freed when nothing points into it any more, so a long-lived value can
-// keep up to a chunk alive.
+// keep up to a chunk alive, dead values included. T must therefore point nowhere outside its own
+// chunk: a dead value pointing out would keep what it points to (a closed downtrack, its
+// connection and its participant) for as long as its chunk lives.
 func Alloc[T any](l *Lane) *T {
 	if l == nil {
 		return new(T)
