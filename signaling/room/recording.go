@@ -1,8 +1,6 @@
 package room
 
 import (
-	"sync"
-
 	"github.com/livekit/protocol/livekit"
 )
 
@@ -26,23 +24,10 @@ func (p *Participant) PublishedTracks() []PublishedTrackView {
 // Done is closed when the room has closed.
 func (r *Room) Done() <-chan struct{} { return r.done }
 
-// recording holds the rooms being recorded, kept beside Room so that the meeting's own files need
-// only read it (infoLocked's active_recording).
-var recording sync.Map // *Room → struct{}
-
-func recordingOn(r *Room) bool {
-	_, ok := recording.Load(r)
-	return ok
-}
-
 // SetRecording turns the room's active_recording on or off and tells everyone in it; those who
 // join later see it in their join response.
 func (r *Room) SetRecording(on bool) {
-	if on {
-		if _, was := recording.LoadOrStore(r, struct{}{}); was {
-			return
-		}
-	} else if _, was := recording.LoadAndDelete(r); !was {
+	if r.recording.Swap(on) == on {
 		return
 	}
 	info := r.Info()

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -68,6 +69,8 @@ type Room struct {
 	// ctl is the meeting's rules, lobby and log.
 	ctl        control
 	closeTimer *time.Timer
+	// recording is the room's active_recording: a recorder of this node is writing it.
+	recording atomic.Bool
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -137,7 +140,7 @@ func (r *Room) infoLocked() *livekit.Room {
 		Metadata:         r.metadata,
 		NumParticipants:  uint32(n),
 		NumPublishers:    uint32(pubs),
-		ActiveRecording:  recordingOn(r),
+		ActiveRecording:  r.recording.Load(),
 	}
 }
 
