@@ -68,3 +68,21 @@ func (s *S3) SignedURL(ctx context.Context, location string, ttl time.Duration) 
 	}
 	return u.String(), nil
 }
+
+// DeleteOlder removes the objects last written before cutoff and returns how many went.
+func (s *S3) DeleteOlder(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			return n, fmt.Errorf("list %s: %w", s.bucket, o.Err)
+		}
+		if !o.LastModified.Before(cutoff) {
+			continue
+		}
+		if err := s.c.RemoveObject(ctx, s.bucket, o.Key, minio.RemoveObjectOptions{}); err != nil {
+			return n, fmt.Errorf("delete %s: %w", o.Key, err)
+		}
+		n++
+	}
+	return n, nil
+}

@@ -66,6 +66,8 @@ type RecorderConfig struct {
 	Dir string `yaml:"dir"`
 	// CompositeThreads bounds ffmpeg's threads when it composes a recording (it also runs niced).
 	CompositeThreads int `yaml:"composite_threads"`
+	// Retention deletes recordings (here and in S3) this long after they end; 0 keeps them.
+	Retention time.Duration `yaml:"retention"`
 	// S3, when it names a bucket, receives each recording's files once they are complete.
 	S3 RecorderS3Config `yaml:"s3"`
 }
@@ -435,6 +437,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateTLS(); err != nil {
 		return err
+	}
+	if c.Recorder.Retention < 0 {
+		return errors.New("recorder.retention must not be negative (0 keeps recordings)")
 	}
 	if c.Procs != "auto" && c.Procs != "fixed" {
 		return fmt.Errorf("procs %q: want auto or fixed", c.Procs)

@@ -44,7 +44,10 @@ type Config struct {
 	// signed links good for LinkTTL.
 	Store   *recorder.S3
 	LinkTTL time.Duration
-	Logger  *slog.Logger
+	// Retention, if set, is how long recordings are kept after they end: older ones are deleted
+	// here and from Store, and no longer listed.
+	Retention time.Duration
+	Logger    *slog.Logger
 }
 
 // Service implements livekit.Egress's recording calls over a node's rooms.
@@ -69,7 +72,12 @@ func New(cfg Config, rooms Rooms) *Service {
 		cfg.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{cfg: cfg, rooms: rooms, log: cfg.Logger, jobs: map[string]*job{}, recording: map[Room]int{}, ctx: ctx, cancel: cancel}
+	s := &Service{cfg: cfg, rooms: rooms, log: cfg.Logger, jobs: map[string]*job{}, recording: map[Room]int{}, ctx: ctx, cancel: cancel}
+	if cfg.Retention > 0 {
+		s.wg.Add(1)
+		go s.retain()
+	}
+	return s
 }
 
 // Close stops every recording, ends the composites still running (those egresses fail) and

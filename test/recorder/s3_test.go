@@ -21,6 +21,7 @@ import (
 
 	"github.com/hop-meet/hop/internal/config"
 	"github.com/hop-meet/hop/internal/testkit"
+	"github.com/hop-meet/hop/recorder"
 )
 
 // startVersity runs Versity's S3 gateway over a temporary directory (installed by `make
@@ -161,5 +162,55 @@ func TestEgressToS3(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("participant listing: %d, want 403", resp.StatusCode)
+	}
+}
+
+// The retention sweep's store side, against a real S3 server: objects written before the cutoff
+// go, newer ones stay.
+func TestS3DeleteOlder(t *testing.T) {
+	const access, secret, bucket = "hopkey", "hopsecret-hopsecret", "recordings"
+	addr := startVersity(t, access, secret)
+	ctx := context.Background()
+	s3c, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(access, secret, ""), Secure: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s3c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("make bucket: %v", err)
+	}
+	store, err := recorder.NewS3(recorder.S3Config{Endpoint: addr, AccessKey: access, Secret: secret, Bucket: bucket, Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "track.ogg")
+	if err := os.WriteFile(f, []byte("media"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"EG_a/track.ogg", "EG_a/manifest.json", "EG_b/track.ogg"} {
+		if _, err := store.Put(ctx, key, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() int {
+		n := 0
+		for o := range s3c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
+			if o.Err != nil {
+				t.Fatal(o.Err)
+			}
+			n++
+		}
+		return n
+	}
+	if n, err := store.DeleteOlder(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("a cutoff before every object deleted %d (%v), want 0", n, err)
+	}
+	if got := count(); got != 3 {
+		t.Fatalf("%d objects after deleting none, want 3", got)
+	}
+	if n, err := store.DeleteOlder(ctx, time.Now().Add(time.Minute)); err != nil || n != 3 {
+		t.Fatalf("a cutoff after every object deleted %d (%v), want 3", n, err)
+	}
+	if got := count(); got != 0 {
+		t.Fatalf("%d objects left, want 0", got)
 	}
 }
