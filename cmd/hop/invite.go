@@ -42,7 +42,7 @@ func runInvite(args []string, out io.Writer) error {
 	if !meeting.ValidRoom(name) {
 		return fmt.Errorf("invite: %q cannot name a meeting", *room)
 	}
-	k, s, err := inviteKey(*key, *secret, *cfgPath)
+	k, s, err := apiKey("invite", *key, *secret, *cfgPath)
 	if err != nil {
 		return err
 	}
@@ -60,9 +60,9 @@ func runInvite(args []string, out io.Writer) error {
 	return err
 }
 
-// inviteKey finds the key to sign with: the flags, HOP_API_KEY/HOP_API_SECRET, a node's HOP_KEYS
+// apiKey finds the key a command signs with: the flags, HOP_API_KEY/HOP_API_SECRET, a node's HOP_KEYS
 // or configuration file (their first key in sorted order, as the node signs), else the dev key.
-func inviteKey(key, secret, cfgPath string) (string, string, error) {
+func apiKey(cmd, key, secret, cfgPath string) (string, string, error) {
 	if key == "" {
 		key = os.Getenv("HOP_API_KEY")
 	}
@@ -74,13 +74,13 @@ func inviteKey(key, secret, cfgPath string) (string, string, error) {
 		if env := os.Getenv("HOP_KEYS"); env != "" {
 			k, err := config.ParseKeys(env)
 			if err != nil {
-				return "", "", fmt.Errorf("invite: HOP_KEYS: %w", err)
+				return "", "", fmt.Errorf("%s: HOP_KEYS: %w", cmd, err)
 			}
 			keys = k
 		} else if cfgPath != "" {
 			c := config.Default()
 			if err := c.LoadFile(cfgPath); err != nil {
-				return "", "", fmt.Errorf("invite: %w", err)
+				return "", "", fmt.Errorf("%s: %w", cmd, err)
 			}
 			keys = c.Keys
 		}
@@ -90,7 +90,7 @@ func inviteKey(key, secret, cfgPath string) (string, string, error) {
 		}
 	}
 	if key == "" || secret == "" {
-		return "", "", errors.New("invite: give both an API key and a secret")
+		return "", "", fmt.Errorf("%s: give both an API key and a secret", cmd)
 	}
 	return key, secret, nil
 }

@@ -14,6 +14,7 @@ Usage:
   hop token [flags]     print a join token
   hop certs init [flags]  make a private CA and a server certificate for a closed network
   hop invite [flags]    print a meeting link with a signed invitation (--room, --role, --expires, --url)
+  hop recorder start|list|stop [flags]  record a meeting, list recordings, stop one (the Egress API)
   hop loadtest [flags]  load a server with publishers and subscribers, and report what they got
   hop status --redis HOST:PORT  print a cluster's nodes, their load and the rooms each hosts
   hop drain --redis HOST:PORT --node ID  move a node's meetings away (after --deadline) and stop it
@@ -44,6 +45,8 @@ func main() {
 		err = runDrain(os.Args[2:], os.Stdout)
 	case "status":
 		err = runStatus(os.Args[2:], os.Stdout)
+	case "recorder":
+		err = runRecorder(os.Args[2:], os.Stdout)
 	case "loadtest":
 		err = runLoadTest(os.Args[2:], os.Stdout)
 	case "version", "--version", "-v":
