@@ -126,6 +126,8 @@ func (h *Handler) serveAct(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "participant_not_found")
 	case errors.Is(err, room.ErrTicketUnknown):
 		fail(w, http.StatusNotFound, "ticket_unknown")
+	case errors.Is(err, room.ErrNoRecorder):
+		fail(w, http.StatusServiceUnavailable, "recording_unavailable")
 	default:
 		fail(w, http.StatusBadRequest, "bad_request")
 	}

@@ -60,6 +60,9 @@ type Service struct {
 	jobs map[string]*job
 	// recording counts the active egresses per room, which show as the room's active_recording.
 	recording map[Room]int
+	// meetings holds each room's own recording (see recordMeeting).
+	meetings map[Room]*job
+	meetMu   sync.Mutex
 	wg        sync.WaitGroup
 	// ctx ends the composites still running when the node closes.
 	ctx    context.Context
@@ -72,7 +75,7 @@ func New(cfg Config, rooms Rooms) *Service {
 		cfg.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{cfg: cfg, rooms: rooms, log: cfg.Logger, jobs: map[string]*job{}, recording: map[Room]int{}, ctx: ctx, cancel: cancel}
+	s := &Service{cfg: cfg, rooms: rooms, log: cfg.Logger, jobs: map[string]*job{}, recording: map[Room]int{}, meetings: map[Room]*job{}, ctx: ctx, cancel: cancel}
 	if cfg.Retention > 0 {
 		s.wg.Add(1)
 		go s.retain()
@@ -210,6 +213,14 @@ func (s *Service) start(ctx context.Context, roomName string, composite bool, wa
 	if r == nil {
 		return nil, twirp.NewError(twirp.NotFound, "room "+roomName+" is not on this node")
 	}
+	_, info, err := s.begin(r, roomName, composite, false, want, set)
+	return info, err
+}
+
+// begin starts recording r and returns the job and its first state; meeting marks the room's own
+// recording (recordMeeting).
+func (s *Service) begin(r Room, roomName string, composite, meeting bool, want func(*recorder.Participant, *recorder.Track) bool,
+	set func(*livekit.EgressInfo)) (*job, *livekit.EgressInfo, error) {
 	id := guid.New(guid.EgressPrefix)
 	now := time.Now()
 	j := &job{s: s, room: r, composite: composite, dir: filepath.Join(s.cfg.Dir, id), info: &livekit.EgressInfo{
@@ -220,7 +231,7 @@ func (s *Service) start(ctx context.Context, roomName string, composite bool, wa
 	started := j.snapshot()
 	rec, err := recorder.Start(r, recorder.Params{ID: id, Dir: j.dir, Want: want, Logger: s.log})
 	if err != nil {
-		return nil, twirp.NewError(twirp.Internal, err.Error())
+		return nil, nil, twirp.NewError(twirp.Internal, err.Error())
 	}
 	j.rec = rec
 	j.update(func(i *livekit.EgressInfo) {
@@ -230,11 +241,43 @@ func (s *Service) start(ctx context.Context, roomName string, composite bool, wa
 	s.mu.Lock()
 	s.jobs[id] = j
 	s.recording[r]++
+	if meeting {
+		s.meetings[r] = j
+	}
 	s.mu.Unlock()
 	r.SetRecording(true)
 	s.wg.Add(1)
 	go j.follow() // #nosec G118 -- the recording outlives the request that started it
-	return started, nil
+	return j, started, nil
+}
+
+// recordMeeting starts or stops the meeting's own recording of r: a room composite, one at a
+// time per room, listed by ListEgress as any other.
+func (s *Service) recordMeeting(r Room, roomName string, on bool) error {
+	s.meetMu.Lock() // one start or stop at a time: two hosts clicking at once start one recording
+	defer s.meetMu.Unlock()
+	s.mu.Lock()
+	j := s.meetings[r]
+	if j != nil && j.snapshot().Status > livekit.EgressStatus_EGRESS_ACTIVE {
+		j = nil // it has ended (its room closed): a new one may start
+	}
+	s.mu.Unlock()
+	if !on {
+		if j != nil {
+			j.stop()
+		}
+		return nil
+	}
+	if j != nil {
+		return nil
+	}
+	req := &livekit.RoomCompositeEgressRequest{RoomName: roomName}
+	_, _, err := s.begin(r, roomName, true, true, func(*recorder.Participant, *recorder.Track) bool { return true },
+		func(i *livekit.EgressInfo) {
+			i.Request = &livekit.EgressInfo_RoomComposite{RoomComposite: req}
+			i.SourceType = livekit.EgressSourceType_EGRESS_SOURCE_TYPE_SDK
+		})
+	return err
 }
 
 // follow waits for the recording to end, then composes it and reports the files.
@@ -246,6 +289,9 @@ func (j *job) follow() {
 	off := j.s.recording[j.room] == 0
 	if off {
 		delete(j.s.recording, j.room)
+	}
+	if j.s.meetings[j.room] == j {
+		delete(j.s.meetings, j.room)
 	}
 	j.s.mu.Unlock()
 	if off {

@@ -45,3 +45,13 @@ func (r localRoom) Snapshot() []recorder.Participant {
 	}
 	return out
 }
+
+// MeetingRecorder is the service as rooms see it: the recording a meeting's hosts start and stop
+// from the meeting itself (or its room's configuration starts), one per room.
+func (s *Service) MeetingRecorder() room.MeetingRecorder { return meetingRecorder{s} }
+
+type meetingRecorder struct{ s *Service }
+
+func (m meetingRecorder) RecordMeeting(r *room.Room, on bool) error {
+	return m.s.recordMeeting(localRoom{r}, r.Name(), on)
+}

@@ -21,11 +21,12 @@ var (
 // CreateRoom makes a room ahead of the first join, or returns the existing one.
 func (m *Manager) CreateRoom(req *livekit.CreateRoomRequest) (*Room, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return nil, errors.New("server is shutting down")
 	}
 	if r := m.rooms[req.Name]; r != nil && !r.isClosed() {
+		m.mu.Unlock()
 		return r, nil
 	}
 	opts := optionsFrom(&m.cfg)
@@ -33,7 +34,13 @@ func (m *Manager) CreateRoom(req *livekit.CreateRoomRequest) (*Room, error) {
 	r := newRoom(m.env, m.log, req.Name, opts, m.roomClosed)
 	r.metadata = req.Metadata
 	m.rooms[req.Name] = r
+	m.mu.Unlock()
 	m.log.Info("room created by API", "room", req.Name, "sid", r.sid, "maxParticipants", opts.maxParticipants)
+	if req.GetEgress().GetRoom() != nil {
+		if err := r.recordMeeting(true); err != nil {
+			return r, fmt.Errorf("the room was created but cannot be recorded: %w", err)
+		}
+	}
 	return r, nil
 }
 

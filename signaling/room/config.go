@@ -56,6 +56,8 @@ type env struct {
 	maxParticipants int
 	// fullRefusals counts joins refused because a room was full.
 	fullRefusals *atomic.Uint64
+	// recorder records whole meetings when their hosts ask (nil: this node does not record).
+	recorder MeetingRecorder
 }
 
 func (e *env) serverInfo() *livekit.ServerInfo {

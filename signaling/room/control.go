@@ -546,6 +546,11 @@ func (r *Room) Act(a Actor, req ControlRequest) error {
 		}
 		log(p.identity, map[bool]string{true: "bar", false: ""}[req.Bar])
 		p.close(livekit.DisconnectReason_PARTICIPANT_REMOVED, true)
+	case "record":
+		if err := r.recordMeeting(req.On); err != nil {
+			return err
+		}
+		log("", map[bool]string{true: "on", false: "off"}[req.On])
 	case "lock", "unlock":
 		r.ctl.mu.Lock()
 		r.ctl.settings.Locked = req.Action == "lock"

@@ -154,9 +154,16 @@ func (m *Manager) StartSession(ctx context.Context, p *routing.JoinParams) (rout
 	if err := m.CheckJoin(ctx, p); err != nil {
 		return nil, err
 	}
-	r, err := m.getOrCreate(p.Room, p.Grants)
+	r, created, err := m.getOrCreate(p.Room, p.Grants)
 	if err != nil {
 		return nil, err
+	}
+	if created && p.Grants != nil && p.Grants.GetRoomConfiguration().GetEgress().GetRoom() != nil {
+		// A room made to be recorded (LiveKit's room configuration with a room egress) is
+		// recorded from its start, whoever joins first.
+		if err := r.recordMeeting(true); err != nil {
+			m.log.Warn("recording a new room as its configuration asks failed", "room", r.name, "err", err)
+		}
 	}
 	if p.Reconnect && p.ParticipantSID != "" {
 		return r.resume(p)
@@ -164,27 +171,27 @@ func (m *Manager) StartSession(ctx context.Context, p *routing.JoinParams) (rout
 	return r.join(p)
 }
 
-func (m *Manager) getOrCreate(name string, g *auth.Grants) (*Room, error) {
+func (m *Manager) getOrCreate(name string, g *auth.Grants) (r *Room, created bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return nil, &JoinError{Reason: livekit.DisconnectReason_SERVER_SHUTDOWN, Status: http.StatusServiceUnavailable, Msg: "server is shutting down"}
+		return nil, false, &JoinError{Reason: livekit.DisconnectReason_SERVER_SHUTDOWN, Status: http.StatusServiceUnavailable, Msg: "server is shutting down"}
 	}
 	if r := m.rooms[name]; r != nil && !r.isClosed() {
-		return r, nil
+		return r, false, nil
 	}
 	if !m.cfg.AutoCreate {
-		return nil, &JoinError{Reason: livekit.DisconnectReason_JOIN_FAILURE, Status: http.StatusNotFound, Msg: "requested room does not exist"}
+		return nil, false, &JoinError{Reason: livekit.DisconnectReason_JOIN_FAILURE, Status: http.StatusNotFound, Msg: "requested room does not exist"}
 	}
 	opts := optionsFrom(&m.cfg)
 	if g != nil && g.RoomConfig != nil {
 		rc := g.GetRoomConfiguration()
 		opts.override(rc.EmptyTimeout, rc.DepartureTimeout, rc.MaxParticipants)
 	}
-	r := newRoom(m.env, m.log, name, opts, m.roomClosed)
+	r = newRoom(m.env, m.log, name, opts, m.roomClosed)
 	m.rooms[name] = r
 	m.log.Info("room created", "room", name, "sid", r.sid, "maxParticipants", opts.maxParticipants)
-	return r, nil
+	return r, true, nil
 }
 
 // roomClosed forgets a room that closed itself.

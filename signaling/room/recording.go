@@ -1,6 +1,8 @@
 package room
 
 import (
+	"errors"
+
 	"github.com/livekit/protocol/livekit"
 )
 
@@ -34,4 +36,26 @@ func (r *Room) SetRecording(on bool) {
 	for _, p := range r.Participants() {
 		p.write(&livekit.SignalResponse{Message: &livekit.SignalResponse_RoomUpdate{RoomUpdate: &livekit.RoomUpdate{Room: info}}})
 	}
+}
+
+// MeetingRecorder records a whole meeting (the node's recorder service): what hosts start and
+// stop from the meeting, and what a room created to be recorded starts by itself.
+type MeetingRecorder interface {
+	// RecordMeeting starts the meeting's recording (on), or stops it; starting a meeting already
+	// being recorded, or stopping one that is not, does nothing.
+	RecordMeeting(r *Room, on bool) error
+}
+
+// ErrNoRecorder: the node has no recorder to record the meeting with.
+var ErrNoRecorder = errors.New("recording_unavailable")
+
+// SetMeetingRecorder gives the manager's rooms their recorder. Call it before the node serves.
+func (m *Manager) SetMeetingRecorder(rec MeetingRecorder) { m.env.recorder = rec }
+
+// recordMeeting turns the meeting's own recording on or off.
+func (r *Room) recordMeeting(on bool) error {
+	if r.env.recorder == nil {
+		return ErrNoRecorder
+	}
+	return r.env.recorder.RecordMeeting(r, on)
 }
