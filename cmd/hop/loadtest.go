@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -24,6 +25,8 @@ func runLoadTest(args []string, out io.Writer) error {
 	fs.StringVar(&o.APIKey, "api-key", config.DevAPIKey, "API key")
 	fs.StringVar(&o.APISecret, "api-secret", config.DevAPISecret, "API secret")
 	fs.StringVar(&o.Room, "room", "load-test", "room name")
+	fs.IntVar(&o.Rooms, "rooms", 1, "rooms at once, named ROOM-1…ROOM-N, each with the publishers and subscribers given")
+	urls := fs.String("urls", "", "comma-separated server URLs (a cluster's nodes) that clients take in turn; replaces --url")
 	fs.StringVar(&o.IDPrefix, "id-prefix", "", "prefix of the participants' identities (runs sharing a room need different ones)")
 	fs.IntVar(&o.VideoPublishers, "video-publishers", 1, "publishers of camera video (and microphone)")
 	fs.IntVar(&o.AudioPublishers, "audio-publishers", 0, "publishers of microphone audio only")
@@ -42,6 +45,9 @@ func runLoadTest(args []string, out io.Writer) error {
 		return err
 	}
 	o.Simulcast = !*noSimulcast
+	if *urls != "" {
+		o.URLs = strings.Split(*urls, ",")
+	}
 	if !*quiet {
 		o.Log = os.Stderr
 	}
@@ -64,6 +70,14 @@ func runLoadTest(args []string, out io.Writer) error {
 	fmt.Fprintf(w, "total\t%d\t%.0f\t%.2f\t%.1f (max)\n", r.SubscribedTracks, r.TotalKbps, r.TotalLossPct, r.MaxJitterMs)
 	if r.ConnectFailures > 0 {
 		fmt.Fprintf(w, "connect failures\t%d\t%s\n", r.ConnectFailures, r.FirstConnectError)
+	}
+	if len(r.Rooms) > 0 {
+		fmt.Fprintln(w, "\nroom\tsubscribers\ttracks\tkbit/s\tloss %\tconnect failures")
+		for _, rr := range r.Rooms {
+			fmt.Fprintf(w, "%s\t%d\t%d/%d\t%.0f\t%.2f\t%d\n", rr.Room, rr.Subscribers, rr.SubscribedTracks, rr.ExpectedTracks, rr.Kbps, rr.LossPct, rr.ConnectFailures)
+		}
+		fmt.Fprintf(w, "total\t%d\t%d/%d\t%.0f\t%.2f\t%d\n", len(r.Subscribers), r.SubscribedTracks,
+			r.ExpectedTracks*(len(r.Subscribers)+r.ConnectFailures), r.TotalKbps, r.TotalLossPct, r.ConnectFailures)
 	}
 	return w.Flush()
 }

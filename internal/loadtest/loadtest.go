@@ -23,7 +23,13 @@ import (
 // Options mirror LiveKit's `lk load-test`.
 type Options struct {
 	URL, APIKey, APISecret string
-	Room                   string
+	// URLs, when given, replace URL: clients take them in turn, as a load balancer in front of a
+	// cluster would spread them (each room's participants reach it through different nodes).
+	URLs []string
+	Room string
+	// Rooms runs that many rooms at once, named Room-1…Room-N, each with the publishers and
+	// subscribers below (0 or 1: the one room named Room).
+	Rooms int
 	// IDPrefix starts every participant identity, so that several runs can share a room (an
 	// identity that joins twice replaces the first).
 	IDPrefix        string
@@ -62,6 +68,7 @@ type TrackReport struct {
 // SubscriberReport sums one subscriber's tracks.
 type SubscriberReport struct {
 	Identity string
+	Room     string `json:",omitempty"`
 	Tracks   []TrackReport
 	// Kbps is the received bitrate over the run.
 	Kbps     float64
@@ -81,6 +88,8 @@ type Report struct {
 	SubscribedTracks  int
 	ConnectFailures   int
 	FirstConnectError string
+	// Rooms has each room's figures when the run had several.
+	Rooms []RoomReport `json:",omitempty"`
 }
 
 func (o *Options) logf(format string, a ...any) {
@@ -89,8 +98,8 @@ func (o *Options) logf(format string, a ...any) {
 	}
 }
 
-func (o *Options) token(identity string, publish bool) (string, error) {
-	g := &lkauth.VideoGrant{RoomJoin: true, Room: o.Room}
+func (o *Options) token(room, identity string, publish bool) (string, error) {
+	g := &lkauth.VideoGrant{RoomJoin: true, Room: room}
 	g.SetCanPublish(publish)
 	return lkauth.NewAccessToken(o.APIKey, o.APISecret).SetIdentity(identity).SetValidFor(o.Duration + time.Hour).SetVideoGrant(g).ToJWT()
 }
@@ -107,7 +116,8 @@ func (o *Options) connectOptions(autoSubscribe bool) []lksdk.ConnectOption {
 	return opts
 }
 
-// Run joins the publishers, then the subscribers, lets media flow for the duration and reports.
+// Run joins, room by room, the publishers then the subscribers, lets media flow for the duration
+// and reports.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.VideoPublishers+o.AudioPublishers == 0 && o.Subscribers == 0 {
 		return nil, errors.New("nothing to do: give publishers and/or subscribers")
@@ -125,9 +135,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	layers := Layers[o.Resolution]
 
-	var rooms []*lksdk.Room
+	var conns []*lksdk.Room
 	defer func() {
-		for _, r := range rooms {
+		for _, r := range conns {
 			r.Disconnect()
 		}
 	}()
@@ -137,55 +147,63 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
-	// Publishers: video ones publish a camera (and a microphone), audio ones a microphone.
 	pubs := o.VideoPublishers + o.AudioPublishers
-	for i := 0; i < pubs; i++ {
-		identity := fmt.Sprintf("%spub-%d", o.IDPrefix, i)
-		tok, err := o.token(identity, true)
-		if err != nil {
-			return nil, err
+	report := &Report{Publishers: pubs * len(o.roomNames()), ExpectedTracks: o.VideoPublishers*2 + o.AudioPublishers}
+	urls := o.urlTurns()
+	var subs []*subscriber
+	// Room by room, publishers first: each room is placed when its first publisher joins.
+	for _, name := range o.roomNames() {
+		prefix := o.IDPrefix
+		if o.Rooms > 1 {
+			prefix = name + "-" + prefix
 		}
-		room, err := lksdk.ConnectToRoomWithToken(o.URL, tok, lksdk.NewRoomCallback(), o.connectOptions(false)...)
-		if err != nil {
-			return nil, fmt.Errorf("publisher %s: %w", identity, err)
-		}
-		rooms = append(rooms, room)
-		if i < o.VideoPublishers {
-			if err := publishCamera(room, videoFiles, layers, o.Simulcast); err != nil {
+		// Publishers: video ones publish a camera (and a microphone), audio ones a microphone.
+		for i := 0; i < pubs; i++ {
+			identity := fmt.Sprintf("%spub-%d", prefix, i)
+			tok, err := o.token(name, identity, true)
+			if err != nil {
+				return nil, err
+			}
+			room, err := lksdk.ConnectToRoomWithToken(urls(), tok, lksdk.NewRoomCallback(), o.connectOptions(false)...)
+			if err != nil {
 				return nil, fmt.Errorf("publisher %s: %w", identity, err)
 			}
-		}
-		if err := publishMic(room, audioFile); err != nil {
-			return nil, fmt.Errorf("publisher %s: %w", identity, err)
-		}
-		o.logf("publisher %s joined", identity)
-		pace()
-	}
-
-	subs := make([]*subscriber, o.Subscribers)
-	report := &Report{Publishers: pubs, ExpectedTracks: o.VideoPublishers*2 + o.AudioPublishers}
-	for i := range subs {
-		identity := fmt.Sprintf("%ssub-%d", o.IDPrefix, i)
-		s := &subscriber{identity: identity, tracks: map[string]*trackStats{}}
-		tok, err := o.token(identity, false)
-		if err != nil {
-			return nil, err
-		}
-		cb := lksdk.NewRoomCallback()
-		cb.OnTrackSubscribed = s.onTrack
-		room, err := lksdk.ConnectToRoomWithToken(o.URL, tok, cb, o.connectOptions(true)...)
-		if err != nil {
-			report.ConnectFailures++
-			if report.FirstConnectError == "" {
-				report.FirstConnectError = err.Error()
+			conns = append(conns, room)
+			if i < o.VideoPublishers {
+				if err := publishCamera(room, videoFiles, layers, o.Simulcast); err != nil {
+					return nil, fmt.Errorf("publisher %s: %w", identity, err)
+				}
 			}
-			o.logf("subscriber %s failed: %v", identity, err)
-			continue
+			if err := publishMic(room, audioFile); err != nil {
+				return nil, fmt.Errorf("publisher %s: %w", identity, err)
+			}
+			o.logf("publisher %s joined", identity)
+			pace()
 		}
-		rooms = append(rooms, room)
-		subs[i] = s
-		o.logf("subscriber %s joined", identity)
-		pace()
+		for i := 0; i < o.Subscribers; i++ {
+			identity := fmt.Sprintf("%ssub-%d", prefix, i)
+			s := &subscriber{identity: identity, room: name, tracks: map[string]*trackStats{}}
+			subs = append(subs, s)
+			tok, err := o.token(name, identity, false)
+			if err != nil {
+				return nil, err
+			}
+			cb := lksdk.NewRoomCallback()
+			cb.OnTrackSubscribed = s.onTrack
+			room, err := lksdk.ConnectToRoomWithToken(urls(), tok, cb, o.connectOptions(true)...)
+			if err != nil {
+				s.failed = true
+				report.ConnectFailures++
+				if report.FirstConnectError == "" {
+					report.FirstConnectError = err.Error()
+				}
+				o.logf("subscriber %s failed: %v", identity, err)
+				continue
+			}
+			conns = append(conns, room)
+			o.logf("subscriber %s joined", identity)
+			pace()
+		}
 	}
 
 	o.logf("media flowing for %v", o.Duration)
@@ -195,14 +213,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	case <-ctx.Done():
 	}
 	report.Duration = time.Since(start)
-	for _, r := range rooms {
+	for _, r := range conns {
 		r.Disconnect()
 	}
-	rooms = nil
+	conns = nil
+	report.sum(subs)
+	if o.Rooms > 1 {
+		report.Rooms = roomReports(o.roomNames(), subs, report.Duration, report.ExpectedTracks)
+	}
+	return report, nil
+}
 
+// sum fills the run's totals from its subscribers (those that connected).
+func (report *Report) sum(subs []*subscriber) {
 	var totalExpected, totalLost int
 	for _, s := range subs {
-		if s == nil {
+		if s.failed {
 			continue
 		}
 		sr := s.report(report.Duration)
@@ -218,7 +244,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if totalExpected > 0 {
 		report.TotalLossPct = 100 * float64(totalLost) / float64(totalExpected)
 	}
-	return report, nil
 }
 
 func publishCamera(room *lksdk.Room, files []string, layers []Layer, simulcast bool) error {
@@ -281,6 +306,8 @@ func publishMic(room *lksdk.Room, file string) error {
 // subscriber records what one client receives.
 type subscriber struct {
 	identity string
+	room     string
+	failed   bool // never connected
 	mu       sync.Mutex
 	tracks   map[string]*trackStats
 }
@@ -359,7 +386,7 @@ func (t *trackStats) add(seq uint16, ts uint32, size int, now time.Time) {
 func (s *subscriber) report(d time.Duration) SubscriberReport {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := SubscriberReport{Identity: s.identity}
+	r := SubscriberReport{Identity: s.identity, Room: s.room}
 	var bytes int64
 	var expected, lost int
 	for _, t := range s.tracks {
