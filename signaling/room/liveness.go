@@ -53,7 +53,7 @@ func (p *Participant) signalLost(s *session) {
 		return
 	}
 	if s.aborted.Load() {
-		p.log.Info("client broke the signalling protocol; removing it", "why", *s.abortWhy.Load())
+		p.log.Info("signal session aborted (a protocol error, or a relay that fell behind); removing the participant", "why", *s.abortWhy.Load())
 		p.close(livekit.DisconnectReason_STATE_MISMATCH, false)
 		return
 	}
