@@ -321,6 +321,41 @@ const scenarios = {
 
   // A participant removed with "do not let them rejoin" is told why, and the same invitation
   // does not bring them back.
+  // The chair records the meeting from the host panel: everyone sees the recording badge and is
+  // told; stopping takes the badge away.
+  async recording() {
+    const b = await launch();
+    const a = await person(b);
+    await step('host starts a meeting', () => hostMeeting(a, 'Đỗ Quang Huy', { camera: true, mic: true }));
+    const link = await step('host copies an invitation', () => openInvitation(a));
+    const p = await person(b, PHONE);
+    await step('participant joins on a phone', async () => {
+      await joinAs(p, link, 'Bùi Thị Mai', { camera: false, mic: true });
+      await clickJoin(p);
+    });
+    await step('host starts recording; everyone sees it', async () => {
+      await openHostPanel(a);
+      await a.locator(tid('record-meeting')).check();
+      for (const page of [a, p]) await page.locator(tid('recording-indicator')).waitFor({ state: 'visible', timeout: T });
+      report.recordingBadge = await p.locator(tid('recording-indicator')).textContent();
+      report.recordingNotice = await noticeOf(p).textContent({ timeout: T });
+      await shot(a, 'desktop-recording');
+      await shot(p, 'phone-recording');
+    });
+    await step('a late joiner is told at once', async () => {
+      const l = await person(b);
+      await joinAs(l, link, 'Trần Văn Nam', { camera: false, mic: false });
+      await clickJoin(l);
+      await l.locator(tid('recording-indicator')).waitFor({ state: 'visible', timeout: T });
+      report.lateNotice = await noticeOf(l).textContent({ timeout: T });
+    });
+    await step('host stops recording; the badge goes', async () => {
+      await a.locator(tid('record-meeting')).uncheck();
+      for (const page of [a, p]) await page.locator(tid('recording-indicator')).waitFor({ state: 'hidden', timeout: T });
+      report.stoppedNotice = await noticeOf(p).textContent({ timeout: T });
+    });
+  },
+
   async barred() {
     const b = await launch();
     const a = await person(b);

@@ -105,6 +105,11 @@ type report struct {
 	WrongKeyFrames  int      `json:"wrongKeyFrames"`
 	NoKeyMessage    string   `json:"noKeyMessage"`
 	InviteNote      string   `json:"inviteNote"`
+	// Recording from the host panel (issue 24).
+	RecordingBadge  string `json:"recordingBadge"`
+	RecordingNotice string `json:"recordingNotice"`
+	LateNotice      string `json:"lateNotice"`
+	StoppedNotice   string `json:"stoppedNotice"`
 }
 
 type scroll struct {
@@ -480,6 +485,23 @@ func TestModeration(t *testing.T) {
 		"ended (viewer)": {r.Ended, "Cuộc họp đã kết thúc."},
 	}
 	for k, v := range want {
+		if v[0] != v[1] {
+			t.Errorf("%s: %q, want %q", k, v[0], v[1])
+		}
+	}
+}
+
+// TestRecording: the host records the meeting from the host panel; everyone, a late joiner too,
+// sees the badge and reads why; stopping removes it.
+func TestRecording(t *testing.T) {
+	n := testkit.StartNode(t, func(c *config.Config) { c.Recorder.Dir = t.TempDir() })
+	r := run(t, "recording", map[string]any{"base": n.HTTPURL})
+	for k, v := range map[string][2]string{
+		"badge":          {r.RecordingBadge, "Đang ghi hình"},
+		"notice":         {r.RecordingNotice, "Cuộc họp đang được ghi hình."},
+		"late notice":    {r.LateNotice, "Cuộc họp đang được ghi hình."},
+		"stopped notice": {r.StoppedNotice, "Đã dừng ghi hình cuộc họp."},
+	} {
 		if v[0] != v[1] {
 			t.Errorf("%s: %q, want %q", k, v[0], v[1])
 		}

@@ -17,6 +17,7 @@ export class HostPanel {
   private admitAll = h('button', { type: 'button', testid: 'lobby-admit-all', class: 'primary', i18n: 'lobbyAdmitAll' });
   private lobby = h('input', { type: 'checkbox', testid: 'lobby-toggle' });
   private lock = h('input', { type: 'checkbox', testid: 'lock-meeting' });
+  private record = h('input', { type: 'checkbox', testid: 'record-meeting' });
   private chat = h('input', { type: 'checkbox', testid: 'chat-setting' });
   private muteEntry = h('input', { type: 'checkbox', testid: 'mute-on-entry' });
   private camEntry = h('input', { type: 'checkbox', testid: 'camera-off-on-entry' });
@@ -41,6 +42,7 @@ export class HostPanel {
     setting('muteOnEntry', this.muteEntry);
     setting('cameraOffOnEntry', this.camEntry);
     this.lock.addEventListener('change', () => void this.act({ action: this.lock.checked ? 'lock' : 'unlock' }, () => (this.lock.checked = !this.lock.checked)));
+    this.record.addEventListener('change', () => void this.act({ action: 'record', on: this.record.checked }, () => (this.record.checked = !this.record.checked)));
     this.share.addEventListener('change', () => void this.act({ action: 'settings', screenShare: this.share.value }));
     this.admitAll.addEventListener('click', () => void this.act({ action: 'admit', id: 'all' }));
     const passwordForm = h(
@@ -77,6 +79,7 @@ export class HostPanel {
           h('h3', { id: 'settings-title', i18n: 'settingsTitle' }),
           toggle(this.lobby, 'setLobby'),
           toggle(this.lock, 'setLock'),
+          toggle(this.record, 'setRecord'),
           toggle(this.chat, 'setChat'),
           toggle(this.muteEntry, 'setMuteOnEntry'),
           toggle(this.camEntry, 'setCamOffOnEntry'),
@@ -109,6 +112,11 @@ export class HostPanel {
   setSettings(s: Settings): void {
     this.settings = s;
     this.renderSettings();
+  }
+
+  /** setRecording shows whether the meeting is being recorded (the room's active_recording). */
+  setRecording(on: boolean): void {
+    this.record.checked = on;
   }
 
   setWaiting(w: Waiting[]): void {

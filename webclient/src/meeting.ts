@@ -178,6 +178,7 @@ export class Meeting {
   private people: PeoplePanel;
   private side = h('div', { class: 'side', hidden: true });
   private title = h('span', { class: 'meeting-title' });
+  private recBadge = h('span', { class: 'rec', testid: 'recording-indicator', role: 'status', hidden: true }, h('span', { class: 'rec-dot', 'aria-hidden': 'true' }), h('span', { i18n: 'recording' }));
   private resize = new ResizeObserver(() => this.layout());
 
   private constructor(
@@ -213,6 +214,7 @@ export class Meeting {
       'section',
       { class: 'meeting' },
       this.e2eeStatus,
+      this.recBadge,
       this.banner,
       this.notice,
       this.hopNotice,
@@ -283,6 +285,8 @@ export class Meeting {
     // Marks for measuring a join (the app tests read them).
     performance.mark('hop:connected');
     this.title.textContent = this.answer.room;
+    // Those who join a meeting being recorded are told so too.
+    if (room.isRecording) this.showRecording(true, true);
     const canPublish = room.localParticipant.permissions?.canPublish ?? this.answer.role !== 'viewer';
     const jobs: Promise<unknown>[] = [];
     if (canPublish && this.camWanted) {
@@ -371,6 +375,7 @@ export class Meeting {
       .on(RoomEvent.AudioPlaybackStatusChanged, () => {
         this.audioBtn.hidden = room.canPlaybackAudio;
       })
+      .on(RoomEvent.RecordingStatusChanged, (on: boolean) => this.showRecording(on, true))
       .on(RoomEvent.Reconnecting, () => (this.banner.hidden = false))
       .on(RoomEvent.SignalReconnecting, () => (this.banner.hidden = false))
       .on(RoomEvent.Reconnected, () => {
@@ -693,7 +698,8 @@ export class Meeting {
       await control(this.answer.room, this.answer.token, body);
     } catch (err) {
       const forbidden = err instanceof ApiError && (err.status === 401 || err.status === 403);
-      this.say(forbidden ? 'actForbidden' : 'actFailed');
+      const noRecorder = err instanceof ApiError && err.code === 'recording_unavailable';
+      this.say(forbidden ? 'actForbidden' : noRecorder ? 'recordingUnavailable' : 'actFailed');
       throw err;
     }
   }
@@ -714,6 +720,13 @@ export class Meeting {
       if (!r.ok) return;
     }
     await this.act(body).catch(() => undefined);
+  }
+
+  /** showRecording shows whether the meeting is being recorded; notify also says so in words. */
+  private showRecording(on: boolean, notify: boolean) {
+    this.recBadge.hidden = !on;
+    this.host.setRecording(on);
+    if (notify) this.say(on ? 'recordingStarted' : 'recordingStopped');
   }
 
   /** say shows a sentence about what happened to this person for a few seconds. */
