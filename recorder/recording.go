@@ -60,6 +60,8 @@ type Recording struct {
 	mu       sync.Mutex
 	manifest Manifest
 	writers  map[string]*trackEntry
+	// encrypted holds the end-to-end encrypted tracks seen, listed in the manifest unrecorded.
+	encrypted map[string]bool
 }
 
 type trackEntry struct {
@@ -82,7 +84,8 @@ func Start(room Room, p Params) (*Recording, error) {
 	r := &Recording{
 		p: p, room: room, log: p.Logger.With("recording", p.ID, "room", room.Name()),
 		stop: make(chan struct{}), done: make(chan struct{}),
-		writers: map[string]*trackEntry{},
+		writers:   map[string]*trackEntry{},
+		encrypted: map[string]bool{},
 		manifest: Manifest{ID: p.ID, Room: room.Name(), RoomSID: room.SID(), Start: time.Now().UTC(),
 			Participants: map[string]*ManifestParticipant{}},
 	}
@@ -159,6 +162,10 @@ func (r *Recording) look() {
 				if r.p.Want != nil && !r.p.Want(p, t) {
 					continue
 				}
+				if t.Info.Encryption != livekit.Encryption_NONE {
+					r.skipEncrypted(p, t)
+					continue
+				}
 				e = r.startTrack(p, t)
 				if e == nil {
 					continue
@@ -188,6 +195,23 @@ func isClosed(c <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// ErrEncrypted is a track's error in the manifest when its media is end-to-end encrypted: the node
+// holds no key, and a file of it would play as noise.
+const ErrEncrypted = "end-to-end encrypted: the server cannot record it"
+
+// skipEncrypted lists an end-to-end encrypted track in the manifest, unrecorded, once.
+func (r *Recording) skipEncrypted(p *Participant, t *Track) {
+	if r.encrypted[t.Info.Sid] {
+		return
+	}
+	r.encrypted[t.Info.Sid] = true
+	r.log.Info("end-to-end encrypted track not recorded", "track", t.Info.Sid, "participant", p.Identity)
+	now := time.Now().UTC()
+	r.manifest.Tracks = append(r.manifest.Tracks, &ManifestTrack{SID: t.Info.Sid, Participant: p.Identity, Name: t.Info.Name,
+		Kind: t.Info.Type.String(), Source: t.Info.Source.String(), Published: now,
+		TrackResult: TrackResult{Error: ErrEncrypted, Start: now, End: now}})
 }
 
 func (r *Recording) startTrack(p *Participant, t *Track) *trackEntry {

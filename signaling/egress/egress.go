@@ -318,6 +318,10 @@ func (j *job) follow() {
 			failure = errors.New("no media was recorded")
 		}
 	}
+	if failure != nil && onlyEncrypted(m) {
+		// Say why in words a host understands, not ffmpeg's.
+		failure = errors.New("every track was end-to-end encrypted: the server cannot record this meeting")
+	}
 	if failure == nil && j.s.cfg.Store != nil {
 		failure = j.upload(results)
 	}
@@ -334,6 +338,16 @@ func (j *job) follow() {
 		}
 		i.Status = livekit.EgressStatus_EGRESS_COMPLETE
 	})
+}
+
+// onlyEncrypted says whether the recording saw tracks and every one was end-to-end encrypted.
+func onlyEncrypted(m recorder.Manifest) bool {
+	for _, t := range m.Tracks {
+		if t.Error != recorder.ErrEncrypted {
+			return false
+		}
+	}
+	return len(m.Tracks) > 0
 }
 
 // upload puts the files and the manifest in the store; the results then name their places there.
