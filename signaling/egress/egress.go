@@ -80,6 +80,15 @@ func New(cfg Config, rooms Rooms) *Service {
 		s.wg.Add(1)
 		go s.retain()
 	}
+	if cfg.Store != nil {
+		// Listed now, before this run records anything: what is there is a previous run's.
+		entries, err := os.ReadDir(cfg.Dir)
+		if err != nil && !os.IsNotExist(err) {
+			s.log.Warn("pending uploads: cannot list the recordings", "dir", cfg.Dir, "err", err)
+		}
+		s.wg.Add(1)
+		go s.uploadPending(entries)
+	}
 	return s
 }
 
@@ -367,7 +376,7 @@ func (j *job) upload(results []*livekit.FileInfo) error {
 		return err
 	}
 	j.update(func(i *livekit.EgressInfo) { i.ManifestLocation = loc })
-	return nil
+	return markUploaded(j.dir)
 }
 
 // signLinks replaces the stored files' locations by links that download them for a while.

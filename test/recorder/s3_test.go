@@ -3,12 +3,15 @@ package recorder_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +215,61 @@ func TestS3DeleteOlder(t *testing.T) {
 	}
 	if got := count(); got != 0 {
 		t.Fatalf("%d objects left, want 0", got)
+	}
+}
+
+// A recording a previous run left without uploading it (an upload cut short, a node killed while
+// recording) is uploaded when the node starts again, and only once.
+func TestPendingRecordingUploadedAtStart(t *testing.T) {
+	const access, secret, bucket = "hopkey", "hopsecret-hopsecret", "recordings"
+	addr := startVersity(t, access, secret)
+	ctx := context.Background()
+	s3c, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(access, secret, ""), Secure: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s3c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("make bucket: %v", err)
+	}
+	dir := t.TempDir()
+	left := filepath.Join(dir, "EG_leftbehind")
+	if err := os.MkdirAll(left, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	track := filepath.Join(left, "alice-MICROPHONE-TR_a.ogg")
+	if err := os.WriteFile(track, []byte("the first seconds of a meeting"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A manifest as a killed recorder leaves it: no end.
+	man := recorder.Manifest{ID: "EG_leftbehind", Room: "r", Start: time.Now().Add(-time.Minute),
+		Tracks: []*recorder.ManifestTrack{{SID: "TR_a", Participant: "alice", Kind: "AUDIO", TrackResult: recorder.TrackResult{File: track}}}}
+	b, _ := json.Marshal(man)
+	if err := os.WriteFile(filepath.Join(left, "manifest.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testkit.StartNode(t, func(c *config.Config) {
+		c.Recorder.Dir = dir
+		c.Recorder.S3 = config.RecorderS3Config{Endpoint: addr, AccessKey: access, Secret: secret, Bucket: bucket, Insecure: true}
+	})
+	keys := func() []string {
+		var out []string
+		for o := range s3c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
+			if o.Err == nil {
+				out = append(out, o.Key)
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	want := []string{"EG_leftbehind/alice-MICROPHONE-TR_a.ogg", "EG_leftbehind/manifest.json"}
+	deadline := time.Now().Add(20 * time.Second)
+	for !slices.Equal(keys(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("bucket holds %v, want %v", keys(), want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(left, ".uploaded")); err != nil {
+		t.Fatalf("the uploaded recording is not marked, so the next start would upload it again: %v", err)
 	}
 }
