@@ -86,3 +86,16 @@ func (s *S3) DeleteOlder(ctx context.Context, cutoff time.Time) (int, error) {
 	}
 	return n, nil
 }
+
+// DeletePrefix removes every object whose key starts with prefix (a recording's files).
+func (s *S3) DeletePrefix(ctx context.Context, prefix string) error {
+	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			return fmt.Errorf("list %s: %w", prefix, o.Err)
+		}
+		if err := s.c.RemoveObject(ctx, s.bucket, o.Key, minio.RemoveObjectOptions{}); err != nil {
+			return fmt.Errorf("delete %s: %w", o.Key, err)
+		}
+	}
+	return nil
+}

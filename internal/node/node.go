@@ -167,6 +167,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	n.egress = egress.New(egress.Config{Dir: cfg.Recorder.Dir, CompositeThreads: cfg.Recorder.CompositeThreads,
 		Store: store, LinkTTL: cfg.Recorder.S3.LinkTTL, Retention: cfg.Recorder.Retention, Logger: log}, egress.LocalRooms(n.rooms))
 	n.rooms.SetMeetingRecorder(n.egress.MeetingRecorder())
+	n.egress.RegisterRecordings(mux, verifier)
 	mux.Handle(egress.Prefix, n.egress.Handler(verifier, cfg.Limits.MaxSignalMessage))
 	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, rooms, cfg.Limits.MaxSignalMessage))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
