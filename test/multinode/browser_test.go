@@ -3,6 +3,7 @@ package multinode
 import (
 	"context"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -49,8 +50,11 @@ func TestKillRoomNodeBrowsers(t *testing.T) {
 	}
 	bin := buildHop(t)
 	var times []time.Duration
-	for range 3 {
-		times = append(times, killOnceBrowsers(t, bin))
+	for run := range 3 {
+		// A subtest each: its nodes and browsers stop before the next run starts.
+		t.Run(strconv.Itoa(run), func(t *testing.T) {
+			times = append(times, killOnceBrowsers(t, bin))
+		})
 	}
 	t.Logf("kill -9 → both browsers decode video again: %v", times)
 }
@@ -104,6 +108,7 @@ func killOnceBrowsers(t *testing.T, bin string) time.Duration {
 						t.Logf("%s event %+d ms %s %s", x.id, e.At-killed.UnixMilli(), e.Kind, e.Detail)
 					}
 				}
+				logEnd(t, x.h, x.id, killed)
 			}
 			t.Fatalf("%s does not decode %s again after the kill: %v\n%s", w.me, w.of, err, w.h.Stderr())
 		}
@@ -125,4 +130,20 @@ func killOnceBrowsers(t *testing.T, bin string) time.Duration {
 // browser's track events); set, the page console goes to the harness's stderr, which a failure prints.
 func browserLog() string {
 	return os.Getenv("HOP_TEST_LOG")
+}
+
+// logEnd logs, for a failure, when the participant's last sample came and what its page reported
+// as errors (it stops the run).
+func logEnd(t *testing.T, h *browser.Handle, id string, since time.Time) {
+	if tl := h.Timeline(id); len(tl) > 0 {
+		t.Logf("%s last sample %+d ms", id, tl[len(tl)-1].Time().Sub(since).Milliseconds())
+	}
+	_ = h.Stop()
+	res, _ := h.Wait()
+	if res == nil {
+		return
+	}
+	for _, p := range res.Participants {
+		t.Logf("%s report: state %s, errors %q, console %q", p.Identity, p.State, p.Errors, p.Console)
+	}
 }
