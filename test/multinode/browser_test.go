@@ -85,6 +85,10 @@ func killOnceBrowsers(t *testing.T, bin string) time.Duration {
 			t.Fatalf("%s does not decode %s: %v\n%s", w.me, w.of, err, w.h.Stderr())
 		}
 	}
+	// The node to kill is the room's: it must not have changed while the browsers joined.
+	if o, _, err := rediscluster.RoomOwner(ctx, rdb, "browsers"); err != nil || o != owner {
+		t.Fatalf("room owner before the kill: %q (%v), created on %q", o, err, owner)
+	}
 	killed := time.Now()
 	if err := nodes[host].cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
