@@ -859,6 +859,35 @@ const scenarios = {
     });
   },
 
+  // The node asks everyone to join again (a room moving to another node): livekit-client's full
+  // reconnect loses the room events of its restart window; each person still gets the other's tile,
+  // picture and sound (one live audio element, not two).
+  async move() {
+    const b = await launch();
+    const a = await person(b);
+    await joinAs(a, spec.link, 'Phan Thanh Hải');
+    await clickJoin(a);
+    const c = await person(b);
+    await joinAs(c, spec.link, 'Trịnh Kim Chi');
+    await clickJoin(c);
+    await videoPlaying(a, 'trinh-kim-chi');
+    await videoPlaying(c, 'phan-thanh-hai');
+    report.rejoinMs = await step('asked to join again, back with picture and sound', async () => {
+      const t0 = Date.now();
+      const res = await fetch(spec.control + '/move', { method: 'POST' });
+      if (!res.ok) throw new Error(`move: ${res.status}`);
+      for (const [page, other] of [[a, 'trinh-kim-chi'], [c, 'phan-thanh-hai']]) {
+        await page.waitForFunction((o) => document.querySelectorAll('[data-testid="participant-tile"]').length === 2 && !!document.querySelector(`[data-testid="participant-tile"][data-identity^="${o}-"]`), other, { timeout: T });
+        await videoPlaying(page, other);
+        await page.waitForFunction(() => {
+          const live = [...document.querySelectorAll('audio')].filter((e) => e.srcObject?.getAudioTracks().some((t) => t.readyState === 'live'));
+          return live.length === 1;
+        }, null, { timeout: T });
+      }
+      return Date.now() - t0;
+    });
+  },
+
   // A denied camera is explained in Vietnamese, and joining without it works.
   async denied() {
     const b = await launch(['--use-fake-device-for-media-stream', '--deny-permission-prompts']);

@@ -432,6 +432,27 @@ func TestRejoinAfterRestart(t *testing.T) {
 	t.Logf("node back → both see each other's video again: %d ms", r.RejoinMs)
 }
 
+// TestRejoinWhenAsked: the node asks everyone in a meeting to join again (room.Move, as when the
+// room moves to another node); both people are back with each other's tile, video and sound.
+func TestRejoinWhenAsked(t *testing.T) {
+	n := devNode(t)
+	control := http.NewServeMux()
+	control.HandleFunc("POST /move", func(w http.ResponseWriter, _ *http.Request) {
+		rooms := n.Rooms().Rooms()
+		if len(rooms) == 0 {
+			http.Error(w, "no room", http.StatusConflict)
+			return
+		}
+		for _, r := range rooms {
+			r.Move()
+		}
+	})
+	ctl := httptest.NewServer(control)
+	defer ctl.Close()
+	r := run(t, "move", map[string]any{"base": n.HTTPURL, "link": n.HTTPURL + "/m/hop-move", "control": ctl.URL})
+	t.Logf("asked to join again → both see and hear each other again: %d ms", r.RejoinMs)
+}
+
 // TestLobbyPasswordLock: with the lobby on a guest waits and sees nobody until the host admits;
 // a denied guest is told; the host sees and hears each knock; a co-host sees the queue too (and
 // cannot end the meeting); two waiting are admitted at once; a meeting password refuses the

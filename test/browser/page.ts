@@ -3,9 +3,11 @@
 // connect, then tick every sampleMs (one timeline sample from all PeerConnections' stats), report.
 
 import {
+  ConnectionState,
   ExternalE2EEKeyProvider,
   type LocalTrackPublication,
   LogLevel,
+  ParticipantEvent,
   type RemoteParticipant,
   type RemoteTrack,
   type RemoteTrackPublication,
@@ -215,6 +217,77 @@ function onSubscribed(track: RemoteTrack, pub: RemoteTrackPublication, p: Remote
   }
 }
 
+// ---- following the room's state, not only its events ----
+//
+// livekit-client 2.23 loses room events after a full reconnect ("restart"): Room emits Reconnected
+// as soon as the new PeerConnection connects (engine.waitForRestarted sees pcState Connected) while
+// the engine itself still sleeps its 2 s minReconnectWait; until that attempt ends,
+// Room.emitWhenConnected buffers TrackSubscribed, ParticipantConnected, … for a next Reconnected
+// that never comes. The media is there (publication.track is set). So the page listens on each
+// participant too (participant events are not buffered) and scans room.remoteParticipants after
+// connecting and, after Reconnected, until the room has stayed connected a while.
+
+const handledTracks = new WeakSet<RemoteTrack>();
+const announced = new WeakSet<RemoteParticipant>();
+const watched = new WeakSet<RemoteParticipant>();
+
+/** handleSubscribed handles a subscribed track once, however the page learnt of it: `via` names
+ * the way other than the room's TrackSubscribed ('participant' event or 'scan'), recorded as a
+ * 'reconciled' event (livekit-client's room event was held back or lost). */
+function handleSubscribed(track: RemoteTrack, pub: RemoteTrackPublication, p: RemoteParticipant, via = '') {
+  // A stale event (buffered, then flushed by a later reconnect) names a track the publication dropped.
+  if (handledTracks.has(track) || pub.track !== track) return;
+  handledTracks.add(track);
+  handleParticipant(p);
+  onSubscribed(track, pub, p);
+  event('trackSubscribed', `${p.identity} ${track.source}`);
+  if (via) event('reconciled', `${p.identity} ${track.source} ${via}`);
+}
+
+/** handleParticipant announces a remote participant once and follows its own track events. */
+function handleParticipant(p: RemoteParticipant) {
+  if (!announced.has(p)) {
+    announced.add(p);
+    event('participantConnected', p.identity);
+  }
+  if (watched.has(p)) return;
+  watched.add(p);
+  p.on(ParticipantEvent.TrackSubscribed, (track, pub) => handleSubscribed(track, pub, p, 'participant'));
+}
+
+/** reconcile handles every remote participant and subscribed track the room has. */
+function reconcile(r: Room) {
+  for (const p of r.remoteParticipants.values()) {
+    handleParticipant(p);
+    for (const pub of p.trackPublications.values()) {
+      if (pub.track && pub.isSubscribed) handleSubscribed(pub.track, pub, p, 'scan');
+    }
+  }
+}
+
+// After Reconnected, how long the room must have stayed connected before the scans stop, how
+// often they run, and their bound. Polled: nothing announces the end of the engine's attempt.
+const STABLE_MS = 3000;
+const RECONCILE_EVERY_MS = 250;
+const RECONCILE_FOR_MS = 15000;
+let reconcileRun = 0;
+
+function reconcileUntilStable(r: Room) {
+  const run = ++reconcileRun;
+  const deadline = Date.now() + RECONCILE_FOR_MS;
+  let connectedSince = 0;
+  const pass = () => {
+    if (room !== r || run !== reconcileRun) return;
+    reconcile(r);
+    const now = Date.now();
+    if (r.state !== ConnectionState.Connected) connectedSince = 0;
+    else connectedSince ||= now;
+    if ((connectedSince && now - connectedSince >= STABLE_MS) || now >= deadline) return;
+    setTimeout(pass, RECONCILE_EVERY_MS);
+  };
+  pass();
+}
+
 export interface ConnectOptions {
   url: string;
   token: string;
@@ -295,7 +368,7 @@ async function connect(o: ConnectOptions) {
   });
   room = r;
   r.on(RoomEvent.EncryptionError, (e) => event('encryptionError', String(e?.message ?? e)));
-  r.on(RoomEvent.TrackSubscribed, onSubscribed)
+  r.on(RoomEvent.TrackSubscribed, (t, pub, p) => handleSubscribed(t, pub, p))
     .on(RoomEvent.TrackPublished, requestHigh)
     .on(RoomEvent.TrackSubscriptionFailed, (sid, p, reason) =>
       err(`subscription to ${p.identity}'s track ${sid} failed: ${reason ?? 'unknown'}`),
@@ -317,14 +390,16 @@ async function connect(o: ConnectOptions) {
     .on(RoomEvent.Reconnecting, () => err('reconnecting'))
     .on(RoomEvent.SignalReconnecting, () => err('signal reconnecting'))
     .on(RoomEvent.MediaDevicesError, (e) => err(`media devices: ${e.message}`))
-    .on(RoomEvent.ParticipantConnected, (p) => event('participantConnected', p.identity))
+    .on(RoomEvent.ParticipantConnected, handleParticipant)
     .on(RoomEvent.ParticipantDisconnected, (p) => event('participantDisconnected', p.identity))
-    .on(RoomEvent.TrackSubscribed, (t, _pub, p) => event('trackSubscribed', `${p.identity} ${t.source}`))
     .on(RoomEvent.TrackStreamStateChanged, (pub, st, p) => event('streamState', `${p.identity} ${pub.source} ${st}`))
     .on(RoomEvent.ConnectionQualityChanged, (q, p) => event('connectionQuality', `${p.identity} ${q}`))
     .on(RoomEvent.LocalTrackSubscribed, (pub) => event('localTrackSubscribed', pub.source))
     .on(RoomEvent.Reconnecting, () => event('reconnecting'))
-    .on(RoomEvent.Reconnected, () => event('reconnected'));
+    .on(RoomEvent.Reconnected, () => {
+      event('reconnected');
+      reconcileUntilStable(r);
+    });
 
   const t0 = performance.now();
   if (e2ee) await r.setE2EEEnabled(true);
@@ -342,6 +417,7 @@ async function connect(o: ConnectOptions) {
   for (const p of r.remoteParticipants.values()) {
     for (const pub of p.trackPublications.values()) requestHigh(pub);
   }
+  reconcile(r);
   return { connectMs, sid: r.localParticipant.sid, serverInfo: r.serverInfo ?? null };
 }
 

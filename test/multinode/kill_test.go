@@ -219,7 +219,9 @@ func startRoomTrio(t *testing.T, bin, room string) *roomTrio {
 	tr.ids = waitNodes(t, tr.rdb, 3)
 	ctx := context.Background()
 	svc := lksdk.NewRoomServiceClient(tr.nodes[0].httpURL, config.DevAPIKey, config.DevAPISecret)
-	if _, err := svc.CreateRoom(ctx, &livekit.CreateRoomRequest{Name: room}); err != nil {
+	// Longer than the nodes' empty_timeout (10 s): Chromium participants can take more than that
+	// to start and join, and a room closed meanwhile is created again wherever they join.
+	if _, err := svc.CreateRoom(ctx, &livekit.CreateRoomRequest{Name: room, EmptyTimeout: 60}); err != nil {
 		t.Fatal(err)
 	}
 	owner, _, err := rediscluster.RoomOwner(ctx, tr.rdb, room)

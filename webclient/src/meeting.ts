@@ -56,6 +56,11 @@ const REACTION_TOPIC = 'hop-reaction';
 const REACTIONS = ['👍', '👏', '❤️', '😂', '🎉'];
 // How long the app keeps trying to get back into a meeting the node lost (a restart).
 const REJOIN_FOR_MS = 90_000;
+// After Reconnected, the room is drawn again from its state every RECONCILE_EVERY_MS until it has
+// stayed connected for RECONCILE_STABLE_MS (at most RECONCILE_FOR_MS): see reconcileAfterReconnect.
+const RECONCILE_EVERY_MS = 250;
+const RECONCILE_STABLE_MS = 3000;
+const RECONCILE_FOR_MS = 15_000;
 
 export type EndReason = 'left' | 'ended' | 'kicked' | 'duplicate' | 'lost';
 
@@ -171,6 +176,7 @@ export class Meeting {
   // End-to-end encryption: this connection's keys, and who sent frames they did not decrypt.
   private keys?: Keys;
   private undecryptable = new Set<string>();
+  private reconcileRun = 0;
   private e2eeStatus = h('div', { class: 'e2ee-status', testid: 'e2ee-status', role: 'status', hidden: true }, icon('lock'), h('span', { i18n: 'e2eeOn' }));
   private inviteBtn = h('button', { type: 'button', testid: 'copy-invitation', class: 'round', i18nAria: 'copyInvite', i18nTitle: 'copyInvite', onclick: () => void this.copyInvitation() }, icon('link'));
   private audioBtn = h('button', { type: 'button', class: 'primary', hidden: true, i18n: 'enableAudio', onclick: () => void this.room.startAudio() });
@@ -344,7 +350,7 @@ export class Meeting {
       .on(RoomEvent.TrackPublished, sync)
       .on(RoomEvent.TrackUnpublished, sync)
       .on(RoomEvent.TrackSubscribed, (track: RemoteTrack) => {
-        if (track.kind === Track.Kind.Audio) this.audioSink.append(track.attach());
+        if (track.kind === Track.Kind.Audio) this.attachAudio(track);
         else performance.mark('hop:video-subscribed');
         sync();
       })
@@ -380,6 +386,7 @@ export class Meeting {
       .on(RoomEvent.SignalReconnecting, () => (this.banner.hidden = false))
       .on(RoomEvent.Reconnected, () => {
         if (!this.rejoining) this.banner.hidden = true;
+        this.reconcileAfterReconnect(room);
       })
       .on(RoomEvent.DataReceived, (payload, participant, _kind, topic, _enc, identity) => {
         const from = participant?.identity ?? identity ?? '';
@@ -403,6 +410,37 @@ export class Meeting {
         this.chat.add({ id: m.id, timestamp: m.timestamp, message: m.message, from: participant?.name || from, identity: from, local: participant === room.localParticipant });
       })
       .on(RoomEvent.Disconnected, (reason?: DisconnectReason) => void this.disconnected(room, reason));
+  }
+
+  /** attachAudio plays a remote audio track, once. */
+  private attachAudio(track: RemoteTrack) {
+    if (track.attachedElements.some((e) => e.parentElement === this.audioSink)) return;
+    this.audioSink.append(track.attach());
+  }
+
+  /** reconcileAfterReconnect draws the room from its state (tiles, remote audio) until it has
+   *  stayed connected a while. livekit-client 2.23 emits Reconnected after a full reconnect as soon
+   *  as the new PeerConnection connects, while its engine still waits out a 2 s minimum; the room
+   *  events of that window (TrackSubscribed, ParticipantConnected, …) stay buffered for a next
+   *  Reconnected that never comes, though the tracks are subscribed. Nothing announces the end of
+   *  that window, hence the bounded poll. */
+  private reconcileAfterReconnect(room: Room) {
+    const run = ++this.reconcileRun;
+    const deadline = Date.now() + RECONCILE_FOR_MS;
+    let connectedSince = 0;
+    const pass = () => {
+      if (room !== this.room || run !== this.reconcileRun || this.leaving) return;
+      for (const p of room.remoteParticipants.values()) {
+        for (const pub of p.audioTrackPublications.values()) if (pub.track && pub.isSubscribed) this.attachAudio(pub.track);
+      }
+      this.sync();
+      const now = Date.now();
+      if (room.state !== ConnectionState.Connected) connectedSince = 0;
+      else connectedSince ||= now;
+      if ((connectedSince && now - connectedSince >= RECONCILE_STABLE_MS) || now >= deadline) return;
+      window.setTimeout(pass, RECONCILE_EVERY_MS);
+    };
+    pass();
   }
 
   private async disconnected(room: Room, reason?: DisconnectReason) {
