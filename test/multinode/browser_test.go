@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hop-meet/hop/internal/testkit"
 	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
 	"github.com/hop-meet/hop/test/browser"
 )
@@ -48,7 +49,7 @@ func TestKillRoomNodeBrowsers(t *testing.T) {
 	if _, err := browser.Dir(); err != nil {
 		t.Fatalf("browser harness: %v", err)
 	}
-	bin := buildHop(t)
+	bin := testkit.BuildHop(t)
 	var times []time.Duration
 	for run := range 3 {
 		// A subtest each: its nodes and browsers stop before the next run starts.

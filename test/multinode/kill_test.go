@@ -15,6 +15,7 @@ import (
 	lksdk "github.com/livekit/server-sdk-go/v2"
 
 	"github.com/hop-meet/hop/internal/config"
+	"github.com/hop-meet/hop/internal/testkit"
 	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
 )
 
@@ -25,16 +26,6 @@ type procNode struct {
 	adminURL string
 	cmd      *exec.Cmd
 	exited   chan struct{}
-}
-
-func buildHop(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hop")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/hop-meet/hop/cmd/hop").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func startProcNode(t *testing.T, bin, redisAddr string) *procNode {
@@ -103,7 +94,7 @@ func waitNodes(t *testing.T, rdb rediscluster.Cmdable, want int) map[string]stri
 // the relays see the node gone and ask their clients to rejoin, the lease runs out, the room is
 // placed on a surviving node, and media flows again both ways. Run several times, timed.
 func TestKillRoomNode(t *testing.T) {
-	bin := buildHop(t)
+	bin := testkit.BuildHop(t)
 	runs := 3
 	if s := os.Getenv("HOP_KILL_RUNS"); s != "" {
 		runs, _ = strconv.Atoi(s)

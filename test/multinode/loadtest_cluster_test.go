@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hop-meet/hop/internal/loadtest"
+	"github.com/hop-meet/hop/internal/testkit"
 	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
 )
 
@@ -27,7 +28,7 @@ func TestClusterLoadRun(t *testing.T) {
 		t.Fatal("ffmpeg is not installed (make deps): the load test encodes its media with it")
 	}
 	const rooms, nodeCount = 6, 3
-	bin := buildHop(t)
+	bin := testkit.BuildHop(t)
 	r := startRedis(t)
 	rdb := r.client(t)
 	nodes := make([]*procNode, nodeCount)

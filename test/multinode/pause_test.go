@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hop-meet/hop/internal/testkit"
 	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
 )
 
@@ -42,7 +43,7 @@ func metric(t *testing.T, adminURL, name string) float64 {
 // survivor once its lease runs out, and when it runs again it ends the room at once instead of
 // renewing: the lease in Redis stays the survivor's, and the room is never hosted twice.
 func TestPausedRoomNodeGivesUpItsRoom(t *testing.T) {
-	bin := buildHop(t)
+	bin := testkit.BuildHop(t)
 	trio := startRoomTrio(t, bin, "paused")
 	rdb, nodes, host, owner := trio.rdb, trio.nodes, trio.host, trio.owner
 	ctx := context.Background()

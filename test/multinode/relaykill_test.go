@@ -12,6 +12,7 @@ import (
 	lksdk "github.com/livekit/server-sdk-go/v2"
 
 	"github.com/hop-meet/hop/internal/config"
+	"github.com/hop-meet/hop/internal/testkit"
 	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
 )
 
@@ -51,7 +52,7 @@ func balancer(t *testing.T, backends ...string) string {
 // A session relayed through a node that is then killed (not the room's node) comes back through
 // another node, and its media, which never went through the killed node, goes on.
 func TestKillRelayNode(t *testing.T) {
-	bin := buildHop(t)
+	bin := testkit.BuildHop(t)
 	trio := startRoomTrio(t, bin, "relaykill")
 	rdb, nodes, host, owner := trio.rdb, trio.nodes, trio.host, trio.owner
 	svc := lksdk.NewRoomServiceClient(nodes[0].httpURL, config.DevAPIKey, config.DevAPISecret)

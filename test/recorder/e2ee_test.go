@@ -32,18 +32,7 @@ func TestEncryptedTrackIsNotRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	ec := lksdk.NewEgressClient(n.HTTPURL, config.DevAPIKey, config.DevAPISecret)
-	var eg *livekit.EgressInfo
-	deadline := time.Now().Add(20 * time.Second)
-	for { // the track is known to the room once its media arrived; nothing tells the test when
-		eg, err = ec.StartTrackEgress(ctx, &livekit.TrackEgressRequest{RoomName: "secret", TrackId: pub.SID()})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("start: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	eg := startTrackEgress(t, ec, "secret", pub.SID())
 	time.Sleep(time.Second) // the recorder looks at the room at least once
 	if _, err := ec.StopEgress(ctx, &livekit.StopEgressRequest{EgressId: eg.EgressId}); err != nil {
 		t.Fatal(err)

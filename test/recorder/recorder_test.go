@@ -59,6 +59,23 @@ func publish(t *testing.T, r *lksdk.Room, file string, frame time.Duration, name
 	return pub
 }
 
+// startTrackEgress starts recording a track as soon as the node has it: the room knows the track
+// once its media arrived, and nothing tells the test when.
+func startTrackEgress(t *testing.T, ec *lksdk.EgressClient, room, track string) *livekit.EgressInfo {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		eg, err := ec.StartTrackEgress(context.Background(), &livekit.TrackEgressRequest{RoomName: room, TrackId: track})
+		if err == nil {
+			return eg
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("start a track egress: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // probe returns ffprobe's answer for one entry of the first stream of a kind.
 func probe(t *testing.T, file, stream, entries string) string {
 	t.Helper()

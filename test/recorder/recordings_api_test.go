@@ -28,16 +28,7 @@ func TestHostsManageTheirRecordings(t *testing.T) {
 	alice := join(t, n, "hall", "alice")
 	mic := publish(t, alice, m.Opus, 20*time.Millisecond, "mic", 0, 0)
 	ec := lksdk.NewEgressClient(n.HTTPURL, config.DevAPIKey, config.DevAPISecret)
-	var eg *livekit.EgressInfo
-	var err error
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if eg, err = ec.StartTrackEgress(ctx, &livekit.TrackEgressRequest{RoomName: "hall", TrackId: mic.SID()}); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("start: %v", err)
-		}
-	}
+	eg := startTrackEgress(t, ec, "hall", mic.SID())
 	token := func(room string, admin bool) string {
 		tok, err := lkauth.NewAccessToken(config.DevAPIKey, config.DevAPISecret).SetIdentity("someone").SetValidFor(time.Hour).
 			SetVideoGrant(&lkauth.VideoGrant{RoomJoin: true, Room: room, RoomAdmin: admin}).ToJWT()

@@ -65,6 +65,23 @@ func startVersity(t *testing.T, access, secret string) string {
 	}
 }
 
+// Versity's credentials and the bucket the S3 tests use.
+const s3Access, s3Secret, s3Bucket = "hopkey", "hopsecret-hopsecret", "recordings"
+
+// startBucket runs an S3 server with an empty bucket and returns its address and a client.
+func startBucket(t *testing.T) (string, *minio.Client) {
+	t.Helper()
+	addr := startVersity(t, s3Access, s3Secret)
+	s3c, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(s3Access, s3Secret, ""), Secure: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s3c.MakeBucket(context.Background(), s3Bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("make bucket: %v", err)
+	}
+	return addr, s3c
+}
+
 func get(t *testing.T, url string) (int, []byte) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -79,16 +96,9 @@ func get(t *testing.T, url string) (int, []byte) {
 // A track egress with an S3 store: the file lands in the bucket, ListEgress names it by a signed
 // link that downloads it, the link is refused once expired, and a participant's token cannot list.
 func TestEgressToS3(t *testing.T) {
-	const access, secret, bucket = "hopkey", "hopsecret-hopsecret", "recordings"
-	addr := startVersity(t, access, secret)
-	s3c, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(access, secret, ""), Secure: false})
-	if err != nil {
-		t.Fatal(err)
-	}
+	const access, secret, bucket = s3Access, s3Secret, s3Bucket
+	addr, s3c := startBucket(t)
 	ctx := context.Background()
-	if err := s3c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
-		t.Fatalf("make bucket: %v", err)
-	}
 	dir := t.TempDir()
 	n := testkit.StartNode(t, func(c *config.Config) {
 		c.Recorder.Dir = dir
@@ -99,24 +109,13 @@ func TestEgressToS3(t *testing.T) {
 	alice := join(t, n, "s3", "alice")
 	mic := publish(t, alice, m.Opus, 20*time.Millisecond, "mic", 0, 0)
 	ec := lksdk.NewEgressClient(n.HTTPURL, config.DevAPIKey, config.DevAPISecret)
-	var eg *livekit.EgressInfo
-	deadline := time.Now().Add(20 * time.Second)
-	for { // the track is known to the room once its media arrived; nothing tells the test when
-		eg, err = ec.StartTrackEgress(ctx, &livekit.TrackEgressRequest{RoomName: "s3", TrackId: mic.SID()})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("start: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	eg := startTrackEgress(t, ec, "s3", mic.SID())
 	time.Sleep(3 * time.Second) // three seconds of audio
 	if _, err := ec.StopEgress(ctx, &livekit.StopEgressRequest{EgressId: eg.EgressId}); err != nil {
 		t.Fatal(err)
 	}
 	var info *livekit.EgressInfo
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for info == nil || info.Status < livekit.EgressStatus_EGRESS_COMPLETE {
 		if time.Now().After(deadline) {
 			t.Fatalf("egress not complete: %v", info)
@@ -171,16 +170,9 @@ func TestEgressToS3(t *testing.T) {
 // The retention sweep's store side, against a real S3 server: objects written before the cutoff
 // go, newer ones stay.
 func TestS3DeleteOlder(t *testing.T) {
-	const access, secret, bucket = "hopkey", "hopsecret-hopsecret", "recordings"
-	addr := startVersity(t, access, secret)
+	const access, secret, bucket = s3Access, s3Secret, s3Bucket
+	addr, s3c := startBucket(t)
 	ctx := context.Background()
-	s3c, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(access, secret, ""), Secure: false})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s3c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
-		t.Fatalf("make bucket: %v", err)
-	}
 	store, err := recorder.NewS3(recorder.S3Config{Endpoint: addr, AccessKey: access, Secret: secret, Bucket: bucket, Insecure: true})
 	if err != nil {
 		t.Fatal(err)
@@ -221,16 +213,9 @@ func TestS3DeleteOlder(t *testing.T) {
 // A recording a previous run left without uploading it (an upload cut short, a node killed while
 // recording) is uploaded when the node starts again, and only once.
 func TestPendingRecordingUploadedAtStart(t *testing.T) {
-	const access, secret, bucket = "hopkey", "hopsecret-hopsecret", "recordings"
-	addr := startVersity(t, access, secret)
+	const access, secret, bucket = s3Access, s3Secret, s3Bucket
+	addr, s3c := startBucket(t)
 	ctx := context.Background()
-	s3c, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(access, secret, ""), Secure: false})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s3c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
-		t.Fatalf("make bucket: %v", err)
-	}
 	dir := t.TempDir()
 	left := filepath.Join(dir, "EG_leftbehind")
 	if err := os.MkdirAll(left, 0o755); err != nil {

@@ -38,23 +38,13 @@ func TestSimulcastRecordsTopLayer(t *testing.T) {
 		t.Fatalf("publish simulcast: %v", err)
 	}
 	ec := lksdk.NewEgressClient(n.HTTPURL, config.DevAPIKey, config.DevAPISecret)
-	var eg *livekit.EgressInfo
-	deadline := time.Now().Add(20 * time.Second)
-	for { // the room has the track once its media arrived; nothing tells the test when
-		if eg, err = ec.StartTrackEgress(ctx, &livekit.TrackEgressRequest{RoomName: "sim", TrackId: pub.SID()}); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("start: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	eg := startTrackEgress(t, ec, "sim", pub.SID())
 	time.Sleep(5 * time.Second) // five seconds of video
 	if _, err := ec.StopEgress(ctx, &livekit.StopEgressRequest{EgressId: eg.EgressId}); err != nil {
 		t.Fatal(err)
 	}
 	var info *livekit.EgressInfo
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for info == nil || info.Status < livekit.EgressStatus_EGRESS_COMPLETE {
 		if time.Now().After(deadline) {
 			t.Fatalf("egress not complete: %v", info)
