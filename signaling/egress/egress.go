@@ -63,7 +63,7 @@ type Service struct {
 	// meetings holds each room's own recording (see recordMeeting).
 	meetings map[Room]*job
 	meetMu   sync.Mutex
-	wg        sync.WaitGroup
+	wg       sync.WaitGroup
 	// ctx ends the composites still running when the node closes.
 	ctx    context.Context
 	cancel context.CancelFunc
