@@ -133,24 +133,33 @@ func newOgg(path string) (*oggFile, error) {
 
 func (o *oggFile) flush() error { return o.file.Flush() }
 
+// oggPreSkip is the pre-skip pion's writer puts in the Opus header (RFC 7845's recommended 80 ms,
+// not settable): a decoder drops that many samples from the start of the stream.
+const oggPreSkip = 3840
+
 func (o *oggFile) write(f *frame) error {
 	if len(f.data) == 0 {
 		return nil
 	}
-	if o.started {
-		for gap := f.pts - o.nextPTS; gap >= opusFill; gap -= opusFill {
-			// TOC of a 20 ms CELT frame, code 0, no frame data: "lost" to the decoder.
-			filler := []byte{0xF8 | o.toc&0x04}
-			if err := o.w.WriteRTP(&rtp.Packet{Payload: filler}); err != nil {
-				return err
-			}
-			o.nextPTS += opusFill
+	if !o.started {
+		// The first packet is at the file's time 0, as is every other track's first frame: the
+		// pre-skip must drop filler, not the first 80 ms of sound (which would play everything
+		// after it 80 ms early against the video).
+		o.nextPTS = f.pts - oggPreSkip
+		o.toc = f.data[0]
+		o.started = true
+	}
+	for gap := f.pts - o.nextPTS; gap >= opusFill; gap -= opusFill {
+		// TOC of a 20 ms CELT frame, code 0, no frame data: "lost" to the decoder.
+		filler := []byte{0xF8 | o.toc&0x04}
+		if err := o.w.WriteRTP(&rtp.Packet{Payload: filler}); err != nil {
+			return err
 		}
+		o.nextPTS += opusFill
 	}
 	if err := o.w.WriteRTP(&rtp.Packet{Payload: f.data}); err != nil {
 		return err
 	}
-	o.started = true
 	o.toc = f.data[0]
 	o.nextPTS = f.pts + opusSamples(f.data)
 	return nil
