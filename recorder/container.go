@@ -39,6 +39,9 @@ type mkvFile struct {
 	file *bufferedFile
 	// err is the writer's failure, reported from its own goroutine (ebml-go panics by default).
 	err atomic.Pointer[error]
+	// lastMs is the last block's time, once written.
+	lastMs  int64
+	written bool
 }
 
 func newMKV(path, codecID string, private []byte, width, height int, matroska bool) (*mkvFile, error) {
@@ -89,9 +92,17 @@ func (m *mkvFile) write(f *frame) error {
 	if err := m.err.Load(); err != nil {
 		return *err
 	}
+	// Blocks are timed in milliseconds: two frames less than one apart (a camera catching up on a
+	// late capture sends them back to back) would share a timestamp, which demuxers report as
+	// non-monotonic. The later one goes a millisecond later.
+	ms := f.ms
+	if m.written && ms <= m.lastMs {
+		ms = m.lastMs + 1
+	}
+	m.written, m.lastMs = true, ms
 	// ebml-go hands the frame to its own goroutine, which marshals it after Write returns.
 	data := append([]byte(nil), f.data...)
-	_, err := m.w.Write(f.key, f.ms, data)
+	_, err := m.w.Write(f.key, ms, data)
 	return err
 }
 
