@@ -46,33 +46,35 @@ func makeAVMedia(t *testing.T, seconds, beepHz, sdkBeepHz, w, h int) avMedia {
 	dir := t.TempDir()
 	m := avMedia{Y4M: filepath.Join(dir, "cam.y4m"), WAV: filepath.Join(dir, "mic.wav"),
 		H264: filepath.Join(dir, "cam.h264"), Opus: filepath.Join(dir, "mic.ogg")}
-	video := func(w, h int) string {
-		// The counter for a person; for the test, the frame number again in binary along the top
-		// (codeBits white or black blocks across the top eighth, drawn over the flash too).
-		v := fmt.Sprintf("color=c=0x101010:s=%dx%d:r=30:d=%d,"+
-			"drawtext=fontfile=%s:text='%%{frame_num}':x=16:y=%d:fontsize=%d:fontcolor=0x808080,"+
-			"drawbox=c=white:t=fill:enable='lt(mod(n\\,30)\\,%d)',"+
-			"drawbox=c=black:t=fill:x=0:y=0:w=iw:h=ih/8",
-			w, h, seconds, fontFile, h/4, h/8, flashFrames)
-		for b := range codeBits {
-			v += fmt.Sprintf(",drawbox=c=white:t=fill:x=%d*iw/%d:y=0:w=iw/%d:h=ih/8:enable='eq(mod(floor(n/%d)\\,2)\\,1)'",
-				b, codeBits, codeBits, 1<<b)
-		}
-		return v
-	}
 	audio := func(hz int) string {
 		return fmt.Sprintf("aevalsrc='if(lt(mod(t\\,1)\\,0.1)\\,0.5*sin(2*PI*%d*t)\\,0)':s=48000:d=%d", hz, seconds)
 	}
-	ffmpeg(t, "-f", "lavfi", "-i", video(640, 360), "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", m.Y4M)
+	ffmpeg(t, "-f", "lavfi", "-i", testVideo(640, 360, seconds), "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", m.Y4M)
 	ffmpeg(t, "-f", "lavfi", "-i", audio(beepHz), "-c:a", "pcm_s16le", m.WAV)
 	// One slice per frame and no B-frames: the publisher sends each frame as one access unit in
 	// presentation order. A keyframe every 10 frames lets a recording start within 1/3 s.
-	ffmpeg(t, "-f", "lavfi", "-i", video(w, h), "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p",
+	ffmpeg(t, "-f", "lavfi", "-i", testVideo(w, h, seconds), "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p",
 		"-bf", "0", "-g", "10", "-threads", "1", "-x264-params", "sliced-threads=0", "-tune", "zerolatency",
 		"-b:v", "400k", "-bsf:v", "h264_mp4toannexb", m.H264)
 	ffmpeg(t, "-f", "lavfi", "-i", audio(sdkBeepHz), "-c:a", "libopus", "-b:a", "64k", "-frame_duration", "20",
 		"-page_duration", "20000", m.Opus)
 	return m
+}
+
+// testVideo is the lavfi source of the test picture: a frame counter for a person; for the test,
+// the frame number again in binary along the top (codeBits white or black blocks across the top
+// eighth, drawn over the flash too).
+func testVideo(w, h, seconds int) string {
+	v := fmt.Sprintf("color=c=0x101010:s=%dx%d:r=30:d=%d,"+
+		"drawtext=fontfile=%s:text='%%{frame_num}':x=16:y=%d:fontsize=%d:fontcolor=0x808080,"+
+		"drawbox=c=white:t=fill:enable='lt(mod(n\\,30)\\,%d)',"+
+		"drawbox=c=black:t=fill:x=0:y=0:w=iw:h=ih/8",
+		w, h, seconds, fontFile, h/4, h/8, flashFrames)
+	for b := range codeBits {
+		v += fmt.Sprintf(",drawbox=c=white:t=fill:x=%d*iw/%d:y=0:w=iw/%d:h=ih/8:enable='eq(mod(floor(n/%d)\\,2)\\,1)'",
+			b, codeBits, codeBits, 1<<b)
+	}
+	return v
 }
 
 const fontFile = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"

@@ -242,3 +242,26 @@ func within(offsets []float64, limit float64) int {
 	}
 	return n
 }
+
+// The analysis reads a lagging camera: a clip whose frames from the 50th on are shown 75 ms later
+// than their number says (as Chromium's file camera does when its timer falls behind) has its
+// later flashes found 75 ms late, with that lag measured from the frame numbers.
+func TestFlashesMeasureLag(t *testing.T) {
+	dir := t.TempDir()
+	src, lagged := dir+"/src.webm", dir+"/lagged.webm"
+	ffmpeg(t, "-f", "lavfi", "-i", testVideo(320, 180, 4), "-c:v", "libvpx", "-b:v", "300k", "-g", "300", src)
+	ffmpeg(t, "-i", src, "-c", "copy", "-bsf:v", "setts=ts='if(gte(N\\,50)\\,PTS+75\\,PTS)'", lagged)
+	fl := flashes(t, lagged, "")
+	if len(fl) != 3 { // the first frame's flash has no dark frame before it
+		t.Fatalf("flashes %+v, want 3", fl)
+	}
+	for i, f := range fl {
+		wantAt, wantLag := float64(i+1), 0.0
+		if i+1 >= 2 {
+			wantAt, wantLag = float64(i+1)+0.075, 0.075
+		}
+		if math.Abs(f.at-wantAt) > 0.002 || math.Abs(f.lag-wantLag) > 0.002 {
+			t.Errorf("flash %d at %.3f s lag %.3f s, want %.3f s lag %.3f s", i, f.at, f.lag, wantAt, wantLag)
+		}
+	}
+}
