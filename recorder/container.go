@@ -39,6 +39,9 @@ type mkvFile struct {
 	file *bufferedFile
 	// err is the writer's failure, reported from its own goroutine (ebml-go panics by default).
 	err atomic.Pointer[error]
+	// lastMs is the last block's time, once written.
+	lastMs  int64
+	written bool
 }
 
 func newMKV(path, codecID string, private []byte, width, height int, matroska bool) (*mkvFile, error) {
@@ -89,9 +92,17 @@ func (m *mkvFile) write(f *frame) error {
 	if err := m.err.Load(); err != nil {
 		return *err
 	}
+	// Blocks are timed in milliseconds: two frames less than one apart (a camera catching up on a
+	// late capture sends them back to back) would share a timestamp, which demuxers report as
+	// non-monotonic. The later one goes a millisecond later.
+	ms := f.ms
+	if m.written && ms <= m.lastMs {
+		ms = m.lastMs + 1
+	}
+	m.written, m.lastMs = true, ms
 	// ebml-go hands the frame to its own goroutine, which marshals it after Write returns.
 	data := append([]byte(nil), f.data...)
-	_, err := m.w.Write(f.key, f.ms, data)
+	_, err := m.w.Write(f.key, ms, data)
 	return err
 }
 
@@ -133,24 +144,33 @@ func newOgg(path string) (*oggFile, error) {
 
 func (o *oggFile) flush() error { return o.file.Flush() }
 
+// oggPreSkip is the pre-skip pion's writer puts in the Opus header (RFC 7845's recommended 80 ms,
+// not settable): a decoder drops that many samples from the start of the stream.
+const oggPreSkip = 3840
+
 func (o *oggFile) write(f *frame) error {
 	if len(f.data) == 0 {
 		return nil
 	}
-	if o.started {
-		for gap := f.pts - o.nextPTS; gap >= opusFill; gap -= opusFill {
-			// TOC of a 20 ms CELT frame, code 0, no frame data: "lost" to the decoder.
-			filler := []byte{0xF8 | o.toc&0x04}
-			if err := o.w.WriteRTP(&rtp.Packet{Payload: filler}); err != nil {
-				return err
-			}
-			o.nextPTS += opusFill
+	if !o.started {
+		// The first packet is at the file's time 0, as is every other track's first frame: the
+		// pre-skip must drop filler, not the first 80 ms of sound (which would play everything
+		// after it 80 ms early against the video).
+		o.nextPTS = f.pts - oggPreSkip
+		o.toc = f.data[0]
+		o.started = true
+	}
+	for gap := f.pts - o.nextPTS; gap >= opusFill; gap -= opusFill {
+		// TOC of a 20 ms CELT frame, code 0, no frame data: "lost" to the decoder.
+		filler := []byte{0xF8 | o.toc&0x04}
+		if err := o.w.WriteRTP(&rtp.Packet{Payload: filler}); err != nil {
+			return err
 		}
+		o.nextPTS += opusFill
 	}
 	if err := o.w.WriteRTP(&rtp.Packet{Payload: f.data}); err != nil {
 		return err
 	}
-	o.started = true
 	o.toc = f.data[0]
 	o.nextPTS = f.pts + opusSamples(f.data)
 	return nil

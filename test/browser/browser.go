@@ -54,6 +54,9 @@ type Participant struct {
 	SampleMs   int `json:"sampleMs,omitempty"`
 	// StartDelayMs delays this participant's join after its page has loaded (timeline mode).
 	StartDelayMs int `json:"startDelayMs,omitempty"`
+	// RawAudio captures the microphone without echo cancellation, noise suppression and gain
+	// control, so that a test signal (a fake capture file's beeps) reaches the encoder unchanged.
+	RawAudio bool `json:"rawAudio,omitempty"`
 	// E2EEKey turns on livekit-client's end-to-end encryption with this shared key.
 	E2EEKey string `json:"e2eeKey,omitempty"`
 	// WaitStart makes this participant join only when Handle.Begin releases it (timeline mode);

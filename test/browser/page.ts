@@ -310,6 +310,8 @@ export interface ConnectOptions {
   red?: boolean;
   /** livekit-client's end-to-end encryption with this shared key (its worker from /e2ee-worker.js). */
   e2eeKey?: string;
+  /** Capture the microphone without echo cancellation, noise suppression and gain control. */
+  rawAudio?: boolean;
 }
 
 /** traceTrackEvents logs every RTCPeerConnection track event the browser fires (mid, stream ids),
@@ -355,6 +357,7 @@ async function connect(o: ConnectOptions) {
     videoCaptureDefaults: {
       resolution: { width: o.width, height: o.height, frameRate: VideoPresets.h720.resolution.frameRate },
     },
+    ...(o.rawAudio ? { audioCaptureDefaults: { echoCancellation: false, noiseSuppression: false, autoGainControl: false } } : {}),
     // Three Chromiums encoding 720p simulcast on a 2-core CI machine run out of CPU; Chrome would
     // then stop sending the 720p layer. The tests check what the SFU delivers, so the publishers
     // keep their resolution and drop frame rate instead.

@@ -19,6 +19,7 @@
 //   "adaptiveStream": false, "dynacast": false,   livekit-client's room options
 //   "tileWidth": 320, "tileHeight": 180,          CSS size of each remote <video>
 //   "dtx", "red": booleans for the published microphone (livekit-client's defaults when unset)
+//   "rawAudio": false,                 microphone without echo cancellation, noise suppression, AGC
 //   "timelineMs": 0,                  timeline mode (below) when any participant sets it
 //   "sampleMs": 200,                  timeline sampling period
 //   "startDelayMs": 0,                join this long after the pages are loaded
@@ -164,6 +165,7 @@ async function readSpec() {
     connectTimeoutMs: spec.connectTimeoutMs || 20000,
     logLevel: spec.logLevel || 'warn',
     verbose: !!spec.verbose,
+    chromiumArgs: Array.isArray(spec.chromiumArgs) ? spec.chromiumArgs : [],
   };
 }
 
@@ -336,6 +338,7 @@ async function main() {
             dtx: p.dtx,
             red: p.red,
             e2eeKey: p.e2eeKey,
+            rawAudio: p.rawAudio,
           }),
           spec.connectTimeoutMs,
           `${p.identity}: connecting`,
