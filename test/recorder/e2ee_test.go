@@ -1,7 +1,6 @@
 package recorder_test
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"strings"
@@ -21,7 +20,6 @@ import (
 func TestEncryptedTrackIsNotRecorded(t *testing.T) {
 	n := testkit.StartNode(t, func(c *config.Config) { c.Recorder.Dir = t.TempDir() })
 	m := testkit.MakeMedia(t)
-	ctx := context.Background()
 	alice := join(t, n, "secret", "alice")
 	tr, err := lksdk.NewLocalFileTrack(m.Opus, lksdk.ReaderTrackWithFrameDuration(20*time.Millisecond))
 	if err != nil {
@@ -34,20 +32,7 @@ func TestEncryptedTrackIsNotRecorded(t *testing.T) {
 	ec := lksdk.NewEgressClient(n.HTTPURL, config.DevAPIKey, config.DevAPISecret)
 	eg := startTrackEgress(t, ec, "secret", pub.SID())
 	time.Sleep(time.Second) // the recorder looks at the room at least once
-	if _, err := ec.StopEgress(ctx, &livekit.StopEgressRequest{EgressId: eg.EgressId}); err != nil {
-		t.Fatal(err)
-	}
-	var info *livekit.EgressInfo
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		l, err := ec.ListEgress(ctx, &livekit.ListEgressRequest{EgressId: eg.EgressId})
-		if err == nil && len(l.Items) == 1 && l.Items[0].Status > livekit.EgressStatus_EGRESS_ENDING {
-			info = l.Items[0]
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the egress did not end: %v %v", l, err)
-		}
-	}
+	info := stopAndWait(t, ec, eg.EgressId)
 	if info.Status != livekit.EgressStatus_EGRESS_FAILED || !strings.Contains(info.Error, "end-to-end encrypted") || len(info.FileResults) != 0 {
 		t.Fatalf("recording only an encrypted track: %s %q, %d files; want FAILED saying it is end-to-end encrypted", info.Status, info.Error, len(info.FileResults))
 	}

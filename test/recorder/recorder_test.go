@@ -76,6 +76,29 @@ func startTrackEgress(t *testing.T, ec *lksdk.EgressClient, room, track string) 
 	}
 }
 
+// stopAndWait stops an egress and returns its info once it has ended (COMPLETE or FAILED).
+func stopAndWait(t *testing.T, ec *lksdk.EgressClient, id string) *livekit.EgressInfo {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := ec.StopEgress(ctx, &livekit.StopEgressRequest{EgressId: id}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list, err := ec.ListEgress(ctx, &livekit.ListEgressRequest{EgressId: id})
+		if err != nil || len(list.Items) != 1 {
+			t.Fatalf("list: %v %v", list, err)
+		}
+		if info := list.Items[0]; info.Status > livekit.EgressStatus_EGRESS_ENDING {
+			return info
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("egress %s did not end: %v", id, list.Items[0])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // probe returns ffprobe's answer for one entry of the first stream of a kind.
 func probe(t *testing.T, file, stream, entries string) string {
 	t.Helper()

@@ -111,22 +111,7 @@ func TestEgressToS3(t *testing.T) {
 	ec := lksdk.NewEgressClient(n.HTTPURL, config.DevAPIKey, config.DevAPISecret)
 	eg := startTrackEgress(t, ec, "s3", mic.SID())
 	time.Sleep(3 * time.Second) // three seconds of audio
-	if _, err := ec.StopEgress(ctx, &livekit.StopEgressRequest{EgressId: eg.EgressId}); err != nil {
-		t.Fatal(err)
-	}
-	var info *livekit.EgressInfo
-	deadline := time.Now().Add(30 * time.Second)
-	for info == nil || info.Status < livekit.EgressStatus_EGRESS_COMPLETE {
-		if time.Now().After(deadline) {
-			t.Fatalf("egress not complete: %v", info)
-		}
-		time.Sleep(100 * time.Millisecond)
-		list, err := ec.ListEgress(ctx, &livekit.ListEgressRequest{EgressId: eg.EgressId})
-		if err != nil || len(list.Items) != 1 {
-			t.Fatalf("list: %v %v", list, err)
-		}
-		info = list.Items[0]
-	}
+	info := stopAndWait(t, ec, eg.EgressId)
 	signedAt := time.Now()
 	if info.Status != livekit.EgressStatus_EGRESS_COMPLETE || len(info.FileResults) != 1 {
 		t.Fatalf("egress: %v", info)

@@ -1,7 +1,6 @@
 package recorder_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,6 @@ import (
 func TestSimulcastRecordsTopLayer(t *testing.T) {
 	n := testkit.StartNode(t, func(c *config.Config) { c.Recorder.Dir = t.TempDir() })
 	m := testkit.MakeMedia(t)
-	ctx := context.Background()
 	carol := join(t, n, "sim", "carol")
 	var layers []*lksdk.LocalTrack
 	for _, l := range []struct {
@@ -40,22 +38,7 @@ func TestSimulcastRecordsTopLayer(t *testing.T) {
 	ec := lksdk.NewEgressClient(n.HTTPURL, config.DevAPIKey, config.DevAPISecret)
 	eg := startTrackEgress(t, ec, "sim", pub.SID())
 	time.Sleep(5 * time.Second) // five seconds of video
-	if _, err := ec.StopEgress(ctx, &livekit.StopEgressRequest{EgressId: eg.EgressId}); err != nil {
-		t.Fatal(err)
-	}
-	var info *livekit.EgressInfo
-	deadline := time.Now().Add(30 * time.Second)
-	for info == nil || info.Status < livekit.EgressStatus_EGRESS_COMPLETE {
-		if time.Now().After(deadline) {
-			t.Fatalf("egress not complete: %v", info)
-		}
-		time.Sleep(100 * time.Millisecond)
-		list, err := ec.ListEgress(ctx, &livekit.ListEgressRequest{EgressId: eg.EgressId})
-		if err != nil || len(list.Items) != 1 {
-			t.Fatalf("list: %v %v", list, err)
-		}
-		info = list.Items[0]
-	}
+	info := stopAndWait(t, ec, eg.EgressId)
 	if info.Status != livekit.EgressStatus_EGRESS_COMPLETE || len(info.FileResults) != 1 {
 		t.Fatalf("egress: %v", info)
 	}
