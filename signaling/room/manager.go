@@ -205,8 +205,17 @@ func (m *Manager) roomClosed(r *Room) {
 	// A room of the same name made here since (a join while this one was closing) keeps the
 	// name's claim.
 	if m.registry != nil && current {
-		if err := m.registry.Release(context.Background(), r.name, m.cfg.NodeID); err != nil {
+		ctx := context.Background()
+		if err := m.registry.Release(ctx, r.name, m.cfg.NodeID); err != nil {
 			m.log.Warn("release room", "room", r.name, "err", err)
+		}
+		// A join during the release made the room anew here, under the claim just released: claim
+		// it again, and if another node took the name meanwhile, send its participants there.
+		if again := m.Room(r.name); again != nil {
+			if host, err := m.registry.Claim(ctx, r.name, m.cfg.NodeID); err != nil || host != m.cfg.NodeID {
+				m.log.Warn("a room made while its name was released is hosted elsewhere; moving it", "room", r.name, "host", host, "err", err)
+				again.Move()
+			}
 		}
 	}
 	m.log.Info("room closed", "room", r.name, "sid", r.sid)

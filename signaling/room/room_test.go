@@ -645,3 +645,45 @@ func TestClosingRoomKeepsItsSuccessorsClaim(t *testing.T) {
 		t.Fatalf("the name's claim moved to %s while its new room runs here", node)
 	}
 }
+
+// releaseHook runs a function while a room's claim is being released, as a join racing the close.
+type releaseHook struct {
+	*routing.MemoryRegistry
+	during func()
+}
+
+func (r releaseHook) Release(ctx context.Context, room, nodeID string) error {
+	if f := r.during; f != nil {
+		f()
+	}
+	return r.MemoryRegistry.Release(ctx, room, nodeID)
+}
+
+// A join that makes the room anew while the old one releases its name keeps the name claimed by
+// this node: no other node may then host a second copy of the meeting.
+func TestJoinDuringReleaseKeepsTheClaim(t *testing.T) {
+	mem := routing.NewMemoryRegistry()
+	reg := releaseHook{MemoryRegistry: mem}
+	h := &harness{t: t, media: &fakeMedia{}}
+	h.m = NewManager(Config{NodeID: "ND_a", AutoCreate: true, EmptyTimeout: time.Minute, DepartureTimeout: time.Minute,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, h.media, &reg)
+	t.Cleanup(h.m.Close)
+	ctx := context.Background()
+	if _, err := mem.Claim(ctx, "r", "ND_a"); err != nil {
+		t.Fatal(err)
+	}
+	old := h.join("r", "alice")
+	oldRoom := h.m.Room("r")
+	reg.during = func() {
+		reg.during = nil
+		h.join("r", "bob") // under the claim the closing room is about to release
+	}
+	oldRoom.Close(livekit.DisconnectReason_ROOM_DELETED)
+	old.ended()
+	if h.m.Room("r") == nil || h.m.Room("r") == oldRoom {
+		t.Fatal("the join during the release made no new room")
+	}
+	if node, _ := mem.Claim(ctx, "r", "ND_b"); node != "ND_a" {
+		t.Fatalf("another node could claim the name (%s) while its new room runs here", node)
+	}
+}
