@@ -255,6 +255,8 @@ type RoomConfig struct {
 	AllowRemoteUnmute bool `yaml:"allow_remote_unmute"`
 	// ResumeWindow is how long a participant whose signal connection dropped is kept for it to resume.
 	ResumeWindow time.Duration `yaml:"resume_window"`
+	// LobbyWait is how long someone waits in a meeting's lobby before being told no host answered.
+	LobbyWait time.Duration `yaml:"lobby_wait"`
 }
 
 // LimitsConfig bounds client input.
@@ -328,6 +330,7 @@ func Default() *Config {
 			DepartureTimeout: 20 * time.Second,
 			AutoCreate:       true,
 			ResumeWindow:     15 * time.Second,
+			LobbyWait:        10 * time.Minute,
 		},
 		Limits: LimitsConfig{
 			MaxSignalMessage: 1 << 20,
@@ -437,6 +440,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateTLS(); err != nil {
 		return err
+	}
+	if c.Room.LobbyWait < 0 {
+		return errors.New("room.lobby_wait must not be negative")
 	}
 	if c.Recorder.Retention < 0 {
 		return errors.New("recorder.retention must not be negative (0 keeps recordings)")

@@ -253,6 +253,7 @@ func roomConfig(cfg *config.Config, nodeID string, ice func(string) []*livekit.I
 		NodeParticipants:  cfg.Limits.MaxParticipants,
 		AllowRemoteUnmute: cfg.Room.AllowRemoteUnmute,
 		ResumeWindow:      cfg.Room.ResumeWindow,
+		LobbyWait:         cfg.Room.LobbyWait,
 		Limits:            room.Limits{MaxDataPacket: cfg.Limits.MaxDataPacket, MaxMetadata: cfg.Limits.MaxMetadata},
 		ICEServers:        ice,
 		Logger:            log,

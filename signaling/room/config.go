@@ -26,7 +26,9 @@ type Config struct {
 	AllowRemoteUnmute bool
 	// ResumeWindow keeps a participant whose signalling dropped this long for it to resume.
 	ResumeWindow time.Duration
-	Limits       Limits
+	// LobbyWait is how long a knock waits for a host before it is told nobody answered (0: 10 min).
+	LobbyWait time.Duration
+	Limits    Limits
 	// ICEServers returns the STUN/TURN servers handed to a participant (TURN credentials are per
 	// participant); nil means none.
 	ICEServers func(participantSID string) []*livekit.ICEServer
@@ -47,6 +49,7 @@ type env struct {
 	media        Media
 	limits       Limits
 	resumeWindow time.Duration
+	lobbyWait    time.Duration
 	nodeID       string
 	region       string
 	iceServers   func(participantSID string) []*livekit.ICEServer

@@ -42,8 +42,9 @@ const (
 	topicLobby    = "hop.lobby"
 )
 
-// lobbyWaitLimit is how long a knock waits for a host before it is told nobody answered.
-const lobbyWaitLimit = 10 * time.Minute
+// defaultLobbyWait is how long a knock waits for a host before it is told nobody answered, unless
+// the node is configured otherwise (room.lobby_wait).
+const defaultLobbyWait = 10 * time.Minute
 
 // Errors of meeting control; the control API maps them to HTTP statuses.
 var (
@@ -354,7 +355,7 @@ func (r *Room) Knock(identity, name, addr string) string {
 		since: time.Now(), decided: make(chan struct{})}
 	r.ctl.mu.Lock()
 	for id, old := range r.ctl.tickets {
-		if time.Since(old.since) > lobbyWaitLimit+time.Minute {
+		if time.Since(old.since) > r.env.lobbyWait+time.Minute {
 			delete(r.ctl.tickets, id)
 		}
 	}
@@ -380,7 +381,7 @@ func (r *Room) Await(ctx context.Context, ticket string, wait time.Duration) err
 	if k == nil {
 		return ErrTicketUnknown
 	}
-	if left := lobbyWaitLimit - time.Since(k.since); left <= 0 {
+	if left := r.env.lobbyWait - time.Since(k.since); left <= 0 {
 		r.decide(k, "timeout", Actor{})
 	} else if wait > left {
 		wait = left
@@ -391,7 +392,7 @@ func (r *Room) Await(ctx context.Context, ticket string, wait time.Duration) err
 	select {
 	case <-k.decided:
 	case <-t.C:
-		if time.Since(k.since) < lobbyWaitLimit {
+		if time.Since(k.since) < r.env.lobbyWait {
 			return context.DeadlineExceeded
 		}
 		r.decide(k, "timeout", Actor{})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -366,5 +368,24 @@ func TestForgedNoticesAndWithdrawnKnocks(t *testing.T) {
 	}
 	if err := r.Act(actor(host), ControlRequest{Action: "admit", ID: ticket}); !errors.Is(err, ErrTicketUnknown) {
 		t.Fatalf("admitting a withdrawn knock: %v", err)
+	}
+}
+
+// The lobby's limit is the node's setting: a knock nobody answers within it is told so.
+func TestLobbyWaitIsConfigurable(t *testing.T) {
+	h := &harness{t: t, media: &fakeMedia{}}
+	h.m = NewManager(Config{NodeID: "ND_a", AutoCreate: true, EmptyTimeout: time.Minute, DepartureTimeout: time.Minute,
+		LobbyWait: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, h.media, routing.NewMemoryRegistry())
+	t.Cleanup(h.m.Close)
+	h.join("r", "host")
+	r := h.m.Room("r")
+	ticket := r.Knock("g", "Guest", "")
+	began := time.Now()
+	// Asked to wait up to a minute, the knock is answered at the lobby's limit.
+	if err := r.Await(context.Background(), ticket, time.Minute); !errors.Is(err, ErrLobbyTimeout) {
+		t.Fatalf("await past the lobby's limit: %v", err)
+	}
+	if waited := time.Since(began); waited > 30*time.Second {
+		t.Fatalf("the knock waited %v; the lobby's limit is 200 ms", waited)
 	}
 }

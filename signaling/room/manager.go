@@ -4,6 +4,7 @@
 package room
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -78,6 +79,7 @@ func NewManager(cfg Config, media Media, registry routing.RoomRegistry) *Manager
 		media:           media,
 		limits:          cfg.Limits,
 		resumeWindow:    cfg.ResumeWindow,
+		lobbyWait:       cmp.Or(cfg.LobbyWait, defaultLobbyWait),
 		nodeID:          cfg.NodeID,
 		region:          cfg.Region,
 		iceServers:      cfg.ICEServers,
