@@ -1,11 +1,15 @@
 package recorder
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -20,6 +24,9 @@ type CompositeParams struct {
 	Threads int
 	Width   int
 	Height  int
+	// Progress, if set, is told the share of the composite written so far (0 to 1), a few times a
+	// second, from the goroutine running Composite.
+	Progress func(done float64)
 }
 
 // Composite builds one MP4 (H.264 and AAC) from a finished recording's files: the stage (the top
@@ -131,6 +138,9 @@ func Composite(ctx context.Context, m Manifest, p CompositeParams) error {
 	if lead > 0 {
 		args = append(args, "-ss", fmt.Sprintf("%.3f", lead))
 	}
+	if p.Progress != nil {
+		args = append(args, "-progress", "pipe:1", "-nostats")
+	}
 	args = append(args, "-t", fmt.Sprintf("%.3f", dur-lead), "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
 		"-threads", fmt.Sprint(p.Threads), "-filter_complex_threads", fmt.Sprint(p.Threads),
 		"-movflags", "+faststart", p.Output)
@@ -138,8 +148,41 @@ func Composite(ctx context.Context, m Manifest, p CompositeParams) error {
 		return err
 	}
 	cmd := exec.CommandContext(ctx, "nice", args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("ffmpeg: %w: %s", err, out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if p.Progress == nil {
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("ffmpeg: %w: %s", err, stderr.Bytes())
+		}
+		return nil
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("ffmpeg: %w", err)
+	}
+	readProgress(stdout, dur-lead, p.Progress)
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("ffmpeg: %w: %s", err, stderr.Bytes())
 	}
 	return nil
+}
+
+// readProgress reads ffmpeg's -progress lines until they end and reports the share of total
+// (seconds) written: out_time_us is how far the output has got.
+func readProgress(r io.Reader, total float64, report func(float64)) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		v, ok := strings.CutPrefix(sc.Text(), "out_time_us=")
+		if !ok || total <= 0 {
+			continue
+		}
+		us, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || us < 0 {
+			continue // "N/A" before the first frame
+		}
+		report(min(float64(us)/1e6/total, 1))
+	}
 }

@@ -312,7 +312,10 @@ func (j *job) follow() {
 	var failure error
 	if j.composite {
 		out := filepath.Join(j.dir, "composite.mp4")
-		if err := recorder.Composite(j.s.ctx, m, recorder.CompositeParams{Output: out, Threads: j.s.cfg.CompositeThreads}); err != nil {
+		progress := func(done float64) {
+			j.update(func(i *livekit.EgressInfo) { i.Details = fmt.Sprintf("composing: %d%%", int(done*100)) })
+		}
+		if err := recorder.Composite(j.s.ctx, m, recorder.CompositeParams{Output: out, Threads: j.s.cfg.CompositeThreads, Progress: progress}); err != nil {
 			failure = err
 		} else {
 			results = append(results, fileInfo(out, m.Start, *m.End))
@@ -335,6 +338,7 @@ func (j *job) follow() {
 		failure = j.upload(results)
 	}
 	j.update(func(i *livekit.EgressInfo) {
+		i.Details = ""
 		i.EndedAt = time.Now().UnixNano()
 		i.FileResults = results
 		if len(results) > 0 {
