@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -53,6 +54,58 @@ func TestCompositeReportsProgress(t *testing.T) {
 	for i := 1; i < len(got); i++ {
 		if got[i] < got[i-1] {
 			t.Fatalf("progress went back: %v", got)
+		}
+	}
+}
+
+// A screen share takes the composite's stage while it runs; before and after, the camera has it.
+func TestCompositeStagesTheScreenShare(t *testing.T) {
+	dir := t.TempDir()
+	clip := func(name, src string, seconds int) string {
+		f := filepath.Join(dir, name)
+		out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", src,
+			"-t", fmt.Sprint(seconds), "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", f).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ffmpeg: %v\n%s", err, out)
+		}
+		return f
+	}
+	camera := clip("cam.webm", "color=c=0x00c000:size=640x360:rate=15", 6)    // green
+	screen := clip("screen.webm", "color=c=0xd00000:size=640x360:rate=15", 2) // red, shared from 2 s to 4 s
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	end := at(6)
+	m := Manifest{ID: "EG_s", Room: "r", Start: t0, End: &end, Participants: map[string]*ManifestParticipant{
+		"a": {Identity: "a", Name: "An", Sessions: []Interval{{Start: t0, End: &end}}}},
+		Tracks: []*ManifestTrack{
+			{SID: "TR_c", Participant: "a", Kind: "VIDEO", Source: "CAMERA", Published: t0,
+				TrackResult: TrackResult{File: camera, Codec: "video/VP8", Start: t0, End: end, Frames: 90}},
+			{SID: "TR_s", Participant: "a", Kind: "VIDEO", Source: "SCREEN_SHARE", Published: at(2),
+				TrackResult: TrackResult{File: screen, Codec: "video/VP8", Start: at(2), End: at(4), Frames: 30}},
+		}}
+	out := filepath.Join(dir, "c.mp4")
+	if err := Composite(context.Background(), m, CompositeParams{Output: out, Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// stage returns the mean colour of the stage's middle at a time.
+	stage := func(sec float64) (r, g, b int) {
+		px, err := exec.Command("ffmpeg", "-v", "error", "-ss", fmt.Sprint(sec), "-i", out, "-frames:v", "1",
+			"-vf", "crop=iw/2:ih/4:iw/4:ih/4,scale=1:1:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
+		if err != nil || len(px) != 3 {
+			t.Fatalf("frame at %.1f s: %v %v", sec, px, err)
+		}
+		return int(px[0]), int(px[1]), int(px[2])
+	}
+	for _, c := range []struct {
+		sec    float64
+		screen bool
+	}{{1, false}, {3, true}, {5, false}} {
+		r, g, _ := stage(c.sec)
+		if red := r > 120 && g < 80; red != c.screen {
+			t.Errorf("stage at %.0f s is rgb(%d,%d,·): screen share shown %v, want %v", c.sec, r, g, red, c.screen)
+		}
+		if green := g > 120 && r < 80; green == c.screen {
+			t.Errorf("stage at %.0f s is rgb(%d,%d,·): camera shown %v, want %v", c.sec, r, g, green, !c.screen)
 		}
 	}
 }
