@@ -42,16 +42,18 @@ func (s *clockedSource) SenderClock(int8) (time.Time, uint32, uint32, bool) {
 }
 
 // The writer finds its first frame's time on the sender's clock, also when the report comes only
-// after the first frame; without a report the start stays the arrival.
+// after the first frame; without a usable report the start stays the arrival.
 func TestTrackWriterSenderStart(t *testing.T) {
 	ntp := time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)
 	for name, tc := range map[string]struct {
-		src  Source
-		late bool
+		src       Source
+		late, use bool
 	}{
-		"report first": {&clockedSource{ntp: ntp, rtp: 9000}, false},
-		"report later": {&clockedSource{ntp: ntp, rtp: 9000}, true},
-		"no report":    {vp8Source{}, false},
+		"report first": {&clockedSource{ntp: ntp, rtp: 9000}, false, true},
+		"report later": {&clockedSource{ntp: ntp, rtp: 9000}, true, true},
+		"no report":    {vp8Source{}, false, false},
+		// Another stream's report: its RTP time puts the first frame an hour before the report.
+		"another stream": {&clockedSource{ntp: ntp, rtp: 9000 + 3600*90000}, false, false},
 	} {
 		cs, clocked := tc.src.(*clockedSource)
 		if clocked && !tc.late {
@@ -63,21 +65,22 @@ func TestTrackWriterSenderStart(t *testing.T) {
 		}
 		w.LayersChanged([3]bool{true})
 		pkts := vp8Packets(3 * 30)
+		base := time.Now().UnixNano()
 		for i := range pkts {
-			pkts[i].ArrivalNanos += int64(time.Hour)
+			pkts[i].ArrivalNanos += base
 			w.WritePacket(0, &pkts[i], 0, nil)
 		}
 		if clocked && tc.late {
 			cs.ok.Store(true)
 		}
 		res := w.Stop()
-		if !res.ArrivalStart.Equal(time.Unix(0, int64(time.Hour))) || !res.Start.Equal(res.ArrivalStart) || res.StartFrom != StartArrival {
+		if !res.ArrivalStart.Equal(time.Unix(0, base)) || !res.Start.Equal(res.ArrivalStart) || res.StartFrom != StartArrival {
 			t.Errorf("%s: start %v (%s), arrival %v: want the first frame's arrival", name, res.Start, res.StartFrom, res.ArrivalStart)
 		}
 		switch {
-		case !clocked && res.SenderStart != nil:
-			t.Errorf("%s: a sender start %v without a report", name, *res.SenderStart)
-		case clocked && (res.SenderStart == nil || !res.SenderStart.Equal(ntp.Add(-100*time.Millisecond))):
+		case !tc.use && res.SenderStart != nil:
+			t.Errorf("%s: a sender start %v without a usable report", name, *res.SenderStart)
+		case tc.use && (res.SenderStart == nil || !res.SenderStart.Equal(ntp.Add(-100*time.Millisecond))):
 			// The first frame is RTP time 0, 9000 ticks (100 ms) before the report's.
 			t.Errorf("%s: sender start %v, want %v", name, res.SenderStart, ntp.Add(-100*time.Millisecond))
 		}

@@ -417,8 +417,17 @@ func (w *TrackWriter) senderStart() {
 		return
 	}
 	t := senderTime(ntp, srTS, rate, w.firstTS)
+	// A report of another stream on the layer (the publisher restarted it: another SSRC and RTP
+	// base) puts the first frame hours away from how long ago it arrived; it is not used.
+	if skew := time.Since(time.Unix(0, w.startNs)) - ntp.Sub(t); skew.Abs() > maxReportSkew {
+		return
+	}
 	w.res.SenderStart = &t
 }
+
+// maxReportSkew bounds how far a sender report may disagree with the node on how long ago the
+// file's first frame was: its age (Chromium reports audio every 5 s), network delay and drift.
+const maxReportSkew = 30 * time.Second
 
 // senderTime is when the sender's clock read RTP time ts, given its report that it read ntp at
 // srTS. The difference is taken as signed 32 bits: right across the RTP clock's wrap, and for
