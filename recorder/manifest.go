@@ -72,3 +72,49 @@ func (m Manifest) clone() Manifest {
 	}
 	return c
 }
+
+// alignSenders places each track with a sender report on its publisher's clock, moved onto the
+// node's: one publisher's clock is the same for all its tracks, so their relative timing is then
+// exact whatever each media pipeline's delay; its offset from the node's clock is unknown, and is
+// taken from the track that arrived least delayed (the smallest arrival minus sender time), so
+// that no file starts later than its first frame arrived. Tracks without a report keep their
+// arrival. Each of a participant's stays counts as its own publisher: a rejoin may be another
+// device, with another clock. It recomputes from ArrivalStart and SenderStart, so it may run again.
+func (m *Manifest) alignSenders() {
+	type who struct {
+		identity string
+		stay     int
+	}
+	offset := map[who]time.Duration{}
+	for _, t := range m.Tracks {
+		if t.SenderStart == nil {
+			continue
+		}
+		k := who{t.Participant, m.stay(t)}
+		if d, ok := offset[k]; !ok || t.ArrivalStart.Sub(*t.SenderStart) < d {
+			offset[k] = t.ArrivalStart.Sub(*t.SenderStart)
+		}
+	}
+	for _, t := range m.Tracks {
+		switch {
+		case t.SenderStart != nil:
+			t.Start = t.SenderStart.Add(offset[who{t.Participant, m.stay(t)}])
+			t.StartFrom = StartSenderReport
+		case !t.ArrivalStart.IsZero():
+			t.Start, t.StartFrom = t.ArrivalStart, StartArrival
+		}
+	}
+}
+
+// stay is the index of the participant's stay in the room in which t was published.
+func (m *Manifest) stay(t *ManifestTrack) int {
+	i := 0
+	if p := m.Participants[t.Participant]; p != nil {
+		for j, s := range p.Sessions {
+			if !s.Start.After(t.Published) {
+				i = j
+			}
+		}
+	}
+	return i
+}

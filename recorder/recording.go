@@ -264,6 +264,7 @@ func (r *Recording) refreshLocked() {
 	for _, e := range r.writers {
 		e.m.apply(e.w.Result())
 	}
+	r.manifest.alignSenders()
 }
 
 // ManifestPath is where the manifest is kept.

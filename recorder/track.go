@@ -27,6 +27,11 @@ type Source interface {
 	RequestKeyframe(layer int8)
 }
 
+// senderClocked is a Source that knows its publisher's RTCP sender reports (an *sfu.Track does).
+type senderClocked interface {
+	SenderClock(layer int8) (ntp time.Time, rtpTS uint32, clockRate uint32, ok bool)
+}
+
 // TrackParams describes the file a TrackWriter makes.
 type TrackParams struct {
 	// Path is the file's name without extension: the writer adds the container's.
@@ -43,16 +48,32 @@ type Resolution struct {
 	Height int   `json:"height"`
 }
 
+// Where a track's Start came from (TrackResult.StartFrom).
+const (
+	// StartArrival: when the file's first frame reached the node.
+	StartArrival = "arrival"
+	// StartSenderReport: the first frame's time on the publisher's clock, by its RTCP sender
+	// reports, moved onto the node's clock by the participant's least-delayed track (see
+	// Manifest.alignSenders).
+	StartSenderReport = "sender_report"
+)
+
 // TrackResult is what a writer made.
 type TrackResult struct {
-	File        string       `json:"file"`
-	Codec       string       `json:"codec"`
-	Start       time.Time    `json:"start"`
-	End         time.Time    `json:"end"`
-	Size        int64        `json:"size"`
-	Frames      uint64       `json:"frames"`
-	Dropped     uint64       `json:"dropped_packets"`
-	Resolutions []Resolution `json:"resolutions,omitempty"`
+	File  string `json:"file"`
+	Codec string `json:"codec"`
+	// Start is where the file's first frame belongs on the node's clock; StartFrom says how it
+	// was found. ArrivalStart is when that frame arrived, SenderStart (once a sender report
+	// came) when the publisher's own clock says it was taken.
+	Start        time.Time    `json:"start"`
+	StartFrom    string       `json:"start_from,omitempty"`
+	ArrivalStart time.Time    `json:"arrival_start,omitzero"`
+	SenderStart  *time.Time   `json:"sender_start,omitempty"`
+	End          time.Time    `json:"end"`
+	Size         int64        `json:"size"`
+	Frames       uint64       `json:"frames"`
+	Dropped      uint64       `json:"dropped_packets"`
+	Resolutions  []Resolution `json:"resolutions,omitempty"`
 	// Speaking is when an audio track carried speech, by the publisher's RFC 6464 levels.
 	Speaking []Interval `json:"speaking,omitempty"`
 	Error    string     `json:"error,omitempty"`
@@ -82,18 +103,21 @@ type TrackWriter struct {
 	done     chan struct{}
 
 	// Owned by the goroutine.
-	order    reorder
-	builder  *frameBuilder
-	layer    int8
-	out      container
-	file     string
-	startNs  int64
-	lastTS   uint32
-	lastPTS  int64
-	newEpoch bool
-	res      TrackResult
-	failed   bool
-	speech   speech
+	order   reorder
+	builder *frameBuilder
+	layer   int8
+	out     container
+	file    string
+	startNs int64
+	// firstTS and firstLayer are the file's first frame's RTP time and layer, for SenderStart.
+	firstTS    uint32
+	firstLayer int8
+	lastTS     uint32
+	lastPTS    int64
+	newEpoch   bool
+	res        TrackResult
+	failed     bool
+	speech     speech
 
 	mu     sync.Mutex
 	result TrackResult
@@ -201,6 +225,7 @@ func (w *TrackWriter) run() {
 			w.handle(p)
 		case <-tick.C:
 			w.order.expire(time.Now().UnixNano(), w.emit)
+			w.senderStart()
 			if w.out != nil && !w.failed {
 				if err := w.out.flush(); err != nil {
 					w.fail(err)
@@ -229,6 +254,7 @@ func (w *TrackWriter) finish() {
 	}
 	w.order.flush(w.emit)
 	w.speech.end(&w.res.Speaking)
+	w.senderStart()
 	if w.out != nil {
 		if err := w.out.close(); err != nil && !w.failed {
 			w.res.Error = err.Error()
@@ -300,6 +326,8 @@ func (w *TrackWriter) writeFrame(ts uint32, arrival int64, key bool, data []byte
 			return
 		}
 		w.newEpoch = true
+		w.firstTS, w.firstLayer = ts, max(w.layer, 0)
+		w.senderStart()
 	}
 	var pts int64
 	if w.newEpoch {
@@ -355,6 +383,8 @@ func (w *TrackWriter) open(arrival int64, first []byte) bool {
 	w.startNs = arrival
 	w.res.File = w.file
 	w.res.Start = time.Unix(0, arrival)
+	w.res.ArrivalStart = w.res.Start
+	w.res.StartFrom = StartArrival
 	if w.video && w.builder.width == 0 && w.params.Width > 0 {
 		w.res.Resolutions = append(w.res.Resolutions, Resolution{Width: w.params.Width, Height: w.params.Height})
 	}
@@ -372,4 +402,37 @@ func (w *TrackWriter) size() (int, int) {
 		return w.builder.width, w.builder.height
 	}
 	return w.params.Width, w.params.Height
+}
+
+// senderStart finds, once the publisher has sent a sender report for the stream, when its clock
+// says the file's first frame was taken. Reports come about once a second, often after the first
+// frame: the writer asks again on every tick until one is there.
+func (w *TrackWriter) senderStart() {
+	sc, ok := w.src.(senderClocked)
+	if !ok || w.out == nil || w.res.SenderStart != nil {
+		return
+	}
+	ntp, srTS, rate, ok := sc.SenderClock(w.firstLayer)
+	if !ok {
+		return
+	}
+	t := senderTime(ntp, srTS, rate, w.firstTS)
+	// A report of another stream on the layer (the publisher restarted it: another SSRC and RTP
+	// base) puts the first frame hours away from how long ago it arrived; it is not used.
+	if skew := time.Since(time.Unix(0, w.startNs)) - ntp.Sub(t); skew.Abs() > maxReportSkew {
+		return
+	}
+	w.res.SenderStart = &t
+}
+
+// maxReportSkew bounds how far a sender report may disagree with the node on how long ago the
+// file's first frame was: its age (Chromium reports audio every 5 s), network delay and drift.
+const maxReportSkew = 30 * time.Second
+
+// senderTime is when the sender's clock read RTP time ts, given its report that it read ntp at
+// srTS. The difference is taken as signed 32 bits: right across the RTP clock's wrap, and for
+// frames before the report as well as after.
+func senderTime(ntp time.Time, srTS, rate, ts uint32) time.Time {
+	d := int64(int32(ts - srTS))
+	return ntp.Add(time.Duration(d * int64(time.Second) / int64(rate)))
 }

@@ -28,6 +28,8 @@ type inbound struct {
 	reports interceptor.RTCPReader
 	// routed is the peer address srtpin takes packets from.
 	routed netip.AddrPort
+	// senders are the connection's receivers by SSRC, for the publisher's sender reports.
+	senders map[uint32]*Receiver
 }
 
 // built records an interceptor pion made for the connection.

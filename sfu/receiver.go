@@ -87,6 +87,9 @@ type Receiver struct {
 	nack    nackgen.Generator
 	nackBuf [nackgen.MaxMissing]uint16
 
+	// clock is the publisher's last sender report for this stream (see Track.SenderClock).
+	clock atomic.Pointer[senderClock]
+
 	closeOnce sync.Once
 	closing   atomic.Bool
 	ended     atomic.Bool
@@ -149,6 +152,9 @@ func newReceiver(t *Track, remote *webrtc.TrackRemote, rr *webrtc.RTPReceiver, l
 	}
 	r.in = inboundOf(rr)
 	r.attrs = interceptor.Attributes{}
+	if r.in != nil {
+		r.in.addSender(r)
+	}
 	return r
 }
 
@@ -282,6 +288,7 @@ func (r *Receiver) release() {
 	if r.in == nil {
 		return
 	}
+	r.in.removeSender(r)
 	r.pmu.Lock()
 	defer r.pmu.Unlock()
 	r.in.in.Remove(r.ssrc)

@@ -265,6 +265,9 @@ func (t *Transport) onRTCP(compound []byte) {
 		}
 		b = rest
 		switch pt, format := rtcpKind(pkt); {
+		case pt == rtcpSR:
+			// The publisher's clock for one of its streams, for the recorder to line tracks up.
+			t.in.senderReport(pkt)
 		case pt == rtcpRTPFB && format == fmtTWCC:
 			if err := t.est.OnTWCC(pkt, now); err != nil {
 				t.log.Debug("malformed transport-wide feedback", "err", err)

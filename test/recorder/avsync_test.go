@@ -157,8 +157,8 @@ func TestRecordingAVSync(t *testing.T) {
 			t.Errorf("%s: %q, want %q", tr.File, got, want[key])
 		}
 		got := span(t, tr.File, stream)
-		t.Logf("%s: %.2f s (recorded from %.2f s after the egress started), window %.2f s", key, got,
-			tr.Start.Sub(started).Seconds(), window)
+		t.Logf("%s: %.2f s (recorded from %.2f s after the egress started, by %s, %+.1f ms from the first frame's arrival), window %.2f s",
+			key, got, tr.Start.Sub(started).Seconds(), tr.StartFrom, float64(tr.Start.Sub(tr.ArrivalStart).Microseconds())/1000, window)
 		if math.Abs(got-window) > 0.5 {
 			t.Errorf("%s lasts %.2f s, media flowed into the recording for %.2f s", key, got, window)
 		}
