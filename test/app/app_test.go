@@ -154,6 +154,16 @@ func run(t *testing.T, scenario string, spec map[string]any) *report {
 	return r
 }
 
+// checkTexts reports each text the app showed ([0]) that is not the one wanted ([1]).
+func checkTexts(t *testing.T, texts map[string][2]string) {
+	t.Helper()
+	for k, v := range texts {
+		if v[0] != v[1] {
+			t.Errorf("%s: %q, want %q", k, v[0], v[1])
+		}
+	}
+}
+
 // devNode starts a development node whose embedded app is built.
 func devNode(t *testing.T) *testkit.Node {
 	t.Helper()
@@ -470,11 +480,7 @@ func TestLobbyPasswordLock(t *testing.T) {
 		"locked":         {r.Locked, "Cuộc họp đã khóa, không nhận thêm người."},
 		"panel, English": {r.HostPanelEn, "Host controls"},
 	}
-	for k, v := range want {
-		if v[0] != v[1] {
-			t.Errorf("%s: %q, want %q", k, v[0], v[1])
-		}
-	}
+	checkTexts(t, want)
 	if r.WaitingSawTiles != 0 {
 		t.Errorf("a guest in the lobby saw %d tiles", r.WaitingSawTiles)
 	}
@@ -505,11 +511,7 @@ func TestModeration(t *testing.T) {
 		"ended (host)":   {r.EndedHost, "Cuộc họp đã kết thúc."},
 		"ended (viewer)": {r.Ended, "Cuộc họp đã kết thúc."},
 	}
-	for k, v := range want {
-		if v[0] != v[1] {
-			t.Errorf("%s: %q, want %q", k, v[0], v[1])
-		}
-	}
+	checkTexts(t, want)
 }
 
 // TestRecording: the host records the meeting from the host panel; everyone, a late joiner too,
@@ -517,16 +519,12 @@ func TestModeration(t *testing.T) {
 func TestRecording(t *testing.T) {
 	n := testkit.StartNode(t, func(c *config.Config) { c.Recorder.Dir = t.TempDir() })
 	r := run(t, "recording", map[string]any{"base": n.HTTPURL})
-	for k, v := range map[string][2]string{
+	checkTexts(t, map[string][2]string{
 		"badge":          {r.RecordingBadge, "Đang ghi hình"},
 		"notice":         {r.RecordingNotice, "Cuộc họp đang được ghi hình."},
 		"late notice":    {r.LateNotice, "Cuộc họp đang được ghi hình."},
 		"stopped notice": {r.StoppedNotice, "Đã dừng ghi hình cuộc họp."},
-	} {
-		if v[0] != v[1] {
-			t.Errorf("%s: %q, want %q", k, v[0], v[1])
-		}
-	}
+	})
 }
 
 // TestRemoveBarred: a participant removed with "do not let them rejoin" reads why, and joining
@@ -591,11 +589,7 @@ func TestEndToEndEncryption(t *testing.T) {
 		"no encryption": {r.NoKeyMessage, "Người này dùng mã hóa đầu cuối: hãy tham gia lại với cụm mật khẩu mã hóa."},
 		"invite note":   {r.InviteNote, "Đường liên kết không chứa cụm mật khẩu mã hóa: hãy gửi cụm mật khẩu cho người được mời qua kênh khác."},
 	}
-	for k, v := range want {
-		if v[0] != v[1] {
-			t.Errorf("%s: %q, want %q", k, v[0], v[1])
-		}
-	}
+	checkTexts(t, want)
 	if r.SameKeyNotices != 0 {
 		t.Errorf("%d encryption notices between people with the same passphrase", r.SameKeyNotices)
 	}
