@@ -876,13 +876,33 @@ const scenarios = {
       const t0 = Date.now();
       const res = await fetch(spec.control + '/move', { method: 'POST' });
       if (!res.ok) throw new Error(`move: ${res.status}`);
+      // What a page shows, for a failure to say which wait gave up on what.
+      const state = (page) => page.evaluate(() => ({
+        tiles: [...document.querySelectorAll('[data-testid="participant-tile"]')].map((e) => e.dataset.identity),
+        audio: [...document.querySelectorAll('audio')].map((e) => (e.srcObject?.getAudioTracks() ?? []).map((t) => t.readyState).join(',') || 'none'),
+      }));
+      const waitOr = async (page, what, fn, arg) => {
+        try {
+          await page.waitForFunction(fn, arg, { timeout: T });
+        } catch (e) {
+          throw new Error(`${what}: ${e.message}; page shows ${JSON.stringify(await state(page))}`);
+        }
+      };
       for (const [page, other] of [[a, 'trinh-kim-chi'], [c, 'phan-thanh-hai']]) {
-        await page.waitForFunction((o) => document.querySelectorAll('[data-testid="participant-tile"]').length === 2 && !!document.querySelector(`[data-testid="participant-tile"][data-identity^="${o}-"]`), other, { timeout: T });
-        await videoPlaying(page, other);
-        await page.waitForFunction(() => {
+        await waitOr(page, `${other}'s tile`, (o) => document.querySelectorAll('[data-testid="participant-tile"]').length === 2 && !!document.querySelector(`[data-testid="participant-tile"][data-identity^="${o}-"]`), other);
+        try {
+          await videoPlaying(page, other);
+        } catch (e) {
+          const v = await page.evaluate((o) => {
+            const el = document.querySelector(`[data-testid="participant-tile"][data-identity^="${o}-"] video`);
+            return el ? { hidden: el.hidden, w: el.videoWidth, t: el.currentTime, paused: el.paused, tracks: (el.srcObject?.getVideoTracks() ?? []).map((t) => `${t.readyState}/${t.muted}`) } : null;
+          }, other);
+          throw new Error(`${other}'s video: ${e.message}; video ${JSON.stringify(v)}; page shows ${JSON.stringify(await state(page))}`);
+        }
+        await waitOr(page, 'one live audio element', () => {
           const live = [...document.querySelectorAll('audio')].filter((e) => e.srcObject?.getAudioTracks().some((t) => t.readyState === 'live'));
           return live.length === 1;
-        }, null, { timeout: T });
+        });
       }
       return Date.now() - t0;
     });

@@ -9,6 +9,7 @@ import {
   type LocalAudioTrack,
   type LocalVideoTrack,
   type Participant,
+  ParticipantEvent,
   type RemoteParticipant,
   type RemoteTrack,
   Room,
@@ -177,6 +178,8 @@ export class Meeting {
   private keys?: Keys;
   private undecryptable = new Set<string>();
   private reconcileRun = 0;
+  // Remote participants whose own track events the meeting follows (see watch).
+  private watched = new WeakSet<RemoteParticipant>();
   private e2eeStatus = h('div', { class: 'e2ee-status', testid: 'e2ee-status', role: 'status', hidden: true }, icon('lock'), h('span', { i18n: 'e2eeOn' }));
   private inviteBtn = h('button', { type: 'button', testid: 'copy-invitation', class: 'round', i18nAria: 'copyInvite', i18nTitle: 'copyInvite', onclick: () => void this.copyInvitation() }, icon('link'));
   private audioBtn = h('button', { type: 'button', class: 'primary', hidden: true, i18n: 'enableAudio', onclick: () => void this.room.startAudio() });
@@ -304,6 +307,7 @@ export class Meeting {
     if (!this.camWanted) video?.stop();
     if (!this.micWanted) audio?.stop();
     await Promise.all(jobs);
+    for (const p of room.remoteParticipants.values()) this.watch(p);
     this.sync();
     if (!canPublish) this.say('viewerHint');
   }
@@ -341,7 +345,10 @@ export class Meeting {
   private wire(room: Room) {
     const sync = () => this.sync();
     room
-      .on(RoomEvent.ParticipantConnected, sync)
+      .on(RoomEvent.ParticipantConnected, (p: RemoteParticipant) => {
+        this.watch(p);
+        sync();
+      })
       .on(RoomEvent.ParticipantDisconnected, (p: RemoteParticipant) => {
         this.spokeAt.delete(p.identity);
         this.undecryptable.delete(p.identity);
@@ -412,6 +419,18 @@ export class Meeting {
       .on(RoomEvent.Disconnected, (reason?: DisconnectReason) => void this.disconnected(room, reason));
   }
 
+  /** watch follows a remote participant's own track events: unlike the room's, livekit-client
+   *  never holds them back after a reconnect (see reconcileAfterReconnect). */
+  private watch(p: RemoteParticipant) {
+    if (this.watched.has(p)) return;
+    this.watched.add(p);
+    p.on(ParticipantEvent.TrackSubscribed, (track: RemoteTrack) => {
+      if (p !== this.room?.remoteParticipants.get(p.identity)) return;
+      if (track.kind === Track.Kind.Audio) this.attachAudio(track);
+      this.sync();
+    });
+  }
+
   /** attachAudio plays a remote audio track, once. */
   private attachAudio(track: RemoteTrack) {
     if (track.attachedElements.some((e) => e.parentElement === this.audioSink)) return;
@@ -431,6 +450,7 @@ export class Meeting {
     const pass = () => {
       if (room !== this.room || run !== this.reconcileRun || this.leaving) return;
       for (const p of room.remoteParticipants.values()) {
+        this.watch(p);
         for (const pub of p.audioTrackPublications.values()) if (pub.track && pub.isSubscribed) this.attachAudio(pub.track);
       }
       this.sync();
