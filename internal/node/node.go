@@ -54,7 +54,7 @@ type Node struct {
 	// turnTLS receives the TURN-over-TLS connections of the HTTPS port (nil: not served).
 	turnTLS net.Listener
 	cluster *rediscluster.Cluster // nil: a node on its own
-	// metricsExtra are collectors /metrics serves besides the node's own (the cluster's).
+	// metricsExtra are collectors /metrics serves besides the node's own (the cluster's, the TURN server's).
 	metricsExtra []prometheus.Collector
 	// drained is closed when a drain has moved every room away.
 	drained   chan struct{}
@@ -378,6 +378,7 @@ func (n *Node) startTURN() error {
 		return err
 	}
 	n.turn = srv
+	n.metricsExtra = append(n.metricsExtra, metrics.TURNCollector(n.id, srv))
 	host := tc.Host
 	if host == "" {
 		host = relay

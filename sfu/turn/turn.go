@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/logging"
@@ -47,6 +48,17 @@ type Server struct {
 	conn   net.PacketConn
 	tcp    net.Listener
 	srv    *turn.Server
+	stats  Stats
+}
+
+// Stats counts what clients did with the server: which transports they needed tells an operator
+// how many of them sit behind firewalls that block UDP.
+type Stats struct {
+	AllocationsUDP, AllocationsTCP, AllocationsTLS atomic.Uint64
+	// Active is the allocations open now.
+	Active atomic.Int64
+	// AuthFailures counts requests refused for bad or expired credentials.
+	AuthFailures atomic.Uint64
 }
 
 // Start opens the TURN socket and starts serving.
@@ -66,6 +78,18 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("turn secret: %w", err)
 	}
 	s := &Server{cfg: cfg, secret: hex.EncodeToString(b)}
+	events := turn.EventHandler{
+		OnAuth: func(_, _ net.Addr, _, _, _, _ string, ok bool) {
+			if !ok {
+				s.stats.AuthFailures.Add(1)
+			}
+		},
+		OnAllocationCreated: func(_, dst net.Addr, _, _, _ string, _ net.Addr, _ int) {
+			s.stats.Active.Add(1)
+			s.transportCounter(dst).Add(1)
+		},
+		OnAllocationDeleted: func(_, _ net.Addr, _, _, _ string) { s.stats.Active.Add(-1) },
+	}
 	conn, err := net.ListenPacket("udp4", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.UDPPort)))
 	if err != nil {
 		return nil, fmt.Errorf("turn: listen udp %d: %w", cfg.UDPPort, err)
@@ -105,6 +129,7 @@ func Start(cfg Config) (*Server, error) {
 		Realm:             cfg.Realm,
 		LoggerFactory:     cfg.Logger,
 		AuthHandler:       turn.LongTermTURNRESTAuthHandler(s.secret, nil),
+		EventHandler:      events,
 		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: conn, RelayAddressGenerator: relays, PermissionHandler: permit}},
 		ListenerConfigs:   listeners,
 	})
@@ -134,6 +159,23 @@ func (s *Server) relayGenerator() turn.RelayAddressGenerator {
 	}
 	return &bufferedRelays{gen: &turn.RelayAddressGeneratorStatic{RelayAddress: s.cfg.RelayIP, Address: bind}, set: s.cfg.SetBuffers}
 }
+
+// transportCounter is the allocation counter for the listener a client reached at dst: the UDP
+// port, the TCP port, or else a TLS stream.
+func (s *Server) transportCounter(dst net.Addr) *atomic.Uint64 {
+	switch a := dst.(type) {
+	case *net.UDPAddr:
+		return &s.stats.AllocationsUDP
+	case *net.TCPAddr:
+		if s.tcp != nil && a.Port == s.tcp.Addr().(*net.TCPAddr).Port {
+			return &s.stats.AllocationsTCP
+		}
+	}
+	return &s.stats.AllocationsTLS
+}
+
+// Stats are the server's counters.
+func (s *Server) Stats() *Stats { return &s.stats }
 
 // Addr is the TURN listener's address.
 func (s *Server) Addr() *net.UDPAddr { return s.conn.LocalAddr().(*net.UDPAddr) }

@@ -103,6 +103,9 @@ type Spec struct {
 	StartTimeoutMs int `json:"startTimeoutMs,omitempty"`
 	// ChromiumArgs are added to Chromium's command line (e.g. trusting a test certificate).
 	ChromiumArgs []string `json:"chromiumArgs,omitempty"`
+	// TURNTransports, when set, keeps only the TURN servers the node offers over these
+	// transports ("udp", "tcp", "tls"): one relay path made the only one without a firewall rule.
+	TURNTransports []string `json:"turnTransports,omitempty"`
 }
 
 // Result is run.mjs's report.
@@ -152,6 +155,10 @@ type PeerConnection struct {
 	RemoteCodecOrder []string       `json:"remoteCodecOrder"`
 	RemoteDirections []string       `json:"remoteDirections"`
 	SelectedPair     *CandidatePair `json:"selectedPair"`
+	// CandidatePairs lists every pair ICE formed: "local -> remote: state [nominated]".
+	CandidatePairs []string `json:"candidatePairs"`
+	// IceServerURLs are the ICE servers the PeerConnection was given, before TURNTransports.
+	IceServerURLs []string `json:"iceServerUrls"`
 }
 
 // CandidatePair is the selected ICE candidate pair of a PeerConnection.

@@ -44,11 +44,41 @@ window.WebSocket = RecordingWebSocket;
 // ---- keep every PeerConnection, to describe its negotiation and transport in the report ----
 
 const peerConnections: RTCPeerConnection[] = [];
+// The ICE server URLs each PeerConnection was given (by the server, through livekit-client).
+const offeredIceUrls = new WeakMap<RTCPeerConnection, string[]>();
+// When set, only TURN servers reached over these transports (udp, tcp, tls) are kept: a test
+// can make one relay path the only one without a firewall rule for it.
+let turnTransports: string[] | undefined;
+
+function turnTransport(url: string): string {
+  if (url.startsWith('turns:')) return 'tls';
+  return /[?&]transport=tcp/.test(url) ? 'tcp' : 'udp';
+}
+
+function filterTURN(servers: RTCIceServer[] | undefined): RTCIceServer[] | undefined {
+  if (!servers || !turnTransports) return servers;
+  const keep = turnTransports;
+  return servers
+    .map((s) => {
+      const urls = (Array.isArray(s.urls) ? s.urls : [s.urls]).filter((u) => !u.startsWith('turn') || keep.includes(turnTransport(u)));
+      return { ...s, urls };
+    })
+    .filter((s) => s.urls.length > 0);
+}
+
 const NativePC = window.RTCPeerConnection;
 class RecordingPC extends NativePC {
   constructor(config?: RTCConfiguration) {
-    super(config);
+    const offered = (config?.iceServers ?? []).flatMap((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]));
+    super(config ? { ...config, iceServers: filterTURN(config.iceServers) } : config);
+    offeredIceUrls.set(this, offered);
     peerConnections.push(this);
+  }
+
+  // livekit-client may make the PeerConnection before the join response, and set its ICE servers then.
+  setConfiguration(config?: RTCConfiguration) {
+    if (config?.iceServers) offeredIceUrls.set(this, config.iceServers.flatMap((s) => (Array.isArray(s.urls) ? s.urls : [s.urls])));
+    super.setConfiguration(config ? { ...config, iceServers: filterTURN(config.iceServers) } : config);
   }
 }
 window.RTCPeerConnection = RecordingPC;
@@ -78,8 +108,21 @@ async function describePC(pc: RTCPeerConnection) {
     else if (/^a=(sendrecv|sendonly|recvonly|inactive)$/.test(line)) directions.push(`${kind} ${line.slice(2)}`);
   }
   let selected: Record<string, unknown> | undefined;
+  const pairs: string[] = [];
   try {
     const stats = await pc.getStats();
+    const cand = (id: unknown) => {
+      const c = stats.get(id as string) as Record<string, unknown> | undefined;
+      if (!c) return '?';
+      const over = c.relayProtocol ? ` over ${c.relayProtocol}` : '';
+      return `${c.candidateType} ${c.protocol} ${c.address}:${c.port}${over}`;
+    };
+    stats.forEach((s: Record<string, unknown>) => {
+      if (s.type === 'candidate-pair') {
+        const flags = `${s.nominated ? ' nominated' : ''}${s.state === 'succeeded' ? ` rtt=${s.currentRoundTripTime}` : ''}`;
+        pairs.push(`${cand(s.localCandidateId)} -> ${cand(s.remoteCandidateId)}: ${s.state}${flags} sent=${s.bytesSent}`);
+      }
+    });
     stats.forEach((s: Record<string, unknown>) => {
       if (s.type === 'transport' && typeof s.selectedCandidatePairId === 'string') {
         const pair = stats.get(s.selectedCandidatePairId) as Record<string, unknown> | undefined;
@@ -110,6 +153,8 @@ async function describePC(pc: RTCPeerConnection) {
     remoteCodecOrder: order.map((m) => `${m.kind} ${m.pts.map((pt) => m.names.get(pt) ?? pt).join(',')}`),
     remoteDirections: directions,
     selectedPair: selected ?? null,
+    candidatePairs: pairs,
+    iceServerUrls: offeredIceUrls.get(pc) ?? [],
   };
 }
 
@@ -312,6 +357,8 @@ export interface ConnectOptions {
   e2eeKey?: string;
   /** Capture the microphone without echo cancellation, noise suppression and gain control. */
   rawAudio?: boolean;
+  /** Keep only the TURN servers reached over these transports (udp, tcp, tls); all when unset. */
+  turnTransports?: string[];
 }
 
 /** traceTrackEvents logs every RTCPeerConnection track event the browser fires (mid, stream ids),
@@ -338,6 +385,7 @@ function traceTrackEvents() {
 
 async function connect(o: ConnectOptions) {
   identity = o.identity;
+  turnTransports = o.turnTransports;
   adaptive = !!o.adaptiveStream;
   tileWidth = o.tileWidth || 320;
   tileHeight = o.tileHeight || 180;

@@ -166,6 +166,7 @@ async function readSpec() {
     logLevel: spec.logLevel || 'warn',
     verbose: !!spec.verbose,
     chromiumArgs: Array.isArray(spec.chromiumArgs) ? spec.chromiumArgs : [],
+    turnTransports: Array.isArray(spec.turnTransports) ? spec.turnTransports : undefined,
   };
 }
 
@@ -338,6 +339,7 @@ async function main() {
             dtx: p.dtx,
             red: p.red,
             e2eeKey: p.e2eeKey,
+            turnTransports: spec.turnTransports,
             rawAudio: p.rawAudio,
           }),
           spec.connectTimeoutMs,

@@ -3,10 +3,13 @@ package network_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -87,7 +90,7 @@ func firewall(t *testing.T, ns *testkit.NetNS, allow ...string) {
 	rules := "table inet hopt_fw\ndelete table inet hopt_fw\ntable inet hopt_fw {\n chain out {\n  type filter hook output priority 0; policy accept;\n  oifname \"lo\" accept\n"
 	for _, a := range allow {
 		proto, port, _ := strings.Cut(a, " ")
-		rules += fmt.Sprintf("  ip daddr %s %s dport %s accept\n", ns.HostIP(), proto, port)
+		rules += fmt.Sprintf("  ip daddr %s %s dport %s counter accept\n", ns.HostIP(), proto, port)
 	}
 	rules += fmt.Sprintf("  ip daddr %s counter drop\n }\n}\n", ns.HostIP())
 	cmd := exec.Command("ip", "netns", "exec", ns.Name(), "nft", "-f", "-")
@@ -99,7 +102,7 @@ func firewall(t *testing.T, ns *testkit.NetNS, allow ...string) {
 
 // joinThrough runs two participants in one Chromium inside ns; they publish and must decode each
 // other. It returns the report of the first, whose selected pair tells the path.
-func joinThrough(ctx context.Context, t *testing.T, n *testkit.Node, ns *testkit.NetNS, home, room string) *browser.ParticipantReport {
+func joinThrough(ctx context.Context, t *testing.T, n *testkit.Node, ns *testkit.NetNS, home, room string, turnTransports ...string) *browser.ParticipantReport {
 	t.Helper()
 	_, port, _ := net.SplitHostPort(n.Addr().String())
 	spec := browser.Spec{
@@ -112,6 +115,7 @@ func joinThrough(ctx context.Context, t *testing.T, n *testkit.Node, ns *testkit
 		ExpectHeight:     360,
 		DurationMs:       15000,
 		ConnectTimeoutMs: 30000,
+		TURNTransports:   turnTransports,
 	}
 	h, err := browser.Start(ctx, spec, func(c *exec.Cmd) {
 		// Chromium on Linux trusts the roots of $HOME/.pki/nssdb.
@@ -163,15 +167,19 @@ func TestJoinPathsThroughFirewalls(t *testing.T) {
 	paths := []struct {
 		name      string
 		allow     []string // nil: no firewall
+		turn      []string // the TURN transports the browser keeps (nil: all the node offers)
 		local     string   // the selected local candidate's type and protocol
 		remote    string   // the node's candidate's
-		relayOver string
+		relayOver []string // how a relay candidate reaches the TURN server, any of
 	}{
-		{"udp-direct", nil, "host udp", "host udp", ""},
+		{"udp-direct", nil, nil, "host udp", "host udp", []string{""}},
 		// An active ICE-TCP connection's local candidate is peer-reflexive.
-		{"ice-tcp", []string{"tcp " + https, "tcp " + iceTCP}, "", "host tcp", ""},
-		{"turn-udp", []string{"tcp " + https, "udp " + turnUDP}, "relay udp", "host udp", "udp"},
-		{"turn-tls-only-https-port", []string{"tcp " + https}, "relay udp", "host udp", "tls"},
+		{"ice-tcp", []string{"tcp " + https, "tcp " + iceTCP}, nil, "", "host tcp", []string{""}},
+		// With both relays allocated, Chromium sometimes keeps only the one that connected first
+		// (its UDP relay allocated on the node and then unused): either is right.
+		{"turn-udp-or-tls", []string{"tcp " + https, "udp " + turnUDP}, nil, "relay udp", "host udp", []string{"udp", "tls"}},
+		{"turn-udp", []string{"tcp " + https, "udp " + turnUDP}, []string{"udp"}, "relay udp", "host udp", []string{"udp"}},
+		{"turn-tls-only-https-port", []string{"tcp " + https}, nil, "relay udp", "host udp", []string{"tls"}},
 	}
 	if turnUDP == "0" {
 		t.Fatal("the TURN UDP port is not known")
@@ -181,14 +189,62 @@ func TestJoinPathsThroughFirewalls(t *testing.T) {
 			if p.allow != nil {
 				firewall(t, ns, p.allow...)
 			}
-			rep := joinThrough(ctx, t, n, ns, home, "path-"+p.name)
+			udpAllocs, tlsAllocs := turnAllocations(t, n, "udp"), turnAllocations(t, n, "tls")
+			rep := joinThrough(ctx, t, n, ns, home, "path-"+p.name, p.turn...)
 			sp := selectedPair(rep)
 			t.Logf("JOIN %s: connected in %d ms; selected pair %s (relay over %q) -> %s", p.name, rep.ConnectMs, sp.Local, sp.LocalRelayProtocol, sp.Remote)
-			if !strings.HasPrefix(sp.Local, p.local) || !strings.HasPrefix(sp.Remote, p.remote) || sp.LocalRelayProtocol != p.relayOver {
+			if !strings.HasPrefix(sp.Local, p.local) || !strings.HasPrefix(sp.Remote, p.remote) || !slices.Contains(p.relayOver, sp.LocalRelayProtocol) {
 				t.Errorf("selected pair %q (relay over %q) -> %q, want %q (over %q) -> %q", sp.Local, sp.LocalRelayProtocol, sp.Remote, p.local, p.relayOver, p.remote)
+				for i, pc := range rep.PeerConnections {
+					t.Logf("peer connection %d pairs:\n  %s", i, strings.Join(pc.CandidatePairs, "\n  "))
+				}
+			}
+			for _, pc := range rep.PeerConnections {
+				for _, want := range []string{"turn:" + net.JoinHostPort(ns.HostIP(), turnUDP) + "?transport=udp", "turns:"} {
+					if !slices.ContainsFunc(pc.IceServerURLs, func(u string) bool { return strings.HasPrefix(u, want) }) {
+						t.Errorf("the node offered %q, want one starting %q", pc.IceServerURLs, want)
+					}
+				}
+			}
+			// Whatever Chromium kept, each participant could allocate a relay over UDP.
+			if p.name == "turn-udp-or-tls" {
+				if got := turnAllocations(t, n, "udp") - udpAllocs; got < 2 {
+					t.Errorf("%v TURN allocations over UDP for two participants, want 2 or more", got)
+				}
+			}
+			if p.turn != nil && !slices.Contains(p.turn, "tls") {
+				if got := turnAllocations(t, n, "tls") - tlsAllocs; got != 0 {
+					t.Errorf("%v TURN allocations over TLS, want none: the browser was to keep only %v", got, p.turn)
+				}
 			}
 		})
 	}
+}
+
+// turnAllocations is the node's count of TURN relays allocated over transport.
+func turnAllocations(t *testing.T, n *testkit.Node, transport string) float64 {
+	t.Helper()
+	res, err := http.Get(n.AdminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "hop_turn_allocations_total{") && strings.Contains(line, `transport="`+transport+`"`) {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no hop_turn_allocations_total for %s in /metrics", transport)
+	return 0
 }
 
 // TestJoinThroughTURNTLSWithUDPBlocked: from a namespace where no UDP leaves, on a node without

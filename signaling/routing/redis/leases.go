@@ -8,6 +8,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
 )
 
 // Leases is the room→node mapping: routing.RoomRegistry over Redis leases with fencing tokens.
@@ -15,6 +16,11 @@ import (
 // of the exact value renews or releases it.
 type Leases struct {
 	c *Cluster
+
+	// claims joins a node's concurrent claims of one room (participants rejoining a moved room
+	// at once): each would otherwise see the others' fresh lease as this node's own, and the
+	// one whose answer came first decides whether the takeover is counted.
+	claims singleflight.Group
 
 	mu   sync.Mutex
 	held map[string]*lease
@@ -84,6 +90,17 @@ return 0
 
 // Claim implements routing.RoomRegistry: the room's holder, this node if nobody held it.
 func (l *Leases) Claim(ctx context.Context, room, nodeID string) (string, error) {
+	// The shared claim must not fail for everyone because the first caller gave up; Redis
+	// calls are bounded by the client's timeouts.
+	ctx = context.WithoutCancel(ctx)
+	owner, err, _ := l.claims.Do(nodeID+"\x00"+room, func() (any, error) { return l.claim(ctx, room, nodeID) })
+	if err != nil {
+		return "", err
+	}
+	return owner.(string), nil
+}
+
+func (l *Leases) claim(ctx context.Context, room, nodeID string) (string, error) {
 	sent := time.Now()
 	res, err := claimScript.Run(ctx, l.c.rdb, []string{roomKey(room), fenceKey(room), nodeRoomsKey(nodeID), lastKey(room)},
 		nodeID, LeaseTTL.Milliseconds(), room).StringSlice()
