@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -82,7 +83,20 @@ func Composite(ctx context.Context, m Manifest, p CompositeParams) error {
 	}
 	stageH := p.Height * 3 / 4
 	stripH := p.Height - stageH
-	tileW := p.Width / max(4, len(videos))
+	// One strip tile per participant's camera (or share): a camera published again (a rejoin,
+	// a segment recorded on another node) takes the tile it had.
+	slots := map[string]int{}
+	slotOf := make([]int, len(videos))
+	for i, v := range videos {
+		k := v.Participant + "\x00" + v.Source
+		n, ok := slots[k]
+		if !ok {
+			n = len(slots)
+			slots[k] = n
+		}
+		slotOf[i] = n
+	}
+	tileW := p.Width / max(4, len(slots))
 	tileH := min(stripH, tileW*9/16)
 	segs := stageSegments(videos, audios, t0, dur)
 
@@ -117,8 +131,17 @@ func Composite(ctx context.Context, m Manifest, p CompositeParams) error {
 			filter = append(filter, fmt.Sprintf("[big%d]nullsink", i))
 		}
 		filter = append(filter, fmt.Sprintf("[small%d]%s,%s[tile%d]", i, fit(tileW, tileH), label(v.Participant, max(12, tileH/10)), i))
+	}
+	// Tiles sharing a slot are laid latest first: an earlier one, on top, gives way when it ends
+	// (eof_action=pass) to the later one under it, black until it starts.
+	order := make([]int, len(videos))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return videos[order[a]].Start.After(videos[order[b]].Start) })
+	for _, i := range order {
 		filter = append(filter, fmt.Sprintf("[base%d][tile%d]overlay=x=%d:y=%d:eof_action=pass[base%d]",
-			base, i, i*tileW, stageH+(stripH-tileH)/2, base+1))
+			base, i, slotOf[i]*tileW, stageH+(stripH-tileH)/2, base+1))
 		base++
 	}
 	var mix []string

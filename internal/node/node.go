@@ -164,8 +164,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 
 	mux := http.NewServeMux()
 	n.signal.Register(mux)
-	n.egress = egress.New(egress.Config{Dir: cfg.Recorder.Dir, CompositeThreads: cfg.Recorder.CompositeThreads,
-		Store: store, LinkTTL: cfg.Recorder.S3.LinkTTL, Retention: cfg.Recorder.Retention, Logger: log}, egress.LocalRooms(n.rooms))
+	ecfg := egress.Config{Dir: cfg.Recorder.Dir, CompositeThreads: cfg.Recorder.CompositeThreads,
+		Store: store, LinkTTL: cfg.Recorder.S3.LinkTTL, Retention: cfg.Recorder.Retention, Logger: log}
+	if n.cluster != nil {
+		ecfg.Ledger = n.cluster.RecordingLedger()
+	}
+	n.egress = egress.New(ecfg, egress.LocalRooms(n.rooms))
 	n.rooms.SetMeetingRecorder(n.egress.MeetingRecorder())
 	n.egress.RegisterRecordings(mux, verifier)
 	mux.Handle(egress.Prefix, n.egress.Handler(verifier, cfg.Limits.MaxSignalMessage))

@@ -7,6 +7,7 @@ package egress
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,7 +48,11 @@ type Config struct {
 	// Retention, if set, is how long recordings are kept after they end: older ones are deleted
 	// here and from Store, and no longer listed.
 	Retention time.Duration
-	Logger    *slog.Logger
+	// Ledger, if set (a cluster), keeps the recordings in progress where the node that next
+	// hosts their room finds them: a room whose node died is recorded on there as a new segment.
+	// Dir must then be storage every node shares.
+	Ledger Ledger
+	Logger *slog.Logger
 }
 
 // Service implements livekit.Egress's recording calls over a node's rooms.
@@ -178,13 +183,17 @@ func checkRoom(ctx context.Context, room string) error {
 	return nil
 }
 
-// job is one egress.
+// job is one egress; when its room moved here from a node that died, the segment of it recorded here.
 type job struct {
 	s         *Service
 	room      Room
-	rec       *recorder.Recording
+	rec       *recorder.Recording // nil: a job finished from earlier segments alone
 	composite bool
-	dir       string
+	meeting   bool
+	// top is the recording's directory (the composite goes there), dir this segment's;
+	// earlier are the earlier segments' (relative to the service's Dir), oldest first.
+	top, dir string
+	earlier  []string
 
 	mu   sync.Mutex
 	info *livekit.EgressInfo
@@ -209,12 +218,13 @@ func (j *job) stop() {
 			i.Status = livekit.EgressStatus_EGRESS_ENDING
 		}
 	})
-	go j.rec.Stop()
+	if j.rec != nil {
+		go j.rec.Stop()
+	}
 }
 
-// start begins an egress of roomName's tracks that want picks.
-func (s *Service) start(ctx context.Context, roomName string, composite bool, want func(*recorder.Participant, *recorder.Track) bool,
-	set func(*livekit.EgressInfo)) (*livekit.EgressInfo, error) {
+// start begins an egress of roomName; set fills in its request.
+func (s *Service) start(ctx context.Context, roomName string, set func(*livekit.EgressInfo)) (*livekit.EgressInfo, error) {
 	if err := checkRoom(ctx, roomName); err != nil {
 		return nil, err
 	}
@@ -222,23 +232,30 @@ func (s *Service) start(ctx context.Context, roomName string, composite bool, wa
 	if r == nil {
 		return nil, twirp.NewError(twirp.NotFound, "room "+roomName+" is not on this node")
 	}
-	_, info, err := s.begin(r, roomName, composite, false, want, set)
-	return info, err
-}
-
-// begin starts recording r and returns the job and its first state; meeting marks the room's own
-// recording (recordMeeting).
-func (s *Service) begin(r Room, roomName string, composite, meeting bool, want func(*recorder.Participant, *recorder.Track) bool,
-	set func(*livekit.EgressInfo)) (*job, *livekit.EgressInfo, error) {
 	id := guid.New(guid.EgressPrefix)
 	now := time.Now()
-	j := &job{s: s, room: r, composite: composite, dir: filepath.Join(s.cfg.Dir, id), info: &livekit.EgressInfo{
-		EgressId: id, RoomId: r.SID(), RoomName: roomName, Status: livekit.EgressStatus_EGRESS_STARTING,
-		StartedAt: now.UnixNano(), UpdatedAt: now.UnixNano(),
-	}}
-	set(j.info)
+	info := &livekit.EgressInfo{EgressId: id, RoomId: r.SID(), RoomName: roomName, Status: livekit.EgressStatus_EGRESS_STARTING,
+		StartedAt: now.UnixNano(), UpdatedAt: now.UnixNano()}
+	set(info)
+	_, started, err := s.begin(r, info, false, nil)
+	return started, err
+}
+
+// begin starts recording r for the egress info describes and returns the job and its first
+// state; meeting marks the room's own recording (recordMeeting), earlier the segments other
+// nodes recorded before the room moved here.
+func (s *Service) begin(r Room, info *livekit.EgressInfo, meeting bool, earlier []string) (*job, *livekit.EgressInfo, error) {
+	want, composite := wantFor(info)
+	id := info.EgressId
+	top := filepath.Join(s.cfg.Dir, id)
+	dir := top
+	if len(earlier) > 0 {
+		dir = filepath.Join(top, fmt.Sprintf("segment-%d", len(earlier)+1))
+		info.Details = fmt.Sprintf("segment %d", len(earlier)+1)
+	}
+	j := &job{s: s, room: r, composite: composite, meeting: meeting, top: top, dir: dir, earlier: earlier, info: info}
 	started := j.snapshot()
-	rec, err := recorder.Start(r, recorder.Params{ID: id, Dir: j.dir, Want: want, Logger: s.log})
+	rec, err := recorder.Start(r, recorder.Params{ID: id, Dir: dir, Want: want, Logger: s.log})
 	if err != nil {
 		return nil, nil, twirp.NewError(twirp.Internal, err.Error())
 	}
@@ -255,6 +272,7 @@ func (s *Service) begin(r Room, roomName string, composite, meeting bool, want f
 	}
 	s.mu.Unlock()
 	r.SetRecording(true)
+	s.keep(j)
 	s.wg.Add(1)
 	go j.follow() // #nosec G118 -- the recording outlives the request that started it
 	return j, started, nil
@@ -280,12 +298,12 @@ func (s *Service) recordMeeting(r Room, roomName string, on bool) error {
 	if j != nil {
 		return nil
 	}
-	req := &livekit.RoomCompositeEgressRequest{RoomName: roomName}
-	_, _, err := s.begin(r, roomName, true, true, func(*recorder.Participant, *recorder.Track) bool { return true },
-		func(i *livekit.EgressInfo) {
-			i.Request = &livekit.EgressInfo_RoomComposite{RoomComposite: req}
-			i.SourceType = livekit.EgressSourceType_EGRESS_SOURCE_TYPE_SDK
-		})
+	now := time.Now()
+	info := &livekit.EgressInfo{EgressId: guid.New(guid.EgressPrefix), RoomId: r.SID(), RoomName: roomName,
+		Status: livekit.EgressStatus_EGRESS_STARTING, StartedAt: now.UnixNano(), UpdatedAt: now.UnixNano(),
+		Request:    &livekit.EgressInfo_RoomComposite{RoomComposite: &livekit.RoomCompositeEgressRequest{RoomName: roomName}},
+		SourceType: livekit.EgressSourceType_EGRESS_SOURCE_TYPE_SDK}
+	_, _, err := s.begin(r, info, true, nil)
 	return err
 }
 
@@ -306,22 +324,49 @@ func (j *job) follow() {
 	if off {
 		j.room.SetRecording(false)
 	}
+	if j.room.Moved() && j.s.cfg.Ledger != nil {
+		// The meeting goes on on another node (this one drains, or lost the room's lease), which
+		// records the next segment and finishes the recording: it is no longer this node's.
+		id := j.snapshot().EgressId
+		j.s.mu.Lock()
+		if j.s.jobs[id] == j {
+			delete(j.s.jobs, id)
+		}
+		j.s.mu.Unlock()
+		j.s.log.Info("the room moved to another node: the recording goes on there", "egress", id)
+		return
+	}
 	m := j.rec.Manifest()
+	j.finish(&m, j.rec.ManifestPath())
+}
+
+// finish composes the recording (this segment, m, after the earlier ones; m nil: the earlier
+// ones alone), stores and reports the files, and forgets the recording in the ledger.
+func (j *job) finish(m *recorder.Manifest, manifestPath string) {
+	defer j.s.forget(j)
 	j.update(func(i *livekit.EgressInfo) { i.Status = livekit.EgressStatus_EGRESS_ENDING })
+	whole, missing := j.wholeManifest(m)
+	if len(j.earlier) > 0 {
+		manifestPath = filepath.Join(j.top, "recording.json")
+		if err := writeJSON(manifestPath, whole); err != nil {
+			j.s.log.Warn("the recording's manifest was not written", "egress", whole.ID, "err", err)
+		}
+		j.update(func(i *livekit.EgressInfo) { i.ManifestLocation = manifestPath })
+	}
 	var results []*livekit.FileInfo
 	var failure error
 	if j.composite {
-		out := filepath.Join(j.dir, "composite.mp4")
+		out := filepath.Join(j.top, "composite.mp4")
 		progress := func(done float64) {
 			j.update(func(i *livekit.EgressInfo) { i.Details = fmt.Sprintf("composing: %d%%", int(done*100)) })
 		}
-		if err := recorder.Composite(j.s.ctx, m, recorder.CompositeParams{Output: out, Threads: j.s.cfg.CompositeThreads, Progress: progress}); err != nil {
+		if err := recorder.Composite(j.s.ctx, whole, recorder.CompositeParams{Output: out, Threads: j.s.cfg.CompositeThreads, Progress: progress}); err != nil {
 			failure = err
 		} else {
-			results = append(results, fileInfo(out, m.Start, *m.End))
+			results = append(results, fileInfo(out, whole.Start, *whole.End))
 		}
 	} else {
-		for _, t := range m.Tracks {
+		for _, t := range whole.Tracks {
 			if t.File != "" {
 				results = append(results, fileInfo(t.File, t.Start, t.End))
 			}
@@ -330,15 +375,18 @@ func (j *job) follow() {
 			failure = errors.New("no media was recorded")
 		}
 	}
-	if failure != nil && onlyEncrypted(m) {
+	if failure != nil && onlyEncrypted(whole) {
 		// Say why in words a host understands, not ffmpeg's.
 		failure = errors.New("every track was end-to-end encrypted: the server cannot record this meeting")
 	}
 	if failure == nil && j.s.cfg.Store != nil {
-		failure = j.upload(results)
+		failure = j.upload(results, manifestPath)
 	}
 	j.update(func(i *livekit.EgressInfo) {
 		i.Details = ""
+		if len(missing) > 0 {
+			i.Details = "segments lost with their node: " + strings.Join(missing, ", ")
+		}
 		i.EndedAt = time.Now().UnixNano()
 		i.FileResults = results
 		if len(results) > 0 {
@@ -353,6 +401,43 @@ func (j *job) follow() {
 	})
 }
 
+// wholeManifest is the recording across its segments: the earlier ones' manifests as their nodes
+// last wrote them, then m. It names the earlier segments whose manifests cannot be read (a node's
+// own disk rather than shared storage).
+func (j *job) wholeManifest(m *recorder.Manifest) (recorder.Manifest, []string) {
+	var parts []recorder.Manifest
+	var missing []string
+	for _, rel := range j.earlier {
+		p, err := recorder.ReadManifest(filepath.Join(j.s.cfg.Dir, rel, "manifest.json"))
+		if err != nil {
+			j.s.log.Warn("an earlier segment of a recording cannot be read", "segment", rel, "err", err)
+			missing = append(missing, rel)
+			continue
+		}
+		parts = append(parts, p)
+	}
+	if m != nil {
+		parts = append(parts, *m)
+	}
+	if len(parts) == 0 {
+		now := time.Now().UTC()
+		return recorder.Manifest{ID: j.snapshot().EgressId, Room: j.snapshot().RoomName, Start: now, End: &now}, missing
+	}
+	return recorder.MergeSegments(parts), missing
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
 // onlyEncrypted says whether the recording saw tracks and every one was end-to-end encrypted.
 func onlyEncrypted(m recorder.Manifest) bool {
 	for _, t := range m.Tracks {
@@ -363,24 +448,38 @@ func onlyEncrypted(m recorder.Manifest) bool {
 	return len(m.Tracks) > 0
 }
 
-// upload puts the files and the manifest in the store; the results then name their places there.
-func (j *job) upload(results []*livekit.FileInfo) error {
+// upload puts the files and the manifest in the store, each under its path in the recordings
+// directory; the results then name their places there.
+func (j *job) upload(results []*livekit.FileInfo, manifestPath string) error {
 	ctx, cancel := context.WithTimeout(j.s.ctx, 30*time.Minute)
 	defer cancel()
-	id := j.snapshot().EgressId
 	for _, r := range results {
-		loc, err := j.s.cfg.Store.Put(ctx, id+"/"+r.Filename, r.Location)
+		loc, err := j.s.cfg.Store.Put(ctx, j.s.storeKey(r.Location), r.Location)
 		if err != nil {
 			return err
 		}
 		r.Location = loc
 	}
-	loc, err := j.s.cfg.Store.Put(ctx, id+"/manifest.json", j.rec.ManifestPath())
+	loc, err := j.s.cfg.Store.Put(ctx, j.s.storeKey(manifestPath), manifestPath)
 	if err != nil {
 		return err
 	}
 	j.update(func(i *livekit.EgressInfo) { i.ManifestLocation = loc })
+	if j.top != j.dir {
+		if err := markUploaded(j.top); err != nil {
+			return err
+		}
+	}
 	return markUploaded(j.dir)
+}
+
+// storeKey is a recording's file's key in the store: its path under Dir ("EG_…/name").
+func (s *Service) storeKey(path string) string {
+	rel, err := filepath.Rel(s.cfg.Dir, path)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return filepath.Base(path)
+	}
+	return filepath.ToSlash(rel)
 }
 
 // signLinks replaces the stored files' locations by links that download them for a while.

@@ -33,6 +33,9 @@ func (s *Service) uploadPending(entries []os.DirEntry) {
 		if _, err := os.Stat(filepath.Join(dir, uploadedMark)); err == nil {
 			continue
 		}
+		if s.inProgress(e.Name(), dir) {
+			continue // another node records it still (storage every node shares)
+		}
 		if err := s.uploadDir(e.Name(), dir); err != nil {
 			s.log.Warn("pending uploads: a recording could not be uploaded; the next start tries again", "dir", dir, "err", err)
 			continue
@@ -73,4 +76,23 @@ func (s *Service) uploadDir(id, dir string) error {
 
 func markUploaded(dir string) error {
 	return os.WriteFile(filepath.Join(dir, uploadedMark), nil, 0o600)
+}
+
+// inProgress says whether the ledger holds recording id (in dir) as still being recorded.
+func (s *Service) inProgress(id, dir string) bool {
+	if s.cfg.Ledger == nil {
+		return false
+	}
+	m, err := recorder.ReadManifest(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, ledgerTimeout)
+	defer cancel()
+	entries, err := s.cfg.Ledger.Entries(ctx, m.Room)
+	if err != nil {
+		return true // unknown: the next start tries again
+	}
+	_, ok := entries[id]
+	return ok
 }

@@ -15,6 +15,8 @@ type Rooms interface {
 type Room interface {
 	recorder.Room
 	SetRecording(on bool)
+	// Moved says whether the room ended here to go on on another node.
+	Moved() bool
 }
 
 // LocalRooms serves the rooms of this node's room manager.
@@ -55,3 +57,5 @@ type meetingRecorder struct{ s *Service }
 func (m meetingRecorder) RecordMeeting(r *room.Room, on bool) error {
 	return m.s.recordMeeting(localRoom{r}, r.Name(), on)
 }
+
+func (m meetingRecorder) RoomOpened(r *room.Room) { m.s.RoomOpened(localRoom{r}, r.Name()) }

@@ -13,38 +13,52 @@ import (
 type twirpService struct{ s *Service }
 
 func (t twirpService) StartRoomCompositeEgress(ctx context.Context, req *livekit.RoomCompositeEgressRequest) (*livekit.EgressInfo, error) {
-	want := func(_ *recorder.Participant, tr *recorder.Track) bool {
-		return !(req.AudioOnly && tr.Info.Type == livekit.TrackType_VIDEO) && !(req.VideoOnly && tr.Info.Type == livekit.TrackType_AUDIO)
-	}
-	return t.s.start(ctx, req.RoomName, true, want, func(i *livekit.EgressInfo) {
+	return t.s.start(ctx, req.RoomName, func(i *livekit.EgressInfo) {
 		i.Request = &livekit.EgressInfo_RoomComposite{RoomComposite: req}
 		i.SourceType = livekit.EgressSourceType_EGRESS_SOURCE_TYPE_SDK
 	})
 }
 
 func (t twirpService) StartParticipantEgress(ctx context.Context, req *livekit.ParticipantEgressRequest) (*livekit.EgressInfo, error) {
-	want := func(p *recorder.Participant, tr *recorder.Track) bool {
-		if p.Identity != req.Identity {
-			return false
-		}
-		screen := tr.Info.Source == livekit.TrackSource_SCREEN_SHARE || tr.Info.Source == livekit.TrackSource_SCREEN_SHARE_AUDIO
-		return screen == req.ScreenShare
-	}
-	return t.s.start(ctx, req.RoomName, true, want, func(i *livekit.EgressInfo) {
+	return t.s.start(ctx, req.RoomName, func(i *livekit.EgressInfo) {
 		i.Request = &livekit.EgressInfo_Participant{Participant: req}
 		i.SourceType = livekit.EgressSourceType_EGRESS_SOURCE_TYPE_SDK
 	})
 }
 
 func (t twirpService) StartTrackEgress(ctx context.Context, req *livekit.TrackEgressRequest) (*livekit.EgressInfo, error) {
-	want := func(_ *recorder.Participant, tr *recorder.Track) bool { return tr.Info.Sid == req.TrackId }
 	if r := t.s.rooms.Room(req.RoomName); r != nil && checkRoom(ctx, req.RoomName) == nil && !hasTrack(r, req.TrackId) {
 		return nil, twirp.NewError(twirp.NotFound, "track "+req.TrackId+" is not published in room "+req.RoomName)
 	}
-	return t.s.start(ctx, req.RoomName, false, want, func(i *livekit.EgressInfo) {
+	return t.s.start(ctx, req.RoomName, func(i *livekit.EgressInfo) {
 		i.Request = &livekit.EgressInfo_Track{Track: req}
 		i.SourceType = livekit.EgressSourceType_EGRESS_SOURCE_TYPE_SDK
 	})
+}
+
+// wantFor picks the tracks an egress records, from its request (so that the node continuing a
+// recording picks as the one that began it); composite says whether its files are composed.
+func wantFor(i *livekit.EgressInfo) (want func(*recorder.Participant, *recorder.Track) bool, composite bool) {
+	switch r := i.Request.(type) {
+	case *livekit.EgressInfo_RoomComposite:
+		req := r.RoomComposite
+		return func(_ *recorder.Participant, tr *recorder.Track) bool {
+			return !(req.AudioOnly && tr.Info.Type == livekit.TrackType_VIDEO) && !(req.VideoOnly && tr.Info.Type == livekit.TrackType_AUDIO)
+		}, true
+	case *livekit.EgressInfo_Participant:
+		req := r.Participant
+		return func(p *recorder.Participant, tr *recorder.Track) bool {
+			if p.Identity != req.Identity {
+				return false
+			}
+			screen := tr.Info.Source == livekit.TrackSource_SCREEN_SHARE || tr.Info.Source == livekit.TrackSource_SCREEN_SHARE_AUDIO
+			return screen == req.ScreenShare
+		}, true
+	case *livekit.EgressInfo_Track:
+		sid := r.Track.TrackId
+		return func(_ *recorder.Participant, tr *recorder.Track) bool { return tr.Info.Sid == sid }, false
+	}
+	return func(*recorder.Participant, *recorder.Track) bool { return false }, false
 }
 
 func hasTrack(r Room, sid string) bool {

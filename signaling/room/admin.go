@@ -36,6 +36,7 @@ func (m *Manager) CreateRoom(req *livekit.CreateRoomRequest) (*Room, error) {
 	m.rooms[req.Name] = r
 	m.mu.Unlock()
 	m.log.Info("room created by API", "room", req.Name, "sid", r.sid, "maxParticipants", opts.maxParticipants)
+	r.opened()
 	if req.GetEgress().GetRoom() != nil {
 		if err := r.recordMeeting(true); err != nil {
 			return r, fmt.Errorf("the room was created but cannot be recorded: %w", err)

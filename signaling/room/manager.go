@@ -160,6 +160,9 @@ func (m *Manager) StartSession(ctx context.Context, p *routing.JoinParams) (rout
 	if err != nil {
 		return nil, err
 	}
+	if created {
+		r.opened()
+	}
 	if created && p.Grants != nil && p.Grants.GetRoomConfiguration().GetEgress().GetRoom() != nil {
 		// A room made to be recorded (LiveKit's room configuration with a room egress) is
 		// recorded from its start, whoever joins first.

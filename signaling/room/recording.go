@@ -44,6 +44,9 @@ type MeetingRecorder interface {
 	// RecordMeeting starts the meeting's recording (on), or stops it; starting a meeting already
 	// being recorded, or stopping one that is not, does nothing.
 	RecordMeeting(r *Room, on bool) error
+	// RoomOpened is told of each room made on this node: one that moved here from a node that
+	// died may have recordings to go on with.
+	RoomOpened(r *Room)
 }
 
 // ErrNoRecorder: the node has no recorder to record the meeting with.
@@ -51,6 +54,13 @@ var ErrNoRecorder = errors.New("recording_unavailable")
 
 // SetMeetingRecorder gives the manager's rooms their recorder. Call it before the node serves.
 func (m *Manager) SetMeetingRecorder(rec MeetingRecorder) { m.env.recorder = rec }
+
+// opened tells the recorder a room was made here.
+func (r *Room) opened() {
+	if r.env.recorder != nil {
+		r.env.recorder.RoomOpened(r)
+	}
+}
 
 // recordMeeting turns the meeting's own recording on or off.
 func (r *Room) recordMeeting(on bool) error {

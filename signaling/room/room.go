@@ -71,6 +71,8 @@ type Room struct {
 	closeTimer *time.Timer
 	// recording is the room's active_recording: a recorder of this node is writing it.
 	recording atomic.Bool
+	// moved: the room ended here to go on on another node (Move).
+	moved atomic.Bool
 
 	done chan struct{}
 	wg   sync.WaitGroup

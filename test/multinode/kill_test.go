@@ -28,7 +28,8 @@ type procNode struct {
 	exited   chan struct{}
 }
 
-func startProcNode(t *testing.T, bin, redisAddr string) *procNode {
+// startProcNode starts a node of the cluster at redisAddr; extra is more of its YAML configuration.
+func startProcNode(t *testing.T, bin, redisAddr string, extra ...string) *procNode {
 	t.Helper()
 	port, admin := freePort(t, "tcp"), freePort(t, "tcp")
 	cfg := fmt.Sprintf(`port: %d
@@ -49,6 +50,9 @@ room:
 redis:
   address: %s
 `, port, admin, logLevel(), freePort(t, "udp"), freePort(t, "udp"), redisAddr)
+	for _, e := range extra {
+		cfg += e + "\n"
+	}
 	path := filepath.Join(t.TempDir(), "hop.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -202,11 +206,11 @@ type roomTrio struct {
 	owner string            // the room's node id
 }
 
-func startRoomTrio(t *testing.T, bin, room string) *roomTrio {
+func startRoomTrio(t *testing.T, bin, room string, extra ...string) *roomTrio {
 	t.Helper()
 	r := startRedis(t)
 	tr := &roomTrio{redis: r, rdb: r.client(t)}
-	tr.nodes = []*procNode{startProcNode(t, bin, r.Addr), startProcNode(t, bin, r.Addr), startProcNode(t, bin, r.Addr)}
+	tr.nodes = []*procNode{startProcNode(t, bin, r.Addr, extra...), startProcNode(t, bin, r.Addr, extra...), startProcNode(t, bin, r.Addr, extra...)}
 	tr.ids = waitNodes(t, tr.rdb, 3)
 	ctx := context.Background()
 	svc := lksdk.NewRoomServiceClient(tr.nodes[0].httpURL, config.DevAPIKey, config.DevAPISecret)

@@ -125,7 +125,7 @@ func TestRecordingAVSync(t *testing.T) {
 	if got := probe(t, te.FileResults[0].Location, "v:0", "stream=codec_name,width,height"); got != "vp8\n640\n360" {
 		t.Errorf("track egress %s: %q, want vp8 640x360", te.FileResults[0].Filename, got)
 	}
-	if got := span(t, te.FileResults[0].Location, "v:0"); math.Abs(got-window) > 0.5 {
+	if got := testkit.MediaSpan(t, te.FileResults[0].Location, "v:0"); math.Abs(got-window) > 0.5 {
 		t.Errorf("track egress %s lasts %.2f s, media flowed into it for %.2f s", te.FileResults[0].Filename, got, window)
 	}
 	ce := done[comp.EgressId]
@@ -156,7 +156,7 @@ func TestRecordingAVSync(t *testing.T) {
 		if got := probe(t, tr.File, stream, entries); got != want[key] {
 			t.Errorf("%s: %q, want %q", tr.File, got, want[key])
 		}
-		got := span(t, tr.File, stream)
+		got := testkit.MediaSpan(t, tr.File, stream)
 		t.Logf("%s: %.2f s (recorded from %.2f s after the egress started, by %s, %+.1f ms from the first frame's arrival), window %.2f s",
 			key, got, tr.Start.Sub(started).Seconds(), tr.StartFrom, float64(tr.Start.Sub(tr.ArrivalStart).Microseconds())/1000, window)
 		if math.Abs(got-window) > 0.5 {
@@ -186,7 +186,7 @@ func TestRecordingAVSync(t *testing.T) {
 	}
 	decodes(t, comp0, false)
 	// A beep every second leaves no leading silence to trim: the composite covers the window.
-	if got := span(t, comp0, "v:0"); math.Abs(got-window) > 0.5 {
+	if got := testkit.MediaSpan(t, comp0, "v:0"); math.Abs(got-window) > 0.5 {
 		t.Errorf("composite lasts %.2f s, media flowed into the recording for %.2f s", got, window)
 	}
 	// Both cameras are in the strip below the stage: each tile flashes, and each flash meets its

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,41 +107,6 @@ func probe(t *testing.T, file, stream, entries string) string {
 		t.Fatalf("ffprobe %s: %v", file, err)
 	}
 	return strings.TrimSpace(string(out))
-}
-
-// span is the time between a stream's first and last packet, read from the packets themselves
-// (a file cut short has no duration in its header).
-func span(t *testing.T, file, stream string) float64 {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time,duration_time",
-		"-of", "csv=p=0", file).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", file, err)
-	}
-	first, last := -1.0, 0.0
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Split(line, ",")
-		pts, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			continue
-		}
-		if first < 0 {
-			first = pts
-		}
-		end := pts
-		if len(f) > 1 {
-			if d, err := strconv.ParseFloat(f[1], 64); err == nil {
-				end += d
-			}
-		}
-		if end > last {
-			last = end
-		}
-	}
-	if first < 0 {
-		t.Fatalf("%s: no packets", file)
-	}
-	return last - first
 }
 
 // decodes checks that ffmpeg decodes the whole file without errors; a file cut short may end in
@@ -341,14 +305,14 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 		t.Errorf("%s: %q, want vp8 1280x720", f.Filename, got)
 	}
 	want := time.Duration(f.Duration).Seconds()
-	if got := span(t, f.Location, "v:0"); want < 6 || got < want-0.5 || got > want+0.5 {
+	if got := testkit.MediaSpan(t, f.Location, "v:0"); want < 6 || got < want-0.5 || got > want+0.5 {
 		t.Errorf("%s lasts %.2f s, recorded for %.2f s", f.Filename, got, want)
 	}
 	decodes(t, f.Location, false)
 
 	// The copy taken mid-recording plays up to within 2 s of when it was taken.
 	decodes(t, live, true)
-	if got, want := span(t, live, "v:0"), cutAt.Sub(time.Unix(0, f.StartedAt)).Seconds(); got < want-2 {
+	if got, want := testkit.MediaSpan(t, live, "v:0"), cutAt.Sub(time.Unix(0, f.StartedAt)).Seconds(); got < want-2 {
 		t.Errorf("copy taken %.2f s into the recording plays %.2f s", want, got)
 	}
 
@@ -373,7 +337,7 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 		}
 		codecs[tr.Participant+"/"+probe(t, tr.File, stream, "stream=codec_name")] = tr.File
 		want := tr.End.Sub(tr.Start).Seconds()
-		if got := span(t, tr.File, stream); want < 6 || got < want-0.5 || got > want+0.5 {
+		if got := testkit.MediaSpan(t, tr.File, stream); want < 6 || got < want-0.5 || got > want+0.5 {
 			t.Errorf("%s lasts %.2f s, recorded for %.2f s", tr.File, got, want)
 		}
 		decodes(t, tr.File, false)

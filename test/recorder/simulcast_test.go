@@ -57,7 +57,7 @@ func TestSimulcastRecordsTopLayer(t *testing.T) {
 		t.Errorf("%d frames decoded, want at least 3 s at 30 fps", len(widths))
 	}
 	want := time.Duration(f.Duration).Seconds()
-	if got := span(t, f.Location, "v:0"); want < 3 || got < want-0.5 || got > want+0.5 {
+	if got := testkit.MediaSpan(t, f.Location, "v:0"); want < 3 || got < want-0.5 || got > want+0.5 {
 		t.Errorf("%s lasts %.2f s, recorded for %.2f s", f.Filename, got, want)
 	}
 	decodes(t, f.Location, false)

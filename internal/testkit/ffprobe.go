@@ -1,0 +1,43 @@
+package testkit
+
+import (
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// MediaSpan is the time between a stream's first and last packet, read from the packets themselves
+// (a file cut short has no duration in its header).
+func MediaSpan(t testing.TB, file, stream string) float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time,duration_time",
+		"-of", "csv=p=0", file).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", file, err)
+	}
+	first, last := -1.0, 0.0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, ",")
+		pts, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		if first < 0 {
+			first = pts
+		}
+		end := pts
+		if len(f) > 1 {
+			if d, err := strconv.ParseFloat(f[1], 64); err == nil {
+				end += d
+			}
+		}
+		if end > last {
+			last = end
+		}
+	}
+	if first < 0 {
+		t.Fatalf("%s: no packets", file)
+	}
+	return last - first
+}

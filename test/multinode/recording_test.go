@@ -1,0 +1,162 @@
+package multinode
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+
+	"github.com/hop-meet/hop/internal/config"
+	"github.com/hop-meet/hop/internal/testkit"
+	"github.com/hop-meet/hop/recorder"
+	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
+)
+
+// Kill -9 the node recording a meeting (the nodes share the recordings directory, as a cluster's
+// storage): the files it wrote play up to the last 2 s before the kill; the node the room moves to
+// records on as the next segment of the same egress, and its composite covers both segments.
+func TestRecordingFollowsItsRoom(t *testing.T) {
+	bin := testkit.BuildHop(t)
+	shared := t.TempDir()
+	trio := startRoomTrio(t, bin, "recorded", "recorder:\n  dir: "+shared)
+	nodes, ids, host := trio.nodes, trio.ids, trio.host
+	if host < 0 {
+		t.Fatalf("room on %q, not one of the nodes %v", trio.owner, ids)
+	}
+	ctx := context.Background()
+	a, b := (host+1)%3, (host+2)%3
+	p1 := join(t, nodes[a].url, "recorded", "p1")
+	p2 := join(t, nodes[b].url, "recorded", "p2")
+	p1.waitMedia("p2", time.Now(), 25, 20*time.Second)
+	p2.waitMedia("p1", time.Now(), 25, 20*time.Second)
+
+	info, err := egressClient(nodes[host]).StartRoomCompositeEgress(ctx, &livekit.RoomCompositeEgressRequest{RoomName: "recorded", AudioOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := info.EgressId
+	first := waitSegment(t, filepath.Join(shared, id, "manifest.json"), 2)
+	time.Sleep(4 * time.Second) // the meeting goes on, recorded
+
+	killed := time.Now()
+	if err := nodes[host].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-nodes[host].exited
+	// What the killed node wrote plays up to its last seconds.
+	seg1, err := recorder.ReadManifest(filepath.Join(shared, id, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range seg1.Tracks {
+		want := killed.Sub(tr.Start).Seconds() - 2
+		if got := testkit.MediaSpan(t, tr.File, "a"); got < want {
+			t.Errorf("%s plays %.2f s, want at least %.2f (to 2 s before the kill)", filepath.Base(tr.File), got, want)
+		}
+	}
+
+	p1.waitMedia("p2", killed, 10, 30*time.Second)
+	p2.waitMedia("p1", killed, 10, 30*time.Second)
+	newOwner, _, err := rediscluster.RoomOwner(ctx, trio.rdb, "recorded")
+	if err != nil || newOwner == "" || newOwner == trio.owner {
+		t.Fatalf("room owner after the kill: %q (was %q), %v", newOwner, trio.owner, err)
+	}
+	var next *procNode
+	for _, n := range nodes {
+		if ids[n.url] == newOwner {
+			next = n
+		}
+	}
+	ec := egressClient(next)
+	waitEgress(t, ec, id, func(i *livekit.EgressInfo) bool {
+		return i.Status == livekit.EgressStatus_EGRESS_ACTIVE && i.Details == "segment 2"
+	})
+	waitSegment(t, filepath.Join(shared, id, "segment-2", "manifest.json"), 2)
+	time.Sleep(3 * time.Second)
+
+	stopped := time.Now()
+	if _, err := ec.StopEgress(ctx, &livekit.StopEgressRequest{EgressId: id}); err != nil {
+		t.Fatal(err)
+	}
+	done := waitEgress(t, ec, id, func(i *livekit.EgressInfo) bool { return i.Status >= livekit.EgressStatus_EGRESS_COMPLETE })
+	if done.Status != livekit.EgressStatus_EGRESS_COMPLETE || len(done.FileResults) != 1 {
+		t.Fatalf("egress ended %s (%s) with %v", done.Status, done.Error, done.FileResults)
+	}
+	whole, err := recorder.ReadManifest(done.ManifestLocation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(whole.Tracks) != 4 {
+		t.Errorf("the recording's manifest lists %d tracks, want 2 per segment", len(whole.Tracks))
+	}
+	composite := done.FileResults[0].Location
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", composite).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", composite, err)
+	}
+	dur, _ := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	// From the first segment's first frame to the stop, the gap while the room moved included.
+	want := stopped.Sub(first).Seconds() - 1.5
+	t.Logf("recording %s: killed %.1f s in, composite %.2f s, covering %.2f s from the first frame to the stop",
+		id, killed.Sub(first).Seconds(), dur, stopped.Sub(first).Seconds())
+	if dur < want {
+		t.Errorf("the composite lasts %.2f s, want at least %.2f: it does not cover both segments", dur, want)
+	}
+}
+
+func egressClient(n *procNode) *lksdk.EgressClient {
+	return lksdk.NewEgressClient(n.httpURL, config.DevAPIKey, config.DevAPISecret)
+}
+
+// waitSegment waits until the segment's manifest shows tracks tracks with frames written, and
+// returns its earliest track start.
+func waitSegment(t *testing.T, manifest string, tracks int) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m, err := recorder.ReadManifest(manifest)
+		n := 0
+		var first time.Time
+		for _, tr := range m.Tracks {
+			if tr.Frames > 0 {
+				n++
+				if first.IsZero() || tr.Start.Before(first) {
+					first = tr.Start
+				}
+			}
+		}
+		if err == nil && n >= tracks {
+			return first
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d tracks with frames, want %d (%v)", manifest, n, tracks, err)
+		}
+		time.Sleep(100 * time.Millisecond) // the recorder writes its manifest on its own clock
+	}
+}
+
+// waitEgress polls ListEgress until the egress satisfies ok, and returns it.
+func waitEgress(t *testing.T, ec *lksdk.EgressClient, id string, ok func(*livekit.EgressInfo) bool) *livekit.EgressInfo {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	var last *livekit.EgressInfo
+	for {
+		res, err := ec.ListEgress(context.Background(), &livekit.ListEgressRequest{EgressId: id})
+		if err == nil && len(res.Items) == 1 {
+			last = res.Items[0]
+			if ok(last) {
+				return last
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("egress %s: %v (%v)", id, last, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
