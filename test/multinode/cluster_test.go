@@ -15,10 +15,15 @@ import (
 
 // startCluster starts n in-process nodes sharing the test's redis-server, each with its own
 // ports and embedded TURN server.
-func startCluster(t *testing.T, r *redisServer, n int) []*testkit.Node {
+func startCluster(t *testing.T, r *redisServer, n int, more ...func(*config.Config)) []*testkit.Node {
 	nodes := make([]*testkit.Node, n)
 	for i := range nodes {
-		nodes[i] = testkit.StartNode(t, func(c *config.Config) { c.Redis.Address = r.Addr })
+		nodes[i] = testkit.StartNode(t, func(c *config.Config) {
+			c.Redis.Address = r.Addr
+			for _, f := range more {
+				f(c)
+			}
+		})
 	}
 	return nodes
 }

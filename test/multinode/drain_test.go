@@ -2,22 +2,28 @@ package multinode
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
 
+	"github.com/hop-meet/hop/internal/config"
+	"github.com/hop-meet/hop/recorder"
 	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
 )
 
 // `hop drain` on the node hosting a meeting: new rooms go elsewhere at once; after the deadline
 // the participants are asked to move, rejoin, and have media again on another node; the drained
-// node leaves the cluster.
+// node leaves the cluster. The meeting's recording moves with it: the next segment is recorded
+// on the new node, which finishes the recording over both.
 func TestDrainMovesMeeting(t *testing.T) {
 	r := startRedis(t)
-	nodes := startCluster(t, r, 3)
+	shared := t.TempDir()
+	nodes := startCluster(t, r, 3, func(c *config.Config) { c.Recorder.Dir = shared })
 	ctx := context.Background()
-	if _, err := roomService(nodes[0]).CreateRoom(ctx, &livekit.CreateRoomRequest{Name: "moving"}); err != nil {
+	if _, err := roomService(nodes[0]).CreateRoom(ctx, &livekit.CreateRoomRequest{Name: "moving",
+		Egress: &livekit.RoomEgress{Room: &livekit.RoomCompositeEgressRequest{RoomName: "moving"}}}); err != nil {
 		t.Fatal(err)
 	}
 	host := ownerIndex(t, r, nodes, "moving")
@@ -84,6 +90,23 @@ func TestDrainMovesMeeting(t *testing.T) {
 		back = m2
 	}
 	t.Logf("moved from node %d to node %d; media back both ways %v after the deadline", host, moved, back.Sub(asked.Add(deadline)))
+
+	// The recording went on on the new node as its second segment.
+	rec := waitEgress(t, egressClientOf(nodes[moved]), "", func(i *livekit.EgressInfo) bool {
+		return i.Status == livekit.EgressStatus_EGRESS_ACTIVE && i.Details == "segment 2"
+	})
+	waitSegment(t, filepath.Join(shared, rec.EgressId, "segment-2", "manifest.json"), 2)
+	if _, err := egressClientOf(nodes[moved]).StopEgress(ctx, &livekit.StopEgressRequest{EgressId: rec.EgressId}); err != nil {
+		t.Fatal(err)
+	}
+	done := waitEgress(t, egressClientOf(nodes[moved]), rec.EgressId, func(i *livekit.EgressInfo) bool {
+		return i.Status >= livekit.EgressStatus_EGRESS_COMPLETE
+	})
+	whole, err := recorder.ReadManifest(done.ManifestLocation)
+	if done.Status != livekit.EgressStatus_EGRESS_COMPLETE || err != nil || len(whole.Tracks) != 4 {
+		t.Fatalf("the moved recording ended %s (%s), manifest %v with %d tracks, want complete with 2 per segment",
+			done.Status, done.Error, err, len(whole.Tracks))
+	}
 }
 
 func draining(t *testing.T, rdb rediscluster.Cmdable, id string) bool {

@@ -114,6 +114,10 @@ func egressClient(n *procNode) *lksdk.EgressClient {
 	return lksdk.NewEgressClient(n.httpURL, config.DevAPIKey, config.DevAPISecret)
 }
 
+func egressClientOf(n *testkit.Node) *lksdk.EgressClient {
+	return lksdk.NewEgressClient(n.HTTPURL, config.DevAPIKey, config.DevAPISecret)
+}
+
 // waitSegment waits until the segment's manifest shows tracks tracks with frames written, and
 // returns its earliest track start.
 func waitSegment(t *testing.T, manifest string, tracks int) time.Time {
@@ -141,7 +145,8 @@ func waitSegment(t *testing.T, manifest string, tracks int) time.Time {
 	}
 }
 
-// waitEgress polls ListEgress until the egress satisfies ok, and returns it.
+// waitEgress polls ListEgress until the egress (the only one when id is empty) satisfies ok, and
+// returns it.
 func waitEgress(t *testing.T, ec *lksdk.EgressClient, id string, ok func(*livekit.EgressInfo) bool) *livekit.EgressInfo {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
