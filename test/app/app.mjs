@@ -908,6 +908,29 @@ const scenarios = {
     });
   },
 
+  // Someone who clicks Join while the microphone is still opening (here it takes 2 s) joins with
+  // it on, and is heard.
+  async quickjoin() {
+    const b = await launch();
+    const a = await person(b);
+    await a.addInitScript(() => {
+      const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      navigator.mediaDevices.getUserMedia = async (c) => {
+        if (c && c.audio) await new Promise((r) => setTimeout(r, 2000));
+        return open(c);
+      };
+    });
+    await joinAs(a, spec.link, 'Phan Thanh Hải'); // waits for the camera's preview only
+    await clickJoin(a);
+    const c = await person(b);
+    await joinAs(c, spec.link, 'Trịnh Kim Chi', { mic: false });
+    await clickJoin(c);
+    report.quickJoinHeard = await step('the quick joiner is heard', async () => {
+      await c.waitForFunction(() => [...document.querySelectorAll('audio')].some((e) => e.srcObject?.getAudioTracks().some((t) => t.readyState === 'live')), null, { timeout: T });
+      return true;
+    });
+  },
+
   // A denied camera is explained in Vietnamese, and joining without it works.
   async denied() {
     const b = await launch(['--use-fake-device-for-media-stream', '--deny-permission-prompts']);

@@ -77,7 +77,7 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
 
   const form = h(
     'form',
-    { class: 'card prejoin-form', onsubmit: (e: Event) => submit(e) },
+    { class: 'card prejoin-form', onsubmit: (e: Event) => void submit(e) },
     h('h1', { i18n: 'prejoinTitle' }),
     h('p', { class: 'room-name' }, room),
     h('label', { for: 'name-input', i18n: 'nameLabel' }),
@@ -141,25 +141,36 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
     }
   };
 
-  const startCam = async () => {
-    try {
-      video = await openCamera(store.device('videoinput'));
-      video.attach(preview);
-      problems.cam = undefined;
-    } catch (err) {
-      video = undefined;
-      problems.cam = problemOf(err);
-    }
+  // The devices being opened: joining waits for them, or someone quick to click would join
+  // with a microphone still opening, muted without having asked.
+  let opening: Promise<void>[] = [];
+  const startCam = () => {
+    const p = (async () => {
+      try {
+        video = await openCamera(store.device('videoinput'));
+        video.attach(preview);
+        problems.cam = undefined;
+      } catch (err) {
+        video = undefined;
+        problems.cam = problemOf(err);
+      }
+    })();
+    opening.push(p);
+    return p;
   };
-  const startMic = async () => {
-    try {
-      audio = await openMic(store.device('audioinput'));
-      meter.start(audio.mediaStreamTrack, (v) => (level.style.width = `${Math.round(v * 100)}%`));
-      problems.mic = undefined;
-    } catch (err) {
-      audio = undefined;
-      problems.mic = problemOf(err);
-    }
+  const startMic = () => {
+    const p = (async () => {
+      try {
+        audio = await openMic(store.device('audioinput'));
+        meter.start(audio.mediaStreamTrack, (v) => (level.style.width = `${Math.round(v * 100)}%`));
+        problems.mic = undefined;
+      } catch (err) {
+        audio = undefined;
+        problems.mic = problemOf(err);
+      }
+    })();
+    opening.push(p);
+    return p;
   };
 
   async function toggleMic() {
@@ -190,7 +201,7 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
     if (audio) await audio.setDeviceId(micSel.value);
   }
 
-  function submit(e: Event) {
+  async function submit(e: Event) {
     e.preventDefault();
     const name = cleanName(nameInput.value);
     if (!name) {
@@ -205,6 +216,14 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
       return;
     }
     store.setName(name);
+    joinBtn.disabled = true;
+    while (opening.length) {
+      const now = opening;
+      opening = [];
+      await Promise.all(now);
+    }
+    joinBtn.disabled = false;
+    render();
     onJoin({
       name,
       mic: micOn && !!audio,
