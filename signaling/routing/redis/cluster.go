@@ -1,6 +1,6 @@
 // Package redis runs a Hop node as one of a cluster coordinated through Redis: a node registry
 // with heartbeats, room placement by load, the room→node mapping as a fenced lease, signalling
-// relayed to the room's node over Redis Streams, and RoomService calls forwarded to it.
+// relayed to the room's node over Redis Streams, and RoomService and Egress calls forwarded to it.
 //
 // Timings (see the constants below): a node's heartbeat key lives NodeTTL and is refreshed every
 // HeartbeatEvery, so a silent node disappears within NodeTTL. A room's lease lives LeaseTTL and is
