@@ -167,9 +167,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	ecfg := egress.Config{Dir: cfg.Recorder.Dir, CompositeThreads: cfg.Recorder.CompositeThreads,
 		Store: store, LinkTTL: cfg.Recorder.S3.LinkTTL, Retention: cfg.Recorder.Retention, Logger: log}
 	if n.cluster != nil {
-		ecfg.Ledger = n.cluster.RecordingLedger()
+		ecfg.Ledger, ecfg.Peers = n.cluster.RecordingLedger(), n.cluster.EgressPeers()
 	}
 	n.egress = egress.New(ecfg, egress.LocalRooms(n.rooms))
+	if n.cluster != nil {
+		n.cluster.AttachEgress(n.egress)
+	}
 	n.rooms.SetMeetingRecorder(n.egress.MeetingRecorder())
 	n.egress.RegisterRecordings(mux, verifier)
 	mux.Handle(egress.Prefix, n.egress.Handler(verifier, cfg.Limits.MaxSignalMessage))

@@ -52,6 +52,8 @@ type Config struct {
 	// hosts their room finds them: a room whose node died is recorded on there as a new segment.
 	// Dir must then be storage every node shares.
 	Ledger Ledger
+	// Peers, if set (a cluster), answers the calls about rooms and egresses of other nodes.
+	Peers  Peers
 	Logger *slog.Logger
 }
 
@@ -223,20 +225,31 @@ func (j *job) stop() {
 	}
 }
 
-// start begins an egress of roomName; set fills in its request.
-func (s *Service) start(ctx context.Context, roomName string, set func(*livekit.EgressInfo)) (*livekit.EgressInfo, error) {
-	if err := checkRoom(ctx, roomName); err != nil {
+// start begins the egress req describes (its RoomName, Request and SourceType): here if the room
+// is on this node, else on the node that hosts it.
+func (s *Service) start(ctx context.Context, req *livekit.EgressInfo) (*livekit.EgressInfo, error) {
+	if err := checkRoom(ctx, req.RoomName); err != nil {
 		return nil, err
 	}
-	r := s.rooms.Room(roomName)
-	if r == nil {
-		return nil, twirp.NewError(twirp.NotFound, "room "+roomName+" is not on this node")
+	if s.rooms.Room(req.RoomName) != nil || s.cfg.Peers == nil {
+		return s.StartHere(req)
 	}
-	id := guid.New(guid.EgressPrefix)
+	info, err := s.cfg.Peers.Start(ctx, req)
+	if err != nil {
+		return nil, peerError(err)
+	}
+	if info == nil {
+		return nil, twirp.NewError(twirp.NotFound, "room "+req.RoomName+" is on no node")
+	}
+	return info, nil
+}
+
+// startIn begins recording r for the egress req describes.
+func (s *Service) startIn(r Room, req *livekit.EgressInfo) (*livekit.EgressInfo, error) {
 	now := time.Now()
-	info := &livekit.EgressInfo{EgressId: id, RoomId: r.SID(), RoomName: roomName, Status: livekit.EgressStatus_EGRESS_STARTING,
-		StartedAt: now.UnixNano(), UpdatedAt: now.UnixNano()}
-	set(info)
+	info := &livekit.EgressInfo{EgressId: guid.New(guid.EgressPrefix), RoomId: r.SID(), RoomName: req.RoomName,
+		Status: livekit.EgressStatus_EGRESS_STARTING, StartedAt: now.UnixNano(), UpdatedAt: now.UnixNano(),
+		Request: req.Request, SourceType: req.SourceType}
 	_, started, err := s.begin(r, info, false, nil)
 	return started, err
 }

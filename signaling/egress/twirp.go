@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"sort"
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/twitchtv/twirp"
@@ -13,27 +14,18 @@ import (
 type twirpService struct{ s *Service }
 
 func (t twirpService) StartRoomCompositeEgress(ctx context.Context, req *livekit.RoomCompositeEgressRequest) (*livekit.EgressInfo, error) {
-	return t.s.start(ctx, req.RoomName, func(i *livekit.EgressInfo) {
-		i.Request = &livekit.EgressInfo_RoomComposite{RoomComposite: req}
-		i.SourceType = livekit.EgressSourceType_EGRESS_SOURCE_TYPE_SDK
-	})
+	return t.s.start(ctx, &livekit.EgressInfo{RoomName: req.RoomName, Request: &livekit.EgressInfo_RoomComposite{RoomComposite: req},
+		SourceType: livekit.EgressSourceType_EGRESS_SOURCE_TYPE_SDK})
 }
 
 func (t twirpService) StartParticipantEgress(ctx context.Context, req *livekit.ParticipantEgressRequest) (*livekit.EgressInfo, error) {
-	return t.s.start(ctx, req.RoomName, func(i *livekit.EgressInfo) {
-		i.Request = &livekit.EgressInfo_Participant{Participant: req}
-		i.SourceType = livekit.EgressSourceType_EGRESS_SOURCE_TYPE_SDK
-	})
+	return t.s.start(ctx, &livekit.EgressInfo{RoomName: req.RoomName, Request: &livekit.EgressInfo_Participant{Participant: req},
+		SourceType: livekit.EgressSourceType_EGRESS_SOURCE_TYPE_SDK})
 }
 
 func (t twirpService) StartTrackEgress(ctx context.Context, req *livekit.TrackEgressRequest) (*livekit.EgressInfo, error) {
-	if r := t.s.rooms.Room(req.RoomName); r != nil && checkRoom(ctx, req.RoomName) == nil && !hasTrack(r, req.TrackId) {
-		return nil, twirp.NewError(twirp.NotFound, "track "+req.TrackId+" is not published in room "+req.RoomName)
-	}
-	return t.s.start(ctx, req.RoomName, func(i *livekit.EgressInfo) {
-		i.Request = &livekit.EgressInfo_Track{Track: req}
-		i.SourceType = livekit.EgressSourceType_EGRESS_SOURCE_TYPE_SDK
-	})
+	return t.s.start(ctx, &livekit.EgressInfo{RoomName: req.RoomName, Request: &livekit.EgressInfo_Track{Track: req},
+		SourceType: livekit.EgressSourceType_EGRESS_SOURCE_TYPE_SDK})
 }
 
 // wantFor picks the tracks an egress records, from its request (so that the node continuing a
@@ -79,6 +71,10 @@ func (t twirpService) ListEgress(ctx context.Context, req *livekit.ListEgressReq
 		}
 	}
 	items := t.s.list(req.RoomName, req.EgressId, req.Active)
+	if t.s.cfg.Peers != nil {
+		items = merge(items, t.s.cfg.Peers.List(ctx, req))
+		sort.Slice(items, func(a, b int) bool { return items[a].StartedAt < items[b].StartedAt })
+	}
 	// A token limited to one room sees only that room's egresses.
 	if err := checkRoom(ctx, ""); err != nil {
 		kept := items[:0]
@@ -89,6 +85,8 @@ func (t twirpService) ListEgress(ctx context.Context, req *livekit.ListEgressReq
 		}
 		items = kept
 	}
+	// Signed here, for every node's: the nodes share the store's configuration, and the links
+	// last from when the caller got them.
 	for _, i := range items {
 		t.s.signLinks(ctx, i)
 	}
@@ -96,20 +94,25 @@ func (t twirpService) ListEgress(ctx context.Context, req *livekit.ListEgressReq
 }
 
 func (t twirpService) StopEgress(ctx context.Context, req *livekit.StopEgressRequest) (*livekit.EgressInfo, error) {
-	t.s.mu.Lock()
-	j := t.s.jobs[req.EgressId]
-	t.s.mu.Unlock()
-	if j == nil {
-		return nil, twirp.NewError(twirp.NotFound, "egress "+req.EgressId+" not found")
-	}
-	if err := checkRoom(ctx, j.snapshot().RoomName); err != nil {
+	// The egress's room is known only where it runs: that node checks the token's room.
+	room := tokenRoom(ctx)
+	if err := checkRoom(ctx, room); err != nil {
 		return nil, err
 	}
-	if st := j.snapshot().Status; st > livekit.EgressStatus_EGRESS_ENDING {
-		return nil, twirp.NewError(twirp.FailedPrecondition, "egress "+req.EgressId+" has already ended")
+	var info *livekit.EgressInfo
+	var err error
+	if t.s.job(req.EgressId) != nil || t.s.cfg.Peers == nil {
+		info, err = t.s.StopHere(req.EgressId, room)
+	} else {
+		info, err = t.s.cfg.Peers.Stop(ctx, req.EgressId, room)
 	}
-	j.stop()
-	return j.snapshot(), nil
+	switch {
+	case err != nil:
+		return nil, peerError(err)
+	case info == nil:
+		return nil, twirp.NewError(twirp.NotFound, "egress "+req.EgressId+" not found")
+	}
+	return info, nil
 }
 
 func unimplemented() error { return twirp.NewError(twirp.Unimplemented, "not served by Hop") }

@@ -1,6 +1,6 @@
 // Package redis runs a Hop node as one of a cluster coordinated through Redis: a node registry
 // with heartbeats, room placement by load, the room→node mapping as a fenced lease, signalling
-// relayed to the room's node over Redis Streams, and RoomService calls forwarded to it.
+// relayed to the room's node over Redis Streams, and RoomService and Egress calls forwarded to it.
 //
 // Timings (see the constants below): a node's heartbeat key lives NodeTTL and is refreshed every
 // HeartbeatEvery, so a silent node disappears within NodeTTL. A room's lease lives LeaseTTL and is
@@ -111,7 +111,9 @@ type Config struct {
 	// OnDrain is called once when `hop drain` asks this node to drain, with the deadline after
 	// which its meetings are moved.
 	OnDrain func(deadline time.Duration)
-	Logger  *slog.Logger
+	// Egress answers the Egress calls other nodes forward (see AttachEgress).
+	Egress Egress
+	Logger *slog.Logger
 }
 
 // Load is what a node carries: placement prefers the least loaded.
@@ -245,6 +247,7 @@ func nodeRoomsKey(id string) string { return "hop:noderooms:" + id }
 func drainKey(id string) string     { return "hop:drain:" + id }
 func callsKey(id string) string     { return "hop:calls:" + id }
 func replyKey(id string) string     { return "hop:reply:" + id }
+func egressKey(id string) string    { return "hop:egress:" + id }
 func upKey(sid string) string       { return "hop:sess:" + sid + ":up" }
 func downKey(sid string) string     { return "hop:sess:" + sid + ":down" }
 

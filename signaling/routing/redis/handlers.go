@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/livekit/protocol/livekit"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -50,6 +51,9 @@ func (c *Cluster) handle(ctx context.Context, req *call) (any, error) {
 			return nil, err
 		}
 		return nil, c.cfg.Host.CheckJoin(ctx, w.params())
+	}
+	if strings.HasPrefix(req.Op, "egress-") {
+		return c.handleEgress(req)
 	}
 	if req.Op == "list" {
 		var out []*pb[*livekit.Room]

@@ -20,11 +20,13 @@ type RecordingLedger struct{ c *Cluster }
 // RecordingLedger is the cluster's ledger of recordings in progress.
 func (c *Cluster) RecordingLedger() *RecordingLedger { return &RecordingLedger{c: c} }
 
-// Save records (or replaces) recording id of room.
+// Save records (or replaces) recording id of room, and indexes it by id to this node (which
+// records it now), where StopEgress on another node finds it.
 func (l *RecordingLedger) Save(ctx context.Context, room, id string, entry []byte) error {
 	_, err := l.c.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		p.HSet(ctx, recordingsKey(room), id, entry)
 		p.Expire(ctx, recordingsKey(room), recordingsTTL)
+		p.Set(ctx, egressKey(id), l.c.cfg.NodeID, recordingsTTL)
 		return nil
 	})
 	return err
@@ -32,7 +34,12 @@ func (l *RecordingLedger) Save(ctx context.Context, room, id string, entry []byt
 
 // Remove forgets a recording that has ended.
 func (l *RecordingLedger) Remove(ctx context.Context, room, id string) error {
-	return l.c.rdb.HDel(ctx, recordingsKey(room), id).Err()
+	_, err := l.c.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.HDel(ctx, recordingsKey(room), id)
+		p.Del(ctx, egressKey(id))
+		return nil
+	})
+	return err
 }
 
 // Entries returns room's recordings in progress by id.

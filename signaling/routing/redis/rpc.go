@@ -10,6 +10,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/livekit/protocol/utils/guid"
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/twitchtv/twirp"
 
 	"github.com/hop-meet/hop/signaling/auth"
 	"github.com/hop-meet/hop/signaling/room"
@@ -38,6 +39,7 @@ type answer struct {
 	Kind   string          `json:"kind,omitempty"` // which error: see wireError
 	Reason int32           `json:"reason,omitempty"`
 	Status int             `json:"status,omitempty"`
+	Code   string          `json:"code,omitempty"` // a Twirp error's code (Kind "twirp")
 	Body   json.RawMessage `json:"body,omitempty"`
 }
 
@@ -149,7 +151,8 @@ func (e *JoinRefused) DisconnectReason() livekit.DisconnectReason { return e.Rea
 // Unwrap gives the HTTP status for the validate endpoint.
 func (e *JoinRefused) Unwrap() error { return &auth.Error{Status: e.Status, Reason: e.Msg} }
 
-// wireError keeps what callers act on: the room's sentinel errors, a join's reason and status.
+// wireError keeps what callers act on: the room's sentinel errors, a join's reason and status, a
+// Twirp error's code (the Egress API's, answered on another node).
 func wireError(err error) answer {
 	a := answer{Err: err.Error()}
 	switch {
@@ -165,12 +168,15 @@ func wireError(err error) answer {
 		a.Kind = "unavailable"
 	}
 	var ee *routing.RoomElsewhereError
+	var te twirp.Error
 	var dr interface {
 		DisconnectReason() livekit.DisconnectReason
 	}
 	switch {
 	case errors.As(err, &ee):
 		a.Kind = "elsewhere"
+	case errors.As(err, &te):
+		a.Kind, a.Code, a.Err = "twirp", string(te.Code()), te.Msg()
 	case errors.As(err, &dr):
 		a.Kind, a.Reason, a.Status = "join", int32(dr.DisconnectReason()), auth.Status(err)
 	}
@@ -193,6 +199,8 @@ func (a *answer) error() error {
 		return &JoinRefused{Reason: livekit.DisconnectReason(a.Reason), Status: a.Status, Msg: a.Err}
 	case "elsewhere":
 		return &elsewhere{msg: a.Err}
+	case "twirp":
+		return twirp.NewError(twirp.ErrorCode(a.Code), a.Err)
 	}
 	return errors.New(a.Err)
 }
