@@ -3,6 +3,9 @@ package egress
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/twitchtv/twirp"
@@ -22,6 +25,12 @@ type Peers interface {
 	Stop(ctx context.Context, id, room string) (*livekit.EgressInfo, error)
 	// List returns the egresses of every other live node that req selects, links unsigned.
 	List(ctx context.Context, req *livekit.ListEgressRequest) []*livekit.EgressInfo
+	// Find returns recording id as the other node that has it knows it (links unsigned) and that
+	// node's HTTP base URL, which serves its local files; nil: no other node has it.
+	Find(ctx context.Context, id string) (*livekit.EgressInfo, string, error)
+	// Delete deletes recording id of room on the other node that has it (DeleteHere there);
+	// false, nil: no other node has it.
+	Delete(ctx context.Context, id, room string) (bool, error)
 }
 
 // StartHere starts on this node the egress req describes (its RoomName, Request and SourceType):
@@ -57,6 +66,45 @@ func (s *Service) StopHere(id, room string) (*livekit.EgressInfo, error) {
 // ListHere returns this node's egresses that req selects, links unsigned (the answering node signs them).
 func (s *Service) ListHere(req *livekit.ListEgressRequest) []*livekit.EgressInfo {
 	return s.list(req.RoomName, req.EgressId, req.Active)
+}
+
+// FindHere returns this node's recording id, links unsigned; nil if it has none.
+func (s *Service) FindHere(id string) *livekit.EgressInfo {
+	if j := s.job(id); j != nil {
+		return j.snapshot()
+	}
+	return nil
+}
+
+// DeleteHere deletes this node's finished recording id of room, here and in the store: false,
+// nil if it has no such recording. Its errors are Twirp errors whose message is the recordings
+// API's error code, so that they keep their meaning across the cluster.
+func (s *Service) DeleteHere(ctx context.Context, id, room string) (bool, error) {
+	j := s.job(id)
+	if j == nil || j.snapshot().RoomName != room {
+		return false, nil
+	}
+	if j.snapshot().Status <= livekit.EgressStatus_EGRESS_ENDING {
+		return true, twirp.NewError(twirp.FailedPrecondition, "recording_in_progress")
+	}
+	if s.cfg.Store != nil {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		err := s.cfg.Store.DeletePrefix(ctx, id+"/")
+		cancel()
+		if err != nil {
+			s.log.Warn("deleting a recording from the store failed", "recording", id, "err", err)
+			return true, twirp.NewError(twirp.Unavailable, "store_unavailable")
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(s.cfg.Dir, filepath.Base(id))); err != nil {
+		s.log.Warn("deleting a recording's files failed", "recording", id, "err", err)
+		return true, twirp.NewError(twirp.Internal, "internal")
+	}
+	s.mu.Lock()
+	delete(s.jobs, id)
+	s.mu.Unlock()
+	s.log.Info("recording deleted", "recording", id, "room", room)
+	return true, nil
 }
 
 func (s *Service) job(id string) *job {

@@ -1,15 +1,14 @@
 package egress
 
 import (
-	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
+	"github.com/twitchtv/twirp"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/hop-meet/hop/signaling/auth"
@@ -21,8 +20,12 @@ import (
 //	GET    /api/rooms/{room}/recordings                  the room's recordings (as ListEgress)
 //	GET    /api/rooms/{room}/recordings/{id}/files/{name} one of its files (a stored one: a redirect to a signed link)
 //	DELETE /api/rooms/{room}/recordings/{id}              delete a finished recording, here and in the store
+//
+// In a cluster any node answers, for every node's recordings: it checks the token, then lists
+// them all, signs a stored file's link itself, proxies another node's local file from that node,
+// and has a deletion done where the recording is.
 func (s *Service) RegisterRecordings(mux *http.ServeMux, v *auth.Verifier) {
-	h := recordingsHandler{s: s, v: v}
+	h := recordingsHandler{s: s, v: v, client: proxyClient()}
 	mux.HandleFunc("GET /api/rooms/{room}/recordings", h.list)
 	mux.HandleFunc("GET /api/rooms/{room}/recordings/{id}/files/{name}", h.file)
 	mux.HandleFunc("DELETE /api/rooms/{room}/recordings/{id}", h.delete)
@@ -31,6 +34,8 @@ func (s *Service) RegisterRecordings(mux *http.ServeMux, v *auth.Verifier) {
 type recordingsHandler struct {
 	s *Service
 	v *auth.Verifier
+	// client fetches another node's local files for proxy.
+	client *http.Client
 }
 
 // allowed checks the caller's token for the room in the path.
@@ -54,26 +59,16 @@ func (h recordingsHandler) allowed(w http.ResponseWriter, r *http.Request) bool 
 	return true
 }
 
-// recording finds the room's recording named in the path.
-func (h recordingsHandler) recording(w http.ResponseWriter, r *http.Request) (*job, bool) {
-	h.s.mu.Lock()
-	j := h.s.jobs[r.PathValue("id")]
-	h.s.mu.Unlock()
-	if j == nil || j.snapshot().RoomName != r.PathValue("room") {
-		fail(w, http.StatusNotFound, "recording_not_found")
-		return nil, false
-	}
-	return j, true
-}
+// forwardedHeader marks a download one node proxies to the node that has the recording, which
+// answers it from its own recordings only: no request goes round the cluster.
+const forwardedHeader = "X-Hop-Forwarded"
 
 func (h recordingsHandler) list(w http.ResponseWriter, r *http.Request) {
 	if !h.allowed(w, r) {
 		return
 	}
-	items := h.s.list(r.PathValue("room"), "", false)
-	for _, i := range items {
-		h.s.signLinks(r.Context(), i)
-	}
+	// Every node's, as ListEgress gathers them, links signed here.
+	items := h.s.gather(r.Context(), &livekit.ListEgressRequest{RoomName: r.PathValue("room")})
 	b, err := protojson.Marshal(&livekit.ListEgressResponse{Items: items})
 	if err != nil {
 		fail(w, http.StatusInternalServerError, "internal")
@@ -88,26 +83,38 @@ func (h recordingsHandler) file(w http.ResponseWriter, r *http.Request) {
 	if !h.allowed(w, r) {
 		return
 	}
-	j, ok := h.recording(w, r)
-	if !ok {
+	id, room, name := r.PathValue("id"), r.PathValue("room"), r.PathValue("name")
+	info, node := h.s.FindHere(id), ""
+	if info == nil && h.s.cfg.Peers != nil && r.Header.Get(forwardedHeader) == "" {
+		var err error
+		if info, node, err = h.s.cfg.Peers.Find(r.Context(), id); err != nil {
+			h.s.log.Warn("finding a recording on the other nodes failed", "recording", id, "err", err)
+			fail(w, http.StatusBadGateway, "node_unavailable")
+			return
+		}
+	}
+	if info == nil || info.RoomName != room {
+		fail(w, http.StatusNotFound, "recording_not_found")
 		return
 	}
-	name := r.PathValue("name")
-	for _, f := range j.snapshot().FileResults {
-		if f.Filename != name {
+	for _, f := range info.FileResults {
+		switch {
+		case f.Filename != name:
 			continue
-		}
-		if strings.HasPrefix(f.Location, "s3://") {
+		case strings.HasPrefix(f.Location, "s3://"):
+			// Signed here for any node's: the nodes share the store's configuration.
 			u, err := h.s.cfg.Store.SignedURL(r.Context(), f.Location, time.Minute)
 			if err != nil {
 				fail(w, http.StatusBadGateway, "store_unavailable")
 				return
 			}
 			http.Redirect(w, r, u, http.StatusFound)
-			return
+		case node != "":
+			h.proxy(w, r, node)
+		default:
+			w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+			http.ServeFile(w, r, f.Location)
 		}
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-		http.ServeFile(w, r, f.Location)
 		return
 	}
 	fail(w, http.StatusNotFound, "file_not_found")
@@ -117,34 +124,43 @@ func (h recordingsHandler) delete(w http.ResponseWriter, r *http.Request) {
 	if !h.allowed(w, r) {
 		return
 	}
-	j, ok := h.recording(w, r)
-	if !ok {
-		return
-	}
-	id := j.snapshot().EgressId
-	if j.snapshot().Status <= livekit.EgressStatus_EGRESS_ENDING {
-		fail(w, http.StatusConflict, "recording_in_progress")
-		return
-	}
-	if h.s.cfg.Store != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
-		err := h.s.cfg.Store.DeletePrefix(ctx, id+"/")
-		cancel()
-		if err != nil {
-			h.s.log.Warn("deleting a recording from the store failed", "recording", id, "err", err)
-			fail(w, http.StatusBadGateway, "store_unavailable")
-			return
+	id, room := r.PathValue("id"), r.PathValue("room")
+	deleted, err := h.s.DeleteHere(r.Context(), id, room)
+	if !deleted && err == nil && h.s.cfg.Peers != nil {
+		if deleted, err = h.s.cfg.Peers.Delete(r.Context(), id, room); err != nil {
+			err = peerError(err)
 		}
 	}
-	if err := os.RemoveAll(filepath.Join(h.s.cfg.Dir, filepath.Base(id))); err != nil {
+	switch {
+	case err != nil:
+		apiError(w, err)
+	case !deleted:
+		fail(w, http.StatusNotFound, "recording_not_found")
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// apiError answers a Twirp error of DeleteHere, here or on another node, as the API's status
+// and code; the cluster's own failures (a node that did not answer, Redis away) are a 502.
+func apiError(w http.ResponseWriter, err error) {
+	var te twirp.Error
+	if !errors.As(err, &te) {
 		fail(w, http.StatusInternalServerError, "internal")
 		return
 	}
-	h.s.mu.Lock()
-	delete(h.s.jobs, id)
-	h.s.mu.Unlock()
-	h.s.log.Info("recording deleted", "recording", id, "room", r.PathValue("room"))
-	w.WriteHeader(http.StatusNoContent)
+	switch te.Code() {
+	case twirp.FailedPrecondition:
+		fail(w, http.StatusConflict, te.Msg())
+	case twirp.Unavailable:
+		if te.Msg() == "store_unavailable" {
+			fail(w, http.StatusBadGateway, te.Msg())
+			return
+		}
+		fail(w, http.StatusBadGateway, "node_unavailable")
+	default:
+		fail(w, http.StatusInternalServerError, "internal")
+	}
 }
 
 func fail(w http.ResponseWriter, status int, code string) {

@@ -70,11 +70,7 @@ func (t twirpService) ListEgress(ctx context.Context, req *livekit.ListEgressReq
 			return nil, err
 		}
 	}
-	items := t.s.list(req.RoomName, req.EgressId, req.Active)
-	if t.s.cfg.Peers != nil {
-		items = merge(items, t.s.cfg.Peers.List(ctx, req))
-		sort.Slice(items, func(a, b int) bool { return items[a].StartedAt < items[b].StartedAt })
-	}
+	items := t.s.gather(ctx, req)
 	// A token limited to one room sees only that room's egresses.
 	if err := checkRoom(ctx, ""); err != nil {
 		kept := items[:0]
@@ -85,12 +81,22 @@ func (t twirpService) ListEgress(ctx context.Context, req *livekit.ListEgressReq
 		}
 		items = kept
 	}
+	return &livekit.ListEgressResponse{Items: items}, nil
+}
+
+// gather returns the egresses req selects of this node and every other live node, links signed.
+func (s *Service) gather(ctx context.Context, req *livekit.ListEgressRequest) []*livekit.EgressInfo {
+	items := s.list(req.RoomName, req.EgressId, req.Active)
+	if s.cfg.Peers != nil {
+		items = merge(items, s.cfg.Peers.List(ctx, req))
+		sort.Slice(items, func(a, b int) bool { return items[a].StartedAt < items[b].StartedAt })
+	}
 	// Signed here, for every node's: the nodes share the store's configuration, and the links
 	// last from when the caller got them.
 	for _, i := range items {
-		t.s.signLinks(ctx, i)
+		s.signLinks(ctx, i)
 	}
-	return &livekit.ListEgressResponse{Items: items}, nil
+	return items
 }
 
 func (t twirpService) StopEgress(ctx context.Context, req *livekit.StopEgressRequest) (*livekit.EgressInfo, error) {

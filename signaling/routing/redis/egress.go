@@ -4,16 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/livekit/protocol/livekit"
 )
 
 // Egress is this node's egress service as the Egress calls other nodes forward reach it. They
-// checked the tokens; nil, nil from StopHere: no such egress here.
+// checked the tokens; nil, nil from StopHere, nil from FindHere and false, nil from DeleteHere:
+// no such egress here.
 type Egress interface {
 	StartHere(req *livekit.EgressInfo) (*livekit.EgressInfo, error)
 	StopHere(id, room string) (*livekit.EgressInfo, error)
 	ListHere(req *livekit.ListEgressRequest) []*livekit.EgressInfo
+	FindHere(id string) *livekit.EgressInfo
+	DeleteHere(ctx context.Context, id, room string) (bool, error)
 }
 
 // AttachEgress gives the cluster the node's egress service, before Start.
@@ -25,7 +29,8 @@ type EgressPeers struct{ c *Cluster }
 // EgressPeers is the cluster as the egress service reaches the other nodes.
 func (c *Cluster) EgressPeers() *EgressPeers { return &EgressPeers{c: c} }
 
-type stopArgs struct {
+// egressArgs name an egress in a forwarded call, with the room the caller may act on ("" any).
+type egressArgs struct {
 	ID   string `json:"id"`
 	Room string `json:"room,omitempty"`
 }
@@ -55,38 +60,90 @@ func (p *EgressPeers) Start(ctx context.Context, req *livekit.EgressInfo) (*live
 	return nil, errors.New("the room kept moving; try again")
 }
 
-// Stop stops egress id on the node the index names; failing that (the index has expired, or its
-// node died and a node finishes the recording without a new segment) every other live node is asked.
+// Stop stops egress id on the node that records it (see ask).
 func (p *EgressPeers) Stop(ctx context.Context, id, room string) (*livekit.EgressInfo, error) {
-	args := &stopArgs{ID: id, Room: room}
-	stop := func(node string) (*livekit.EgressInfo, error) {
+	args := &egressArgs{ID: id, Room: room}
+	var out *livekit.EgressInfo
+	_, err := p.ask(ctx, id, func(node string) (bool, error) {
 		var info *pb[*livekit.EgressInfo]
 		if err := p.c.call(ctx, node, "egress-stop", "", args, &info); err != nil || info == nil {
-			return nil, err
+			return false, err
 		}
-		return info.M, nil
+		out = info.M
+		return true, nil
+	})
+	return out, err
+}
+
+// Find returns recording id as the node that has it knows it, and that node's HTTP base URL.
+func (p *EgressPeers) Find(ctx context.Context, id string) (*livekit.EgressInfo, string, error) {
+	var out *livekit.EgressInfo
+	var at string
+	found, err := p.ask(ctx, id, func(node string) (bool, error) {
+		var info *pb[*livekit.EgressInfo]
+		if err := p.c.call(ctx, node, "egress-find", "", &egressArgs{ID: id}, &info); err != nil || info == nil {
+			return false, err
+		}
+		out, at = info.M, node
+		return true, nil
+	})
+	if !found || err != nil {
+		return nil, "", err
+	}
+	nodes, err := p.c.Nodes(ctx)
+	if err != nil {
+		return nil, "", unavailable(err)
+	}
+	for _, n := range nodes {
+		if n.ID == at {
+			u, err := n.HTTPURL()
+			return out, u, err
+		}
+	}
+	return nil, "", fmt.Errorf("%w (%s, egress-find)", errNoAnswer, at) // it left the registry meanwhile
+}
+
+// Delete deletes recording id of room on the node that has it.
+func (p *EgressPeers) Delete(ctx context.Context, id, room string) (bool, error) {
+	return p.ask(ctx, id, func(node string) (bool, error) {
+		var deleted *bool
+		err := p.c.call(ctx, node, "egress-delete", "", &egressArgs{ID: id, Room: room}, &deleted)
+		return deleted != nil, err
+	})
+}
+
+// ask runs try on the node the index names for egress id until try says that node has it;
+// failing that (the index has expired, the recording ended and left the index, or its node
+// died), on every other live node. A node that does not answer is passed over (it may be dead),
+// unless no node has the egress: then its silence is the answer.
+func (p *EgressPeers) ask(ctx context.Context, id string, try func(node string) (bool, error)) (bool, error) {
+	var silent error
+	attempt := func(node string) (bool, error) {
+		found, err := try(node)
+		if errors.Is(err, errNoAnswer) {
+			silent, err = err, nil
+		}
+		return found || err != nil, err
 	}
 	indexed, _ := p.c.rdb.Get(ctx, egressKey(id)).Result()
 	if indexed != "" && indexed != p.c.cfg.NodeID {
-		info, err := stop(indexed)
-		if info != nil || (err != nil && !errors.Is(err, errNoAnswer)) {
-			return info, err
+		if done, err := attempt(indexed); done {
+			return err == nil, err
 		}
 	}
 	nodes, err := p.c.Nodes(ctx)
 	if err != nil {
-		return nil, unavailable(err)
+		return false, unavailable(err)
 	}
 	for _, n := range nodes {
 		if n.ID == p.c.cfg.NodeID || n.ID == indexed {
 			continue
 		}
-		info, err := stop(n.ID)
-		if info != nil || (err != nil && !errors.Is(err, errNoAnswer)) {
-			return info, err
+		if done, err := attempt(n.ID); done {
+			return err == nil, err
 		}
 	}
-	return nil, nil
+	return false, silent
 }
 
 // List returns every other live node's egresses that req selects.
@@ -114,7 +171,7 @@ func (p *EgressPeers) List(ctx context.Context, req *livekit.ListEgressRequest) 
 }
 
 // handleEgress answers an Egress call another node forwarded.
-func (c *Cluster) handleEgress(req *call) (any, error) {
+func (c *Cluster) handleEgress(ctx context.Context, req *call) (any, error) {
 	if c.cfg.Egress == nil {
 		return nil, errors.New("no egress service on node " + c.cfg.NodeID)
 	}
@@ -133,7 +190,7 @@ func (c *Cluster) handleEgress(req *call) (any, error) {
 		}
 		return wrap(info), nil
 	case "egress-stop":
-		var a stopArgs
+		var a egressArgs
 		if err := json.Unmarshal(req.Args, &a); err != nil {
 			return nil, err
 		}
@@ -142,6 +199,28 @@ func (c *Cluster) handleEgress(req *call) (any, error) {
 			return nil, err
 		}
 		return wrap(info), nil
+	case "egress-find":
+		var a egressArgs
+		if err := json.Unmarshal(req.Args, &a); err != nil {
+			return nil, err
+		}
+		if info := c.cfg.Egress.FindHere(a.ID); info != nil {
+			return wrap(info), nil
+		}
+		return nil, nil
+	case "egress-delete":
+		var a egressArgs
+		if err := json.Unmarshal(req.Args, &a); err != nil {
+			return nil, err
+		}
+		// The store's deletion may take as long as the caller waits, no longer.
+		ctx, cancel := context.WithDeadline(ctx, req.Deadline)
+		defer cancel()
+		deleted, err := c.cfg.Egress.DeleteHere(ctx, a.ID, a.Room)
+		if err != nil || !deleted {
+			return nil, err
+		}
+		return true, nil
 	case "egress-list":
 		var a pb[*livekit.ListEgressRequest]
 		if err := json.Unmarshal(req.Args, &a); err != nil {

@@ -53,7 +53,7 @@ func (c *Cluster) handle(ctx context.Context, req *call) (any, error) {
 		return nil, c.cfg.Host.CheckJoin(ctx, w.params())
 	}
 	if strings.HasPrefix(req.Op, "egress-") {
-		return c.handleEgress(req)
+		return c.handleEgress(ctx, req)
 	}
 	if req.Op == "list" {
 		var out []*pb[*livekit.Room]

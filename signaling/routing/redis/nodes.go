@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"time"
 
@@ -23,6 +26,28 @@ type NodeInfo struct {
 	Updated  time.Time `json:"updated"`
 	// Rooms is filled in by ListNodes: the rooms whose leases the node holds.
 	Rooms []string `json:"-"`
+}
+
+// HTTPURL is the node's HTTP base URL, which other nodes reach it at: its signalling URL as
+// http(s), with its media address for a host it listens on as unspecified (0.0.0.0, ::).
+func (n NodeInfo) HTTPURL() (string, error) {
+	u, err := url.Parse(n.URL)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("node %s has no usable URL %q", n.ID, n.URL)
+	}
+	switch u.Scheme {
+	case "ws":
+		u.Scheme = "http"
+	case "wss":
+		u.Scheme = "https"
+	}
+	if ip := net.ParseIP(u.Hostname()); (ip == nil && u.Hostname() == "") || (ip != nil && ip.IsUnspecified()) {
+		if n.MediaIP == "" {
+			return "", fmt.Errorf("node %s listens on every address and advertises none", n.ID)
+		}
+		u.Host = net.JoinHostPort(n.MediaIP, u.Port())
+	}
+	return u.String(), nil
 }
 
 func (c *Cluster) heartbeatLoop(ctx context.Context) {
