@@ -178,9 +178,9 @@ func makeMedia() (*Media, error) {
 		w := h * 16 / 9
 		f := filepath.Join(dir, fmt.Sprintf("vp8-%d.ivf", h))
 		rate := map[int]string{180: "150k", 360: "500k", 720: "1500k"}[h]
-		if err := run("-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=30:duration=%s", w, h, seconds),
-			"-c:v", "libvpx", "-b:v", rate, "-deadline", "realtime", "-cpu-used", "8", "-g", "30",
-			"-auto-alt-ref", "0", f); err != nil {
+		args := append([]string{"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=30:duration=%s", w, h, seconds)},
+			vp8Args(rate)...)
+		if err := run(append(args, f)...); err != nil {
 			return nil, err
 		}
 		m.VP8[h] = f
@@ -203,6 +203,25 @@ func makeMedia() (*Media, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// vp8Args are the encoder settings of testkit's VP8 files: real-time, a keyframe every second (so
+// that a recording starting late has a picture within one), no alt-ref frames.
+func vp8Args(rate string) []string {
+	return []string{"-c:v", "libvpx", "-b:v", rate, "-deadline", "realtime", "-cpu-used", "8", "-g", "30",
+		"-auto-alt-ref", "0"}
+}
+
+// EncodeVP8 encodes a lavfi video source (such as "color=c=red:s=1280x720:r=30:d=20") to an IVF
+// file of VP8 in dir, as MakeMedia encodes its own: a clip whose picture a test can recognise.
+func EncodeVP8(t testing.TB, dir, name, source, rate string) string {
+	t.Helper()
+	f := filepath.Join(dir, name+".ivf")
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source}, vp8Args(rate)...)
+	if out, err := exec.Command("ffmpeg", append(args, f)...).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg -i %s: %v: %s", source, err, out)
+	}
+	return f
 }
 
 // WaitGoroutines waits until the number of goroutines is at most baseline+slack, and fails the test

@@ -5,6 +5,7 @@ package recorder_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -130,11 +131,12 @@ func decodes(t *testing.T, file string, cut bool) {
 }
 
 // oneSliceH264 encodes H.264 with one slice per frame: the SDK's file track sends each NAL unit as a
-// frame of its own, so testkit's multi-slice file would reach any subscriber as broken frames.
-func oneSliceH264(t *testing.T) string {
+// frame of its own, so testkit's multi-slice file would reach any subscriber as broken frames. The
+// file lasts seconds (the SDK does not loop it).
+func oneSliceH264(t *testing.T, seconds int) string {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "one-slice.h264")
-	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=12",
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=640x360:rate=30:duration=%d", seconds),
 		"-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-bf", "0", "-g", "30", "-threads", "1",
 		"-x264-params", "sliced-threads=0", "-b:v", "600k", "-bsf:v", "h264_mp4toannexb", f).CombinedOutput()
 	if err != nil {
@@ -179,7 +181,7 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 	bob := joinWith(t, n, "rec", "bob", cb)
 	mic := publish(t, anh, m.Opus, 20*time.Millisecond, "mic", 0, 0)
 	cam := publish(t, anh, m.VP8[720], 33*time.Millisecond, "cam", 1280, 720)
-	publish(t, bob, oneSliceH264(t), 33*time.Millisecond, "cam", 640, 360)
+	publish(t, bob, oneSliceH264(t, 12), 33*time.Millisecond, "cam", 640, 360)
 
 	ec := lksdk.NewEgressClient(n.HTTPURL, config.DevAPIKey, config.DevAPISecret)
 	rs := lksdk.NewRoomServiceClient(n.HTTPURL, config.DevAPIKey, config.DevAPISecret)
