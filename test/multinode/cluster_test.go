@@ -28,6 +28,27 @@ func startCluster(t *testing.T, r *redisServer, n int, more ...func(*config.Conf
 	return nodes
 }
 
+// meeting is a room created on the cluster with two participants publishing, each reaching it
+// through one of the two nodes that do not host it (relayed), once both receive the other.
+type meeting struct {
+	host, a, b int // the room's node, and the nodes p1 and p2 joined through
+	p1, p2     *peer
+}
+
+func startMeeting(t *testing.T, r *redisServer, nodes []*testkit.Node, room string) meeting {
+	t.Helper()
+	if _, err := roomService(nodes[0]).CreateRoom(context.Background(), &livekit.CreateRoomRequest{Name: room}); err != nil {
+		t.Fatal(err)
+	}
+	m := meeting{host: ownerIndex(t, r, nodes, room)}
+	m.a, m.b = (m.host+1)%len(nodes), (m.host+2)%len(nodes)
+	m.p1 = join(t, nodes[m.a].URL(), room, "p1")
+	m.p2 = join(t, nodes[m.b].URL(), room, "p2")
+	m.p1.waitMedia("p2", time.Now(), 25, 20*time.Second)
+	m.p2.waitMedia("p1", time.Now(), 25, 20*time.Second)
+	return m
+}
+
 func roomService(n *testkit.Node) *lksdk.RoomServiceClient {
 	return lksdk.NewRoomServiceClient(n.HTTPURL, config.DevAPIKey, config.DevAPISecret)
 }

@@ -25,15 +25,8 @@ func TestEgressOnAnyNode(t *testing.T) {
 	r := startRedis(t)
 	nodes := startCluster(t, r, 3, func(c *config.Config) { c.Recorder.Dir = t.TempDir() })
 	ctx := context.Background()
-	if _, err := roomService(nodes[0]).CreateRoom(ctx, &livekit.CreateRoomRequest{Name: "anywhere"}); err != nil {
-		t.Fatal(err)
-	}
-	host := ownerIndex(t, r, nodes, "anywhere")
-	a, b := (host+1)%3, (host+2)%3
-	p1 := join(t, nodes[a].URL(), "anywhere", "p1")
-	p2 := join(t, nodes[b].URL(), "anywhere", "p2")
-	p1.waitMedia("p2", time.Now(), 25, 20*time.Second)
-	p2.waitMedia("p1", time.Now(), 25, 20*time.Second)
+	m := startMeeting(t, r, nodes, "anywhere")
+	host, a, b := m.host, m.a, m.b
 
 	// A token for another room is refused on the node it reaches.
 	other := restrictedEgress(t, nodes[a].HTTPURL, "elsewhere")

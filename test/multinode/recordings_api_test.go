@@ -25,15 +25,8 @@ func TestRecordingsAPIOnAnyNode(t *testing.T) {
 	r := startRedis(t)
 	nodes := startCluster(t, r, 3, func(c *config.Config) { c.Recorder.Dir = t.TempDir() })
 	ctx := context.Background()
-	if _, err := roomService(nodes[0]).CreateRoom(ctx, &livekit.CreateRoomRequest{Name: "hall"}); err != nil {
-		t.Fatal(err)
-	}
-	host := ownerIndex(t, r, nodes, "hall")
-	a, b := (host+1)%3, (host+2)%3
-	p1 := join(t, nodes[a].URL(), "hall", "p1")
-	p2 := join(t, nodes[b].URL(), "hall", "p2")
-	p1.waitMedia("p2", time.Now(), 25, 20*time.Second)
-	p2.waitMedia("p1", time.Now(), 25, 20*time.Second)
+	m := startMeeting(t, r, nodes, "hall")
+	host, a, b := m.host, m.a, m.b
 
 	hostDir := nodes[host].Config.Recorder.Dir
 	info, err := egressClientOf(nodes[host]).StartRoomCompositeEgress(ctx, &livekit.RoomCompositeEgressRequest{RoomName: "hall", AudioOnly: true})

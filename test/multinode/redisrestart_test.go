@@ -1,14 +1,11 @@
 package multinode
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/livekit/protocol/livekit"
 )
 
 // Redis restarted (empty) during a meeting: media keeps flowing, nobody is disconnected, and a
@@ -18,16 +15,8 @@ import (
 func TestRedisRestartDuringMeeting(t *testing.T) {
 	r := startRedis(t)
 	nodes := startCluster(t, r, 3)
-	ctx := context.Background()
-	if _, err := roomService(nodes[0]).CreateRoom(ctx, &livekit.CreateRoomRequest{Name: "steady"}); err != nil {
-		t.Fatal(err)
-	}
-	host := ownerIndex(t, r, nodes, "steady")
-	a, b := (host+1)%3, (host+2)%3
-	p1 := join(t, nodes[a].URL(), "steady", "p1")
-	p2 := join(t, nodes[b].URL(), "steady", "p2")
-	p1.waitMedia("p2", time.Now(), 25, 20*time.Second)
-	p2.waitMedia("p1", time.Now(), 25, 20*time.Second)
+	m := startMeeting(t, r, nodes, "steady")
+	host, a, p1, p2 := m.host, m.a, m.p1, m.p2
 	room := nodes[host].Rooms().Room("steady")
 	sids := map[string]string{}
 	for _, p := range room.Participants() {

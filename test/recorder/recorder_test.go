@@ -4,7 +4,6 @@ package recorder_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -323,12 +322,8 @@ func TestTrackAndCompositeEgress(t *testing.T) {
 	if ce.Status != livekit.EgressStatus_EGRESS_COMPLETE || len(ce.FileResults) != 1 {
 		t.Fatalf("composite egress: %v", ce)
 	}
-	raw, err := os.ReadFile(ce.ManifestLocation)
+	man, err := recorder.ReadManifest(ce.ManifestLocation)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var man recorder.Manifest
-	if err := json.Unmarshal(raw, &man); err != nil {
 		t.Fatal(err)
 	}
 	codecs := map[string]string{}

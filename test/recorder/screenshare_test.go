@@ -2,7 +2,6 @@ package recorder_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -86,12 +85,8 @@ func TestCompositeShowsScreenShare(t *testing.T) {
 	if ce == nil || ce.Status != livekit.EgressStatus_EGRESS_COMPLETE || len(ce.FileResults) != 1 {
 		t.Fatalf("composite egress: %v", ce)
 	}
-	raw, err := os.ReadFile(ce.ManifestLocation)
+	man, err := recorder.ReadManifest(ce.ManifestLocation)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var man recorder.Manifest
-	if err := json.Unmarshal(raw, &man); err != nil {
 		t.Fatal(err)
 	}
 	file := ce.FileResults[0].Location

@@ -144,34 +144,36 @@ export function preJoin(room: string, onJoin: (c: Choice) => void): PreJoin {
   // The devices being opened: joining waits for them, or someone quick to click would join
   // with a microphone still opening, muted without having asked.
   let opening: Promise<void>[] = [];
-  const startCam = () => {
-    const p = (async () => {
-      try {
-        video = await openCamera(store.device('videoinput'));
-        video.attach(preview);
-        problems.cam = undefined;
-      } catch (err) {
-        video = undefined;
-        problems.cam = problemOf(err);
-      }
-    })();
+  const whileOpening = (p: Promise<void>) => {
     opening.push(p);
     return p;
   };
-  const startMic = () => {
-    const p = (async () => {
-      try {
-        audio = await openMic(store.device('audioinput'));
-        meter.start(audio.mediaStreamTrack, (v) => (level.style.width = `${Math.round(v * 100)}%`));
-        problems.mic = undefined;
-      } catch (err) {
-        audio = undefined;
-        problems.mic = problemOf(err);
-      }
-    })();
-    opening.push(p);
-    return p;
-  };
+  const startCam = () =>
+    whileOpening(
+      (async () => {
+        try {
+          video = await openCamera(store.device('videoinput'));
+          video.attach(preview);
+          problems.cam = undefined;
+        } catch (err) {
+          video = undefined;
+          problems.cam = problemOf(err);
+        }
+      })(),
+    );
+  const startMic = () =>
+    whileOpening(
+      (async () => {
+        try {
+          audio = await openMic(store.device('audioinput'));
+          meter.start(audio.mediaStreamTrack, (v) => (level.style.width = `${Math.round(v * 100)}%`));
+          problems.mic = undefined;
+        } catch (err) {
+          audio = undefined;
+          problems.mic = problemOf(err);
+        }
+      })(),
+    );
 
   async function toggleMic() {
     micOn = !micOn;
