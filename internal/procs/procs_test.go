@@ -69,9 +69,6 @@ func TestUpAtOnceDownAfterTwoSeconds(t *testing.T) {
 	}
 }
 
-// busySink keeps the busy loop from being optimised away.
-var busySink int
-
 // Run takes an idle process down to one processor, back up to two when one is kept busy, and
 // gives back the limit when it stops.
 func TestRunSizesAndRestores(t *testing.T) {
@@ -89,7 +86,10 @@ func TestRunSizesAndRestores(t *testing.T) {
 	}
 	// A goroutine that keeps one processor busy: the load fills it, and a second comes back.
 	stopBusy := make(chan struct{})
+	busyDone := make(chan int)
 	go func() {
+		sum := 0 // returned, so that the loop is not optimised away
+		defer func() { busyDone <- sum }()
 		for {
 			select {
 			case <-stopBusy:
@@ -97,7 +97,7 @@ func TestRunSizesAndRestores(t *testing.T) {
 			default:
 			}
 			for i := 0; i < 1e5; i++ {
-				busySink += i
+				sum += i
 			}
 		}
 	}()
@@ -105,11 +105,13 @@ func TestRunSizesAndRestores(t *testing.T) {
 	for runtime.GOMAXPROCS(0) != 2 {
 		if time.Now().After(deadline) {
 			close(stopBusy)
+			<-busyDone
 			t.Fatal("a busy process stayed on 1 processor for 10 s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	close(stopBusy)
+	<-busyDone
 	cancel()
 	<-done
 	if got := runtime.GOMAXPROCS(0); got != 2 {
