@@ -68,6 +68,10 @@ type RecorderConfig struct {
 	CompositeThreads int `yaml:"composite_threads"`
 	// Retention deletes recordings (here and in S3) this long after they end; 0 keeps them.
 	Retention time.Duration `yaml:"retention"`
+	// AbandonedAfter, in a cluster, is how long the room of a recording in progress may stay on
+	// no node (its node died or drained and nobody came back) before a node finishes the
+	// recording from what was recorded.
+	AbandonedAfter time.Duration `yaml:"abandoned_after"`
 	// S3, when it names a bucket, receives each recording's files once they are complete.
 	S3 RecorderS3Config `yaml:"s3"`
 }
@@ -315,7 +319,7 @@ func Default() *Config {
 		Port:         7880,
 		AdminAddress: DefaultAdminAddress,
 		Procs:        "auto",
-		Recorder:     RecorderConfig{Dir: "recordings", CompositeThreads: 2, S3: RecorderS3Config{LinkTTL: time.Hour}},
+		Recorder:     RecorderConfig{Dir: "recordings", CompositeThreads: 2, AbandonedAfter: 2 * time.Minute, S3: RecorderS3Config{LinkTTL: time.Hour}},
 		LogLevel:     "info",
 		Keys:         map[string]string{},
 		RTC: RTCConfig{
@@ -446,6 +450,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Recorder.Retention < 0 {
 		return errors.New("recorder.retention must not be negative (0 keeps recordings)")
+	}
+	if c.Recorder.AbandonedAfter <= 0 {
+		return errors.New("recorder.abandoned_after must be positive")
 	}
 	if c.Procs != "auto" && c.Procs != "fixed" {
 		return fmt.Errorf("procs %q: want auto or fixed", c.Procs)

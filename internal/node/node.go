@@ -168,6 +168,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		Store: store, LinkTTL: cfg.Recorder.S3.LinkTTL, Retention: cfg.Recorder.Retention, Logger: log}
 	if n.cluster != nil {
 		ecfg.Ledger, ecfg.Peers = n.cluster.RecordingLedger(), n.cluster.EgressPeers()
+		ecfg.AbandonedAfter = cfg.Recorder.AbandonedAfter
 	}
 	n.egress = egress.New(ecfg, egress.LocalRooms(n.rooms))
 	if n.cluster != nil {

@@ -52,6 +52,9 @@ type Config struct {
 	// hosts their room finds them: a room whose node died is recorded on there as a new segment.
 	// Dir must then be storage every node shares.
 	Ledger Ledger
+	// AbandonedAfter, with a Ledger, is how long a recording's room may stay on no node (its
+	// node died or drained and nobody rejoined) before a node finishes the recording as it is.
+	AbandonedAfter time.Duration
 	// Peers, if set (a cluster), answers the calls about rooms and egresses of other nodes.
 	Peers  Peers
 	Logger *slog.Logger
@@ -86,6 +89,10 @@ func New(cfg Config, rooms Rooms) *Service {
 	if cfg.Retention > 0 {
 		s.wg.Add(1)
 		go s.retain()
+	}
+	if cfg.Ledger != nil && cfg.AbandonedAfter > 0 {
+		s.wg.Add(1)
+		go s.adopt()
 	}
 	if cfg.Store != nil {
 		// Listed now, before this run records anything: what is there is a previous run's.
@@ -346,6 +353,7 @@ func (j *job) follow() {
 			delete(j.s.jobs, id)
 		}
 		j.s.mu.Unlock()
+		j.s.release(j)
 		j.s.log.Info("the room moved to another node: the recording goes on there", "egress", id)
 		return
 	}

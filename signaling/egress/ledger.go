@@ -16,6 +16,13 @@ type Ledger interface {
 	Save(ctx context.Context, room, id string, entry []byte) error
 	Remove(ctx context.Context, room, id string) error
 	Entries(ctx context.Context, room string) (map[string][]byte, error)
+	// Release says this node no longer records id: its room moved to another node.
+	Release(ctx context.Context, id string) error
+	// Unhosted lists, by room, the recordings of rooms no node hosts and no live node records.
+	Unhosted(ctx context.Context) (map[string]map[string][]byte, error)
+	// TakeUnhosted removes an unhosted recording whose entry is still entry, for this node to
+	// finish; false when another node took it or its room is hosted again.
+	TakeUnhosted(ctx context.Context, room, id string, entry []byte) (bool, error)
 }
 
 // ledgerEntry is a recording in progress as the ledger keeps it.
@@ -103,17 +110,8 @@ func (s *Service) resume(r Room, roomName, id string, b []byte) {
 	}
 	info.Status, info.UpdatedAt = livekit.EgressStatus_EGRESS_STARTING, time.Now().UnixNano()
 	if _, track := info.Request.(*livekit.EgressInfo_Track); track {
-		j := &job{s: s, room: r, top: filepath.Join(s.cfg.Dir, id), earlier: e.Segments, info: info}
-		j.dir = j.top
-		s.mu.Lock()
-		s.jobs[id] = j
-		s.mu.Unlock()
 		s.log.Info("a track's recording ended with its node; finishing it here", "room", roomName, "egress", id)
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			j.finish(nil, "")
-		}()
+		s.finishEarlier(info, e)
 		return
 	}
 	if _, _, err := s.begin(r, info, e.Meeting, e.Segments); err != nil {
@@ -121,4 +119,98 @@ func (s *Service) resume(r Room, roomName, id string, b []byte) {
 		return
 	}
 	s.log.Info("recording goes on after its room moved here", "room", roomName, "egress", id, "segment", len(e.Segments)+1)
+}
+
+// finishEarlier finishes, from its segments alone, a recording that no node records any more.
+func (s *Service) finishEarlier(info *livekit.EgressInfo, e ledgerEntry) {
+	_, composite := wantFor(info)
+	top := filepath.Join(s.cfg.Dir, info.EgressId)
+	j := &job{s: s, composite: composite, meeting: e.Meeting, top: top, dir: top, earlier: e.Segments, info: info}
+	s.mu.Lock()
+	s.jobs[info.EgressId] = j
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		j.finish(nil, "")
+	}()
+}
+
+// release says in the ledger that this node no longer records j, whose room moved away.
+func (s *Service) release(j *job) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), ledgerTimeout)
+	defer cancel()
+	if err := s.cfg.Ledger.Release(ctx, j.snapshot().EgressId); err != nil {
+		s.log.Warn("a recording that moved with its room stays indexed to this node", "egress", j.snapshot().EgressId, "err", err)
+	}
+}
+
+// adopt finishes the recordings of rooms that no node has hosted for AbandonedAfter (their node
+// died or drained, and nobody came back), so that they are composed and listed rather than left
+// in the ledger. Every node looks; the ledger gives each recording to one. It runs until the
+// service closes.
+func (s *Service) adopt() {
+	defer s.wg.Done()
+	every := min(max(s.cfg.AbandonedAfter/4, time.Second), 30*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	seen := map[string]unhosted{} // by egress id
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		seen = s.adoptSweep(seen, time.Now())
+	}
+}
+
+// unhosted is a recording seen without a node: since when, and with which entry.
+type unhosted struct {
+	since time.Time
+	entry string
+}
+
+func (s *Service) adoptSweep(seen map[string]unhosted, now time.Time) map[string]unhosted {
+	ctx, cancel := context.WithTimeout(s.ctx, ledgerTimeout)
+	rooms, err := s.cfg.Ledger.Unhosted(ctx)
+	cancel()
+	if err != nil {
+		s.log.Debug("recordings left by their node: cannot list them", "err", err)
+		return seen
+	}
+	next := map[string]unhosted{}
+	for room, entries := range rooms {
+		for id, b := range entries {
+			u, ok := seen[id]
+			if !ok || u.entry != string(b) {
+				u = unhosted{since: now, entry: string(b)} // a room hosted again meanwhile starts over
+			}
+			if now.Sub(u.since) < s.cfg.AbandonedAfter {
+				next[id] = u
+				continue
+			}
+			s.adoptOne(room, id, b)
+		}
+	}
+	return next
+}
+
+func (s *Service) adoptOne(room, id string, b []byte) {
+	var e ledgerEntry
+	info := &livekit.EgressInfo{}
+	if err := json.Unmarshal(b, &e); err != nil || proto.Unmarshal(e.Info, info) != nil || info.EgressId != id {
+		s.log.Warn("a recording in the ledger cannot be read", "room", room, "egress", id)
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, ledgerTimeout)
+	took, err := s.cfg.Ledger.TakeUnhosted(ctx, room, id, b)
+	cancel()
+	if err != nil || !took {
+		return
+	}
+	info.Status, info.UpdatedAt = livekit.EgressStatus_EGRESS_STARTING, time.Now().UnixNano()
+	s.log.Info("nobody came back to a room whose node recorded it: finishing its recording here",
+		"room", room, "egress", id, "segments", len(e.Segments))
+	s.finishEarlier(info, e)
 }

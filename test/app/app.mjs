@@ -168,6 +168,8 @@ async function inviteFor(page, room, role) {
 }
 
 const noticeOf = (page) => page.locator(`${tid('meeting-notice')}:visible`);
+// noticeCoded is the notice about one thing, not whichever an earlier event left showing.
+const noticeCoded = (page, code) => page.locator(`${tid('meeting-notice')}[data-code="${code}"]:visible`);
 
 const scenarios = {
 
@@ -423,7 +425,7 @@ const scenarios = {
     });
     await step('host makes the guest a co-host', async () => {
       await menuAction(a, 'tran-thi-binh', 'set-role-cohost');
-      report.cohostNotice = await noticeOf(g).textContent({ timeout: T });
+      report.cohostNotice = await noticeCoded(g, 'role-cohost').textContent({ timeout: T });
       await openHostPanel(g);
       if (await g.locator(tid('end-meeting')).isVisible()) throw new Error('a co-host may end the meeting');
       await a.locator(`${tileOf('tran-thi-binh')} ${tid('tile-role')}[data-role="cohost"]`).waitFor({ timeout: T });
@@ -539,7 +541,7 @@ const scenarios = {
       await micShown(a, 'bui-thi-mai', true);
       await micShown(p, 'do-quang-huy', false);
       if ((await a.locator(tid('mic-toggle')).getAttribute('aria-pressed')) !== 'false') throw new Error('"mute all" muted the host who asked');
-      report.mutedNotice = await noticeOf(p).textContent({ timeout: T });
+      report.mutedNotice = await noticeCoded(p, 'muted-mic').textContent({ timeout: T });
       await settingIs(p, 'unmute', 'blocked');
       await p.locator(tid('mic-toggle')).click();
       await p.locator(`${tid('meeting-notice')}[data-code="unmuteBlockedWhy"]`).waitFor({ timeout: T });
@@ -575,7 +577,8 @@ const scenarios = {
     await step('viewer brought on stage publishes', async () => {
       await menuAction(a, 'ly-thanh-tam', 'bring-to-stage');
       await v.locator(tid('mic-toggle')).waitFor({ state: 'visible', timeout: T });
-      report.stageNotice = await noticeOf(v).textContent({ timeout: T });
+      // Its own notice: the viewer also saw "unmuting allowed" a moment ago.
+      report.stageNotice = await noticeCoded(v, 'on-stage').textContent({ timeout: T });
       await v.locator(tid('mic-toggle')).click();
       await micShown(a, 'ly-thanh-tam', false);
       await micShown(v, 'do-quang-huy', false);
@@ -624,7 +627,7 @@ const scenarios = {
       await a.locator(tid('rename-input')).fill('Lý Thanh Tâm (Sở Y tế)');
       await a.locator(`${tid('rename-dialog')} ${tid('confirm-ok')}`).click();
       await p.locator(`${tileOf('ly-thanh-tam')} .name`).filter({ hasText: 'Lý Thanh Tâm (Sở Y tế)' }).waitFor({ timeout: T });
-      report.renamedNotice = await noticeOf(v).textContent({ timeout: T });
+      report.renamedNotice = await noticeCoded(v, 'renamed').textContent({ timeout: T });
     });
     await step('the last host leaves: someone else is host', async () => {
       await a.locator(tid('leave-button')).click();

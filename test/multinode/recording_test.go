@@ -110,6 +110,132 @@ func TestRecordingFollowsItsRoom(t *testing.T) {
 	}
 }
 
+// A track's recording ends with the track, so when its node is killed it does not go on: the node
+// the room moves to finishes it from what was written, and its file plays up to the last 2 s.
+func TestTrackRecordingFinishedAfterItsNodeDies(t *testing.T) {
+	bin := testkit.BuildHop(t)
+	shared := t.TempDir()
+	trio := startRoomTrio(t, bin, "track", "recorder:\n  dir: "+shared)
+	nodes, ids, host := trio.nodes, trio.ids, trio.host
+	if host < 0 {
+		t.Fatalf("room on %q, not one of the nodes %v", trio.owner, ids)
+	}
+	ctx := context.Background()
+	a, b := (host+1)%3, (host+2)%3
+	p1 := join(t, nodes[a].url, "track", "p1")
+	p2 := join(t, nodes[b].url, "track", "p2")
+	p2.waitMedia("p1", time.Now(), 25, 20*time.Second)
+	pubs := p1.room.LocalParticipant.TrackPublications()
+	if len(pubs) != 1 {
+		t.Fatalf("p1 publishes %d tracks", len(pubs))
+	}
+	info, err := egressClient(nodes[a]).StartTrackEgress(ctx, &livekit.TrackEgressRequest{RoomName: "track", TrackId: pubs[0].SID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := info.EgressId
+	waitSegment(t, filepath.Join(shared, id, "manifest.json"), 1)
+	time.Sleep(3 * time.Second) // recorded
+
+	killed := time.Now()
+	if err := nodes[host].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-nodes[host].exited
+	p2.waitMedia("p1", killed, 10, 30*time.Second)
+
+	// Asked through a node that never hosted it, as an operator's tool would.
+	done := waitEgress(t, egressClient(nodes[b]), id, func(i *livekit.EgressInfo) bool {
+		return i.Status >= livekit.EgressStatus_EGRESS_COMPLETE
+	})
+	if done.Status != livekit.EgressStatus_EGRESS_COMPLETE || len(done.FileResults) != 1 {
+		t.Fatalf("track egress ended %s (%s) with %v", done.Status, done.Error, done.FileResults)
+	}
+	if done.Details != "" {
+		t.Errorf("details %q, want none: its only segment was readable", done.Details)
+	}
+	f := done.FileResults[0]
+	if f.EndedAt <= f.StartedAt || f.Size == 0 {
+		t.Errorf("file result %v: no span or no size", f)
+	}
+	want := killed.Sub(time.Unix(0, f.StartedAt)).Seconds() - 2
+	got := testkit.MediaSpan(t, f.Location, "a")
+	t.Logf("track egress %s: %s plays %.2f s, killed %.2f s after its start", id, filepath.Base(f.Location), got, want+2)
+	if got < want {
+		t.Errorf("%s plays %.2f s, want at least %.2f (to 2 s before the kill)", f.Location, got, want)
+	}
+	// The room's new node does not record the track again.
+	if res, err := egressClient(nodes[a]).ListEgress(ctx, &livekit.ListEgressRequest{RoomName: "track", Active: true}); err != nil || len(res.Items) != 0 {
+		t.Errorf("active egresses after the track's recording ended: %v (%v)", res.GetItems(), err)
+	}
+}
+
+// Kill -9 the node recording a meeting whose participants then leave rather than come back: no
+// node hosts the room any more, and once recorder.abandoned_after has passed a surviving node
+// finishes the recording from what the dead node wrote. Someone joining the room afterwards does
+// not restart it.
+func TestAbandonedRecordingIsFinished(t *testing.T) {
+	bin := testkit.BuildHop(t)
+	shared := t.TempDir()
+	const abandonedAfter = 3 * time.Second
+	trio := startRoomTrio(t, bin, "left", "recorder:\n  dir: "+shared+"\n  abandoned_after: "+abandonedAfter.String())
+	nodes, ids, host := trio.nodes, trio.ids, trio.host
+	if host < 0 {
+		t.Fatalf("room on %q, not one of the nodes %v", trio.owner, ids)
+	}
+	ctx := context.Background()
+	a, b := (host+1)%3, (host+2)%3
+	p1 := join(t, nodes[a].url, "left", "p1")
+	p2 := join(t, nodes[b].url, "left", "p2")
+	p2.waitMedia("p1", time.Now(), 25, 20*time.Second)
+	info, err := egressClient(nodes[a]).StartRoomCompositeEgress(ctx, &livekit.RoomCompositeEgressRequest{RoomName: "left", AudioOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := info.EgressId
+	first := waitSegment(t, filepath.Join(shared, id, "manifest.json"), 2)
+	time.Sleep(3 * time.Second) // recorded
+
+	killed := time.Now()
+	if err := nodes[host].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p1.room.Disconnect()
+	p2.room.Disconnect()
+	<-nodes[host].exited
+
+	done := waitEgress(t, egressClient(nodes[b]), id, func(i *livekit.EgressInfo) bool {
+		return i.Status >= livekit.EgressStatus_EGRESS_COMPLETE
+	})
+	finished := time.Now()
+	if done.Status != livekit.EgressStatus_EGRESS_COMPLETE || len(done.FileResults) != 1 || done.Details != "" {
+		t.Fatalf("egress ended %s (%s, details %q) with %v", done.Status, done.Error, done.Details, done.FileResults)
+	}
+	// Not before the room had been on no node for abandoned_after: at least that after the kill.
+	if since := time.Unix(0, done.EndedAt).Sub(killed); since < abandonedAfter {
+		t.Errorf("finished %v after the kill, sooner than abandoned_after", since)
+	}
+	composite := done.FileResults[0].Location
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", composite).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", composite, err)
+	}
+	dur, _ := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	want := killed.Sub(first).Seconds() - 2
+	t.Logf("recording %s: killed %.2f s in, finished %.1f s after the kill, composite %.2f s",
+		id, killed.Sub(first).Seconds(), finished.Sub(killed).Seconds(), dur)
+	if dur < want {
+		t.Errorf("the composite lasts %.2f s, want at least %.2f (to 2 s before the kill)", dur, want)
+	}
+
+	// Someone comes back later: the room opens again without the finished recording.
+	join(t, nodes[a].url, "left", "p3")
+	res, err := egressClient(nodes[a]).ListEgress(ctx, &livekit.ListEgressRequest{RoomName: "left", Active: true})
+	if err != nil || len(res.Items) != 0 {
+		t.Errorf("active egresses after a rejoin: %v (%v)", res.GetItems(), err)
+	}
+}
+
 func egressClient(n *procNode) *lksdk.EgressClient {
 	return lksdk.NewEgressClient(n.httpURL, config.DevAPIKey, config.DevAPISecret)
 }

@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -54,3 +56,74 @@ func (l *RecordingLedger) Entries(ctx context.Context, room string) (map[string]
 	}
 	return out, nil
 }
+
+// Release says that this node no longer records recording id (its room moved to another node):
+// the id's index is dropped unless another node took the recording over already.
+func (l *RecordingLedger) Release(ctx context.Context, id string) error {
+	return releaseEgressScript.Run(ctx, l.c.rdb, []string{egressKey(id)}, l.c.cfg.NodeID).Err()
+}
+
+var releaseEgressScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// Unhosted returns, by room, the recordings in progress of rooms no node hosts now and that no
+// live node records: those of a room whose node died or drained and that nobody has rejoined.
+func (l *RecordingLedger) Unhosted(ctx context.Context) (map[string]map[string][]byte, error) {
+	out := map[string]map[string][]byte{}
+	iter := l.c.rdb.Scan(ctx, 0, recordingsKey("*"), 100).Iterator()
+	for iter.Next(ctx) {
+		room := strings.TrimPrefix(iter.Val(), recordingsKey(""))
+		if n, err := l.c.rdb.Exists(ctx, roomKey(room)).Result(); err != nil {
+			return nil, err
+		} else if n > 0 {
+			continue
+		}
+		entries, err := l.Entries(ctx, room)
+		if err != nil {
+			return nil, err
+		}
+		for id, e := range entries {
+			node, err := l.c.rdb.Get(ctx, egressKey(id)).Result()
+			if err != nil && !errors.Is(err, goredis.Nil) {
+				return nil, err
+			}
+			if node != "" {
+				if alive, err := l.c.alive(ctx, node); err != nil {
+					return nil, err
+				} else if alive {
+					continue
+				}
+			}
+			if out[room] == nil {
+				out[room] = map[string][]byte{}
+			}
+			out[room][id] = e
+		}
+	}
+	return out, iter.Err()
+}
+
+// TakeUnhosted takes recording id of room out of the ledger for this node to finish, if it is
+// still unhosted and its entry is still entry: one node of the cluster takes it, and a node
+// that opens the room afterwards does not go on with it.
+func (l *RecordingLedger) TakeUnhosted(ctx context.Context, room, id string, entry []byte) (bool, error) {
+	n, err := takeUnhostedScript.Run(ctx, l.c.rdb, []string{roomKey(room), recordingsKey(room), egressKey(id)},
+		id, entry, nodeKeyPrefix, l.c.cfg.NodeID, recordingsTTL.Milliseconds()).Int()
+	return n == 1, err
+}
+
+// takeUnhostedScript: KEYS room lease, room's recordings, egress index; ARGV id, entry, node key
+// prefix, this node, index TTL.
+var takeUnhostedScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+local node = redis.call('GET', KEYS[3])
+if node and redis.call('EXISTS', ARGV[3] .. node) == 1 then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[5])
+return 1
+`)
