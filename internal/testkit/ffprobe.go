@@ -41,3 +41,17 @@ func MediaSpan(t testing.TB, file, stream string) float64 {
 	}
 	return last - first
 }
+
+// MediaDuration is the file's duration as its container states it.
+func MediaDuration(t testing.TB, file string) float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", file).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", file, err)
+	}
+	d, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		t.Fatalf("ffprobe %s: duration %q", file, out)
+	}
+	return d
+}

@@ -3,10 +3,12 @@ package egress
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
+	"github.com/twitchtv/twirp"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -18,8 +20,9 @@ type Ledger interface {
 	Entries(ctx context.Context, room string) (map[string][]byte, error)
 	// Release says this node no longer records id: its room moved to another node.
 	Release(ctx context.Context, id string) error
-	// Unhosted lists, by room, the recordings of rooms no node hosts and no live node records.
-	Unhosted(ctx context.Context) (map[string]map[string][]byte, error)
+	// Unhosted lists, by room, the recordings of rooms no node hosts and no live node records:
+	// those of room, or of every room if it is empty.
+	Unhosted(ctx context.Context, room string) (map[string]map[string][]byte, error)
 	// TakeUnhosted removes an unhosted recording whose entry is still entry, for this node to
 	// finish; false when another node took it or its room is hosted again.
 	TakeUnhosted(ctx context.Context, room, id string, entry []byte) (bool, error)
@@ -96,10 +99,9 @@ func (s *Service) RoomOpened(r Room, roomName string) {
 }
 
 func (s *Service) resume(r Room, roomName, id string, b []byte) {
-	var e ledgerEntry
-	info := &livekit.EgressInfo{}
-	if err := json.Unmarshal(b, &e); err != nil || proto.Unmarshal(e.Info, info) != nil || info.EgressId != id {
-		s.log.Warn("a recording in the ledger cannot be read", "room", roomName, "egress", id)
+	info, e, err := readEntry(id, b)
+	if err != nil {
+		s.log.Warn("a recording in the ledger cannot be read", "room", roomName, "egress", id, "err", err)
 		return
 	}
 	s.mu.Lock()
@@ -122,7 +124,7 @@ func (s *Service) resume(r Room, roomName, id string, b []byte) {
 }
 
 // finishEarlier finishes, from its segments alone, a recording that no node records any more.
-func (s *Service) finishEarlier(info *livekit.EgressInfo, e ledgerEntry) {
+func (s *Service) finishEarlier(info *livekit.EgressInfo, e ledgerEntry) *job {
 	_, composite := wantFor(info)
 	top := filepath.Join(s.cfg.Dir, info.EgressId)
 	j := &job{s: s, composite: composite, meeting: e.Meeting, top: top, dir: top, earlier: e.Segments, info: info}
@@ -134,6 +136,7 @@ func (s *Service) finishEarlier(info *livekit.EgressInfo, e ledgerEntry) {
 		defer s.wg.Done()
 		j.finish(nil, "")
 	}()
+	return j
 }
 
 // release says in the ledger that this node no longer records j, whose room moved away.
@@ -173,7 +176,7 @@ type unhosted struct {
 
 func (s *Service) adoptSweep(seen map[string]unhosted, now time.Time) map[string]unhosted {
 	ctx, cancel := context.WithTimeout(s.ctx, ledgerTimeout)
-	rooms, err := s.cfg.Ledger.Unhosted(ctx)
+	rooms, err := s.cfg.Ledger.Unhosted(ctx, "")
 	cancel()
 	if err != nil {
 		s.log.Debug("recordings left by their node: cannot list them", "err", err)
@@ -197,20 +200,99 @@ func (s *Service) adoptSweep(seen map[string]unhosted, now time.Time) map[string
 }
 
 func (s *Service) adoptOne(room, id string, b []byte) {
+	ctx, cancel := context.WithTimeout(s.ctx, ledgerTimeout)
+	defer cancel()
+	if info, err := s.takeUnhosted(ctx, room, id, b); err == nil && info != nil {
+		s.log.Info("nobody came back to a room whose node recorded it: finishing its recording here", "room", room, "egress", id)
+	}
+}
+
+// takeUnhosted takes recording id of room (its ledger entry b) from the ledger and finishes it
+// here; nil, nil when another node took it first or its room is hosted again.
+func (s *Service) takeUnhosted(ctx context.Context, room, id string, b []byte) (*livekit.EgressInfo, error) {
+	info, e, err := readEntry(id, b)
+	if err != nil {
+		s.log.Warn("a recording in the ledger cannot be read", "room", room, "egress", id)
+		return nil, err
+	}
+	took, err := s.cfg.Ledger.TakeUnhosted(ctx, room, id, b)
+	if err != nil || !took {
+		return nil, err
+	}
+	info.Status, info.UpdatedAt = livekit.EgressStatus_EGRESS_ENDING, time.Now().UnixNano()
+	j := s.finishEarlier(info, e)
+	return j.snapshot(), nil
+}
+
+// readEntry decodes recording id's ledger entry.
+func readEntry(id string, b []byte) (*livekit.EgressInfo, ledgerEntry, error) {
 	var e ledgerEntry
 	info := &livekit.EgressInfo{}
-	if err := json.Unmarshal(b, &e); err != nil || proto.Unmarshal(e.Info, info) != nil || info.EgressId != id {
-		s.log.Warn("a recording in the ledger cannot be read", "room", room, "egress", id)
-		return
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, e, err
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, ledgerTimeout)
-	took, err := s.cfg.Ledger.TakeUnhosted(ctx, room, id, b)
-	cancel()
-	if err != nil || !took {
-		return
+	if err := proto.Unmarshal(e.Info, info); err != nil {
+		return nil, e, err
 	}
-	info.Status, info.UpdatedAt = livekit.EgressStatus_EGRESS_STARTING, time.Now().UnixNano()
-	s.log.Info("nobody came back to a room whose node recorded it: finishing its recording here",
-		"room", room, "egress", id, "segments", len(e.Segments))
-	s.finishEarlier(info, e)
+	if info.EgressId != id {
+		return nil, e, errors.New("ledger entry of " + id + " names " + info.EgressId)
+	}
+	return info, e, nil
+}
+
+// unhostedNote is what ListEgress says of a recording whose room is on no node.
+const unhostedNote = "its node stopped: it goes on when someone rejoins the meeting, or is finished soon"
+
+// listUnhosted returns the recordings req selects whose room is on no node now (their node died
+// or drained): still active, as the meeting may resume.
+func (s *Service) listUnhosted(ctx context.Context, req *livekit.ListEgressRequest) []*livekit.EgressInfo {
+	if s.cfg.Ledger == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, ledgerTimeout)
+	defer cancel()
+	rooms, err := s.cfg.Ledger.Unhosted(ctx, req.RoomName)
+	if err != nil {
+		s.log.Warn("ListEgress: recordings left by their node cannot be listed", "err", err)
+		return nil
+	}
+	var out []*livekit.EgressInfo
+	for _, entries := range rooms {
+		for id, b := range entries {
+			if req.EgressId != "" && id != req.EgressId {
+				continue
+			}
+			if info, _, err := readEntry(id, b); err == nil {
+				info.Details = unhostedNote
+				out = append(out, info)
+			}
+		}
+	}
+	return out
+}
+
+// stopUnhosted stops recording id, whose room is on no node, by finishing it here: what its
+// node recorded is composed now rather than when abandoned_after has passed. nil, nil: no such
+// recording.
+func (s *Service) stopUnhosted(ctx context.Context, id, room string) (*livekit.EgressInfo, error) {
+	if s.cfg.Ledger == nil {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, ledgerTimeout)
+	defer cancel()
+	rooms, err := s.cfg.Ledger.Unhosted(ctx, room)
+	if err != nil {
+		return nil, twirp.NewError(twirp.Unavailable, "the cluster's recordings cannot be read: "+err.Error())
+	}
+	for r, entries := range rooms {
+		if b, ok := entries[id]; ok {
+			info, err := s.takeUnhosted(ctx, r, id, b)
+			if err == nil && info == nil {
+				// Taken by another node, or its room opened again: it is stopped there.
+				return nil, twirp.NewError(twirp.Unavailable, "egress "+id+" is moving between nodes: try again")
+			}
+			return info, err
+		}
+	}
+	return nil, nil
 }

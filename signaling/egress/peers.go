@@ -149,3 +149,17 @@ func merge(here, there []*livekit.EgressInfo) []*livekit.EgressInfo {
 	}
 	return here
 }
+
+// addMissing appends to items those of more whose egress is not among them.
+func addMissing(items, more []*livekit.EgressInfo) []*livekit.EgressInfo {
+	have := make(map[string]bool, len(items))
+	for _, i := range items {
+		have[i.EgressId] = true
+	}
+	for _, i := range more {
+		if !have[i.EgressId] {
+			items = append(items, i)
+		}
+	}
+	return items
+}

@@ -89,6 +89,7 @@ func (s *Service) gather(ctx context.Context, req *livekit.ListEgressRequest) []
 	items := s.list(req.RoomName, req.EgressId, req.Active)
 	if s.cfg.Peers != nil {
 		items = merge(items, s.cfg.Peers.List(ctx, req))
+		items = addMissing(items, s.listUnhosted(ctx, req)) // active, whatever req.Active
 		sort.Slice(items, func(a, b int) bool { return items[a].StartedAt < items[b].StartedAt })
 	}
 	// Signed here, for every node's: the nodes share the store's configuration, and the links
@@ -111,6 +112,9 @@ func (t twirpService) StopEgress(ctx context.Context, req *livekit.StopEgressReq
 		info, err = t.s.StopHere(req.EgressId, room)
 	} else {
 		info, err = t.s.cfg.Peers.Stop(ctx, req.EgressId, room)
+	}
+	if err == nil && info == nil {
+		info, err = t.s.stopUnhosted(ctx, req.EgressId, room)
 	}
 	switch {
 	case err != nil:

@@ -2,9 +2,7 @@ package multinode
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,12 +93,7 @@ func TestRecordingFollowsItsRoom(t *testing.T) {
 	if len(whole.Tracks) != 4 {
 		t.Errorf("the recording's manifest lists %d tracks, want 2 per segment", len(whole.Tracks))
 	}
-	composite := done.FileResults[0].Location
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", composite).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", composite, err)
-	}
-	dur, _ := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	dur := testkit.MediaDuration(t, done.FileResults[0].Location)
 	// From the first segment's first frame to the stop, the gap while the room moved included.
 	want := stopped.Sub(first).Seconds() - 1.5
 	t.Logf("recording %s: killed %.1f s in, composite %.2f s, covering %.2f s from the first frame to the stop",
@@ -171,13 +164,14 @@ func TestTrackRecordingFinishedAfterItsNodeDies(t *testing.T) {
 }
 
 // Kill -9 the node recording a meeting whose participants then leave rather than come back: no
-// node hosts the room any more, and once recorder.abandoned_after has passed a surviving node
-// finishes the recording from what the dead node wrote. Someone joining the room afterwards does
-// not restart it.
+// node hosts the room any more. ListEgress on any node shows its recordings still active, and
+// says why; StopEgress finishes one at once from what the dead node wrote, and the other is
+// finished by a surviving node once recorder.abandoned_after has passed. Someone joining the
+// room afterwards does not restart them.
 func TestAbandonedRecordingIsFinished(t *testing.T) {
 	bin := testkit.BuildHop(t)
 	shared := t.TempDir()
-	const abandonedAfter = 3 * time.Second
+	const abandonedAfter = 8 * time.Second
 	trio := startRoomTrio(t, bin, "left", "recorder:\n  dir: "+shared+"\n  abandoned_after: "+abandonedAfter.String())
 	nodes, ids, host := trio.nodes, trio.ids, trio.host
 	if host < 0 {
@@ -188,12 +182,19 @@ func TestAbandonedRecordingIsFinished(t *testing.T) {
 	p1 := join(t, nodes[a].url, "left", "p1")
 	p2 := join(t, nodes[b].url, "left", "p2")
 	p2.waitMedia("p1", time.Now(), 25, 20*time.Second)
-	info, err := egressClient(nodes[a]).StartRoomCompositeEgress(ctx, &livekit.RoomCompositeEgressRequest{RoomName: "left", AudioOnly: true})
-	if err != nil {
-		t.Fatal(err)
+	var ids2 []string
+	var first time.Time
+	for range 2 {
+		info, err := egressClient(nodes[a]).StartRoomCompositeEgress(ctx, &livekit.RoomCompositeEgressRequest{RoomName: "left", AudioOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids2 = append(ids2, info.EgressId)
+		if f := waitSegment(t, filepath.Join(shared, info.EgressId, "manifest.json"), 2); first.IsZero() || f.After(first) {
+			first = f // the later of the two starts
+		}
 	}
-	id := info.EgressId
-	first := waitSegment(t, filepath.Join(shared, id, "manifest.json"), 2)
+	stopped, abandoned := ids2[0], ids2[1]
 	time.Sleep(3 * time.Second) // recorded
 
 	killed := time.Now()
@@ -204,31 +205,37 @@ func TestAbandonedRecordingIsFinished(t *testing.T) {
 	p2.room.Disconnect()
 	<-nodes[host].exited
 
-	done := waitEgress(t, egressClient(nodes[b]), id, func(i *livekit.EgressInfo) bool {
-		return i.Status >= livekit.EgressStatus_EGRESS_COMPLETE
-	})
-	finished := time.Now()
-	if done.Status != livekit.EgressStatus_EGRESS_COMPLETE || len(done.FileResults) != 1 || done.Details != "" {
-		t.Fatalf("egress ended %s (%s, details %q) with %v", done.Status, done.Error, done.Details, done.FileResults)
+	ec := egressClient(nodes[b])
+	for _, id := range ids2 {
+		waitEgress(t, ec, id, func(i *livekit.EgressInfo) bool {
+			return i.Status == livekit.EgressStatus_EGRESS_ACTIVE && strings.HasPrefix(i.Details, "its node stopped")
+		})
 	}
-	// Not before the room had been on no node for abandoned_after: at least that after the kill.
-	if since := time.Unix(0, done.EndedAt).Sub(killed); since < abandonedAfter {
-		t.Errorf("finished %v after the kill, sooner than abandoned_after", since)
+	if _, err := egressClient(nodes[a]).StopEgress(ctx, &livekit.StopEgressRequest{EgressId: stopped}); err != nil {
+		t.Fatalf("stopping a recording whose node died: %v", err)
 	}
-	composite := done.FileResults[0].Location
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", composite).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", composite, err)
-	}
-	dur, _ := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	want := killed.Sub(first).Seconds() - 2
-	t.Logf("recording %s: killed %.2f s in, finished %.1f s after the kill, composite %.2f s",
-		id, killed.Sub(first).Seconds(), finished.Sub(killed).Seconds(), dur)
-	if dur < want {
-		t.Errorf("the composite lasts %.2f s, want at least %.2f (to 2 s before the kill)", dur, want)
+	for _, id := range ids2 {
+		done := waitEgress(t, ec, id, func(i *livekit.EgressInfo) bool { return i.Status >= livekit.EgressStatus_EGRESS_COMPLETE })
+		if done.Status != livekit.EgressStatus_EGRESS_COMPLETE || len(done.FileResults) != 1 || done.Details != "" {
+			t.Fatalf("%s ended %s (%s, details %q) with %v", id, done.Status, done.Error, done.Details, done.FileResults)
+		}
+		// The stopped one at once, the other not before its room had been on no node that long.
+		after := time.Unix(0, done.EndedAt).Sub(killed)
+		if id == stopped && after >= abandonedAfter {
+			t.Errorf("the stopped recording ended %v after the kill: it waited for abandoned_after", after)
+		}
+		if id == abandoned && after < abandonedAfter {
+			t.Errorf("the abandoned recording ended %v after the kill, sooner than abandoned_after", after)
+		}
+		dur := testkit.MediaDuration(t, done.FileResults[0].Location)
+		want := killed.Sub(first).Seconds() - 2
+		t.Logf("recording %s: killed %.2f s in, finished %.1f s after the kill, composite %.2f s", id, killed.Sub(first).Seconds(), after.Seconds(), dur)
+		if dur < want {
+			t.Errorf("%s: the composite lasts %.2f s, want at least %.2f (to 2 s before the kill)", id, dur, want)
+		}
 	}
 
-	// Someone comes back later: the room opens again without the finished recording.
+	// Someone comes back later: the room opens again without the finished recordings.
 	join(t, nodes[a].url, "left", "p3")
 	res, err := egressClient(nodes[a]).ListEgress(ctx, &livekit.ListEgressRequest{RoomName: "left", Active: true})
 	if err != nil || len(res.Items) != 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/livekit/protocol/livekit"
 )
@@ -126,6 +127,11 @@ func (p *EgressPeers) ask(ctx context.Context, id string, try func(node string) 
 		return found || err != nil, err
 	}
 	indexed, _ := p.c.rdb.Get(ctx, egressKey(id)).Result()
+	if indexed != "" {
+		if alive, err := p.c.alive(ctx, indexed); err == nil && !alive {
+			indexed = "" // its node died: the recording waits in the ledger, no node answers for it
+		}
+	}
 	if indexed != "" && indexed != p.c.cfg.NodeID {
 		if done, err := attempt(indexed); done {
 			return err == nil, err
@@ -153,20 +159,31 @@ func (p *EgressPeers) List(ctx context.Context, req *livekit.ListEgressRequest) 
 		p.c.log.Warn("list egresses: no node list", "err", err)
 		return nil
 	}
-	var out []*livekit.EgressInfo
+	// Asked at once: a node that just died (still registered) costs one call's timeout, not one
+	// per node after it.
+	var (
+		mu  sync.Mutex
+		out []*livekit.EgressInfo
+		wg  sync.WaitGroup
+	)
 	for _, n := range nodes {
 		if n.ID == p.c.cfg.NodeID {
 			continue
 		}
-		var infos []*pb[*livekit.EgressInfo]
-		if err := p.c.call(ctx, n.ID, "egress-list", "", wrap(req), &infos); err != nil {
-			p.c.log.Warn("list egresses of node", "node", n.ID, "err", err)
-			continue
-		}
-		for _, i := range infos {
-			out = append(out, i.M)
-		}
+		wg.Go(func() {
+			var infos []*pb[*livekit.EgressInfo]
+			if err := p.c.call(ctx, n.ID, "egress-list", "", wrap(req), &infos); err != nil {
+				p.c.log.Warn("list egresses of node", "node", n.ID, "err", err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, i := range infos {
+				out = append(out, i.M)
+			}
+		})
 	}
+	wg.Wait()
 	return out
 }
 

@@ -72,39 +72,47 @@ return 0
 
 // Unhosted returns, by room, the recordings in progress of rooms no node hosts now and that no
 // live node records: those of a room whose node died or drained and that nobody has rejoined.
-func (l *RecordingLedger) Unhosted(ctx context.Context) (map[string]map[string][]byte, error) {
+// An empty room name looks at every room.
+func (l *RecordingLedger) Unhosted(ctx context.Context, room string) (map[string]map[string][]byte, error) {
 	out := map[string]map[string][]byte{}
+	if room != "" {
+		return out, l.unhostedIn(ctx, room, out)
+	}
 	iter := l.c.rdb.Scan(ctx, 0, recordingsKey("*"), 100).Iterator()
 	for iter.Next(ctx) {
-		room := strings.TrimPrefix(iter.Val(), recordingsKey(""))
-		if n, err := l.c.rdb.Exists(ctx, roomKey(room)).Result(); err != nil {
+		if err := l.unhostedIn(ctx, strings.TrimPrefix(iter.Val(), recordingsKey("")), out); err != nil {
 			return nil, err
-		} else if n > 0 {
-			continue
-		}
-		entries, err := l.Entries(ctx, room)
-		if err != nil {
-			return nil, err
-		}
-		for id, e := range entries {
-			node, err := l.c.rdb.Get(ctx, egressKey(id)).Result()
-			if err != nil && !errors.Is(err, goredis.Nil) {
-				return nil, err
-			}
-			if node != "" {
-				if alive, err := l.c.alive(ctx, node); err != nil {
-					return nil, err
-				} else if alive {
-					continue
-				}
-			}
-			if out[room] == nil {
-				out[room] = map[string][]byte{}
-			}
-			out[room][id] = e
 		}
 	}
 	return out, iter.Err()
+}
+
+func (l *RecordingLedger) unhostedIn(ctx context.Context, room string, out map[string]map[string][]byte) error {
+	if n, err := l.c.rdb.Exists(ctx, roomKey(room)).Result(); err != nil || n > 0 {
+		return err
+	}
+	entries, err := l.Entries(ctx, room)
+	if err != nil {
+		return err
+	}
+	for id, e := range entries {
+		node, err := l.c.rdb.Get(ctx, egressKey(id)).Result()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			return err
+		}
+		if node != "" {
+			if alive, err := l.c.alive(ctx, node); err != nil {
+				return err
+			} else if alive {
+				continue
+			}
+		}
+		if out[room] == nil {
+			out[room] = map[string][]byte{}
+		}
+		out[room][id] = e
+	}
+	return nil
 }
 
 // TakeUnhosted takes recording id of room out of the ledger for this node to finish, if it is

@@ -21,9 +21,16 @@ func TestTakeUnhostedRecording(t *testing.T) {
 	}
 	unhosted := func() bool {
 		t.Helper()
-		m, err := other.Unhosted(ctx)
+		m, err := other.Unhosted(ctx, "")
 		if err != nil {
 			t.Fatal(err)
+		}
+		one, err := other.Unhosted(ctx, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(one["r"]["EG_1"]) != string(m["r"]["EG_1"]) {
+			t.Fatal("the room's own listing differs from the listing of every room")
 		}
 		return string(m["r"]["EG_1"]) == string(entry)
 	}
