@@ -18,6 +18,19 @@ import (
 // FontFile has the Vietnamese diacritics the tiles' names need (Debian's fonts-dejavu-core).
 const FontFile = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
+// CardColour fills the stage while someone without a camera speaks.
+const CardColour = "0x303134"
+
+func drawtextEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `'`, `\'`, `:`, `\:`, `%`, `\%`, `,`, `\,`).Replace(s)
+}
+
+// card writes name in the middle of the stage (stageH high) while on holds.
+func card(name string, size, stageH int, on string) string {
+	return fmt.Sprintf("drawtext=fontfile=%s:text='%s':fontsize=%d:fontcolor=white:x=(w-tw)/2:y=(%d-th)/2:enable='%s'",
+		FontFile, drawtextEscape(name), size, stageH, on)
+}
+
 // CompositeParams describes the composite of a recording.
 type CompositeParams struct {
 	Output string
@@ -107,9 +120,15 @@ func Composite(ctx context.Context, m Manifest, p CompositeParams) error {
 		return fmt.Sprintf("scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2", w, h, w, h)
 	}
 	label := func(name string, size int) string {
-		name = strings.NewReplacer(`\`, `\\`, `'`, `\'`, `:`, `\:`, `%`, `\%`, `,`, `\,`).Replace(name)
 		return fmt.Sprintf("drawtext=fontfile=%s:text='%s':x=8:y=h-th-8:fontsize=%d:fontcolor=white:box=1:boxcolor=black@0.5",
-			FontFile, name, size)
+			FontFile, drawtextEscape(name), size)
+	}
+	// People are named as they named themselves when they joined; their identity otherwise.
+	nameOf := func(identity string) string {
+		if p, ok := m.Participants[identity]; ok && p.Name != "" {
+			return p.Name
+		}
+		return identity
 	}
 	base := 0
 	for i, v := range videos {
@@ -123,14 +142,32 @@ func Composite(ctx context.Context, m Manifest, p CompositeParams) error {
 		}
 		filter = append(filter, fmt.Sprintf("[%d:v]setpts=PTS-STARTPTS,fps=30,tpad=start_duration=%.3f,split=2[big%d][small%d]", i, off, i, i))
 		if len(on) > 0 {
-			filter = append(filter, fmt.Sprintf("[big%d]%s,%s[stage%d]", i, fit(p.Width, stageH), label(v.Participant, max(18, stageH/20)), i))
+			filter = append(filter, fmt.Sprintf("[big%d]%s,%s[stage%d]", i, fit(p.Width, stageH), label(nameOf(v.Participant), max(18, stageH/20)), i))
 			filter = append(filter, fmt.Sprintf("[base%d][stage%d]overlay=x=0:y=0:eof_action=pass:enable='%s'[base%d]",
 				base, i, strings.Join(on, "+"), base+1))
 			base++
 		} else {
 			filter = append(filter, fmt.Sprintf("[big%d]nullsink", i))
 		}
-		filter = append(filter, fmt.Sprintf("[small%d]%s,%s[tile%d]", i, fit(tileW, tileH), label(v.Participant, max(12, tileH/10)), i))
+		filter = append(filter, fmt.Sprintf("[small%d]%s,%s[tile%d]", i, fit(tileW, tileH), label(nameOf(v.Participant), max(12, tileH/10)), i))
+	}
+	// Someone without a camera who speaks has the stage as a card with their name.
+	cards := map[string][]string{}
+	var speakers []string
+	for _, sg := range segs {
+		if sg.speaker == "" {
+			continue
+		}
+		if cards[sg.speaker] == nil {
+			speakers = append(speakers, sg.speaker)
+		}
+		cards[sg.speaker] = append(cards[sg.speaker], fmt.Sprintf("between(t,%.3f,%.3f)", sg.from, sg.to))
+	}
+	for _, who := range speakers {
+		on := strings.Join(cards[who], "+")
+		filter = append(filter, fmt.Sprintf("[base%d]drawbox=x=0:y=0:w=%d:h=%d:color=%s:t=fill:enable='%s',%s[base%d]",
+			base, p.Width, stageH, CardColour, on, card(nameOf(who), max(24, stageH/12), stageH, on), base+1))
+		base++
 	}
 	// Tiles sharing a slot are laid latest first: an earlier one, on top, gives way when it ends
 	// (eof_action=pass) to the later one under it, black until it starts.

@@ -87,15 +87,7 @@ func TestCompositeStagesTheScreenShare(t *testing.T) {
 	if err := Composite(context.Background(), m, CompositeParams{Output: out, Threads: 1}); err != nil {
 		t.Fatal(err)
 	}
-	// stage returns the mean colour of the stage's middle at a time.
-	stage := func(sec float64) (r, g, b int) {
-		px, err := exec.Command("ffmpeg", "-v", "error", "-ss", fmt.Sprint(sec), "-i", out, "-frames:v", "1",
-			"-vf", "crop=iw/2:ih/4:iw/4:ih/4,scale=1:1:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
-		if err != nil || len(px) != 3 {
-			t.Fatalf("frame at %.1f s: %v %v", sec, px, err)
-		}
-		return int(px[0]), int(px[1]), int(px[2])
-	}
+	stage := func(sec float64) (r, g, b int) { return stageColour(t, out, sec) }
 	for _, c := range []struct {
 		sec    float64
 		screen bool
@@ -108,4 +100,66 @@ func TestCompositeStagesTheScreenShare(t *testing.T) {
 			t.Errorf("stage at %.0f s is rgb(%d,%d,·): camera shown %v, want %v", c.sec, r, g, green, !c.screen)
 		}
 	}
+}
+
+// Someone without a camera who speaks has the stage as a card with their name; the camera of the
+// one who spoke before and after has it otherwise.
+func TestCompositeStagesASpeakerWithoutCamera(t *testing.T) {
+	dir := t.TempDir()
+	encode := func(name, src string, codec ...string) string {
+		f := filepath.Join(dir, name)
+		args := append([]string{"-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", src, "-t", "6"}, codec...)
+		if out, err := exec.Command("ffmpeg", append(args, f)...).CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg: %v\n%s", err, out)
+		}
+		return f
+	}
+	camera := encode("cam.webm", "color=c=0x00c000:size=640x360:rate=15", "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k")
+	voiceA := encode("a.ogg", "sine=frequency=440:sample_rate=48000", "-c:a", "libopus")
+	voiceB := encode("b.ogg", "sine=frequency=660:sample_rate=48000", "-c:a", "libopus")
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	ptr := func(t time.Time) *time.Time { return &t }
+	end := at(6)
+	m := Manifest{ID: "EG_v", Room: "r", Start: t0, End: &end, Participants: map[string]*ManifestParticipant{
+		"an-1":  {Identity: "an-1", Name: "Nguyễn Văn An", Sessions: []Interval{{Start: t0, End: &end}}},
+		"mai-2": {Identity: "mai-2", Name: "Bùi Thị Mai", Sessions: []Interval{{Start: t0, End: &end}}}},
+		Tracks: []*ManifestTrack{
+			{SID: "TR_c", Participant: "an-1", Kind: "VIDEO", Source: "CAMERA", Published: t0,
+				TrackResult: TrackResult{File: camera, Codec: "video/VP8", Start: t0, End: end, Frames: 90}},
+			{SID: "TR_a", Participant: "an-1", Kind: "AUDIO", Source: "MICROPHONE", Published: t0,
+				TrackResult: TrackResult{File: voiceA, Codec: "audio/opus", Start: t0, End: end, Frames: 300,
+					Speaking: []Interval{{Start: at(0), End: ptr(at(2))}, {Start: at(4.5), End: ptr(at(6))}}}},
+			{SID: "TR_b", Participant: "mai-2", Kind: "AUDIO", Source: "MICROPHONE", Published: t0,
+				TrackResult: TrackResult{File: voiceB, Codec: "audio/opus", Start: t0, End: end, Frames: 300,
+					Speaking: []Interval{{Start: at(2), End: ptr(at(4))}}}},
+		}}
+	out := filepath.Join(dir, "c.mp4")
+	if err := Composite(context.Background(), m, CompositeParams{Output: out, Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sec  float64
+		card bool
+	}{{1, false}, {3, true}, {5.5, false}} {
+		r, g, b := stageColour(t, out, c.sec)
+		green := g > 120 && r < 80
+		grey := !green && r > 30 && r < 150 && abs(r-g) < 20 && abs(r-b) < 20
+		if green == c.card || grey != c.card {
+			t.Errorf("stage at %.1f s is rgb(%d,%d,%d): card %v, want %v", c.sec, r, g, b, grey, c.card)
+		}
+	}
+}
+
+func abs(x int) int { return max(x, -x) }
+
+// stageColour returns the mean colour of the middle of a composite's stage at a time.
+func stageColour(t *testing.T, file string, sec float64) (r, g, b int) {
+	t.Helper()
+	px, err := exec.Command("ffmpeg", "-v", "error", "-ss", fmt.Sprint(sec), "-i", file, "-frames:v", "1",
+		"-vf", "crop=iw/2:ih/4:iw/4:ih/4,scale=1:1:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
+	if err != nil || len(px) != 3 {
+		t.Fatalf("frame at %.1f s: %v %v", sec, px, err)
+	}
+	return int(px[0]), int(px[1]), int(px[2])
 }

@@ -6,14 +6,16 @@ import (
 	"time"
 )
 
-// segment is a span of the composite with one video on the stage (-1: none).
+// segment is a span of the composite with one video on the stage (-1: none), or the name of a
+// speaker without a camera.
 type segment struct {
 	from, to float64 // seconds from the composite's start
 	stage    int
+	speaker  string
 }
 
-// stageSegments decides who is on the stage when: a screen share while one runs, else the camera
-// of whoever spoke last (while that camera runs), else the first camera running.
+// stageSegments decides who is on the stage when: a screen share while one runs, else whoever
+// spoke last (their camera while it runs, else their name), else the first camera running.
 func stageSegments(videos, audios []*ManifestTrack, t0 time.Time, dur float64) []segment {
 	sec := func(t time.Time) float64 { return t.Sub(t0).Seconds() }
 	end := func(t *ManifestTrack) float64 { return sec(t.End) }
@@ -52,22 +54,23 @@ func stageSegments(videos, audios []*ManifestTrack, t0 time.Time, dur float64) [
 				break
 			}
 		}
+		speaker := ""
 		if stage < 0 {
-			// The latest speaker whose camera runs now.
+			// The latest speaker: their camera if it runs now, else their name.
 			latest := -1.0
 			for _, tk := range talks {
-				if tk.from > mid || tk.from < latest {
-					continue
+				if tk.from <= mid && tk.from >= latest {
+					speaker, latest = tk.who, tk.from
 				}
-				for j, v := range videos {
-					if v.Participant == tk.who && !strings.HasPrefix(v.Source, "SCREEN_SHARE") && running(v, mid) {
-						stage, latest = j, tk.from
-						break
-					}
+			}
+			for j, v := range videos {
+				if speaker != "" && v.Participant == speaker && !strings.HasPrefix(v.Source, "SCREEN_SHARE") && running(v, mid) {
+					stage, speaker = j, ""
+					break
 				}
 			}
 		}
-		if stage < 0 {
+		if stage < 0 && speaker == "" {
 			for j, v := range videos {
 				if running(v, mid) {
 					stage = j
@@ -75,11 +78,11 @@ func stageSegments(videos, audios []*ManifestTrack, t0 time.Time, dur float64) [
 				}
 			}
 		}
-		if n := len(out); n > 0 && out[n-1].stage == stage && out[n-1].to == a {
+		if n := len(out); n > 0 && out[n-1].stage == stage && out[n-1].speaker == speaker && out[n-1].to == a {
 			out[n-1].to = b
 			continue
 		}
-		out = append(out, segment{from: max(a, 0), to: min(b, dur), stage: stage})
+		out = append(out, segment{from: max(a, 0), to: min(b, dur), stage: stage, speaker: speaker})
 	}
 	return out
 }
