@@ -41,12 +41,15 @@ type CompositeParams struct {
 	// Progress, if set, is told the share of the composite written so far (0 to 1), a few times a
 	// second, from the goroutine running Composite.
 	Progress func(done float64)
+	// AudioOnly writes the mixed audio alone (AAC in MP4, an .m4a), without a picture.
+	AudioOnly bool
 }
 
 // Composite builds one MP4 (H.264 and AAC) from a finished recording's files: the stage (the top
 // three quarters) shows a screen share while there is one, else whoever spoke last; a strip below
-// shows every camera; every audio track is mixed; names are written on the tiles. It starts where
-// the first media does, less leading silence when the recording has speaking data.
+// shows every camera; every audio track is mixed; names are written on the tiles (AudioOnly: the
+// mix alone). It starts where the first media does, less leading silence when the recording has
+// speaking data.
 func Composite(ctx context.Context, m Manifest, p CompositeParams) error {
 	if p.Threads <= 0 {
 		p.Threads = 2
@@ -75,6 +78,9 @@ func Composite(ctx context.Context, m Manifest, p CompositeParams) error {
 			audios = append(audios, t)
 		}
 	}
+	if p.AudioOnly {
+		videos = nil
+	}
 	if len(videos)+len(audios) == 0 {
 		return fmt.Errorf("recorder: nothing to compose")
 	}
@@ -94,6 +100,86 @@ func Composite(ctx context.Context, m Manifest, p CompositeParams) error {
 			lead = min(lead, v.Start.Sub(t0).Seconds())
 		}
 	}
+	args := []string{"-n", "10", "ffmpeg", "-hide_banner", "-loglevel", "error", "-y"}
+	var filter []string
+	picture := ""
+	if !p.AudioOnly {
+		var inputs []string
+		inputs, filter, picture = stageGraph(m, videos, audios, t0, dur, p)
+		args = append(args, inputs...)
+	}
+	var mix []string
+	for i, a := range audios {
+		args = append(args, "-i", a.File)
+		ms := a.Start.Sub(t0).Milliseconds()
+		filter = append(filter, fmt.Sprintf("[%d:a]aresample=48000,adelay=%d|%d,aformat=channel_layouts=stereo[a%d]", len(videos)+i, ms, ms, i))
+		mix = append(mix, fmt.Sprintf("[a%d]", i))
+	}
+	if len(audios) > 0 {
+		filter = append(filter, fmt.Sprintf("%samix=inputs=%d:normalize=0:duration=longest[aout]", strings.Join(mix, ""), len(audios)))
+	}
+	args = append(args, "-filter_complex", strings.Join(filter, ";"))
+	if picture != "" {
+		args = append(args, "-map", picture, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p")
+	}
+	if len(audios) > 0 {
+		args = append(args, "-map", "[aout]", "-c:a", "aac", "-b:a", "128k")
+	}
+	if lead > 0 {
+		args = append(args, "-ss", fmt.Sprintf("%.3f", lead))
+	}
+	if p.Progress != nil {
+		args = append(args, "-progress", "pipe:1", "-nostats")
+	}
+	args = append(args, "-t", fmt.Sprintf("%.3f", dur-lead),
+		"-threads", fmt.Sprint(p.Threads), "-filter_complex_threads", fmt.Sprint(p.Threads),
+		"-movflags", "+faststart", p.Output)
+	if err := os.MkdirAll(filepath.Dir(p.Output), 0o750); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "nice", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if p.Progress == nil {
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("ffmpeg: %w: %s", err, stderr.Bytes())
+		}
+		return nil
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("ffmpeg: %w", err)
+	}
+	readProgress(stdout, dur-lead, p.Progress)
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("ffmpeg: %w: %s", err, stderr.Bytes())
+	}
+	return nil
+}
+
+// readProgress reads ffmpeg's -progress lines until they end and reports the share of total
+// (seconds) written: out_time_us is how far the output has got.
+func readProgress(r io.Reader, total float64, report func(float64)) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		v, ok := strings.CutPrefix(sc.Text(), "out_time_us=")
+		if !ok || total <= 0 {
+			continue
+		}
+		us, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || us < 0 {
+			continue // "N/A" before the first frame
+		}
+		report(min(float64(us)/1e6/total, 1))
+	}
+}
+
+// stageGraph is the composite's picture: its inputs (the videos, numbered from 0) and the filters
+// that lay them out, ending in the label it returns.
+func stageGraph(m Manifest, videos, audios []*ManifestTrack, t0 time.Time, dur float64, p CompositeParams) (inputs, filter []string, out string) {
 	stageH := p.Height * 3 / 4
 	stripH := p.Height - stageH
 	// One strip tile per participant's camera (or share): a camera published again (a rejoin,
@@ -113,8 +199,6 @@ func Composite(ctx context.Context, m Manifest, p CompositeParams) error {
 	tileH := min(stripH, tileW*9/16)
 	segs := stageSegments(videos, audios, t0, dur)
 
-	args := []string{"-n", "10", "ffmpeg", "-hide_banner", "-loglevel", "error", "-y"}
-	var filter []string
 	filter = append(filter, fmt.Sprintf("color=c=black:s=%dx%d:r=30:d=%.3f[base0]", p.Width, p.Height, dur))
 	fit := func(w, h int) string {
 		return fmt.Sprintf("scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2", w, h, w, h)
@@ -132,7 +216,7 @@ func Composite(ctx context.Context, m Manifest, p CompositeParams) error {
 	}
 	base := 0
 	for i, v := range videos {
-		args = append(args, "-i", v.File)
+		inputs = append(inputs, "-i", v.File)
 		off := v.Start.Sub(t0).Seconds()
 		var on []string
 		for _, sg := range segs {
@@ -181,68 +265,5 @@ func Composite(ctx context.Context, m Manifest, p CompositeParams) error {
 			base, i, slotOf[i]*tileW, stageH+(stripH-tileH)/2, base+1))
 		base++
 	}
-	var mix []string
-	for i, a := range audios {
-		args = append(args, "-i", a.File)
-		ms := a.Start.Sub(t0).Milliseconds()
-		filter = append(filter, fmt.Sprintf("[%d:a]aresample=48000,adelay=%d|%d,aformat=channel_layouts=stereo[a%d]", len(videos)+i, ms, ms, i))
-		mix = append(mix, fmt.Sprintf("[a%d]", i))
-	}
-	if len(audios) > 0 {
-		filter = append(filter, fmt.Sprintf("%samix=inputs=%d:normalize=0:duration=longest[aout]", strings.Join(mix, ""), len(audios)))
-	}
-	args = append(args, "-filter_complex", strings.Join(filter, ";"), "-map", fmt.Sprintf("[base%d]", base))
-	if len(audios) > 0 {
-		args = append(args, "-map", "[aout]", "-c:a", "aac", "-b:a", "128k")
-	}
-	if lead > 0 {
-		args = append(args, "-ss", fmt.Sprintf("%.3f", lead))
-	}
-	if p.Progress != nil {
-		args = append(args, "-progress", "pipe:1", "-nostats")
-	}
-	args = append(args, "-t", fmt.Sprintf("%.3f", dur-lead), "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-		"-threads", fmt.Sprint(p.Threads), "-filter_complex_threads", fmt.Sprint(p.Threads),
-		"-movflags", "+faststart", p.Output)
-	if err := os.MkdirAll(filepath.Dir(p.Output), 0o750); err != nil {
-		return err
-	}
-	cmd := exec.CommandContext(ctx, "nice", args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if p.Progress == nil {
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("ffmpeg: %w: %s", err, stderr.Bytes())
-		}
-		return nil
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("ffmpeg: %w", err)
-	}
-	readProgress(stdout, dur-lead, p.Progress)
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("ffmpeg: %w: %s", err, stderr.Bytes())
-	}
-	return nil
-}
-
-// readProgress reads ffmpeg's -progress lines until they end and reports the share of total
-// (seconds) written: out_time_us is how far the output has got.
-func readProgress(r io.Reader, total float64, report func(float64)) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		v, ok := strings.CutPrefix(sc.Text(), "out_time_us=")
-		if !ok || total <= 0 {
-			continue
-		}
-		us, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || us < 0 {
-			continue // "N/A" before the first frame
-		}
-		report(min(float64(us)/1e6/total, 1))
-	}
+	return inputs, filter, fmt.Sprintf("[base%d]", base)
 }

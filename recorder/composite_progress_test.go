@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,4 +163,46 @@ func stageColour(t *testing.T, file string, sec float64) (r, g, b int) {
 		t.Fatalf("frame at %.1f s: %v %v", sec, px, err)
 	}
 	return int(px[0]), int(px[1]), int(px[2])
+}
+
+// An audio-only composite is the mix alone: one AAC stream as long as the recording.
+func TestCompositeAudioOnly(t *testing.T) {
+	dir := t.TempDir()
+	voice := filepath.Join(dir, "a.ogg")
+	if out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", "4", "-c:a", "libopus", voice).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	end := t0.Add(4 * time.Second)
+	m := Manifest{ID: "EG_a", Room: "r", Start: t0, End: &end, Tracks: []*ManifestTrack{
+		{SID: "TR_a", Participant: "an", Kind: "AUDIO", Source: "MICROPHONE", Published: t0,
+			TrackResult: TrackResult{File: voice, Codec: "audio/opus", Start: t0, End: end, Frames: 200}}}}
+	out := filepath.Join(dir, "c.m4a")
+	if err := Composite(context.Background(), m, CompositeParams{Output: out, Threads: 1, AudioOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	streams, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name", "-of", "csv=p=0", out).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(streams)); got != "aac,audio" {
+		t.Errorf("streams %q, want one AAC audio stream", got)
+	}
+	if d := mediaDuration(t, out); d < 3.9 || d > 4.1 {
+		t.Errorf("lasts %.2f s, want 4", d)
+	}
+}
+
+func mediaDuration(t *testing.T, file string) float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", file).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

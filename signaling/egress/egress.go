@@ -361,6 +361,12 @@ func (j *job) follow() {
 	j.finish(&m, j.rec.ManifestPath())
 }
 
+// A composite's file names: the picture and the mix, or the mix alone.
+const (
+	compositeFile      = "composite.mp4"
+	compositeAudioFile = "composite.m4a"
+)
+
 // finish composes the recording (this segment, m, after the earlier ones; m nil: the earlier
 // ones alone), stores and reports the files, and forgets the recording in the ledger.
 func (j *job) finish(m *recorder.Manifest, manifestPath string) {
@@ -377,11 +383,17 @@ func (j *job) finish(m *recorder.Manifest, manifestPath string) {
 	var results []*livekit.FileInfo
 	var failure error
 	if j.composite {
-		out := filepath.Join(j.top, "composite.mp4")
+		// An audio-only room composite is the mix alone, as LiveKit's egress makes it.
+		audioOnly := j.snapshot().GetRoomComposite().GetAudioOnly()
+		out := filepath.Join(j.top, compositeFile)
+		if audioOnly {
+			out = filepath.Join(j.top, compositeAudioFile)
+		}
 		progress := func(done float64) {
 			j.update(func(i *livekit.EgressInfo) { i.Details = fmt.Sprintf("composing: %d%%", int(done*100)) })
 		}
-		if err := recorder.Composite(j.s.ctx, whole, recorder.CompositeParams{Output: out, Threads: j.s.cfg.CompositeThreads, Progress: progress}); err != nil {
+		params := recorder.CompositeParams{Output: out, Threads: j.s.cfg.CompositeThreads, Progress: progress, AudioOnly: audioOnly}
+		if err := recorder.Composite(j.s.ctx, whole, params); err != nil {
 			failure = err
 		} else {
 			results = append(results, fileInfo(out, whole.Start, *whole.End))

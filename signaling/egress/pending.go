@@ -54,7 +54,7 @@ func (s *Service) uploadDir(id, dir string) error {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
 	}
-	files := []string{filepath.Join(dir, "composite.mp4")}
+	files := []string{filepath.Join(dir, compositeFile), filepath.Join(dir, compositeAudioFile)}
 	for _, t := range m.Tracks {
 		if t.File != "" {
 			files = append(files, t.File)
