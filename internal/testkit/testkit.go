@@ -29,7 +29,11 @@ type Node struct {
 	HTTPURL string
 	// AdminURL is http://host:port of the node's admin listener (/metrics, /debug/pprof).
 	AdminURL string
+	stop     func()
 }
+
+// Stop shuts the node down as SIGTERM does and waits until it has; the test's end does too.
+func (n *Node) Stop() { n.stop() }
 
 // StartNode starts a development node on free ports; mutate may change the configuration first.
 // The node is closed when the test ends.
@@ -80,11 +84,12 @@ func StartNode(t testing.TB, mutate func(*config.Config)) *Node {
 		defer close(done)
 		_ = n.Serve(ctx)
 	}()
-	t.Cleanup(func() {
+	stop := func() {
 		cancel()
 		<-done
-	})
-	tn := &Node{Node: n, Config: cfg, HTTPURL: "http://" + n.Addr().String()}
+	}
+	t.Cleanup(stop)
+	tn := &Node{Node: n, Config: cfg, HTTPURL: "http://" + n.Addr().String(), stop: stop}
 	if a := n.AdminAddr(); a != nil {
 		tn.AdminURL = "http://" + a.String()
 	}

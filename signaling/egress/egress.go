@@ -90,6 +90,7 @@ func New(cfg Config, rooms Rooms) *Service {
 		s.wg.Add(1)
 		go s.retain()
 	}
+	s.loadRecorded()
 	if cfg.Ledger != nil && cfg.AbandonedAfter > 0 {
 		s.wg.Add(1)
 		go s.adopt()
@@ -293,6 +294,7 @@ func (s *Service) begin(r Room, info *livekit.EgressInfo, meeting bool, earlier 
 	s.mu.Unlock()
 	r.SetRecording(true)
 	s.keep(j)
+	j.persist()
 	s.wg.Add(1)
 	go j.follow() // #nosec G118 -- the recording outlives the request that started it
 	return j, started, nil
@@ -415,6 +417,12 @@ func (j *job) finish(m *recorder.Manifest, manifestPath string) {
 	if failure == nil && j.s.cfg.Store != nil {
 		failure = j.upload(results, manifestPath)
 	}
+	if failure != nil && j.s.ctx.Err() != nil && j.s.cfg.Ledger == nil {
+		// Cut by this node stopping, not failed: the node's next start finishes it.
+		j.update(func(i *livekit.EgressInfo) { i.Details = "finished when the node starts again" })
+		j.persist()
+		return
+	}
 	j.update(func(i *livekit.EgressInfo) {
 		i.Details = ""
 		if len(missing) > 0 {
@@ -432,6 +440,7 @@ func (j *job) finish(m *recorder.Manifest, manifestPath string) {
 		}
 		i.Status = livekit.EgressStatus_EGRESS_COMPLETE
 	})
+	j.persist()
 }
 
 // wholeManifest is the recording across its segments: the earlier ones' manifests as their nodes
@@ -567,6 +576,10 @@ func (s *Service) list(roomName, id string, active bool) []*livekit.EgressInfo {
 		if (roomName != "" && i.RoomName != roomName) || (id != "" && i.EgressId != id) {
 			continue
 		}
+		if i.Status > livekit.EgressStatus_EGRESS_ENDING && j.top != "" && !exists(j.top) {
+			s.forgetDeleted(j) // deleted by another node sharing the directory, or by hand
+			continue
+		}
 		if active && i.Status > livekit.EgressStatus_EGRESS_ENDING {
 			continue
 		}
@@ -574,4 +587,18 @@ func (s *Service) list(roomName, id string, active bool) []*livekit.EgressInfo {
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].StartedAt < out[b].StartedAt })
 	return out
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return !os.IsNotExist(err)
+}
+
+// forgetDeleted drops a finished recording whose directory is gone.
+func (s *Service) forgetDeleted(j *job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id := j.snapshot().EgressId; s.jobs[id] == j {
+		delete(s.jobs, id)
+	}
 }
