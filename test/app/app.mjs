@@ -2,7 +2,7 @@
 // Usage: node app.mjs <scenario> (the spec is JSON in HOP_APP_SPEC). Prints one JSON report line
 // on stdout; exits non-zero with the failing step on stderr.
 import { createRequire } from 'node:module';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -355,6 +355,34 @@ const scenarios = {
       await a.locator(tid('record-meeting')).uncheck();
       for (const page of [a, p]) await page.locator(tid('recording-indicator')).waitFor({ state: 'hidden', timeout: T });
       report.stoppedNotice = await noticeOf(p).textContent({ timeout: T });
+    });
+    await step('the host panel lists the recording, composed, and downloads it', async () => {
+      const rec = a.locator(`${tid('recording')}[data-status="complete"]`);
+      // Composing takes a while on a busy machine: the panel asks again every few seconds.
+      await rec.waitFor({ timeout: 90000 });
+      report.recordingsListed = await a.locator(tid('recording')).count();
+      report.recordingStatus = await rec.locator(tid('recording-status')).textContent();
+      const [dl] = await Promise.all([a.waitForEvent('download', { timeout: T }), rec.locator(tid('recording-download')).first().click()]);
+      report.downloadName = dl.suggestedFilename();
+      const file = await dl.path();
+      report.downloadSize = statSync(file).size;
+      const head = Buffer.alloc(8);
+      const fd = openSync(file, 'r');
+      readSync(fd, head, 0, 8, 0);
+      closeSync(fd);
+      report.downloadBox = head.subarray(4, 8).toString('latin1'); // an MP4 begins with its ftyp box
+      await a.locator(tid('recordings')).scrollIntoViewIfNeeded();
+      await shot(a, 'desktop-recordings');
+      await a.setViewportSize(PHONE);
+      await a.locator(tid('recordings')).scrollIntoViewIfNeeded();
+      await shot(a, 'phone-recordings');
+      await a.setViewportSize(DESKTOP);
+    });
+    await step('the host deletes the recording', async () => {
+      await a.locator(tid('recording-delete')).first().click();
+      await a.locator(`${tid('recording-delete-confirm')} ${tid('confirm-ok')}`).click();
+      await a.locator(tid('recording')).waitFor({ state: 'detached', timeout: T });
+      report.recordingsEmpty = await a.locator(`${tid('recordings-note')}:visible`).textContent({ timeout: T });
     });
   },
 

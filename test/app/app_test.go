@@ -23,6 +23,8 @@ import (
 	"time"
 
 	lkauth "github.com/livekit/protocol/auth"
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
 
 	"github.com/hop-meet/hop/internal/config"
 	"github.com/hop-meet/hop/internal/testkit"
@@ -111,6 +113,14 @@ type report struct {
 	RecordingNotice string `json:"recordingNotice"`
 	LateNotice      string `json:"lateNotice"`
 	StoppedNotice   string `json:"stoppedNotice"`
+	// The host panel's recordings: how many listed once composed, the status shown, the
+	// downloaded file's name, size and first box, and the note once it was deleted.
+	RecordingsListed int    `json:"recordingsListed"`
+	RecordingStatus  string `json:"recordingStatus"`
+	DownloadName     string `json:"downloadName"`
+	DownloadSize     int64  `json:"downloadSize"`
+	DownloadBox      string `json:"downloadBox"`
+	RecordingsEmpty  string `json:"recordingsEmpty"`
 }
 
 type scroll struct {
@@ -530,7 +540,8 @@ func TestModeration(t *testing.T) {
 }
 
 // TestRecording: the host records the meeting from the host panel; everyone, a late joiner too,
-// sees the badge and reads why; stopping removes it.
+// sees the badge and reads why; stopping removes it; the host panel then lists the recording
+// once composed, downloads it (an MP4, the token in a header, not the link) and deletes it.
 func TestRecording(t *testing.T) {
 	n := testkit.StartNode(t, func(c *config.Config) { c.Recorder.Dir = t.TempDir() })
 	r := run(t, "recording", map[string]any{"base": n.HTTPURL})
@@ -539,7 +550,21 @@ func TestRecording(t *testing.T) {
 		"notice":         {r.RecordingNotice, "Cuộc họp đang được ghi hình."},
 		"late notice":    {r.LateNotice, "Cuộc họp đang được ghi hình."},
 		"stopped notice": {r.StoppedNotice, "Đã dừng ghi hình cuộc họp."},
+		"status":         {r.RecordingStatus, "Sẵn sàng"},
+		"download":       {r.DownloadName, "composite.mp4"},
+		"after delete":   {r.RecordingsEmpty, "Chưa có bản ghi nào."},
 	})
+	if r.RecordingsListed != 1 {
+		t.Errorf("the host panel lists %d recordings, want the meeting's one", r.RecordingsListed)
+	}
+	if r.DownloadSize < 10_000 || r.DownloadBox != "ftyp" {
+		t.Errorf("downloaded %d bytes beginning with box %q, want an MP4", r.DownloadSize, r.DownloadBox)
+	}
+	// The recording is gone from the node too, not only from the page.
+	ec := lksdk.NewEgressClient(n.HTTPURL, config.DevAPIKey, config.DevAPISecret)
+	if res, err := ec.ListEgress(context.Background(), &livekit.ListEgressRequest{}); err != nil || len(res.Items) != 0 {
+		t.Errorf("ListEgress after the host deleted the recording: %v (%v)", res.GetItems(), err)
+	}
 }
 
 // TestRemoveBarred: a participant removed with "do not let them rejoin" reads why, and joining

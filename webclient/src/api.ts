@@ -115,3 +115,83 @@ export function meetingLink(room: string, invite?: string): string {
   const base = `${location.origin}/m/${encodeURIComponent(room)}`;
   return invite ? `${base}#invite=${invite}` : base;
 }
+
+/** Recording is one of a meeting's recordings as its hosts see it. */
+export interface Recording {
+  id: string;
+  status: 'active' | 'ending' | 'complete' | 'failed';
+  startedAt: number; // ms since the epoch
+  endedAt: number; // 0 while it runs
+  files: { name: string; link?: string; size: number }[];
+}
+
+const recStatus: Record<string, Recording['status']> = {
+  EGRESS_STARTING: 'active',
+  EGRESS_ACTIVE: 'active',
+  EGRESS_ENDING: 'ending',
+  EGRESS_COMPLETE: 'complete',
+};
+
+/** parseRecordings reads the node's list (LiveKit's ListEgressResponse as protobuf JSON), newest first. */
+export function parseRecordings(v: unknown): Recording[] {
+  const items = (v as { items?: unknown[] })?.items;
+  if (!Array.isArray(items)) return [];
+  const ns = (x: unknown) => Math.floor(Number(x ?? 0) / 1e6);
+  const out: Recording[] = [];
+  for (const raw of items) {
+    const i = raw as { egressId?: string; status?: string; startedAt?: string; endedAt?: string; fileResults?: { filename?: string; location?: string; size?: string }[] };
+    if (!i?.egressId) continue;
+    out.push({
+      id: i.egressId,
+      status: recStatus[i.status ?? ''] ?? 'failed',
+      startedAt: ns(i.startedAt),
+      endedAt: ns(i.endedAt),
+      files: (i.fileResults ?? [])
+        .filter((f) => f.filename)
+        .map((f) => ({ name: f.filename!, link: /^https?:\/\//.test(f.location ?? '') ? f.location : undefined, size: Number(f.size ?? 0) })),
+    });
+  }
+  return out.sort((a, b) => b.startedAt - a.startedAt);
+}
+
+function recordingsPath(room: string, id?: string): string {
+  return `/api/rooms/${encodeURIComponent(room)}/recordings${id ? `/${encodeURIComponent(id)}` : ''}`;
+}
+
+/** listRecordings lists the meeting's recordings (its hosts). */
+export async function listRecordings(room: string, bearer: string): Promise<Recording[]> {
+  return parseRecordings(await call(recordingsPath(room), undefined, bearer));
+}
+
+/** send makes one request beyond call's GET and POST and throws the node's refusal code. */
+async function send(method: string, path: string, bearer: string): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(path, { method, headers: { Authorization: `Bearer ${bearer}` } });
+  } catch {
+    throw new ApiError('unreachable');
+  }
+  if (!res.ok) {
+    let code = res.status >= 500 ? 'unreachable' : 'bad_request';
+    try {
+      const data = (await res.json()) as { error?: unknown };
+      if (typeof data.error === 'string') code = data.error;
+    } catch {
+      // no JSON body
+    }
+    throw new ApiError(code, res.status);
+  }
+  return res;
+}
+
+/** deleteRecording deletes a finished recording, here and in the store. */
+export async function deleteRecording(room: string, id: string, bearer: string): Promise<void> {
+  await send('DELETE', recordingsPath(room, id), bearer);
+}
+
+/** fetchRecording downloads one of a recording's files kept on the node (a stored one has its own
+ *  signed link): the token goes in a header, never in a URL. */
+export async function fetchRecording(room: string, id: string, name: string, bearer: string): Promise<Blob> {
+  const res = await send('GET', `${recordingsPath(room, id)}/files/${encodeURIComponent(name)}`, bearer);
+  return res.blob();
+}

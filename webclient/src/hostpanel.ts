@@ -5,6 +5,7 @@ import { defaultSettings, type Settings, type Waiting, waitedMinutes } from './c
 import { confirm } from './dialog';
 import { clear, h, setLabel, setText } from './dom';
 import { icon } from './icons';
+import { RecordingsList, type RecordingsSource } from './recordings';
 
 export type Send = (body: Record<string, unknown>) => Promise<void>;
 
@@ -28,12 +29,15 @@ export class HostPanel {
   private block = h('input', { type: 'checkbox', testid: 'mute-all-block' });
   private allow = h('button', { type: 'button', testid: 'allow-unmute', i18n: 'allowUnmute' });
   private timer = 0;
+  private recordings: RecordingsList;
 
   constructor(
     private send: Send,
     onClose: () => void,
     private canEnd: () => boolean,
+    recordings: RecordingsSource,
   ) {
+    this.recordings = new RecordingsList(recordings);
     const toggle = (input: HTMLInputElement, key: Parameters<typeof setText>[1]) => h('label', { class: 'check' }, input, h('span', { i18n: key }));
     const setting = (field: keyof Settings, input: HTMLInputElement) =>
       input.addEventListener('change', () => void this.act({ action: 'settings', [field]: input.checked }, () => (input.checked = !input.checked)));
@@ -86,6 +90,7 @@ export class HostPanel {
           h('label', { class: 'field' }, h('span', { i18n: 'setShare' }), this.share),
           h('div', { class: 'field' }, h('span', { i18n: 'passwordLabel' }), passwordForm, this.passwordState, this.passwordClear),
         ),
+        this.recordings.el,
         h('section', {}, end),
       ),
     );
@@ -117,6 +122,7 @@ export class HostPanel {
   /** setRecording shows whether the meeting is being recorded (the room's active_recording). */
   setRecording(on: boolean): void {
     this.record.checked = on;
+    void this.recordings.refresh();
   }
 
   setWaiting(w: Waiting[]): void {
@@ -128,6 +134,7 @@ export class HostPanel {
   setOpen(open: boolean): void {
     clearInterval(this.timer);
     if (open) this.timer = window.setInterval(() => this.renderQueue(), 30_000);
+    this.recordings.setOpen(open);
   }
 
   setCanEnd(): void {

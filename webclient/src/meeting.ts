@@ -17,7 +17,22 @@ import {
   Track,
   VideoPresets,
 } from 'livekit-client';
-import { ApiError, control, exchange, getControl, type JoinAnswer, type LobbyTicket, leaveLobby, lobbyPoll, makeInvite, meetingLink, tokenClaims } from './api';
+import {
+  ApiError,
+  control,
+  deleteRecording,
+  exchange,
+  fetchRecording,
+  getControl,
+  type JoinAnswer,
+  type LobbyTicket,
+  leaveLobby,
+  listRecordings,
+  lobbyPoll,
+  makeInvite,
+  meetingLink,
+  tokenClaims,
+} from './api';
 import {
   type Action,
   type Controls,
@@ -49,6 +64,7 @@ import { icon, setIcon } from './icons';
 import type { Key } from './i18n';
 import { chooseLayout, handOrder, type Item, type Mode } from './layout';
 import { HAND_ATTR, handTime, PeoplePanel } from './people';
+import { saveBlob, saveLink } from './recordings';
 import type { Choice } from './prejoin';
 import { store } from './storage';
 import { Tile } from './tiles';
@@ -212,6 +228,15 @@ export class Meeting {
       (body) => this.act(body),
       () => this.togglePanel(null),
       () => this.myRole() === 'host',
+      {
+        list: () => listRecordings(this.answer.room, this.answer.token),
+        download: async (r, f) => {
+          // A stored file comes with its own signed link; one kept on the node needs the token.
+          if (f.link) saveLink(f.link, f.name);
+          else saveBlob(await fetchRecording(this.answer.room, r.id, f.name, this.answer.token), f.name);
+        },
+        remove: (id) => deleteRecording(this.answer.room, id, this.answer.token),
+      },
     );
     this.hostBtn.append(this.waitingBadge);
     for (const e of REACTIONS) this.reactMenu.append(h('button', { type: 'button', role: 'menuitem', 'aria-label': e, onclick: () => void this.react(e) }, e));
