@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -58,6 +59,15 @@ type Config struct {
 	Redis RedisConfig `yaml:"redis"`
 	// Region is where this node runs; a cluster places rooms in the joining node's region first.
 	Region string `yaml:"region"`
+	// Webhook posts LiveKit's webhook events to the operator's URLs.
+	Webhook WebhookConfig `yaml:"webhook"`
+}
+
+// WebhookConfig names where events go and the API key that signs them (LiveKit's own keys).
+type WebhookConfig struct {
+	URLs []string `yaml:"urls"`
+	// APIKey is one of keys; empty with a single key, that key.
+	APIKey string `yaml:"api_key"`
 }
 
 // RecorderConfig configures where recordings go and what composing them may use.
@@ -454,6 +464,9 @@ func (c *Config) Validate() error {
 	if c.Recorder.AbandonedAfter <= 0 {
 		return errors.New("recorder.abandoned_after must be positive")
 	}
+	if err := c.validateWebhook(); err != nil {
+		return err
+	}
 	if c.Procs != "auto" && c.Procs != "fixed" {
 		return fmt.Errorf("procs %q: want auto or fixed", c.Procs)
 	}
@@ -601,4 +614,25 @@ func (c *Config) Redacted() string {
 		return err.Error()
 	}
 	return string(b)
+}
+
+func (c *Config) validateWebhook() error {
+	w := &c.Webhook
+	if len(w.URLs) == 0 {
+		return nil
+	}
+	for _, u := range w.URLs {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("webhook.urls: %q is not an http or https URL", u)
+		}
+	}
+	if w.APIKey == "" && len(c.Keys) == 1 {
+		for k := range c.Keys {
+			w.APIKey = k
+		}
+	}
+	if c.Keys[w.APIKey] == "" {
+		return fmt.Errorf("webhook.api_key %q is not one of keys", w.APIKey)
+	}
+	return nil
 }

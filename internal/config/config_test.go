@@ -268,6 +268,12 @@ func TestValidate(t *testing.T) {
 		{name: "turn with bad relay ip", mod: func(c *Config) { c.TURN.Enabled, c.TURN.RelayIP = true, "relay.example" }, wantErr: "turn.relay_ip"},
 		{name: "bad relay ip ignored when turn is off", mod: func(c *Config) { c.TURN.RelayIP = "relay.example" }},
 		{name: "negative max participants", mod: func(c *Config) { c.Room.MaxParticipants = -1 }, wantErr: "max_participants"},
+		{name: "webhook", mod: func(c *Config) { c.Webhook.URLs = []string{"https://ops.example.vn/hop"} }},
+		{name: "webhook not http", mod: func(c *Config) { c.Webhook.URLs = []string{"ftp://ops.example.vn/hop"} }, wantErr: "webhook.urls"},
+		{name: "webhook without host", mod: func(c *Config) { c.Webhook.URLs = []string{"https:///hop"} }, wantErr: "webhook.urls"},
+		{name: "webhook unknown key", mod: func(c *Config) {
+			c.Webhook.URLs, c.Webhook.APIKey = []string{"https://ops.example.vn/hop"}, "nobody"
+		}, wantErr: "webhook.api_key"},
 		{name: "zero max participants", mod: func(c *Config) { c.Room.MaxParticipants = 0 }},
 		{name: "log level upper case", mod: func(c *Config) { c.LogLevel = "DEBUG" }},
 		{name: "log level warn", mod: func(c *Config) { c.LogLevel = "warn" }},

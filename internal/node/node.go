@@ -32,6 +32,7 @@ import (
 	"github.com/hop-meet/hop/signaling/roomservice"
 	"github.com/hop-meet/hop/signaling/routing"
 	rediscluster "github.com/hop-meet/hop/signaling/routing/redis"
+	"github.com/hop-meet/hop/signaling/webhook"
 	"github.com/hop-meet/hop/webclient"
 )
 
@@ -54,6 +55,8 @@ type Node struct {
 	// turnTLS receives the TURN-over-TLS connections of the HTTPS port (nil: not served).
 	turnTLS net.Listener
 	cluster *rediscluster.Cluster // nil: a node on its own
+	// webhooks posts room and recording events to the operator (nil: none configured).
+	webhooks *webhook.Notifier
 	// metricsExtra are collectors /metrics serves besides the node's own (the cluster's, the TURN server's).
 	metricsExtra []prometheus.Collector
 	// drained is closed when a drain has moved every room away.
@@ -73,6 +76,14 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	includeLoopback := cfg.RTC.IncludeLoopback
 	if ip := net.ParseIP(cfg.RTC.NodeIP); ip != nil && ip.IsLoopback() {
 		includeLoopback = true // a loopback node IP is only reachable through loopback candidates
+	}
+	var hooks *webhook.Notifier
+	if len(cfg.Webhook.URLs) > 0 {
+		h, err := webhook.New(cfg.Webhook.URLs, cfg.Webhook.APIKey, cfg.Keys, log)
+		if err != nil {
+			return nil, err
+		}
+		hooks = h
 	}
 	includes, err := sfu.ParseCIDRs(cfg.RTC.IPs.Includes)
 	if err != nil {
@@ -166,6 +177,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	n.signal.Register(mux)
 	ecfg := egress.Config{Dir: cfg.Recorder.Dir, CompositeThreads: cfg.Recorder.CompositeThreads,
 		Store: store, LinkTTL: cfg.Recorder.S3.LinkTTL, Retention: cfg.Recorder.Retention, Logger: log}
+	if hooks != nil {
+		ecfg.Events = hooks
+	}
 	if n.cluster != nil {
 		ecfg.Ledger, ecfg.Peers = n.cluster.RecordingLedger(), n.cluster.EgressPeers()
 		ecfg.AbandonedAfter = cfg.Recorder.AbandonedAfter
@@ -175,6 +189,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		n.cluster.AttachEgress(n.egress)
 	}
 	n.rooms.SetMeetingRecorder(n.egress.MeetingRecorder())
+	if hooks != nil {
+		n.webhooks = hooks
+		n.rooms.SetEvents(hooks)
+	}
 	n.egress.RegisterRecordings(mux, verifier)
 	mux.Handle(egress.Prefix, n.egress.Handler(verifier, cfg.Limits.MaxSignalMessage))
 	mux.Handle(roomservice.Prefix, roomservice.Handler(verifier, rooms, cfg.Limits.MaxSignalMessage))
@@ -331,6 +349,9 @@ func (n *Node) Close() {
 	defer cancel()
 	n.egress.Close()
 	n.rooms.Close()
+	if n.webhooks != nil {
+		n.webhooks.Close() // after the rooms' last events
+	}
 	if n.cluster != nil {
 		n.cluster.Close() // after the rooms, whose leases they give back
 	}

@@ -56,7 +56,9 @@ type Config struct {
 	// node died or drained and nobody rejoined) before a node finishes the recording as it is.
 	AbandonedAfter time.Duration
 	// Peers, if set (a cluster), answers the calls about rooms and egresses of other nodes.
-	Peers  Peers
+	Peers Peers
+	// Events, if set, hears recordings start and end (webhooks).
+	Events Events
 	Logger *slog.Logger
 }
 
@@ -295,6 +297,9 @@ func (s *Service) begin(r Room, info *livekit.EgressInfo, meeting bool, earlier 
 	r.SetRecording(true)
 	s.keep(j)
 	j.persist()
+	if len(earlier) == 0 {
+		s.emit("egress_started", j.snapshot()) // a later segment goes on with a started recording
+	}
 	s.wg.Add(1)
 	go j.follow() // #nosec G118 -- the recording outlives the request that started it
 	return j, started, nil
@@ -441,6 +446,7 @@ func (j *job) finish(m *recorder.Manifest, manifestPath string) {
 		i.Status = livekit.EgressStatus_EGRESS_COMPLETE
 	})
 	j.persist()
+	j.s.emit("egress_ended", j.snapshot())
 }
 
 // wholeManifest is the recording across its segments: the earlier ones' manifests as their nodes
@@ -600,5 +606,16 @@ func (s *Service) forgetDeleted(j *job) {
 	defer s.mu.Unlock()
 	if id := j.snapshot().EgressId; s.jobs[id] == j {
 		delete(s.jobs, id)
+	}
+}
+
+// Events hears the recordings' webhook events (egress_started, egress_ended).
+type Events interface {
+	Event(e *livekit.WebhookEvent)
+}
+
+func (s *Service) emit(event string, info *livekit.EgressInfo) {
+	if s.cfg.Events != nil {
+		s.cfg.Events.Event(&livekit.WebhookEvent{Event: event, EgressInfo: info, Id: guid.New("EV_"), CreatedAt: time.Now().Unix()})
 	}
 }

@@ -61,6 +61,8 @@ type env struct {
 	fullRefusals *atomic.Uint64
 	// recorder records whole meetings when their hosts ask (nil: this node does not record).
 	recorder MeetingRecorder
+	// events hears what happens in rooms (webhooks); nil: nobody listens.
+	events Events
 }
 
 func (e *env) serverInfo() *livekit.ServerInfo {

@@ -395,6 +395,7 @@ func (p *Participant) close(reason livekit.DisconnectReason, notify bool) {
 	p.room.broadcastParticipant(p, info)
 	for _, t := range p.pubs.takeAll() {
 		t.media.Close()
+		p.room.emit("track_unpublished", p, t.info.Load())
 	}
 	for _, s := range p.subs.takeAll() {
 		if s.down != nil {

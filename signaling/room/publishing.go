@@ -382,6 +382,7 @@ func (p *Participant) unpublish(trackSID string, notifyClient bool) {
 	}
 	// Closing waits for the track's goroutines, one of which may be the caller (OnEnded).
 	go pt.media.Close()
+	p.room.emit("track_unpublished", p, pt.info.Load())
 	if p.closed.Load() {
 		return
 	}

@@ -57,6 +57,7 @@ func (m *Manager) SetMeetingRecorder(rec MeetingRecorder) { m.env.recorder = rec
 
 // opened tells the recorder a room was made here.
 func (r *Room) opened() {
+	r.emit("room_started", nil, nil)
 	if r.env.recorder != nil {
 		r.env.recorder.RoomOpened(r)
 	}

@@ -259,6 +259,7 @@ func (r *Room) join(jp *routing.JoinParams) (routing.Session, error) {
 	}
 	r.log.Info("participant joined", "identity", p.identity, "sid", p.sid, "singlePC", jp.SinglePC)
 	r.logEvent(LogEntry{Actor: p.identity, Action: "join", Detail: string(p.role()), Addr: jp.RemoteAddr})
+	r.emit("participant_joined", p, nil)
 	return p.signal.current(), nil
 }
 
@@ -291,6 +292,7 @@ func (r *Room) removed(p *Participant) {
 	reason := p.disconnect
 	p.mu.Unlock()
 	r.logEvent(LogEntry{Actor: p.identity, Action: "leave", Detail: reason.String()})
+	r.emit("participant_left", p, nil)
 	r.succession(p, p.role())
 }
 
@@ -319,6 +321,7 @@ func (r *Room) broadcastParticipant(p *Participant, info *livekit.ParticipantInf
 
 // trackPublished subscribes everyone who auto-subscribes to a new track.
 func (r *Room) trackPublished(pub *Participant, t *publishedTrack) {
+	r.emit("track_published", pub, t.info.Load())
 	for _, q := range r.others(pub) {
 		if q.autoSubscribe && q.canSubscribe() {
 			q.subscribe(pub, t)
@@ -353,6 +356,10 @@ func (r *Room) shutdown(end func(*Participant)) {
 	}
 	close(r.done)
 	r.wg.Wait()
+	if !r.Moved() {
+		// A room that moved goes on on another node: it has not finished.
+		r.emit("room_finished", nil, nil)
+	}
 	if r.onClosed != nil {
 		r.onClosed(r)
 	}

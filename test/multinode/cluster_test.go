@@ -85,10 +85,12 @@ func ownerIndex(t *testing.T, r *redisServer, nodes []*testkit.Node, room string
 
 // Two participants whose websockets reach two nodes that do not host their room meet on the
 // room's node: signalling relayed, media straight to it. RoomService calls made on a node that
-// does not host the room act on it.
+// does not host the room act on it. Every node posts webhooks to the same endpoint, and each
+// event arrives once.
 func TestRelayedParticipantsShareMedia(t *testing.T) {
 	r := startRedis(t)
-	nodes := startCluster(t, r, 3)
+	hooks := testkit.StartWebhooks(t)
+	nodes := startCluster(t, r, 3, func(c *config.Config) { c.Webhook.URLs = []string{hooks.URL} })
 	ctx := context.Background()
 	if _, err := roomService(nodes[2]).CreateRoom(ctx, &livekit.CreateRoomRequest{Name: "relayed"}); err != nil {
 		t.Fatal(err)
@@ -135,6 +137,19 @@ func TestRelayedParticipantsShareMedia(t *testing.T) {
 	rooms, err := roomService(nodes[b]).ListRooms(ctx, &livekit.ListRoomsRequest{})
 	if err != nil || len(rooms.Rooms) != 1 || rooms.Rooms[0].Name != "relayed" {
 		t.Fatalf("ListRooms through node b: %v, %v", rooms, err)
+	}
+
+	got := map[string]int{}
+	for _, n := range hooks.WaitFor(t, "track_unpublished p1 mic") { // the last of p1's
+		got[n]++
+	}
+	for _, e := range []string{"room_started", "participant_joined p1", "participant_joined p2", "track_published p1 mic", "track_published p2 mic", "participant_left p1", "track_unpublished p1 mic"} {
+		if got[e] != 1 {
+			t.Errorf("webhook %q arrived %d times, want once (all: %v)", e, got[e], got)
+		}
+	}
+	if _, bad := hooks.Events(); len(bad) > 0 {
+		t.Errorf("webhooks LiveKit's receiver refused: %v", bad)
 	}
 }
 
