@@ -20,19 +20,10 @@ import (
 // storage): the files it wrote play up to the last 2 s before the kill; the node the room moves to
 // records on as the next segment of the same egress, and its composite covers both segments.
 func TestRecordingFollowsItsRoom(t *testing.T) {
-	bin := testkit.BuildHop(t)
-	shared := t.TempDir()
-	trio := startRoomTrio(t, bin, "recorded", "recorder:\n  dir: "+shared)
-	nodes, ids, host := trio.nodes, trio.ids, trio.host
-	if host < 0 {
-		t.Fatalf("room on %q, not one of the nodes %v", trio.owner, ids)
-	}
-	ctx := context.Background()
-	a, b := (host+1)%3, (host+2)%3
-	p1 := join(t, nodes[a].url, "recorded", "p1")
-	p2 := join(t, nodes[b].url, "recorded", "p2")
+	m := startRecordedMeeting(t, "recorded", "")
+	trio, shared, nodes, ids, host, p1, p2 := m.roomTrio, m.shared, m.nodes, m.ids, m.host, m.p1, m.p2
 	p1.waitMedia("p2", time.Now(), 25, 20*time.Second)
-	p2.waitMedia("p1", time.Now(), 25, 20*time.Second)
+	ctx := context.Background()
 
 	info, err := egressClient(nodes[host]).StartRoomCompositeEgress(ctx, &livekit.RoomCompositeEgressRequest{RoomName: "recorded", AudioOnly: true})
 	if err != nil {
@@ -106,18 +97,9 @@ func TestRecordingFollowsItsRoom(t *testing.T) {
 // A track's recording ends with the track, so when its node is killed it does not go on: the node
 // the room moves to finishes it from what was written, and its file plays up to the last 2 s.
 func TestTrackRecordingFinishedAfterItsNodeDies(t *testing.T) {
-	bin := testkit.BuildHop(t)
-	shared := t.TempDir()
-	trio := startRoomTrio(t, bin, "track", "recorder:\n  dir: "+shared)
-	nodes, ids, host := trio.nodes, trio.ids, trio.host
-	if host < 0 {
-		t.Fatalf("room on %q, not one of the nodes %v", trio.owner, ids)
-	}
+	m := startRecordedMeeting(t, "track", "")
+	shared, nodes, host, a, b, p1, p2 := m.shared, m.nodes, m.host, m.a, m.b, m.p1, m.p2
 	ctx := context.Background()
-	a, b := (host+1)%3, (host+2)%3
-	p1 := join(t, nodes[a].url, "track", "p1")
-	p2 := join(t, nodes[b].url, "track", "p2")
-	p2.waitMedia("p1", time.Now(), 25, 20*time.Second)
 	pubs := p1.room.LocalParticipant.TrackPublications()
 	if len(pubs) != 1 {
 		t.Fatalf("p1 publishes %d tracks", len(pubs))
@@ -169,19 +151,10 @@ func TestTrackRecordingFinishedAfterItsNodeDies(t *testing.T) {
 // finished by a surviving node once recorder.abandoned_after has passed. Someone joining the
 // room afterwards does not restart them.
 func TestAbandonedRecordingIsFinished(t *testing.T) {
-	bin := testkit.BuildHop(t)
-	shared := t.TempDir()
 	const abandonedAfter = 8 * time.Second
-	trio := startRoomTrio(t, bin, "left", "recorder:\n  dir: "+shared+"\n  abandoned_after: "+abandonedAfter.String())
-	nodes, ids, host := trio.nodes, trio.ids, trio.host
-	if host < 0 {
-		t.Fatalf("room on %q, not one of the nodes %v", trio.owner, ids)
-	}
+	m := startRecordedMeeting(t, "left", "\n  abandoned_after: "+abandonedAfter.String())
+	shared, nodes, host, a, b, p1, p2 := m.shared, m.nodes, m.host, m.a, m.b, m.p1, m.p2
 	ctx := context.Background()
-	a, b := (host+1)%3, (host+2)%3
-	p1 := join(t, nodes[a].url, "left", "p1")
-	p2 := join(t, nodes[b].url, "left", "p2")
-	p2.waitMedia("p1", time.Now(), 25, 20*time.Second)
 	var ids2 []string
 	var first time.Time
 	for range 2 {
@@ -241,6 +214,31 @@ func TestAbandonedRecordingIsFinished(t *testing.T) {
 	if err != nil || len(res.Items) != 0 {
 		t.Errorf("active egresses after a rejoin: %v (%v)", res.GetItems(), err)
 	}
+}
+
+// recordedMeeting is a room on one of three nodes that share a recordings directory (extra is
+// more of the recorder's configuration), with p1 and p2 joined through the other two, once p2
+// receives p1.
+type recordedMeeting struct {
+	*roomTrio
+	shared string
+	a, b   int // the nodes p1 and p2 joined through
+	p1, p2 *peer
+}
+
+func startRecordedMeeting(t *testing.T, room, extra string) *recordedMeeting {
+	t.Helper()
+	bin := testkit.BuildHop(t)
+	m := &recordedMeeting{shared: t.TempDir()}
+	m.roomTrio = startRoomTrio(t, bin, room, "recorder:\n  dir: "+m.shared+extra)
+	if m.host < 0 {
+		t.Fatalf("room on %q, not one of the nodes %v", m.owner, m.ids)
+	}
+	m.a, m.b = (m.host+1)%3, (m.host+2)%3
+	m.p1 = join(t, m.nodes[m.a].url, room, "p1")
+	m.p2 = join(t, m.nodes[m.b].url, room, "p2")
+	m.p2.waitMedia("p1", time.Now(), 25, 20*time.Second)
+	return m
 }
 
 func egressClient(n *procNode) *lksdk.EgressClient {
