@@ -9,8 +9,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// recordingsTTL bounds how long a room's recordings in progress are kept unread: a room whose
-// node died and that nobody joins again leaves them behind.
+// recordingsTTL bounds how long a room's recordings in progress are kept unread: what no node
+// finished (a cluster that lost every node, a recording that cannot be read) is dropped then.
 const recordingsTTL = 7 * 24 * time.Hour
 
 func recordingsKey(room string) string { return "hop:recordings:" + room }
